@@ -1,0 +1,50 @@
+# kv: the two services and everything that checks them. `make start` and `make test` install
+# whatever is missing first.
+SHELL := /bin/bash
+NPM ?= npm
+STAMP := node_modules/.install-stamp
+
+.PHONY: install build start test check format lint typecheck e2e-docker bench soak clean
+
+install: $(STAMP)
+
+# npm ci reproduces the committed lockfile; rerun only when it changes.
+$(STAMP): package-lock.json package.json src/client/package.json src/kv_store/package.json src/test_client/package.json
+	@command -v node >/dev/null || { echo "make: Node.js >= 20 is required (https://nodejs.org)"; exit 1; }
+	$(NPM) ci --no-audit --no-fund
+	@touch $@
+
+build: install
+	$(NPM) run build
+
+## start: build, then run kv_store (127.0.0.1:8080) and test_client (127.0.0.1:8081) until Ctrl-C
+start: build
+	@bash scripts/start.sh
+
+## test: every test: unit, contract (in-process and real sockets), property, end-to-end processes
+test: build
+	npx vitest run $(VITEST_ARGS)
+
+## check: what CI checks, in CI's order
+check: install
+	$(NPM) run format:check
+	$(NPM) run lint
+	$(NPM) run typecheck
+	$(NPM) run build
+	npx vitest run $(VITEST_ARGS)
+
+format: install
+	$(NPM) run format
+
+lint: install
+	$(NPM) run lint
+
+typecheck: install
+	$(NPM) run typecheck
+
+## e2e-docker: the seed README's whole Docker sequence, checked and cleaned up
+e2e-docker:
+	bash scripts/docker-e2e.sh
+
+clean:
+	rm -rf node_modules src/*/dist src/*/node_modules .test-results.json

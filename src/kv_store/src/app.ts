@@ -1,0 +1,168 @@
+import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
+import type { Clock } from './clock.js';
+import type { Config } from './config.js';
+import { HttpError } from './errors.js';
+import { type Access, createAuthorizer } from './http/auth.js';
+import { noneMatchHits, parseIfMatch } from './http/conditional.js';
+import { keyFromPath, keyPath } from './http/keys.js';
+import { readBody, requireJson } from './http/read-body.js';
+import { sendEmpty, sendEntry, sendError, sendJson } from './http/respond.js';
+import { parseWriteBody } from './http/write-body.js';
+import { createLogger, type Logger } from './logger.js';
+import { MemoryStore } from './store/memory-store.js';
+import { StoreError } from './store/store-error.js';
+import { SweepScheduler } from './sweep-scheduler.js';
+
+export interface AppOptions {
+  readonly config: Config;
+  readonly logger?: Logger;
+  readonly clock?: Clock;
+}
+
+export interface App {
+  /** The request handler, for in-process tests (light-my-request) or any http.Server. */
+  readonly handler: RequestListener;
+  /** An http.Server using the handler and the configured timeouts, not yet listening. */
+  readonly server: Server;
+  readonly store: MemoryStore;
+  readonly logger: Logger;
+  /** Stops the expiry sweeper. The server is closed by its owner. */
+  close(): void;
+}
+
+const ITEM_METHODS = 'GET, HEAD, PUT, DELETE';
+const COLLECTION_METHODS = 'POST';
+const HEALTH_METHODS = 'GET, HEAD';
+const HEALTH_BODY = '{"status":"ok"}';
+
+/** Builds kv_store: the store, the HTTP handler and a server that is not yet listening. */
+export function buildApp(options: AppOptions): App {
+  const { config } = options;
+  const logger = options.logger ?? createLogger(config.logLevel);
+  const store = new MemoryStore({
+    clock: options.clock ?? { now: () => Date.now() },
+    limits: { maxKeys: config.maxKeys, maxMemoryBytes: config.maxMemoryBytes },
+  });
+  const sweeper = new SweepScheduler(store);
+  const authorize = createAuthorizer(config);
+  const bodyLimits = { maxKeyBytes: config.maxKeyBytes, maxValueBytes: config.maxValueBytes };
+  const accessLog = logger.isLevelEnabled('debug');
+
+  function guard(req: IncomingMessage, access: Access): void {
+    if (authorize !== null) authorize(req, access);
+  }
+
+  async function create(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    guard(req, 'write');
+    requireJson(req);
+    const body = parseWriteBody(await readBody(req, config.maxBodyBytes), bodyLimits);
+    const key = body.key as string;
+    const entry = store.create(key, body.value, { ttlSeconds: body.ttlSeconds });
+    sendEntry(res, 201, entry, keyPath(key));
+  }
+
+  async function replace(req: IncomingMessage, res: ServerResponse, key: string): Promise<void> {
+    requireJson(req);
+    const body = parseWriteBody(await readBody(req, config.maxBodyBytes), bodyLimits, key);
+    const entry = store.replace(key, body.value, {
+      ttlSeconds: body.ttlSeconds,
+      ifMatch: parseIfMatch(req.headers['if-match']),
+    });
+    sendEntry(res, 200, entry);
+  }
+
+  function read(req: IncomingMessage, res: ServerResponse, key: string): void {
+    const entry = store.get(key);
+    if (entry === undefined) throw new StoreError('key_not_found', `key '${key}' not found`);
+    if (noneMatchHits(req.headers['if-none-match'], entry.revision)) {
+      sendEmpty(res, 304, { etag: `"${entry.revision}"` });
+      return;
+    }
+    sendEntry(res, 200, entry);
+  }
+
+  function item(req: IncomingMessage, res: ServerResponse, encodedKey: string): Promise<void> | undefined {
+    const method = req.method;
+    const isRead = method === 'GET' || method === 'HEAD';
+    if (!isRead && method !== 'PUT' && method !== 'DELETE') {
+      guard(req, 'read');
+      throw methodNotAllowed(method, ITEM_METHODS);
+    }
+    guard(req, isRead ? 'read' : 'write');
+    const key = keyFromPath(encodedKey, config.maxKeyBytes);
+    if (isRead) {
+      read(req, res, key);
+      return undefined;
+    }
+    if (method === 'PUT') return replace(req, res, key);
+    store.delete(key, { ifMatch: parseIfMatch(req.headers['if-match']) });
+    sendEmpty(res, 204);
+    return undefined;
+  }
+
+  function route(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> | undefined {
+    if (path.startsWith('/v1/')) {
+      if (path.length > 4) return item(req, res, path.slice(4));
+      if (req.method === 'POST') return create(req, res);
+      guard(req, 'read');
+      throw methodNotAllowed(req.method, COLLECTION_METHODS);
+    }
+    if (path === '/healthz') {
+      if (req.method !== 'GET' && req.method !== 'HEAD') throw methodNotAllowed(req.method, HEALTH_METHODS);
+      sendJson(res, 200, HEALTH_BODY);
+      return undefined;
+    }
+    throw new HttpError('not_found', `no resource at '${path}'; keys live under /v1/`);
+  }
+
+  function fail(req: IncomingMessage, res: ServerResponse, err: unknown): void {
+    if (res.headersSent || res.destroyed) {
+      res.destroy();
+      return;
+    }
+    if (err instanceof HttpError) {
+      sendError(res, err);
+    } else if (err instanceof StoreError) {
+      sendError(res, new HttpError(err.reason, err.message));
+    } else if (!req.destroyed) {
+      // A request the client abandoned is no error of ours; anything else is logged, never sent.
+      logger.error({ err, method: req.method, url: req.url }, 'request failed');
+      sendError(res, new HttpError('internal', 'internal error'));
+    }
+  }
+
+  const handler: RequestListener = (req, res) => {
+    if (accessLog) {
+      const start = process.hrtime.bigint();
+      res.once('finish', () => {
+        const ms = Number(process.hrtime.bigint() - start) / 1e6;
+        logger.debug({ method: req.method, url: req.url, status: res.statusCode, ms }, 'request');
+      });
+    }
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    try {
+      const pending = route(req, res, q === -1 ? url : url.slice(0, q));
+      if (pending !== undefined) pending.catch((err: unknown) => fail(req, res, err));
+    } catch (err) {
+      fail(req, res, err);
+    }
+  };
+
+  const server = createServer(
+    {
+      headersTimeout: config.headersTimeoutMs,
+      requestTimeout: config.requestTimeoutMs,
+      keepAliveTimeout: config.keepAliveTimeoutMs,
+    },
+    handler,
+  );
+  server.maxConnections = config.maxConnections;
+  sweeper.start();
+
+  return { handler, server, store, logger, close: () => sweeper.stop() };
+}
+
+function methodNotAllowed(method: string | undefined, allow: string): HttpError {
+  return new HttpError('method_not_allowed', `method ${method ?? ''} is not allowed here; allowed: ${allow}`, { allow });
+}

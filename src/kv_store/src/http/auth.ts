@@ -1,0 +1,47 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import { HttpError } from '../errors.js';
+
+export interface AuthTokens {
+  /** Read-write token (KV_AUTH_TOKEN). */
+  readonly authToken: string | undefined;
+  /** Read-only token (KV_READ_TOKEN). */
+  readonly readToken: string | undefined;
+}
+
+export type Access = 'read' | 'write';
+
+const CHALLENGE = { 'www-authenticate': 'Bearer realm="kv_store"' };
+
+function digest(token: string): Buffer {
+  return createHash('sha256').update(token).digest();
+}
+
+/**
+ * Checks `Authorization: Bearer <token>` against the configured tokens, or returns null when
+ * access control is off. Tokens are compared as SHA-256 digests with timingSafeEqual, so the
+ * time taken says nothing about the token, not even its length.
+ */
+export function createAuthorizer(tokens: AuthTokens): ((req: IncomingMessage, access: Access) => void) | null {
+  if (tokens.authToken === undefined && tokens.readToken === undefined) return null;
+  const write = tokens.authToken === undefined ? null : digest(tokens.authToken);
+  const read = tokens.readToken === undefined ? null : digest(tokens.readToken);
+  return (req, access) => {
+    const header = req.headers.authorization;
+    const m = header === undefined ? null : /^Bearer +(\S+) *$/i.exec(header);
+    if (m === null) {
+      throw new HttpError('unauthorized', 'this store requires Authorization: Bearer <token>', CHALLENGE);
+    }
+    const given = digest(m[1] as string);
+    const isWrite = write !== null && timingSafeEqual(given, write);
+    const isRead = read !== null && timingSafeEqual(given, read);
+    if (!isWrite && !isRead) {
+      throw new HttpError('unauthorized', 'the bearer token is not valid', {
+        'www-authenticate': 'Bearer realm="kv_store", error="invalid_token"',
+      });
+    }
+    if (access === 'write' && !isWrite) {
+      throw new HttpError('forbidden', 'the bearer token is read-only; writes need the read-write token (KV_AUTH_TOKEN)');
+    }
+  };
+}

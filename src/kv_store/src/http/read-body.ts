@@ -1,0 +1,61 @@
+import type { IncomingMessage } from 'node:http';
+import { HttpError } from '../errors.js';
+
+const JSON_MEDIA_TYPE = /^application\/json\s*(;|$)/i;
+
+/** Throws 415 unless the request says its body is JSON (a charset parameter is fine). */
+export function requireJson(req: IncomingMessage): void {
+  const type = req.headers['content-type'];
+  if (type === undefined || !JSON_MEDIA_TYPE.test(type)) {
+    throw new HttpError(
+      'unsupported_media_type',
+      type === undefined
+        ? 'Content-Type must be application/json; the request has none'
+        : `Content-Type must be application/json, got '${type}'`,
+    );
+  }
+}
+
+/** A body past the limit; the connection is closed after the answer so the rest is never read. */
+function tooLarge(limit: number): HttpError {
+  return new HttpError('payload_too_large', `request body is larger than the limit of ${limit} bytes`, { connection: 'close' });
+}
+
+/**
+ * Reads the request body, refusing with 413 as soon as it is known to pass `limit`: at once from
+ * Content-Length, or while streaming a chunked body. Never buffers more than `limit` bytes.
+ */
+export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  const declared = req.headers['content-length'];
+  if (declared !== undefined && Number(declared) > limit) return Promise.reject(tooLarge(limit));
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let length = 0;
+    const onData = (chunk: Buffer): void => {
+      length += chunk.length;
+      if (length > limit) {
+        cleanup();
+        req.pause();
+        reject(tooLarge(limit));
+        return;
+      }
+      chunks.push(chunk);
+    };
+    const onEnd = (): void => {
+      cleanup();
+      resolve(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, length));
+    };
+    const onError = (err: Error): void => {
+      cleanup();
+      reject(err);
+    };
+    const cleanup = (): void => {
+      req.off('data', onData);
+      req.off('end', onEnd);
+      req.off('error', onError);
+    };
+    req.on('data', onData);
+    req.on('end', onEnd);
+    req.on('error', onError);
+  });
+}

@@ -1,0 +1,42 @@
+import type { ServerResponse } from 'node:http';
+import { errorBody, type HttpError } from '../errors.js';
+import type { Entry } from '../store/entry.js';
+import { etag } from './conditional.js';
+
+const JSON_TYPE = 'application/json; charset=utf-8';
+
+/** The entry as the contract's JSON; the value is spliced in as stored, never re-serialized. */
+export function entryJson(entry: Entry): string {
+  const expiresAt = entry.expiresAt === null ? 'null' : `"${new Date(entry.expiresAt).toISOString()}"`;
+  return `{"key":${JSON.stringify(entry.key)},"value":${entry.value},"version":${entry.version},"revision":${entry.revision},"createdAt":"${new Date(entry.createdAt).toISOString()}","updatedAt":"${new Date(entry.updatedAt).toISOString()}","expiresAt":${expiresAt}}`;
+}
+
+/** Sends an entry with its ETag (and any extra headers, e.g. Location). */
+export function sendEntry(res: ServerResponse, status: number, entry: Entry, location?: string): void {
+  const body = entryJson(entry);
+  const headers: Record<string, string | number> = {
+    'content-type': JSON_TYPE,
+    'content-length': Buffer.byteLength(body),
+    etag: etag(entry.revision),
+  };
+  if (location !== undefined) headers.location = location;
+  res.writeHead(status, headers);
+  res.end(body);
+}
+
+/** Sends a JSON body. */
+export function sendJson(res: ServerResponse, status: number, body: string, extra?: Readonly<Record<string, string>>): void {
+  res.writeHead(status, { ...extra, 'content-type': JSON_TYPE, 'content-length': Buffer.byteLength(body) });
+  res.end(body);
+}
+
+/** Sends a status with no body (204, 304). */
+export function sendEmpty(res: ServerResponse, status: number, headers?: Readonly<Record<string, string>>): void {
+  res.writeHead(status, headers);
+  res.end();
+}
+
+/** Sends the contract's error body for an HttpError. */
+export function sendError(res: ServerResponse, err: HttpError): void {
+  sendJson(res, err.status, errorBody(err.code, err.message), err.headers);
+}

@@ -1,0 +1,41 @@
+import type { MemoryStore } from './store/memory-store.js';
+
+/** How often the sweeper looks for expired entries. */
+const SWEEP_INTERVAL_MS = 100;
+
+/**
+ * Reclaims expired entries in the background: every interval it sweeps one bounded batch and,
+ * while more are due, yields to pending I/O (setImmediate) before the next, so even a million
+ * keys expiring at once never stall a request for more than one batch.
+ */
+export class SweepScheduler {
+  private timer: NodeJS.Timeout | undefined;
+  private running = false;
+
+  constructor(private readonly store: MemoryStore) {}
+
+  start(): void {
+    if (this.timer !== undefined) return;
+    this.timer = setInterval(() => this.run(), SWEEP_INTERVAL_MS);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  private run(): void {
+    if (this.running || this.timer === undefined) return;
+    this.running = true;
+    const step = (): void => {
+      this.store.sweepExpired();
+      if (this.timer !== undefined && this.store.hasExpired()) {
+        setImmediate(step);
+      } else {
+        this.running = false;
+      }
+    };
+    step();
+  }
+}
