@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# docker-e2e.sh: the seed README's whole Docker sequence, as a user would type it, checked at
+# every step: kv_store image and container, the seed's four curl commands, test_client image
+# and container, /test_overwrite and /test_delete, `make logs`, then cleanup, after which
+# nothing of ours may be left in `docker ps -a`, `docker images` or `docker network ls`.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+export DOCKER_BUILDKIT=0
+KV=http://127.0.0.1:8080
+TC=http://127.0.0.1:8081
+failures=0
+
+say() { printf '\n\033[1m$ %s\033[0m\n' "$*"; }
+ok() { printf '  ok: %s\n' "$*"; }
+bad() { printf '  FAILED: %s\n' "$*"; failures=$((failures + 1)); }
+
+# expect STATUS SUBSTRING -- curl args...: runs curl as the seed writes it, prints the answer,
+# and checks its status and that its body contains SUBSTRING.
+expect() {
+  local want=$1 needle=$2
+  shift 3
+  say "curl $*"
+  local out status body
+  out=$(curl -sS -w '\n%{http_code}' "$@") || { bad "curl failed"; return; }
+  status=${out##*$'\n'}
+  body=${out%$'\n'*}
+  printf '%s\n  -> %s\n' "$body" "$status"
+  if [[ $status == "$want" && $body == *"$needle"* ]]; then ok "$want, body has $needle"; else bad "wanted $want with $needle"; fi
+}
+
+cleanup() {
+  (cd src/test_client && make -s docker-clean >/dev/null 2>&1) || true
+  (cd src/kv_store && make -s docker-unnet >/dev/null 2>&1) || true
+}
+
+leftovers() {
+  {
+    docker ps -a --format '{{.Names}}' | grep -Ex 'kv_store|test_client' || true
+    docker images --format '{{.Repository}}' | grep -Ex 'kv_store|test_client' || true
+    docker images -q --filter label=kv.build-stage || true
+    docker network ls --format '{{.Name}}' | grep -Ex 'kv_net' || true
+  } | sed 's/^/  left over: /'
+}
+
+say "bash ../shared/tools/docker-standin.sh"
+standin=${DOCKER_STANDIN:-$root/../shared/tools/docker-standin.sh}
+bash "$standin"
+
+# Start from nothing, as a new user would (a previous run may have died half-way).
+cleanup
+trap 'status=$?; if [ $status -ne 0 ]; then docker logs kv_store 2>&1 | tail -20; docker logs test_client 2>&1 | tail -20; cleanup; fi' EXIT
+
+say "cd ./src/kv_store && make docker-build && make docker-run"
+(cd src/kv_store && make docker-build >/tmp/kv-docker-build.log 2>&1) || { tail -30 /tmp/kv-docker-build.log; exit 1; }
+docker images kv_store --format '  image {{.Repository}}:{{.Tag}} {{.Size}}'
+(cd src/kv_store && make docker-run)
+
+expect 201 '"value":"bar"' -- -X POST -H "Content-Type: application/json" $KV/v1/ -d '{"key": "foo", "value": "bar"}'
+expect 200 '"value":"bar"' -- -X GET $KV/v1/foo
+expect 409 '"code":"key_exists"' -- -X POST -H "Content-Type: application/json" $KV/v1/ -d '{"key": "foo", "value": "bar2"}'
+expect 200 '"value":"bar2"' -- -X PUT -H "Content-Type: application/json" $KV/v1/foo -d '{"value": "bar2"}'
+
+say "cd ./src/test_client && make docker-build && make docker-run"
+(cd src/test_client && make docker-build >/tmp/tc-docker-build.log 2>&1) || { tail -30 /tmp/tc-docker-build.log; exit 1; }
+docker images test_client --format '  image {{.Repository}}:{{.Tag}} {{.Size}}'
+(cd src/test_client && make docker-run)
+
+expect 200 '"status":"passed"' -- -X GET $TC/test_overwrite
+expect 200 '"status":"passed"' -- -X GET $TC/test_delete
+
+say "cd ./src/test_client && make logs"
+logs=$(cd src/test_client && make -s logs 2>&1)
+printf '%s\n' "$logs" | tail -25
+if grep -q 'PUT' <<<"$logs" && grep -q 'DELETE' <<<"$logs" && grep -q '/v1/' <<<"$logs"; then ok "logs show the API calls"; else bad "logs do not show the API calls"; fi
+
+say "docker stop (SIGTERM reaches node: both exit 0 well within the 10 s grace period)"
+for c in test_client kv_store; do
+  start=$(date +%s%N)
+  docker stop "$c" >/dev/null
+  ms=$(( ($(date +%s%N) - start) / 1000000 ))
+  code=$(docker inspect -f '{{.State.ExitCode}}' "$c")
+  if [[ $code == 0 && $ms -lt 5000 ]]; then ok "$c stopped in ${ms} ms, exit code $code"; else bad "$c stopped in ${ms} ms, exit code $code"; fi
+done
+
+say "cd ./src/test_client && make docker-clean; cd ./src/kv_store && make docker-unnet"
+(cd src/test_client && make docker-clean)
+(cd src/kv_store && make docker-unnet)
+
+left=$(leftovers)
+if [[ -z $left ]]; then ok "nothing of ours left in docker ps -a, docker images or docker network ls"; else printf '%s\n' "$left"; bad "left over after cleanup"; fi
+
+trap - EXIT
+if [[ $failures -eq 0 ]]; then echo "docker e2e: all checks passed"; else echo "docker e2e: $failures check(s) FAILED"; exit 1; fi
