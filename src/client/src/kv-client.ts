@@ -1,0 +1,163 @@
+import { type CreatedEntry, entryProblems, type StoredEntry } from './entry.js';
+import { isJsonObject, type JsonObject, type JsonValue } from './json-value.js';
+import { keyPath } from './key-path.js';
+import { KvError } from './kv-error.js';
+import { KvUnreachableError } from './kv-unreachable-error.js';
+import { type ExchangeSettings, exchange, parseJsonBody, type RawRequest, type RawResponse } from './raw-exchange.js';
+
+/** Where kv_store is and how to talk to it. */
+export interface KvClientOptions {
+  /** e.g. `http://127.0.0.1:8080`; a trailing slash is ignored. */
+  readonly baseUrl: string;
+  /** Longest wait for a whole answer, per call; 5000 ms by default. */
+  readonly timeoutMs?: number | undefined;
+  /** A fetch to use in place of the global one (tests, instrumentation). */
+  readonly fetch?: typeof globalThis.fetch | undefined;
+  /** Sent as `Authorization: Bearer <token>` on every call. */
+  readonly token?: string | undefined;
+}
+
+/** Options of a create (POST). */
+export interface CreateOptions {
+  /** Seconds until the entry expires. */
+  readonly ttl?: number | undefined;
+}
+
+/** Options of a replace (PUT). */
+export interface ReplaceOptions extends CreateOptions {
+  /** Only replace if the entry still has this ETag (412 version_mismatch otherwise). */
+  readonly ifMatch?: string | undefined;
+}
+
+/** Options of a read (GET). */
+export interface GetOptions {
+  /** An ETag the caller holds: if it is still current the answer is NotModified. */
+  readonly ifNoneMatch?: string | undefined;
+}
+
+/** Options of a delete (DELETE). */
+export interface DeleteOptions {
+  /** Only delete if the entry still has this ETag (412 version_mismatch otherwise). */
+  readonly ifMatch?: string | undefined;
+}
+
+/** A conditional read found the caller's copy current (304). */
+export interface NotModified {
+  readonly notModified: true;
+  readonly etag: string;
+}
+
+/** What /healthz answers. */
+export interface Health {
+  readonly status: string;
+}
+
+const DEFAULT_TIMEOUT_MS = 5000;
+
+/** A typed client for the kv_store HTTP API; every call has a timeout. */
+export class KvClient {
+  /** The base URL without a trailing slash. */
+  readonly baseUrl: string;
+  private readonly settings: ExchangeSettings;
+
+  constructor(options: KvClientOptions) {
+    this.baseUrl = normalizeBaseUrl(options.baseUrl);
+    const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) throw new RangeError(`timeoutMs must be a positive number, got ${timeoutMs}`);
+    this.settings = {
+      baseUrl: this.baseUrl,
+      timeoutMs,
+      fetch: options.fetch ?? globalThis.fetch,
+      token: options.token,
+    };
+  }
+
+  /** Sends any request and returns the answer untouched, whatever its status; throws only KvUnreachableError. */
+  request(request: RawRequest): Promise<RawResponse> {
+    return exchange(this.settings, request);
+  }
+
+  /** Creates `key` (POST /v1/); KvError 409 key_exists if it is live. */
+  async create(key: string, value: JsonValue, options: CreateOptions = {}): Promise<CreatedEntry> {
+    const body: JsonObject = options.ttl === undefined ? { key, value } : { key, value, ttl: options.ttl };
+    const response = await this.call({ method: 'POST', path: '/v1/', body }, 201);
+    const location = response.headers.location;
+    if (location === undefined) throw invalid(response, 'POST', 'a 201 without a Location header');
+    return { ...toStoredEntry(response, 'POST'), location };
+  }
+
+  /** Reads `key` (GET); KvError 404 key_not_found if it is not live. */
+  get(key: string): Promise<StoredEntry>;
+  /** Reads `key`, or NotModified if `ifNoneMatch` is still its ETag. */
+  get(key: string, options: GetOptions): Promise<StoredEntry | NotModified>;
+  async get(key: string, options: GetOptions = {}): Promise<StoredEntry | NotModified> {
+    const headers = options.ifNoneMatch === undefined ? undefined : { 'if-none-match': options.ifNoneMatch };
+    const response = await this.call({ method: 'GET', path: keyPath(key), headers }, 200, 304);
+    if (response.status === 304) return { notModified: true, etag: response.headers.etag ?? options.ifNoneMatch ?? '' };
+    return toStoredEntry(response, 'GET');
+  }
+
+  /** Overwrites a live `key` (PUT; version + 1); KvError 404 if it is not live, 412 if `ifMatch` is stale. */
+  async replace(key: string, value: JsonValue, options: ReplaceOptions = {}): Promise<StoredEntry> {
+    const body: JsonObject = options.ttl === undefined ? { value } : { value, ttl: options.ttl };
+    const headers = options.ifMatch === undefined ? undefined : { 'if-match': options.ifMatch };
+    const response = await this.call({ method: 'PUT', path: keyPath(key), body, headers }, 200);
+    return toStoredEntry(response, 'PUT');
+  }
+
+  /** Deletes a live `key` (DELETE); KvError 404 if it is not live, 412 if `ifMatch` is stale. */
+  async delete(key: string, options: DeleteOptions = {}): Promise<void> {
+    const headers = options.ifMatch === undefined ? undefined : { 'if-match': options.ifMatch };
+    await this.call({ method: 'DELETE', path: keyPath(key), headers }, 204);
+  }
+
+  /** Asks /healthz; resolves when kv_store says it is up. */
+  async health(): Promise<Health> {
+    const response = await this.call({ method: 'GET', path: '/healthz' }, 200);
+    const body = parseJsonBody(response, 'GET');
+    if (!isJsonObject(body) || typeof body.status !== 'string') {
+      throw invalid(response, 'GET', 'a health answer without a status');
+    }
+    return { status: body.status };
+  }
+
+  /** Sends `request`; any status but `ok` becomes KvError (or KvUnreachableError when the body is not a contract error). */
+  private async call(request: RawRequest, ...ok: number[]): Promise<RawResponse> {
+    const response = await this.request(request);
+    if (ok.includes(response.status)) return response;
+    const body = parseJsonBody(response, request.method);
+    const error = isJsonObject(body) ? body.error : undefined;
+    if (isJsonObject(error)) {
+      const { code, message } = error;
+      if (typeof code === 'string' && typeof message === 'string') throw new KvError(response.status, code, message);
+    }
+    throw invalid(response, request.method, `${response.status} without the contract's error body`);
+  }
+}
+
+function toStoredEntry(response: RawResponse, method: string): StoredEntry {
+  const body = parseJsonBody(response, method);
+  const problems = entryProblems(body);
+  if (problems.length > 0) throw invalid(response, method, `a body that is not an entry (${problems.join('; ')})`);
+  const etag = response.headers.etag;
+  if (etag === undefined) throw invalid(response, method, 'an entry without an ETag header');
+  return { ...(body as unknown as StoredEntry), etag };
+}
+
+function invalid(response: RawResponse, method: string, what: string): KvUnreachableError {
+  return new KvUnreachableError('invalid_response', response.url, `kv_store at ${response.url} answered ${method} with ${what}`);
+}
+
+function normalizeBaseUrl(baseUrl: string): string {
+  let url: URL;
+  try {
+    url = new URL(baseUrl);
+  } catch {
+    throw new TypeError(`baseUrl must be an http:// or https:// URL, got '${baseUrl}'`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new TypeError(`baseUrl must be an http:// or https:// URL, got '${baseUrl}'`);
+  }
+  if (url.search !== '' || url.hash !== '') throw new TypeError(`baseUrl must not have a query or fragment, got '${baseUrl}'`);
+  return `${url.origin}${url.pathname}`.replace(/\/+$/, '');
+}
