@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { KvClient, KvError } from '../src/index.js';
+import { type JsonValue, KvClient, KvError } from '../src/index.js';
 import { type RealStore, startRealStore } from './real-store.js';
 
 let store: RealStore;
@@ -43,7 +43,8 @@ describe('KvClient against a real kv_store', () => {
   });
 
   it('get returns exactly the stored JSON value, for every JSON type', async () => {
-    for (const value of ['bar', 0, -1.5, true, false, null, [], {}, ['x', { y: 'z' }], { nested: { deep: [1, '2'] } }]) {
+    const values: JsonValue[] = ['bar', 0, -1.5, true, false, null, [], {}, ['x', { y: 'z' }], { nested: { deep: [1, '2'] } }];
+    for (const value of values) {
       const key = fresh('types');
       await client.create(key, value);
       expect(await client.get(key)).toMatchObject({ key, value, version: 1 });
