@@ -1,0 +1,6 @@
+import type { Scenario } from '../run/scenario.js';
+import { testDelete } from './test-delete.js';
+import { testOverwrite } from './test-overwrite.js';
+
+/** Every test, in the order /test_all runs them; each is served at `/<name>`. */
+export const SCENARIOS: readonly Scenario[] = [testOverwrite, testDelete];
