@@ -1,0 +1,71 @@
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+/** The repository root. */
+export const ROOT = fileURLToPath(new URL('../../../../', import.meta.url));
+
+const TSC = `${ROOT}node_modules/typescript/bin/tsc`;
+
+/** Builds client, kv_store and test_client with tsc if their dist is missing (`make test` builds them first). */
+export function ensureBuilt(): void {
+  for (const pkg of ['client/dist/index.js', 'kv_store/dist/main.js', 'test_client/dist/main.js']) {
+    const [dir] = pkg.split('/');
+    if (!existsSync(`${ROOT}src/${pkg}`)) execFileSync(process.execPath, [TSC, '-p', `src/${dir}`], { cwd: ROOT, stdio: 'inherit' });
+  }
+}
+
+/** A service running as its own Node process. */
+export interface Service {
+  readonly process: ChildProcess;
+  /** The port it listens on, from its "listening" log line. */
+  readonly port: number;
+  /** Everything it wrote to stdout so far. */
+  readonly stdout: () => string;
+  /** Everything it wrote to stderr so far. */
+  readonly stderr: () => string;
+  /** Resolves with the exit code once it exits. */
+  readonly exited: Promise<number | null>;
+}
+
+/** Starts `node <script>` with `env` and waits for its "listening" log line (or its exit). */
+export function startService(script: string, env: Record<string, string>): Promise<Service> {
+  const child = spawn(process.execPath, [script], { cwd: ROOT, env: { PATH: process.env.PATH ?? '', ...env }, stdio: 'pipe' });
+  let out = '';
+  let err = '';
+  child.stderr.on('data', (chunk: Buffer) => {
+    err += chunk.toString('utf8');
+  });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return new Promise((resolve, reject) => {
+    child.stdout.on('data', (chunk: Buffer) => {
+      out += chunk.toString('utf8');
+      const port = listeningPort(out);
+      if (port !== undefined) resolve({ process: child, port, stdout: () => out, stderr: () => err, exited });
+    });
+    void exited.then((code) => reject(new Error(`${script} exited with ${code} before listening: ${err}${out}`)));
+  });
+}
+
+/** Runs `node <script>` with `env` until it exits; for start-up failures. */
+export function runToExit(script: string, env: Record<string, string>): Promise<{ code: number | null; stderr: string }> {
+  const child = spawn(process.execPath, [script], { cwd: ROOT, env: { PATH: process.env.PATH ?? '', ...env }, stdio: 'pipe' });
+  let err = '';
+  child.stderr.on('data', (chunk: Buffer) => {
+    err += chunk.toString('utf8');
+  });
+  return new Promise((resolve) => child.once('exit', (code) => resolve({ code, stderr: err })));
+}
+
+function listeningPort(stdout: string): number | undefined {
+  for (const line of stdout.split('\n')) {
+    if (!line.includes('listening')) continue;
+    try {
+      const parsed = JSON.parse(line) as { address?: { port?: number } };
+      if (typeof parsed.address?.port === 'number') return parsed.address.port;
+    } catch {
+      // A partial line; the rest comes with the next chunk.
+    }
+  }
+  return undefined;
+}
