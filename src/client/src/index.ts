@@ -1,3 +1,5 @@
+// @kv/client: a typed client for the kv_store HTTP API.
+
 export type { CreatedEntry, Entry, StoredEntry } from './entry.js';
 export { entryProblems, isEntry } from './entry.js';
 export type { JsonObject, JsonValue } from './json-value.js';

@@ -8,6 +8,7 @@ import { runTest } from './run/run-test.js';
 import type { Scenario } from './run/scenario.js';
 import { SCENARIOS } from './scenarios/index.js';
 
+/** What buildApp needs: the configuration, and optionally a logger and a fetch to use. */
 export interface AppOptions {
   readonly config: Config;
   readonly logger?: Logger;
@@ -15,6 +16,7 @@ export interface AppOptions {
   readonly fetch?: typeof globalThis.fetch;
 }
 
+/** A built test_client. */
 export interface App {
   /** The request handler, for in-process tests or any http.Server. */
   readonly handler: RequestListener;

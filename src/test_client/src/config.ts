@@ -11,7 +11,9 @@ export interface Config {
   readonly logLevel: LogLevel;
 }
 
+/** The levels TEST_CLIENT_LOG_LEVEL accepts (pino's). */
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+/** A pino log level. */
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
 /** A configuration value that cannot be used; the message names the variable. */

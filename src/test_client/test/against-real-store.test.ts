@@ -163,6 +163,16 @@ describe('test_client routes', () => {
     });
   });
 
+  it('HEAD /healthz answers 200 without a body; DELETE /healthz is 405 with Allow: GET, HEAD', async () => {
+    const head = await fetch(`${client.url}/healthz`, { method: 'HEAD' });
+    expect(head.status).toBe(200);
+    expect(await head.text()).toBe('');
+    const del = await fetch(`${client.url}/healthz`, { method: 'DELETE' });
+    expect(del.status).toBe(405);
+    expect(del.headers.get('allow')).toBe('GET, HEAD');
+    expect(await del.json()).toMatchObject({ error: { code: 'method_not_allowed' } });
+  });
+
   it('a query string is not part of the path', async () => {
     const res = await fetch(`${client.url}/healthz?verbose=1`);
     expect(res.status).toBe(200);
