@@ -57,17 +57,17 @@ describe('kv_store and test_client as real processes', () => {
     expect(health.status).toBe(200);
     expect(await health.json()).toEqual({ status: 'ok' });
 
-    // Every kv_store call is one JSON log line on stdout.
+    expect(await stop(tc)).toBe(0);
+    expect(await stop(kv)).toBe(0);
+    expect(tc.stdout()).toContain('"msg":"stopped"');
+
+    // Every kv_store call is one JSON log line on stdout (all of it read once the process is gone).
     const calls = tc
       .stdout()
       .split('\n')
       .filter((l) => l.includes('"kv_store call"'));
     expect(calls).toHaveLength(14);
     expect(JSON.parse(calls[0] as string)).toMatchObject({ test: 'test_overwrite', method: 'POST', url: `${kvUrl}/v1/`, status: 201 });
-
-    expect(await stop(tc)).toBe(0);
-    expect(await stop(kv)).toBe(0);
-    expect(tc.stdout()).toContain('"msg":"stopped"');
   });
 
   it('with KV_AUTH_TOKEN on both sides the tests pass and the token never reaches the logs', async () => {

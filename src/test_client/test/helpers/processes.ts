@@ -24,7 +24,7 @@ export interface Service {
   readonly stdout: () => string;
   /** Everything it wrote to stderr so far. */
   readonly stderr: () => string;
-  /** Resolves with the exit code once it exits. */
+  /** Resolves with the exit code once it has exited and its output has all been read. */
   readonly exited: Promise<number | null>;
 }
 
@@ -36,7 +36,8 @@ export function startService(script: string, env: Record<string, string>): Promi
   child.stderr.on('data', (chunk: Buffer) => {
     err += chunk.toString('utf8');
   });
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  // 'close', not 'exit': only then has every line it wrote reached stdout() and stderr().
+  const exited = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
   return new Promise((resolve, reject) => {
     child.stdout.on('data', (chunk: Buffer) => {
       out += chunk.toString('utf8');
@@ -54,7 +55,7 @@ export function runToExit(script: string, env: Record<string, string>): Promise<
   child.stderr.on('data', (chunk: Buffer) => {
     err += chunk.toString('utf8');
   });
-  return new Promise((resolve) => child.once('exit', (code) => resolve({ code, stderr: err })));
+  return new Promise((resolve) => child.once('close', (code) => resolve({ code, stderr: err })));
 }
 
 function listeningPort(stdout: string): number | undefined {
