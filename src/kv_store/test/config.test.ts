@@ -1,0 +1,145 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig, minBodyBytes } from '../src/config.js';
+
+function configError(env: Record<string, string>): ConfigError {
+  try {
+    loadConfig(env);
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    return err as ConfigError;
+  }
+  throw new Error(`loadConfig(${JSON.stringify(env)}) did not throw`);
+}
+
+describe('loadConfig', () => {
+  it('uses the documented defaults for an empty environment', () => {
+    expect(loadConfig({})).toEqual({
+      host: '127.0.0.1',
+      port: 8080,
+      maxKeyBytes: 512,
+      maxValueBytes: 1_048_576,
+      maxBodyBytes: minBodyBytes(512, 1_048_576),
+      maxKeys: Number.POSITIVE_INFINITY,
+      maxMemoryBytes: Number.POSITIVE_INFINITY,
+      authToken: undefined,
+      readToken: undefined,
+      logLevel: 'info',
+      headersTimeoutMs: 10_000,
+      requestTimeoutMs: 30_000,
+      keepAliveTimeoutMs: 5_000,
+      maxConnections: 10_000,
+      shutdownTimeoutMs: 8_000,
+    });
+  });
+
+  it('returns a frozen object', () => {
+    expect(Object.isFrozen(loadConfig({}))).toBe(true);
+  });
+
+  it('reads every variable it documents', () => {
+    const config = loadConfig({
+      KV_HOST: '0.0.0.0',
+      KV_PORT: '9090',
+      KV_MAX_KEY_BYTES: '64',
+      KV_MAX_VALUE_BYTES: '4096',
+      KV_MAX_KEYS: '100',
+      KV_MAX_MEMORY_BYTES: '65536',
+      KV_AUTH_TOKEN: 'write-token-1',
+      KV_READ_TOKEN: 'read-token-1',
+      KV_LOG_LEVEL: 'debug',
+    });
+    expect(config).toMatchObject({
+      host: '0.0.0.0',
+      port: 9090,
+      maxKeyBytes: 64,
+      maxValueBytes: 4096,
+      maxBodyBytes: minBodyBytes(64, 4096),
+      maxKeys: 100,
+      maxMemoryBytes: 65_536,
+      authToken: 'write-token-1',
+      readToken: 'read-token-1',
+      logLevel: 'debug',
+    });
+  });
+
+  it('treats empty and blank values as unset, and trims numbers', () => {
+    expect(loadConfig({ KV_PORT: '', KV_HOST: '   ', KV_AUTH_TOKEN: '' })).toMatchObject({
+      port: 8080,
+      host: '127.0.0.1',
+      authToken: undefined,
+    });
+    expect(loadConfig({ KV_PORT: ' 8081 ' }).port).toBe(8081);
+  });
+
+  it('accepts port 0 (any free port)', () => {
+    expect(loadConfig({ KV_PORT: '0' }).port).toBe(0);
+  });
+
+  it('leaves the body limit room for the largest key (6 bytes each when escaped) and value', () => {
+    expect(minBodyBytes(512, 1_048_576)).toBe(1_048_576 + 6 * 512 + 1024);
+    expect(loadConfig({ KV_MAX_BODY_BYTES: String(minBodyBytes(512, 1_048_576) + 1) }).maxBodyBytes).toBe(minBodyBytes(512, 1_048_576) + 1);
+  });
+
+  describe('a bad value throws ConfigError naming the variable', () => {
+    const cases: ReadonlyArray<readonly [string, string]> = [
+      ['KV_HOST', 'bad host!'],
+      ['KV_HOST', 'http://x'],
+      ['KV_PORT', 'http'],
+      ['KV_PORT', '65536'],
+      ['KV_PORT', '-1'],
+      ['KV_PORT', '80.5'],
+      ['KV_PORT', '1e3'],
+      ['KV_MAX_KEY_BYTES', '0'],
+      ['KV_MAX_KEY_BYTES', 'big'],
+      ['KV_MAX_KEY_BYTES', '65537'],
+      ['KV_MAX_VALUE_BYTES', '0'],
+      ['KV_MAX_VALUE_BYTES', '1MiB'],
+      ['KV_MAX_BODY_BYTES', '100'],
+      ['KV_MAX_KEYS', '0'],
+      ['KV_MAX_KEYS', 'ten'],
+      ['KV_MAX_MEMORY_BYTES', '1023'],
+      ['KV_MAX_MEMORY_BYTES', '1GB'],
+      ['KV_LOG_LEVEL', 'loud'],
+      ['KV_HEADERS_TIMEOUT_MS', '1'],
+      ['KV_REQUEST_TIMEOUT_MS', 'soon'],
+      ['KV_KEEP_ALIVE_TIMEOUT_MS', '99'],
+      ['KV_MAX_CONNECTIONS', '0'],
+      ['KV_SHUTDOWN_TIMEOUT_MS', '-5'],
+    ];
+    for (const [name, value] of cases) {
+      it(`${name}=${JSON.stringify(value)}`, () => {
+        const err = configError({ [name]: value });
+        expect(err.name).toBe('ConfigError');
+        expect(err.message.startsWith(`${name} `)).toBe(true);
+      });
+    }
+  });
+
+  describe('tokens', () => {
+    it('a short token is refused, naming the variable but not echoing the secret', () => {
+      for (const name of ['KV_AUTH_TOKEN', 'KV_READ_TOKEN']) {
+        const err = configError({ [name]: 'secret7' });
+        expect(err.message).toBe(`${name} must be at least 8 characters long`);
+      }
+    });
+
+    it('a token with spaces or non-ASCII characters is refused without echoing it', () => {
+      for (const value of ['has a space1', 'tökenvalue', 'tab\there-long']) {
+        const err = configError({ KV_AUTH_TOKEN: value });
+        expect(err.message).toBe('KV_AUTH_TOKEN must be printable ASCII without spaces');
+        expect(err.message).not.toContain(value);
+      }
+    });
+
+    it('the read-only token must differ from the read-write token', () => {
+      const err = configError({ KV_AUTH_TOKEN: 'same-token', KV_READ_TOKEN: 'same-token' });
+      expect(err.message).toContain('KV_READ_TOKEN');
+      expect(err.message).not.toContain('same-token');
+    });
+
+    it('either token may be set alone', () => {
+      expect(loadConfig({ KV_READ_TOKEN: 'read-only-token' })).toMatchObject({ authToken: undefined, readToken: 'read-only-token' });
+      expect(loadConfig({ KV_AUTH_TOKEN: 'read-write-token' })).toMatchObject({ authToken: 'read-write-token', readToken: undefined });
+    });
+  });
+});
