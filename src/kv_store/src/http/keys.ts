@@ -1,4 +1,5 @@
 import { HttpError } from '../errors.js';
+import { ownString } from './own-string.js';
 
 // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it finds
 const CONTROL = /[\u0000-\u001f\u007f]/;
@@ -24,7 +25,8 @@ export function validateKey(key: string, maxKeyBytes: number): string {
 
 /** Decodes the percent-encoded key of `/v1/<key>` (the part after `/v1/`) and validates it. */
 export function keyFromPath(encoded: string, maxKeyBytes: number): string {
-  if (encoded.indexOf('%') === -1) return validateKey(encoded, maxKeyBytes);
+  // A slice of the URL would keep the whole URL (query string and all) alive in a stored entry.
+  if (encoded.indexOf('%') === -1) return ownString(validateKey(encoded, maxKeyBytes));
   let key: string;
   try {
     key = decodeURIComponent(encoded);

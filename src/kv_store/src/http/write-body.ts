@@ -2,6 +2,7 @@ import { isUtf8 } from 'node:buffer';
 import { HttpError } from '../errors.js';
 import { topLevelMembers } from './json-members.js';
 import { validateKey } from './keys.js';
+import { ownString } from './own-string.js';
 
 /** A parsed POST or PUT body. `value` is the value's JSON text exactly as it arrived. */
 export interface WriteBody {
@@ -83,5 +84,6 @@ export function parseWriteBody(body: Buffer, limits: WriteBodyLimits, pathKey?: 
   if (ttl !== undefined && (typeof ttl !== 'number' || !(ttl > 0) || ttl > MAX_TTL_SECONDS)) {
     throw new HttpError('invalid_body', `field 'ttl' must be a number of seconds greater than 0 and at most ${MAX_TTL_SECONDS}`);
   }
-  return { key: pathKey ?? (key as string), value: valueText, ttlSeconds: ttl };
+  // Stored as its own string: a slice would keep the whole request body alive.
+  return { key: pathKey ?? (key as string), value: ownString(valueText), ttlSeconds: ttl };
 }
