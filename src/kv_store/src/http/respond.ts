@@ -2,13 +2,19 @@ import type { ServerResponse } from 'node:http';
 import { errorBody, type HttpError } from '../errors.js';
 import type { Entry } from '../store/entry.js';
 import { etag } from './conditional.js';
+import { isoTime } from './iso-time.js';
 
 const JSON_TYPE = 'application/json; charset=utf-8';
 
 /** The entry as the contract's JSON; the value is spliced in as stored, never re-serialized. */
 export function entryJson(entry: Entry): string {
-  const expiresAt = entry.expiresAt === null ? 'null' : `"${new Date(entry.expiresAt).toISOString()}"`;
-  return `{"key":${JSON.stringify(entry.key)},"value":${entry.value},"version":${entry.version},"revision":${entry.revision},"createdAt":"${new Date(entry.createdAt).toISOString()}","updatedAt":"${new Date(entry.updatedAt).toISOString()}","expiresAt":${expiresAt}}`;
+  const expiresAt = entry.expiresAt === null ? 'null' : `"${isoTime(entry.expiresAt)}"`;
+  return `{"key":${jsonString(entry.key)},"value":${entry.value},"version":${entry.version},"revision":${entry.revision},"createdAt":"${isoTime(entry.createdAt)}","updatedAt":"${isoTime(entry.updatedAt)}","expiresAt":${expiresAt}}`;
+}
+
+/** A key as a JSON string. Keys hold no control characters or lone surrogates, so only `"` and `\` need escaping. */
+function jsonString(key: string): string {
+  return key.indexOf('"') === -1 && key.indexOf('\\') === -1 ? `"${key}"` : JSON.stringify(key);
 }
 
 /** Sends an entry with its ETag (and any extra headers, e.g. Location). */

@@ -1,0 +1,20 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { isoTime } from '../src/http/iso-time.js';
+
+describe('isoTime', () => {
+  it('formats any time from 1970 to 9999 exactly as Date.prototype.toISOString', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 253_402_300_799_999 }), (ms) => {
+        expect(isoTime(ms)).toBe(new Date(ms).toISOString());
+      }),
+      { numRuns: 5000 },
+    );
+  });
+
+  it('formats the edges of a day and of a leap year', () => {
+    for (const text of ['2024-02-29T23:59:59.999Z', '2024-03-01T00:00:00.000Z', '1970-01-01T00:00:00.000Z', '2026-11-27T10:00:00.001Z']) {
+      expect(isoTime(Date.parse(text))).toBe(text);
+    }
+  });
+});
