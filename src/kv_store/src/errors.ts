@@ -15,7 +15,8 @@ export type ErrorCode =
   | 'forbidden'
   | 'internal';
 
-const STATUS: Readonly<Record<ErrorCode, number>> = {
+/** The HTTP status of each error code. */
+export const ERROR_STATUS: Readonly<Record<ErrorCode, number>> = {
   invalid_json: 400,
   invalid_body: 400,
   invalid_key: 400,
@@ -44,7 +45,7 @@ export class HttpError extends Error {
   ) {
     super(message);
     this.name = 'HttpError';
-    this.status = STATUS[code];
+    this.status = ERROR_STATUS[code];
   }
 }
 
