@@ -9,6 +9,7 @@ import { readBody, requireJson } from './http/read-body.js';
 import { sendEmpty, sendEntry, sendError, sendJson } from './http/respond.js';
 import { parseWriteBody } from './http/write-body.js';
 import { createLogger, type Logger } from './logger.js';
+import type { Entry } from './store/entry.js';
 import { MemoryStore } from './store/memory-store.js';
 import { StoreError } from './store/store-error.js';
 import { SweepScheduler } from './sweep-scheduler.js';
@@ -57,7 +58,15 @@ export function buildApp(options: AppOptions): App {
     requireJson(req);
     const body = parseWriteBody(await readBody(req, config.maxBodyBytes), bodyLimits);
     const key = body.key as string;
-    const entry = store.create(key, body.value, { ttlSeconds: body.ttlSeconds });
+    let entry: Entry;
+    try {
+      entry = store.create(key, body.value, { ttlSeconds: body.ttlSeconds });
+    } catch (err) {
+      if (err instanceof StoreError && err.reason === 'key_exists') {
+        throw new HttpError('key_exists', `${err.message}; use PUT ${keyPath(key)} to overwrite it`);
+      }
+      throw err;
+    }
     sendEntry(res, 201, entry, keyPath(key));
   }
 
@@ -139,7 +148,7 @@ export function buildApp(options: AppOptions): App {
         logger.debug({ method: req.method, url: req.url, status: res.statusCode, ms }, 'request');
       });
     }
-    const url = req.url ?? '/';
+    const url = originForm(req.url ?? '/');
     const q = url.indexOf('?');
     try {
       const pending = route(req, res, q === -1 ? url : url.slice(0, q));
@@ -158,9 +167,24 @@ export function buildApp(options: AppOptions): App {
     handler,
   );
   server.maxConnections = config.maxConnections;
+  // Expect: 100-continue: invite the body only if it could be accepted; an oversized one gets
+  // its 413 at once, before the client sends it.
+  server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
+    if (!(Number(req.headers['content-length']) > config.maxBodyBytes)) res.writeContinue();
+    handler(req, res);
+  });
   sweeper.start();
 
   return { handler, server, store, logger, close: () => sweeper.stop() };
+}
+
+/** The path and query of a request target, also when a client sends the absolute form (`GET http://host/v1/k`). */
+function originForm(target: string): string {
+  if (target.charCodeAt(0) === 0x2f /* / */) return target;
+  const m = /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*/i.exec(target);
+  if (m === null) return target;
+  const rest = target.slice(m[0].length);
+  return rest === '' || rest.charCodeAt(0) === 0x3f /* ? */ ? `/${rest}` : rest;
 }
 
 function methodNotAllowed(method: string | undefined, allow: string): HttpError {

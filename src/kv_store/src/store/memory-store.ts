@@ -77,7 +77,7 @@ export class MemoryStore {
     const now = this.clock.now();
     const existing = this.live(key, now);
     if (existing !== undefined) {
-      throw new StoreError('key_exists', `key '${key}' already exists; use PUT /v1/${encodeURIComponent(key)} to overwrite it`);
+      throw new StoreError('key_exists', `key '${key}' already exists`);
     }
     const cost = entryCost(key, value);
     this.ensureRoom(1, cost, now);
