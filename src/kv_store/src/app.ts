@@ -1,4 +1,5 @@
-import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type RequestListener, STATUS_CODES, type Server, type ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { Clock } from './clock.js';
 import type { Config } from './config.js';
 import { HttpError } from './errors.js';
@@ -27,6 +28,8 @@ export interface App {
   readonly server: Server;
   readonly store: MemoryStore;
   readonly logger: Logger;
+  /** From now on every answer says Connection: close, so clients stop reusing connections (shutdown). */
+  drain(): void;
   /** Stops the expiry sweeper. The server is closed by its owner. */
   close(): void;
 }
@@ -140,6 +143,28 @@ export function buildApp(options: AppOptions): App {
     }
   }
 
+  /** Answers one request; a promise when it waits for its body. Never rejects. */
+  function dispatch(req: IncomingMessage, res: ServerResponse): Promise<void> | undefined {
+    if (draining) res.setHeader('connection', 'close');
+    const url = originForm(req.url ?? '/');
+    const q = url.indexOf('?');
+    try {
+      const pending = route(req, res, q === -1 ? url : url.slice(0, q));
+      if (pending !== undefined) return pending.catch((err: unknown) => fail(req, res, err));
+    } catch (err) {
+      fail(req, res, err);
+    }
+    return undefined;
+  }
+
+  // Node hands over pipelined requests at once; a write that waits for its body must not let
+  // the next request on the same connection run first. So, per connection, a request waits
+  // for the one before it while that one is still being answered.
+  const answering = new WeakMap<Duplex, Promise<unknown>>();
+  // Responses of requests still being answered, so drain() can mark them Connection: close.
+  const unanswered = new Set<ServerResponse>();
+  let draining = false;
+
   const handler: RequestListener = (req, res) => {
     if (accessLog) {
       const start = process.hrtime.bigint();
@@ -148,14 +173,16 @@ export function buildApp(options: AppOptions): App {
         logger.debug({ method: req.method, url: req.url, status: res.statusCode, ms }, 'request');
       });
     }
-    const url = originForm(req.url ?? '/');
-    const q = url.indexOf('?');
-    try {
-      const pending = route(req, res, q === -1 ? url : url.slice(0, q));
-      if (pending !== undefined) pending.catch((err: unknown) => fail(req, res, err));
-    } catch (err) {
-      fail(req, res, err);
-    }
+    const socket = req.socket;
+    const before = answering.get(socket);
+    const pending = before === undefined ? dispatch(req, res) : before.then(() => dispatch(req, res));
+    if (pending === undefined) return;
+    answering.set(socket, pending);
+    unanswered.add(res);
+    void pending.then(() => {
+      unanswered.delete(res);
+      if (answering.get(socket) === pending) answering.delete(socket);
+    });
   };
 
   const server = createServer(
@@ -163,10 +190,36 @@ export function buildApp(options: AppOptions): App {
       headersTimeout: config.headersTimeoutMs,
       requestTimeout: config.requestTimeoutMs,
       keepAliveTimeout: config.keepAliveTimeoutMs,
+      // Node checks the two timeouts above only this often (30 s by default).
+      connectionsCheckingInterval: Math.min(
+        1000,
+        Math.max(100, Math.floor(Math.min(config.headersTimeoutMs, config.requestTimeoutMs) / 4)),
+      ),
     },
     handler,
   );
   server.maxConnections = config.maxConnections;
+  // Broken HTTP: answered only after the requests before it on the connection, then closed.
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
+    const answer = (): void => {
+      if (!socket.writable) {
+        socket.destroy();
+        return;
+      }
+      const status = CLIENT_ERROR_STATUS[err.code ?? ''] ?? 400;
+      socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+    };
+    const before = answering.get(socket);
+    if (before === undefined || err.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
+      answer();
+      return;
+    }
+    const timer = setTimeout(answer, 1000);
+    void before.then(() => {
+      clearTimeout(timer);
+      answer();
+    });
+  });
   // Expect: 100-continue: invite the body only if it could be accepted; an oversized one gets
   // its 413 at once, before the client sends it.
   server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
@@ -175,8 +228,20 @@ export function buildApp(options: AppOptions): App {
   });
   sweeper.start();
 
-  return { handler, server, store, logger, close: () => sweeper.stop() };
+  function drain(): void {
+    draining = true;
+    for (const res of unanswered) if (!res.headersSent) res.setHeader('connection', 'close');
+  }
+
+  return { handler, server, store, logger, drain, close: () => sweeper.stop() };
 }
+
+/** What Node itself would answer to a request it cannot parse. */
+const CLIENT_ERROR_STATUS: Readonly<Record<string, number>> = {
+  HPE_HEADER_OVERFLOW: 431,
+  HPE_CHUNK_EXTENSIONS_OVERFLOW: 413,
+  ERR_HTTP_REQUEST_TIMEOUT: 408,
+};
 
 /** The path and query of a request target, also when a client sends the absolute form (`GET http://host/v1/k`). */
 function originForm(target: string): string {

@@ -1,5 +1,6 @@
 import { buildApp } from './app.js';
 import { ConfigError, loadConfig } from './config.js';
+import { MemoryGovernor } from './memory-governor.js';
 
 /** Starts kv_store from the environment and shuts it down cleanly on SIGTERM or SIGINT. */
 function main(): void {
@@ -13,6 +14,11 @@ function main(): void {
   }
   const app = buildApp({ config });
   const { server, logger } = app;
+  // With a memory limit, keep RSS within the limit twice over plus what the process had at start.
+  const governor = Number.isFinite(config.maxMemoryBytes)
+    ? new MemoryGovernor(process.memoryUsage.rss() + 2 * config.maxMemoryBytes, logger)
+    : undefined;
+  governor?.start();
 
   server.on('error', (err) => {
     logger.fatal({ err }, 'server error');
@@ -43,6 +49,8 @@ function main(): void {
     stopping = true;
     logger.info({ signal }, 'shutting down: finishing requests in flight');
     app.close();
+    app.drain();
+    governor?.stop();
     // Stop accepting; idle keep-alive sockets are closed now and busy ones once they answer.
     server.close(() => {
       clearInterval(idleCloser);
