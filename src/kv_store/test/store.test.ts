@@ -19,6 +19,12 @@ describe('MemoryStore', () => {
     expect(store.size).toBe(0);
   });
 
+  it('charges text outside ASCII two bytes a character, as V8 stores it (CJK was undercharged by half)', () => {
+    expect(entryCost('k', '"キー"')).toBe(ENTRY_OVERHEAD_BYTES + 1 + 2 * 4);
+    expect(entryCost('ключ', '"abc"')).toBe(ENTRY_OVERHEAD_BYTES + 2 * 4 + 5);
+    expect(entryCost('k', '"abc"')).toBe(ENTRY_OVERHEAD_BYTES + 1 + 5);
+  });
+
   it('gives back the bytes of expired entries when they are swept', () => {
     const clock = new FakeClock();
     const store = new MemoryStore({ clock });
