@@ -46,5 +46,13 @@ typecheck: install
 e2e-docker:
 	bash scripts/docker-e2e.sh
 
+## bench: throughput, latency and memory beside a bare node:http reference and webdis + redis-server (docs/performance.md)
+bench: build
+	bash bench/run.sh
+
+## soak: concurrent writers checked against a model for SOAK_DURATION_S seconds (default 300; CI runs 30 s inside make test)
+soak: build
+	node scripts/soak.mjs --duration $${SOAK_DURATION_S:-300}
+
 clean:
 	rm -rf node_modules src/*/dist src/*/node_modules .test-results.json

@@ -54,7 +54,11 @@ describe('docs/openapi.json agrees with the app', () => {
     note('/v1/', 'POST', (await t.post({ key: 'b', value: 'x'.repeat(40) }, w)).statusCode);
     note('/v1/', 'POST', (await t.post({ key: 'b', value: 1 }, r)).statusCode);
     note('/v1/', 'POST', (await t.post({ key: 'b', value: 1 })).statusCode);
-    note('/v1/', 'POST', (await t.inject({ method: 'POST', url: '/v1/', headers: { ...w, 'content-type': 'text/plain' }, payload: '{}' })).statusCode);
+    note(
+      '/v1/',
+      'POST',
+      (await t.inject({ method: 'POST', url: '/v1/', headers: { ...w, 'content-type': 'text/plain' }, payload: '{}' })).statusCode,
+    );
     note('/v1/', 'POST', (await t.inject({ method: 'GET', url: '/v1/', headers: w })).statusCode);
     note('/v1/', 'POST', (await t.post({ key: 'b', value: 2 }, w)).statusCode);
     note('/v1/', 'POST', (await t.post({ key: 'c', value: 3 }, w)).statusCode);
@@ -75,6 +79,8 @@ describe('docs/openapi.json agrees with the app', () => {
 
     for (const [path, method, status] of seen) expect(documented(path, method), `${method} ${path}`).toContain(String(status));
     // The walk reaches every success and most failures; its statuses, for the record.
-    expect(seen.map(([, , status]) => status)).toEqual([201, 409, 400, 413, 403, 401, 415, 405, 201, 507, 200, 304, 404, 400, 200, 200, 412, 404, 403, 412, 204, 404, 200]);
+    expect(seen.map(([, , status]) => status)).toEqual([
+      201, 409, 400, 413, 403, 401, 415, 405, 201, 507, 200, 304, 404, 400, 200, 200, 412, 404, 403, 412, 204, 404, 200,
+    ]);
   });
 });
