@@ -14,9 +14,9 @@ function main(): void {
   }
   const app = buildApp({ config });
   const { server, logger } = app;
-  // With a memory limit, keep RSS within the limit twice over plus what the process had at start.
+  // With a memory limit, keep RSS within what the process had at start plus 1.5 times the limit.
   const governor = Number.isFinite(config.maxMemoryBytes)
-    ? new MemoryGovernor(process.memoryUsage.rss() + 2 * config.maxMemoryBytes, logger)
+    ? new MemoryGovernor(process.memoryUsage.rss() + 1.5 * config.maxMemoryBytes, logger)
     : undefined;
   governor?.start();
 

@@ -3,8 +3,8 @@ import { runInNewContext } from 'node:vm';
 import type { Logger } from './logger.js';
 
 /** How often RSS is looked at, and the least time between two collections. */
-const CHECK_INTERVAL_MS = 200;
-const MIN_GC_INTERVAL_MS = 1000;
+const CHECK_INTERVAL_MS = 100;
+const MIN_GC_INTERVAL_MS = 500;
 
 /** V8's gc(), exposed at run time when node was not started with --expose-gc. */
 function exposeGc(): () => void {
@@ -18,7 +18,7 @@ function exposeGc(): () => void {
  * Keeps RSS near KV_MAX_MEMORY_BYTES under write churn. V8 collects its old generation lazily,
  * sized against the machine's memory rather than the store's limit, so overwrites and
  * delete/create at the limit can leave RSS at several times the limit in garbage. When RSS
- * passes `targetRssBytes`, a full collection runs (at most once a second); it never stops a
+ * passes `targetRssBytes`, a full collection runs (at most twice a second); it never stops a
  * write, so the process cannot die of a heap limit set too tight, as --max-old-space-size can.
  */
 export class MemoryGovernor {

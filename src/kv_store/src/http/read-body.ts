@@ -16,8 +16,23 @@ export function requireJson(req: IncomingMessage): void {
   }
 }
 
-/** A body past the limit; the connection is closed after the answer so the rest is never read. */
-function tooLarge(limit: number): HttpError {
+/** How long a connection refused for its body's size may go on sending before it is cut off. */
+const LINGER_MS = 2000;
+
+/**
+ * A body past the limit; the connection is closed after the answer. The client may still be
+ * sending it, and closing a socket with unread data makes the kernel reset the connection, which
+ * can destroy the answer before the client reads it. So, as nginx's lingering close does, our
+ * side is half-closed and what still arrives is read and thrown away (never kept) for at most
+ * LINGER_MS before the socket is closed.
+ */
+function tooLarge(req: IncomingMessage, limit: number): HttpError {
+  const socket = req.socket;
+  socket.destroySoon = () => {
+    socket.end();
+    socket.resume();
+    setTimeout(() => socket.destroy(), LINGER_MS).unref();
+  };
   return new HttpError('payload_too_large', `request body is larger than the limit of ${limit} bytes`, { connection: 'close' });
 }
 
@@ -27,7 +42,7 @@ function tooLarge(limit: number): HttpError {
  */
 export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   const declared = req.headers['content-length'];
-  if (declared !== undefined && Number(declared) > limit) return Promise.reject(tooLarge(limit));
+  if (declared !== undefined && Number(declared) > limit) return Promise.reject(tooLarge(req, limit));
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let length = 0;
@@ -36,7 +51,7 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
       if (length > limit) {
         cleanup();
         req.pause();
-        reject(tooLarge(limit));
+        reject(tooLarge(req, limit));
         return;
       }
       chunks.push(chunk);
