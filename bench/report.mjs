@@ -1,0 +1,288 @@
+// Builds the markdown report of one bench/run.sh run from the files in its results folder.
+//
+//   node bench/report.mjs <results-dir>            prints the report (bench/run.sh saves it as report.md)
+//   node bench/report.mjs annotate <file> <json>   merges a JSON object into a result file (used by run.sh)
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+const TARGET_NAMES = { kv: 'kv_store', ref: 'reference', webdis: 'webdis' };
+const LOAD_NAMES = { get: 'GET', put: 'PUT (overwrite)', post: 'POST (new key)', delete: 'DELETE', mix: '90/10 GET/PUT' };
+
+const readJson = (file) => JSON.parse(readFileSync(file, 'utf8'));
+const maybeJson = (file) => (existsSync(file) ? readJson(file) : undefined);
+
+if (process.argv[2] === 'annotate') {
+  const [file, extra] = process.argv.slice(3);
+  writeFileSync(file, JSON.stringify({ ...readJson(file), ...JSON.parse(extra) }));
+  process.exit(0);
+}
+
+const dir = process.argv[2];
+if (dir === undefined) {
+  process.stderr.write('usage: report.mjs <results-dir> | annotate <file> <json>\n');
+  process.exit(2);
+}
+const raw = join(dir, 'raw');
+const env = readJson(join(dir, 'env.json'));
+
+// --- one measured wrk run --------------------------------------------------------------------
+/** The numbers of one result file: req/s, latencies in ms, errors, CPU of others on the server core. */
+function run(file) {
+  const j = readJson(file);
+  const e = j.errors;
+  const errors = e.connect + e.read + e.write + e.status + e.timeout;
+  const cpu = j.cpu;
+  let othersPct = null;
+  if (cpu !== undefined && cpu.coreTicks > 0) {
+    const busy = cpu.coreTicks - cpu.coreIdleTicks;
+    othersPct = Math.max(0, (100 * (busy - cpu.serverTicks)) / cpu.coreTicks);
+  }
+  // The same on the load generator's core: what did not run wrk.
+  let clientOthersPct = null;
+  if (cpu?.clientCoreTicks > 0 && cpu.wrkCpuS !== undefined) {
+    const busy = cpu.clientCoreTicks - cpu.clientCoreIdleTicks;
+    clientOthersPct = Math.max(0, (100 * (busy - cpu.wrkCpuS * (cpu.clkTck ?? 100))) / cpu.clientCoreTicks);
+  }
+  const l = j.latency_us;
+  const durationS = j.duration_us / 1e6;
+  return {
+    durationS,
+    ranOut: j.load === 'delete' && j.deleteKeys !== undefined && (j.deleteOffset ?? 0) + j.issued > j.deleteKeys,
+    wrkCpuPct: cpu?.wrkCpuS === undefined ? null : (100 * cpu.wrkCpuS) / durationS,
+    rps: j.requests / durationS,
+    p50: l.p50 / 1000,
+    p99: l.p99 / 1000,
+    p999: l.p999 / 1000,
+    max: l.max / 1000,
+    errors,
+    requests: j.requests,
+    othersPct,
+    clientOthersPct,
+  };
+}
+
+function median(values) {
+  const v = values.filter((x) => x !== null && x !== undefined).sort((a, b) => a - b);
+  if (v.length === 0) return null;
+  const m = Math.floor(v.length / 2);
+  return v.length % 2 === 1 ? v[m] : (v[m - 1] + v[m]) / 2;
+}
+
+/** Measured throughput runs of a target and load, one per process start. */
+function runsOf(target, load) {
+  if (!existsSync(raw)) return [];
+  return readdirSync(raw)
+    .filter((f) => new RegExp(`^tp-${target}-s\\d+-${load}\\.json$`).test(f))
+    .sort()
+    .map((f) => run(join(raw, f)));
+}
+
+/** The median of each number over the process starts; errors are summed. */
+function summary(runs) {
+  if (runs.length === 0) return undefined;
+  return {
+    rps: median(runs.map((r) => r.rps)),
+    p50: median(runs.map((r) => r.p50)),
+    p99: median(runs.map((r) => r.p99)),
+    errors: runs.reduce((s, r) => s + r.errors, 0),
+    minRps: Math.min(...runs.map((r) => r.rps)),
+    maxRps: Math.max(...runs.map((r) => r.rps)),
+    othersPct: median(runs.map((r) => r.othersPct)),
+    clientOthersPct: median(runs.map((r) => r.clientOthersPct)),
+    wrkCpuPct: median(runs.map((r) => r.wrkCpuPct)),
+    ranOut: runs.filter((r) => r.ranOut).map((r) => r.durationS),
+    starts: runs.length,
+  };
+}
+
+const pctCell = (n) => (n === null || n === undefined ? '—' : `${n.toFixed(0)}%`);
+const int = (n) => (n === null || n === undefined ? '—' : Math.round(n).toLocaleString('en-US'));
+const ms = (n) => (n === null || n === undefined ? '—' : n < 10 ? n.toFixed(2) : n.toFixed(1));
+const ratio = (a, b) => (a === undefined || b === undefined || !b ? '—' : `${(a / b).toFixed(2)}×`);
+const mib = (bytes) => (bytes === null || bytes === undefined ? '—' : `${(bytes / 1048576).toFixed(1)} MiB`);
+const perKey = (bytes, keys) => (bytes === null || bytes === undefined || !keys ? '—' : `${Math.round(bytes / keys)} B`);
+
+const out = [];
+const settings = env.settings;
+const targets = settings.targets.split(/\s+/).filter(Boolean);
+const loads = settings.loads.split(/\s+/).filter(Boolean);
+
+out.push(`## kv_store benchmark, ${env.date}${env.quick ? ' (QUICK MODE: 2 s runs and one start; a smoke test)' : ''}`);
+out.push('');
+out.push(
+  `\`${env.command}\` on ${env.nproc} × ${env.cpuModel}, ${Math.round(env.memTotalKb / 1048576)} GiB, ${env.os}, ` +
+    `kernel ${env.kernel}; Node.js ${env.node}, wrk ${env.wrk}, redis-server ${env.redis}, webdis ${env.webdis} ` +
+    `(${env.webdisThreads} thread). kv_store at commit ${env.gitCommit}${env.kvStoreSourceChanged ? ' plus uncommitted changes in src/kv_store/src' : ''}. ` +
+    `Load average ${env.loadAvgStart} at the start${env.loadAvgEnd ? `, ${env.loadAvgEnd} at the end` : ''}.`,
+);
+out.push('');
+out.push(
+  `Servers on CPU ${settings.serverCpu}, wrk on CPU ${settings.clientCpu}; wrk -t${settings.threads} -c${settings.connections}, ` +
+    `${settings.durationS} s measured after a ${settings.warmupS} s warm-up; ${int(settings.keys)} preloaded ${settings.keyBytes}-byte keys, ` +
+    `${settings.valueBytes}-byte values, a random key per request. kv_store: the median of ${settings.starts} process start(s) ` +
+    '(req/s range across starts in brackets; errors summed over the starts).',
+);
+if (existsSync(join(dir, 'webdis-missing.txt'))) out.push('', '**webdis was not available on this machine; its rows are missing.**');
+
+// --- throughput ----------------------------------------------------------------------------------
+out.push('', '### Throughput and latency', '');
+out.push(
+  '| load | server | req/s | p50 ms | p99 ms | errors | vs webdis | vs reference | others on server CPU | others on wrk CPU | wrk CPU |',
+);
+out.push('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+const ranOut = [];
+for (const load of loads) {
+  const s = Object.fromEntries(targets.map((t) => [t, summary(runsOf(t, load))]));
+  for (const target of targets) {
+    const r = s[target];
+    if (r === undefined) continue;
+    const range = r.starts > 1 ? ` (${int(r.minRps)}–${int(r.maxRps)})` : '';
+    const mark = r.ranOut.length > 0 ? ' †' : '';
+    if (mark) ranOut.push(`${TARGET_NAMES[target] ?? target}: ${r.ranOut.map((d) => `${d.toFixed(1)} s`).join(', ')}`);
+    out.push(
+      `| ${LOAD_NAMES[load] ?? load} | ${TARGET_NAMES[target] ?? target} | ${int(r.rps)}${range}${mark} | ${ms(r.p50)} | ${ms(r.p99)} | ${int(r.errors)} | ` +
+        `${target === 'webdis' ? '—' : ratio(r.rps, s.webdis?.rps)} | ${target === 'ref' ? '—' : ratio(r.rps, s.ref?.rps)} | ` +
+        `${pctCell(r.othersPct)} | ${pctCell(r.clientOthersPct)} | ${pctCell(r.wrkCpuPct)} |`,
+    );
+  }
+}
+out.push(
+  '',
+  '"vs" columns: this row\'s req/s divided by that server\'s for the same load. Errors: non-2xx/3xx answers and socket errors. ' +
+    '"Others on server CPU" / "on wrk CPU": the share of that core used by anything but the server under test / wrk during the ' +
+    'measured run (the noise of a shared machine; interrupts included). "wrk CPU": the load generator\'s CPU time over the run; near 100% it, not the server, may be the limit.',
+);
+if (ranOut.length > 0) {
+  out.push('', `† The DELETE run used up its preloaded keys and stopped early; its rate is over the time it ran (${ranOut.join('; ')}).`);
+}
+
+// --- memory ------------------------------------------------------------------------------------------
+const memDir = join(dir, 'memory');
+const kvSmall = maybeJson(join(memDir, 'kv-small.json'));
+const kvLoaded = maybeJson(join(memDir, 'kv-loaded.json'));
+const kvEmpty = maybeJson(join(memDir, 'kv-empty.json'));
+const rSmall = maybeJson(join(memDir, 'redis-small.json'));
+const rLoaded = maybeJson(join(memDir, 'redis-loaded.json'));
+const memKeys = settings.memKeys;
+if (kvLoaded !== undefined) {
+  let charged = null;
+  try {
+    const entry = await import(new URL('../src/kv_store/dist/store/entry.js', import.meta.url));
+    charged = entry.entryCost('k'.repeat(settings.keyBytes), 'v'.repeat(settings.valueBytes));
+  } catch {
+    // an older or newer kv_store without entryCost: leave the row out
+  }
+  const heap = (m) => m?.afterGc?.heapUsed;
+  const ext = (m) => (m?.afterGc === undefined ? undefined : m.afterGc.external + m.afterGc.arrayBuffers);
+  out.push('', `### Memory with ${int(memKeys)} keys (${settings.keyBytes}-byte keys, ${settings.valueBytes}-byte values)`, '');
+  out.push(`Loaded over HTTP (kv_store) and with redis-cli --pipe (redis), on top of the ${int(settings.keys)} benchmark keys; `);
+  out.push(
+    'kv_store\'s heap is read after two full GCs. "Per key" is the growth from before the load to after it, divided by the keys loaded.',
+  );
+  out.push('');
+  out.push('| | kv_store | redis-server |', '|---|---:|---:|');
+  out.push(`| heap used / used_memory, before | ${mib(heap(kvSmall))} | ${mib(rSmall?.usedMemory)} |`);
+  out.push(`| heap used / used_memory, loaded | ${mib(heap(kvLoaded))} | ${mib(rLoaded?.usedMemory)} |`);
+  out.push(
+    `| **heap / used_memory per key** | **${perKey(heap(kvLoaded) - heap(kvSmall), memKeys)}** | **${perKey(rLoaded?.usedMemory - rSmall?.usedMemory, memKeys)}** |`,
+  );
+  out.push(`| RSS (VmRSS), before | ${mib(kvSmall?.vmRssBytes)} | ${mib(rSmall?.vmRssBytes)} |`);
+  out.push(`| RSS (VmRSS), loaded | ${mib(kvLoaded.vmRssBytes)} | ${mib(rLoaded?.vmRssBytes)} |`);
+  out.push(
+    `| RSS per key | ${perKey(kvLoaded.vmRssBytes - kvSmall?.vmRssBytes, memKeys)} | ${perKey(rLoaded?.vmRssBytes - rSmall?.vmRssBytes, memKeys)} |`,
+  );
+  out.push(`| peak RSS (VmHWM) | ${mib(kvLoaded.vmHwmBytes)} | ${mib(rLoaded?.vmHwmBytes)} |`);
+  out.push(`| kv_store external + array buffers, loaded | ${mib(ext(kvLoaded))} | |`);
+  out.push(
+    `| empty process: heap / RSS | ${mib(heap(kvEmpty))} / ${mib(kvEmpty?.vmRssBytes)} | ${mib(maybeJson(join(memDir, 'redis-empty.json'))?.usedMemory)} / ${mib(maybeJson(join(memDir, 'redis-empty.json'))?.vmRssBytes)} |`,
+  );
+  if (charged !== null) out.push(`| kv_store's own estimate (entryCost, counted against KV_MAX_MEMORY_BYTES) | ${charged} B | |`);
+  const load = maybeJson(join(raw, 'load-mem-m.json'));
+  if (load !== undefined) {
+    out.push(
+      '',
+      `Loading ${int(memKeys)} keys into kv_store over HTTP (POST, wrk -c${settings.connections}): ${int(load.requests / (load.duration_us / 1e6))} req/s.`,
+    );
+  }
+}
+
+// --- scale -------------------------------------------------------------------------------------------
+const scaleRows = [
+  ['kv_store', int(settings.keys), join(raw, 'scale-kv-small.json')],
+  ['kv_store', `${int(settings.keys)} + ${int(memKeys)}`, join(raw, 'scale-kv-large.json')],
+  ['webdis', int(settings.keys), join(raw, 'tp-webdis-s1-get.json')],
+  ['webdis', `${int(settings.keys)} + ${int(memKeys)}`, join(raw, 'scale-webdis-large.json')],
+].filter(([, , f]) => existsSync(f));
+if (scaleRows.length > 0) {
+  out.push('', '### Scale: GET on a small and a large store', '');
+  out.push('Random keys from the whole key space of that size (kv_store: one process, before and after the load above).', '');
+  out.push(
+    '| server | keys | req/s | p50 ms | p99 ms | p99.9 ms | max ms | errors | others on server / wrk CPU |',
+    '|---|---|---:|---:|---:|---:|---:|---:|---:|',
+  );
+  for (const [name, keys, f] of scaleRows) {
+    const r = run(f);
+    out.push(
+      `| ${name} | ${keys} | ${int(r.rps)} | ${ms(r.p50)} | ${ms(r.p99)} | ${ms(r.p999)} | ${ms(r.max)} | ${int(r.errors)} | ${pctCell(r.othersPct)} / ${pctCell(r.clientOthersPct)} |`,
+    );
+  }
+}
+
+// --- expiry ------------------------------------------------------------------------------------------
+const expDir = join(dir, 'expiry');
+const window = join(raw, 'exp-kv-window.json');
+if (existsSync(window)) {
+  const check = maybeJson(join(expDir, 'kv-check.json'));
+  const before = maybeJson(join(expDir, 'kv-before.json'));
+  const after = maybeJson(join(expDir, 'kv-after.json'));
+  const start = maybeJson(join(expDir, 'kv-window-start.json'));
+  const end = maybeJson(join(expDir, 'kv-window-end.json'));
+  const invalid = maybeJson(join(expDir, 'invalid.json'));
+  out.push('', `### Expiry: ${int(memKeys)} keys expiring in the same millisecond`, '');
+  out.push(
+    `kv_store holds ${int(settings.keys)} plain keys and ${int(memKeys)} keys whose TTLs all end at one instant; wrk GETs the plain keys. ` +
+      `The window run starts ${check ? check.leadMs / 1000 : '?'} s before that instant and lasts ${settings.durationS} s. ` +
+      'Event-loop delay is measured inside kv_store (perf_hooks, 10 ms resolution).',
+  );
+  if (invalid !== undefined) out.push('', `**Not valid: ${invalid.error}.**`);
+  out.push(
+    '',
+    '| run | req/s | p50 ms | p99 ms | p99.9 ms | max ms | errors | event-loop delay max / p99 ms | others on server / wrk CPU |',
+  );
+  out.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|');
+  const base = join(raw, 'exp-kv-baseline.json');
+  if (existsSync(base)) {
+    const r = run(base);
+    const el = start?.eventLoop;
+    out.push(
+      `| keys live (baseline) | ${int(r.rps)} | ${ms(r.p50)} | ${ms(r.p99)} | ${ms(r.p999)} | ${ms(r.max)} | ${int(r.errors)} | ${el ? `${el.maxMs} / ${el.p99Ms}` : '—'} | ${pctCell(r.othersPct)} / ${pctCell(r.clientOthersPct)} |`,
+    );
+  }
+  const r = run(window);
+  const el = end?.eventLoop;
+  out.push(
+    `| **across the expiry** | ${int(r.rps)} | ${ms(r.p50)} | ${ms(r.p99)} | ${ms(r.p999)} | ${ms(r.max)} | ${int(r.errors)} | ${el ? `${el.maxMs} / ${el.p99Ms}` : '—'} | ${pctCell(r.othersPct)} / ${pctCell(r.clientOthersPct)} |`,
+  );
+  out.push(
+    '',
+    `Heap after GC: ${mib(before?.afterGc?.heapUsed)} with the keys live, ${mib(after?.afterGc?.heapUsed)} after they expired; ` +
+      `RSS ${mib(before?.vmRssBytes)} → ${mib(after?.vmRssBytes)}. An expired key then answers ${check?.expiredKeyStatus ?? '?'}.`,
+  );
+}
+
+// --- profile -----------------------------------------------------------------------------------------
+for (const load of ['get', 'put']) {
+  const f = join(dir, 'profile', `${load}-summary.md`);
+  if (!existsSync(f)) continue;
+  const r = existsSync(join(raw, `prof-${load}.json`)) ? run(join(raw, `prof-${load}.json`)) : undefined;
+  out.push('', `### CPU profile: kv_store under ${LOAD_NAMES[load]}${r ? ` (${int(r.rps)} req/s while profiled)` : ''}`, '');
+  out.push(readFileSync(f, 'utf8').trimEnd());
+}
+
+// --- entry layouts (BENCH_PHASES with "layouts") -----------------------------------------------------
+if (existsSync(join(dir, 'layouts.md'))) {
+  out.push('', '### Entry layouts (bench/entry-layouts.mjs, no HTTP)', '');
+  out.push(readFileSync(join(dir, 'layouts.md'), 'utf8').trimEnd());
+}
+
+process.stdout.write(`${out.join('\n')}\n`);

@@ -1,0 +1,505 @@
+#!/usr/bin/env bash
+# bench/run.sh: kv_store's benchmark (docs/performance.md says what it measures and how to read it).
+#
+#   bash bench/run.sh                 full run (about 12 minutes)
+#   BENCH_QUICK=1 bash bench/run.sh   smoke test (about 2.5 minutes): 2 s runs, 1 start, 100k keys
+#
+# Servers (kv_store as built, with its default configuration; the bare node:http + Map reference
+# in bench/reference-server.mjs; webdis in front of redis-server) run on CPU $BENCH_SERVER_CPU (1),
+# the load generator (wrk -t1 -c50) on CPU $BENCH_CLIENT_CPU (0). Everything listens on
+# 127.0.0.1 only. Results go to bench/results/<UTC time>/ (gitignored); the report is printed on
+# stdout and written to report.md there; progress goes to stderr.
+#
+# Settings (environment): BENCH_QUICK, BENCH_DURATION (s), BENCH_WARMUP (s), BENCH_STARTS (kv_store
+# process starts), BENCH_KEYS (10000), BENCH_MEM_KEYS (1000000; 100000 quick), BENCH_CONNECTIONS (50),
+# BENCH_TARGETS ("kv ref webdis"), BENCH_LOADS ("get put mix post delete"), BENCH_PHASES
+# ("throughput memory expiry profile"; add "layouts" for bench/entry-layouts.mjs), BENCH_SKIP_BUILD=1,
+# BENCH_OUT (results folder), BENCH_PORT_BASE (18080: kv_store, +1 reference, +2 webdis, +3 redis-server),
+# BENCH_WEBDIS_THREADS (1), BENCH_SERVER_CPU (1), BENCH_CLIENT_CPU (0).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+
+QUICK=${BENCH_QUICK:-0}
+if [ "$QUICK" = 1 ]; then
+  DURATION=${BENCH_DURATION:-2} WARMUP=${BENCH_WARMUP:-1} STARTS=${BENCH_STARTS:-1} MEM_KEYS=${BENCH_MEM_KEYS:-100000}
+  EXPIRY_LEAD=0.5
+else
+  DURATION=${BENCH_DURATION:-10} WARMUP=${BENCH_WARMUP:-3} STARTS=${BENCH_STARTS:-3} MEM_KEYS=${BENCH_MEM_KEYS:-1000000}
+  EXPIRY_LEAD=2
+fi
+KEYS=${BENCH_KEYS:-10000}
+CONNS=${BENCH_CONNECTIONS:-50}
+SERVER_CPU=${BENCH_SERVER_CPU:-1}
+CLIENT_CPU=${BENCH_CLIENT_CPU:-0}
+TARGETS=${BENCH_TARGETS:-kv ref webdis}
+LOADS=${BENCH_LOADS:-get put mix post delete}
+PHASES=${BENCH_PHASES:-throughput memory expiry profile}
+PORT_BASE=${BENCH_PORT_BASE:-18080}
+KV_PORT=$PORT_BASE REF_PORT=$((PORT_BASE + 1)) WEBDIS_PORT=$((PORT_BASE + 2)) REDIS_PORT=$((PORT_BASE + 3))
+WEBDIS_THREADS=${BENCH_WEBDIS_THREADS:-1}
+WRK_TIMEOUT=5s
+OUT=${BENCH_OUT:-bench/results/$(date -u +%Y%m%dT%H%M%SZ)}
+mkdir -p "$OUT"/{raw,logs,memory,expiry,profile}
+OUT=$(cd "$OUT" && pwd)
+LUA=$ROOT/bench/lua
+KV_MAIN=$ROOT/src/kv_store/dist/main.js
+PROBE=$ROOT/bench/heap-probe.cjs
+
+log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() {
+  log "error: $*"
+  exit 1
+}
+has() { [[ " $2 " == *" $1 "* ]]; }
+
+# --- processes we start (and only those) are stopped on exit, by pid -------------------------
+STARTED=()
+alive() {
+  local s
+  s=$(ps -o stat= -p "$1" 2>/dev/null) || return 1
+  [[ $s != Z* ]]
+}
+stop_pid() {
+  local pid=$1 i
+  if alive "$pid"; then
+    kill -TERM "$pid" 2>/dev/null || true
+    for i in $(seq 150); do
+      alive "$pid" || break
+      sleep 0.1
+    done
+    if alive "$pid"; then
+      log "pid $pid did not stop in 15 s; killing it"
+      kill -KILL "$pid" 2>/dev/null || true
+    fi
+  fi
+  wait "$pid" 2>/dev/null || true
+  local kept=() p
+  for p in "${STARTED[@]}"; do [ "$p" = "$pid" ] || kept+=("$p"); done
+  STARTED=("${kept[@]}")
+}
+cleanup() {
+  local p
+  for p in "${STARTED[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+wait_http() { # URL PID NAME
+  local i
+  for i in $(seq 150); do
+    curl -fsS -o /dev/null --max-time 1 "$1" 2>/dev/null && return 0
+    alive "$2" || die "$3 exited during start-up; see its log in $OUT/logs"
+    sleep 0.1
+  done
+  die "$3 did not answer $1 within 15 s"
+}
+
+
+# start_kv LABEL [probe] [node flags...]: sets KV_PID. With "probe", bench/heap-probe.cjs is
+# preloaded and answers SIGUSR2 (writes to $PROBE_OUT); throughput runs start kv_store bare.
+start_kv() {
+  local label=$1
+  shift
+  local extra_env=()
+  if [ "${1:-}" = probe ]; then
+    shift
+    PROBE_OUT=$OUT/memory/probe-$label.jsonl
+    PROBE_CMD=$OUT/memory/probe-$label.cmd
+    extra_env=(NODE_OPTIONS="--require $PROBE" KV_PROBE_OUT="$PROBE_OUT" KV_PROBE_CMD="$PROBE_CMD")
+  fi
+  port_free "$KV_PORT" || die "port $KV_PORT is in use (set BENCH_PORT_BASE)"
+  # A clean environment: kv_store's default configuration, except the port it listens on.
+  local v unset_args=()
+  for v in $(compgen -e); do [[ $v == KV_* || $v == NODE_OPTIONS ]] && unset_args+=(-u "$v"); done
+  env "${unset_args[@]}" KV_PORT="$KV_PORT" "${extra_env[@]}" \
+    taskset -c "$SERVER_CPU" node "$@" "$KV_MAIN" >"$OUT/logs/kv-$label.log" 2>&1 &
+  KV_PID=$!
+  STARTED+=("$KV_PID")
+  wait_http "http://127.0.0.1:$KV_PORT/healthz" "$KV_PID" "kv_store ($label)"
+}
+
+start_ref() {
+  port_free "$REF_PORT" || die "port $REF_PORT is in use (set BENCH_PORT_BASE)"
+  REF_PORT=$REF_PORT taskset -c "$SERVER_CPU" node "$ROOT/bench/reference-server.mjs" >"$OUT/logs/ref-$1.log" 2>&1 &
+  REF_PID=$!
+  STARTED+=("$REF_PID")
+  wait_http "http://127.0.0.1:$REF_PORT/healthz" "$REF_PID" "reference server"
+}
+
+start_redis() { # LABEL; redis-server with persistence off, pinned like the servers
+  port_free "$REDIS_PORT" || die "port $REDIS_PORT is in use (set BENCH_PORT_BASE)"
+  mkdir -p "$OUT/redis-$1"
+  taskset -c "$SERVER_CPU" redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no \
+    --daemonize no --dir "$OUT/redis-$1" >"$OUT/logs/redis-$1.log" 2>&1 &
+  REDIS_PID=$!
+  STARTED+=("$REDIS_PID")
+  local i
+  for i in $(seq 100); do
+    [ "$(redis-cli -p "$REDIS_PORT" PING 2>/dev/null)" = PONG ] && return 0
+    alive "$REDIS_PID" || die "redis-server exited; see $OUT/logs/redis-$1.log"
+    sleep 0.1
+  done
+  die "redis-server did not answer within 10 s"
+}
+
+start_webdis() { # LABEL; webdis in front of the running redis-server
+  port_free "$WEBDIS_PORT" || die "port $WEBDIS_PORT is in use (set BENCH_PORT_BASE)"
+  cat >"$OUT/webdis-$1.json" <<EOF
+{
+  "redis_host": "127.0.0.1", "redis_port": $REDIS_PORT, "redis_auth": null,
+  "http_host": "127.0.0.1", "http_port": $WEBDIS_PORT, "threads": $WEBDIS_THREADS,
+  "daemonize": false, "database": 0,
+  "acl": [{ "disabled": ["DEBUG"] }],
+  "verbosity": 0, "logfile": "$OUT/logs/webdis-$1.log"
+}
+EOF
+  taskset -c "$SERVER_CPU" webdis "$OUT/webdis-$1.json" >"$OUT/logs/webdis-$1.out" 2>&1 &
+  WEBDIS_PID=$!
+  STARTED+=("$WEBDIS_PID")
+  wait_http "http://127.0.0.1:$WEBDIS_PORT/PING" "$WEBDIS_PID" "webdis"
+}
+
+# --- CPU accounting: how busy the server core was, and how much of that was ours -------------
+CLK_TCK=$(getconf CLK_TCK)
+core_ticks() { awk -v c="cpu$1" '$1 == c { t = 0; for (i = 2; i <= 9; i++) t += $i; print t, $5 + $6 }' /proc/stat; }
+proc_ticks() {
+  local pid t=0 s
+  for pid in "$@"; do
+    s=$(sed 's/.*) //' "/proc/$pid/stat" 2>/dev/null | awk '{ print $12 + $13 }') || s=0
+    t=$((t + ${s:-0}))
+  done
+  echo "$t"
+}
+
+# wrk_run NAME SCRIPT URL SECONDS [VAR=VALUE...]: one wrk run, pinned to the client CPU; its
+# output in raw/NAME.txt, its result line in raw/NAME.json, with the CPU use over the run of
+# both cores, of the servers (SERVER_PIDS) and of wrk added.
+wrk_run() {
+  local name=$1 script=$2 url=$3 secs=$4
+  shift 4
+  local c0 p0 c1 p1 w0 w1
+  read -r -a c0 < <(core_ticks "$SERVER_CPU")
+  read -r -a w0 < <(core_ticks "$CLIENT_CPU")
+  p0=$(proc_ticks "${SERVER_PIDS[@]}")
+  local TIMEFORMAT='%U %S'
+  { time env BENCH_LUA_DIR="$LUA" BENCH_THREADS=1 BENCH_KEYS="$KEYS" "$@" \
+    taskset -c "$CLIENT_CPU" wrk -t1 -c"$CONNS" -d"${secs}s" --timeout "$WRK_TIMEOUT" -s "$LUA/$script.lua" "$url" \
+    >"$OUT/raw/$name.txt" 2>&1 || die "wrk failed; see $OUT/raw/$name.txt"; } 2>"$OUT/raw/$name.time"
+  read -r -a c1 < <(core_ticks "$SERVER_CPU")
+  read -r -a w1 < <(core_ticks "$CLIENT_CPU")
+  p1=$(proc_ticks "${SERVER_PIDS[@]}")
+  grep '^BENCH_JSON ' "$OUT/raw/$name.txt" | sed 's/^BENCH_JSON //' >"$OUT/raw/$name.json" || true
+  [ -s "$OUT/raw/$name.json" ] || die "wrk printed no result; see $OUT/raw/$name.txt"
+  local total=$((c1[0] - c0[0])) idle=$((c1[1] - c0[1])) ours=$((p1 - p0)) wrk_s
+  local ctotal=$((w1[0] - w0[0])) cidle=$((w1[1] - w0[1]))
+  wrk_s=$(awk '{ print $1 + $2 }' "$OUT/raw/$name.time")
+  node "$ROOT/bench/report.mjs" annotate "$OUT/raw/$name.json" \
+    "{\"cpu\":{\"clkTck\":$CLK_TCK,\"coreTicks\":$total,\"coreIdleTicks\":$idle,\"serverTicks\":$ours,\"wrkCpuS\":$wrk_s,\"clientCoreTicks\":$ctotal,\"clientCoreIdleTicks\":$cidle}}"
+}
+
+# The number in a result file at a path, e.g. field raw/x.json requests
+field() { node -e 'const j=JSON.parse(require("fs").readFileSync(process.argv[1],"utf8"));let v=j;for(const k of process.argv[2].split("."))v=v?.[k];console.log(v)' "$1" "$2"; }
+rps() { node -e 'const j=JSON.parse(require("fs").readFileSync(process.argv[1],"utf8"));console.log(Math.round(j.requests/j.duration_us*1e6))' "$1"; }
+
+# http_load NAME URL PREFIX COUNT [VAR=VALUE...]: POSTs COUNT keys through wrk (bench/lua/load.lua).
+http_load() {
+  local name=$1 url=$2 prefix=$3 count=$4
+  shift 4
+  wrk_run "$name" load "$url" 900 LOAD_PREFIX="$prefix" LOAD_COUNT="$count" BENCH_PHASE=load "$@"
+  local ok failed
+  ok=$(field "$OUT/raw/$name.json" load_ok)
+  failed=$(field "$OUT/raw/$name.json" load_failed)
+  [ "$ok" = "$count" ] && [ "$failed" = 0 ] || die "loading $count keys into $url: $ok created, $failed failed (see $OUT/raw/$name.txt)"
+}
+
+# redis_load PREFIX COUNT: SET COUNT keys through redis-cli --pipe.
+redis_load() {
+  local out
+  out=$(node "$ROOT/bench/preload.mjs" resp "$1" 0 "$2" | taskset -c "$CLIENT_CPU" redis-cli -p "$REDIS_PORT" --pipe 2>&1) ||
+    die "redis-cli --pipe failed: $out"
+  [[ $out == *"errors: 0, replies: $2"* ]] || die "redis-cli --pipe: $out"
+}
+
+# preload FLAVOR URL PREFIX COUNT LABEL [VAR=VALUE...] (the variables go to bench/lua/load.lua)
+preload() {
+  local flavor=$1 url=$2 prefix=$3 count=$4 label=$5
+  shift 5
+  if [ "$flavor" = webdis ]; then
+    redis_load "$prefix" "$count"
+  else
+    http_load "load-$label-$prefix" "$url" "$prefix" "$count" "$@"
+  fi
+  node "$ROOT/bench/preload.mjs" check "$flavor" "$url" "$prefix" "$count" 2>>"$OUT/logs/checks.log" ||
+    die "preloaded keys do not read back; see $OUT/logs/checks.log"
+}
+
+# measure NAME SCRIPT URL [VAR=VALUE...]: a warm-up run (discarded), then the measured run.
+measure() {
+  local name=$1 script=$2 url=$3
+  shift 3
+  wrk_run "$name-warmup" "$script" "$url" "$WARMUP" BENCH_PHASE=warmup "$@"
+  wrk_run "$name" "$script" "$url" "$DURATION" BENCH_PHASE=measure "$@"
+}
+
+# throughput_session TARGET FLAVOR URL START: the preload, then every load, on one server process.
+throughput_session() {
+  local target=$1 flavor=$2 url=$3 start=$4 load max_rps=20000
+  local labels=(BENCH_TARGET="$target" BENCH_START="$start" BENCH_FLAVOR="$flavor")
+  preload "$flavor" "$url" k "$KEYS" "tp-$target-s$start"
+  for load in $LOADS; do
+    local name="tp-$target-s$start-$load"
+    log "  $target (start $start): $load"
+    case $load in
+      post)
+        wrk_run "$name-warmup" post "$url" "$WARMUP" "${labels[@]}" BENCH_LOAD=post BENCH_PHASE=warmup BENCH_TAG=w
+        wrk_run "$name" post "$url" "$DURATION" "${labels[@]}" BENCH_LOAD=post BENCH_PHASE=measure BENCH_TAG=m
+        ;;
+      delete)
+        # Keys for 1.2 x the fastest rate seen so far over warm-up and run; should the run still
+        # use them all up, it ends there (see bench/lua/delete.lua) and the report says so.
+        local count offset
+        count=$((max_rps * (WARMUP + DURATION) * 6 / 5))
+        [ "$count" -ge 50000 ] || count=50000
+        [ "$count" -le 1500000 ] || count=1500000
+        log "    preloading $count keys to delete"
+        preload "$flavor" "$url" d "$count" "tp-$target-s$start"
+        wrk_run "$name-warmup" delete "$url" "$WARMUP" "${labels[@]}" BENCH_LOAD=delete BENCH_PHASE=warmup \
+          BENCH_DEL_COUNT="$count" BENCH_DEL_OFFSET=0
+        offset=$(field "$OUT/raw/$name-warmup.json" issued)
+        wrk_run "$name" delete "$url" "$DURATION" "${labels[@]}" BENCH_LOAD=delete BENCH_PHASE=measure \
+          BENCH_DEL_COUNT="$count" BENCH_DEL_OFFSET="$offset"
+        node "$ROOT/bench/report.mjs" annotate "$OUT/raw/$name.json" "{\"deleteKeys\":$count,\"deleteOffset\":$offset}"
+        ;;
+      *)
+        measure "$name" "$load" "$url" "${labels[@]}" BENCH_LOAD="$load"
+        ;;
+    esac
+    local r
+    r=$(rps "$OUT/raw/$name.json")
+    [ "$r" -le "$max_rps" ] || max_rps=$r
+  done
+}
+
+# --- setup ---------------------------------------------------------------------------------------
+ensure_tools() {
+  local missing=()
+  command -v wrk >/dev/null || missing+=(wrk)
+  command -v curl >/dev/null || missing+=(curl)
+  command -v taskset >/dev/null || missing+=(util-linux)
+  if has webdis "$TARGETS" || has memory "$PHASES"; then
+    command -v redis-server >/dev/null || missing+=(redis-server)
+    command -v redis-cli >/dev/null || missing+=(redis-tools)
+  fi
+  has webdis "$TARGETS" && ! command -v webdis >/dev/null && missing+=(webdis)
+  if [ ${#missing[@]} -gt 0 ]; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+      log "installing ${missing[*]} with apt-get"
+      apt-get update -qq >&2 || true
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=300 "${missing[@]}" >&2 ||
+        log "apt-get could not install everything; going on with what there is"
+    else
+      log "missing: ${missing[*]} (install them, e.g. apt-get install -y ${missing[*]})"
+    fi
+  fi
+  command -v wrk >/dev/null || die "wrk is required (apt-get install -y wrk)"
+  command -v curl >/dev/null || die "curl is required"
+  command -v taskset >/dev/null || die "taskset is required (util-linux)"
+  if has webdis "$TARGETS" && ! command -v webdis >/dev/null; then
+    log "webdis is not available: leaving it out (the report says so)"
+    TARGETS=${TARGETS//webdis/}
+    echo "webdis could not be installed" >"$OUT/webdis-missing.txt"
+  fi
+  if ! command -v redis-server >/dev/null; then
+    log "redis-server is not available: leaving out its memory figures"
+    echo "redis-server could not be installed" >"$OUT/redis-missing.txt"
+  fi
+}
+
+ensure_tools
+[ "$(nproc)" -ge 2 ] || log "warning: $(nproc) CPU(s); the server and the load generator will share one"
+if [ "${BENCH_SKIP_BUILD:-0}" != 1 ]; then
+  log "building kv_store (npx tsc -p src/kv_store)"
+  npx tsc -p src/kv_store >&2 || die "kv_store does not build"
+fi
+[ -f "$KV_MAIN" ] || die "$KV_MAIN is missing; build kv_store first (npx tsc -p src/kv_store)"
+
+cat >"$OUT/env.json" <<EOF
+{
+  "date": "$(date -u +%Y-%m-%dT%H:%M:%SZ)",
+  "quick": $([ "$QUICK" = 1 ] && echo true || echo false),
+  "command": "$([ "$QUICK" = 1 ] && echo 'BENCH_QUICK=1 ')bash bench/run.sh",
+  "nproc": $(nproc),
+  "cpuModel": "$(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //')",
+  "memTotalKb": $(awk '/MemTotal/ { print $2 }' /proc/meminfo),
+  "kernel": "$(uname -r)",
+  "os": "$(. /etc/os-release && echo "$PRETTY_NAME")",
+  "node": "$(node --version)",
+  "wrk": "$(dpkg-query -W -f='${Version}' wrk 2>/dev/null || echo unknown)",
+  "redis": "$(redis-server --version 2>/dev/null | sed 's/.*v=\([^ ]*\).*/\1/' || echo none)",
+  "webdis": "$(dpkg-query -W -f='${Version}' webdis 2>/dev/null || echo none)",
+  "webdisThreads": $WEBDIS_THREADS,
+  "gitCommit": "$(git rev-parse --short HEAD 2>/dev/null || echo unknown)",
+  "kvStoreSourceChanged": $(git status --porcelain -- src/kv_store/src 2>/dev/null | grep -q . && echo true || echo false),
+  "loadAvgStart": "$(cut -d' ' -f1-3 /proc/loadavg)",
+  "settings": { "threads": 1, "connections": $CONNS, "durationS": $DURATION, "warmupS": $WARMUP, "starts": $STARTS,
+    "keys": $KEYS, "memKeys": $MEM_KEYS, "keyBytes": 16, "valueBytes": 100, "serverCpu": $SERVER_CPU, "clientCpu": $CLIENT_CPU,
+    "wrkTimeout": "$WRK_TIMEOUT", "targets": "$TARGETS", "loads": "$LOADS", "phases": "$PHASES" }
+}
+EOF
+log "results in $OUT"
+
+# --- throughput: one table, every server, every load ---------------------------------------------
+if has throughput "$PHASES"; then
+  for target in $TARGETS; do
+    case $target in
+      kv)
+        for start in $(seq "$STARTS"); do
+          log "throughput: kv_store, process start $start of $STARTS"
+          start_kv "tp-s$start"
+          SERVER_PIDS=("$KV_PID")
+          throughput_session kv kv "http://127.0.0.1:$KV_PORT" "$start"
+          stop_pid "$KV_PID"
+        done
+        ;;
+      ref)
+        log "throughput: reference server (node:http + Map)"
+        start_ref tp
+        SERVER_PIDS=("$REF_PID")
+        throughput_session ref kv "http://127.0.0.1:$REF_PORT" 1
+        stop_pid "$REF_PID"
+        ;;
+      webdis)
+        log "throughput: webdis + redis-server"
+        start_redis tp
+        start_webdis tp
+        SERVER_PIDS=("$WEBDIS_PID" "$REDIS_PID")
+        throughput_session webdis webdis "http://127.0.0.1:$WEBDIS_PORT" 1
+        stop_pid "$WEBDIS_PID"
+        stop_pid "$REDIS_PID"
+        ;;
+      *) die "unknown target $target" ;;
+    esac
+  done
+fi
+
+# --- memory and scale: MEM_KEYS keys in kv_store and in redis-server; GET at 10k and at MEM_KEYS --
+probe() { # CMD LABEL OUTFILE
+  node "$ROOT/bench/memory.mjs" probe "$KV_PID" "$PROBE_CMD" "$PROBE_OUT" "$1" "$2" >"$3" || die "heap probe failed"
+}
+if has memory "$PHASES"; then
+  log "memory: kv_store with $MEM_KEYS keys"
+  start_kv mem probe
+  SERVER_PIDS=("$KV_PID")
+  url="http://127.0.0.1:$KV_PORT"
+  labels=(BENCH_TARGET=kv BENCH_FLAVOR=kv BENCH_START=1)
+  probe gc empty "$OUT/memory/kv-empty.json"
+  preload kv "$url" k "$KEYS" mem
+  log "  GET with $KEYS keys"
+  measure scale-kv-small get "$url" "${labels[@]}" BENCH_LOAD=get
+  probe gc small "$OUT/memory/kv-small.json"
+  log "  loading $MEM_KEYS keys over HTTP"
+  preload kv "$url" m "$MEM_KEYS" mem
+  probe gc loaded "$OUT/memory/kv-loaded.json"
+  log "  GET with $KEYS + $MEM_KEYS keys"
+  measure scale-kv-large get "$url" "${labels[@]}" BENCH_LOAD=get BENCH_PREFIX=m BENCH_KEYS="$MEM_KEYS"
+  stop_pid "$KV_PID"
+
+  if command -v redis-server >/dev/null; then
+    log "memory: redis-server with $MEM_KEYS keys"
+    start_redis mem
+    node "$ROOT/bench/memory.mjs" redis "$REDIS_PORT" "$REDIS_PID" empty >"$OUT/memory/redis-empty.json"
+    redis_load k "$KEYS"
+    node "$ROOT/bench/memory.mjs" redis "$REDIS_PORT" "$REDIS_PID" small >"$OUT/memory/redis-small.json"
+    redis_load m "$MEM_KEYS"
+    node "$ROOT/bench/memory.mjs" redis "$REDIS_PORT" "$REDIS_PID" loaded >"$OUT/memory/redis-loaded.json"
+    if has webdis "$TARGETS"; then
+      start_webdis mem
+      SERVER_PIDS=("$WEBDIS_PID" "$REDIS_PID")
+      labels=(BENCH_TARGET=webdis BENCH_FLAVOR=webdis BENCH_START=1)
+      log "  webdis GET with $KEYS + $MEM_KEYS keys"
+      measure scale-webdis-large get "http://127.0.0.1:$WEBDIS_PORT" "${labels[@]}" BENCH_LOAD=get BENCH_PREFIX=m BENCH_KEYS="$MEM_KEYS"
+      stop_pid "$WEBDIS_PID"
+    fi
+    stop_pid "$REDIS_PID"
+  fi
+fi
+
+# --- expiry: MEM_KEYS keys expiring in the same millisecond while GETs go on -----------------
+now_ms() { date +%s%3N; }
+sleep_until_ms() {
+  local left=$(($1 - $(now_ms)))
+  [ "$left" -le 0 ] || sleep "$(awk -v l="$left" 'BEGIN { printf "%.3f", l / 1000 }')"
+}
+if has expiry "$PHASES"; then
+  log "expiry: $MEM_KEYS keys with one expiry time, GETs on $KEYS other keys"
+  start_kv exp probe
+  SERVER_PIDS=("$KV_PID")
+  url="http://127.0.0.1:$KV_PORT"
+  labels=(BENCH_TARGET=kv BENCH_FLAVOR=kv BENCH_START=1 BENCH_LOAD=get)
+  preload kv "$url" k "$KEYS" exp
+  # Time to load, from the memory phase's load if there was one; else a cautious guess.
+  load_rate=5000
+  if [ -f "$OUT/raw/load-mem-m.json" ]; then load_rate=$(rps "$OUT/raw/load-mem-m.json"); fi
+  [ "$load_rate" -ge 1000 ] || load_rate=1000
+  load_ms=$((MEM_KEYS * 1000 / load_rate))
+  # After the load: a GC'd reading, a warm-up and a baseline run, then the window around expiry.
+  expire_at=$(($(now_ms) + load_ms * 2 + (WARMUP + DURATION + 8) * 1000))
+  lead_ms=$(awk -v l="$EXPIRY_LEAD" 'BEGIN { print int(l * 1000) }')
+  log "  loading $MEM_KEYS keys that all expire at $(date -u -d "@$((expire_at / 1000))" +%H:%M:%S) (epoch ms $expire_at)"
+  preload kv "$url" e "$MEM_KEYS" exp LOAD_EXPIRE_AT_MS="$expire_at"
+  probe gc before-expiry "$OUT/expiry/kv-before.json"
+  if [ $(($(now_ms) + (WARMUP + DURATION + 1) * 1000 + lead_ms)) -lt "$expire_at" ]; then
+    log "  baseline GET while the keys are live"
+    measure exp-kv-baseline get "$url" "${labels[@]}"
+  else
+    log "  no time left for a baseline run before expiry"
+  fi
+  now=$(now_ms)
+  if [ "$now" -ge $((expire_at - lead_ms)) ]; then
+    echo "{\"error\":\"the keys began to expire $((now - expire_at + lead_ms)) ms before the measured window\"}" >"$OUT/expiry/invalid.json"
+    log "  the load took too long: the window missed the expiry (see $OUT/expiry/invalid.json)"
+  fi
+  sleep_until_ms $((expire_at - lead_ms))
+  probe mark window-start "$OUT/expiry/kv-window-start.json"
+  log "  GET across the expiry instant"
+  wrk_run exp-kv-window get "$url" "$DURATION" "${labels[@]}" BENCH_PHASE=measure
+  probe mark window-end "$OUT/expiry/kv-window-end.json"
+  code=$(curl -s -o /dev/null -w '%{http_code}' "$url/v1/e000000000000000")
+  echo "{\"expiredKeyStatus\":$code,\"expireAtMs\":$expire_at,\"leadMs\":$lead_ms}" >"$OUT/expiry/kv-check.json"
+  probe gc after-expiry "$OUT/expiry/kv-after.json"
+  stop_pid "$KV_PID"
+fi
+
+# --- profile: kv_store under GET and PUT, CPU profile of the measured window --------------------
+if has profile "$PHASES"; then
+  for load in get put; do
+    log "profile: kv_store under $load"
+    mkdir -p "$OUT/profile/$load"
+    start_kv "prof-$load" probe --cpu-prof --cpu-prof-dir="$OUT/profile/$load"
+    SERVER_PIDS=("$KV_PID")
+    url="http://127.0.0.1:$KV_PORT"
+    preload kv "$url" k "$KEYS" "prof-$load"
+    wrk_run "prof-$load-warmup" "$load" "$url" "$WARMUP" BENCH_TARGET=kv BENCH_FLAVOR=kv BENCH_LOAD="$load" BENCH_PHASE=warmup
+    probe mark start "$OUT/profile/$load-start.json"
+    wrk_run "prof-$load" "$load" "$url" "$DURATION" BENCH_TARGET=kv BENCH_FLAVOR=kv BENCH_LOAD="$load" BENCH_PHASE=measure
+    probe mark end "$OUT/profile/$load-end.json"
+    stop_pid "$KV_PID"
+    prof=$(ls "$OUT/profile/$load"/*.cpuprofile 2>/dev/null | head -1)
+    [ -n "$prof" ] || die "no CPU profile in $OUT/profile/$load"
+    node "$ROOT/bench/profile-summary.mjs" "$prof" \
+      --from "$(field "$OUT/profile/$load-start.json" hrtimeUs)" --to "$(field "$OUT/profile/$load-end.json" hrtimeUs)" \
+      --json "$OUT/profile/$load-summary.json" >"$OUT/profile/$load-summary.md"
+  done
+fi
+
+if has layouts "$PHASES"; then
+  log "layouts: heap per entry of kv_store's store and of alternative layouts ($MEM_KEYS entries)"
+  node "$ROOT/bench/entry-layouts.mjs" "$MEM_KEYS" >"$OUT/layouts.md" 2>>"$OUT/logs/layouts.log"
+fi
+
+sed -i "s/\"loadAvgStart\"/\"loadAvgEnd\": \"$(cut -d' ' -f1-3 /proc/loadavg)\",\n  \"loadAvgStart\"/" "$OUT/env.json"
+node "$ROOT/bench/report.mjs" "$OUT" | tee "$OUT/report.md"
+log "done: $OUT/report.md"
