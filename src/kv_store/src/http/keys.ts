@@ -1,5 +1,4 @@
 import { HttpError } from '../errors.js';
-import { ownString } from './own-string.js';
 
 // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it finds
 const CONTROL = /[\u0000-\u001f\u007f]/;
@@ -25,8 +24,9 @@ export function validateKey(key: string, maxKeyBytes: number): string {
 
 /** Decodes the percent-encoded key of `/v1/<key>` (the part after `/v1/`) and validates it. */
 export function keyFromPath(encoded: string, maxKeyBytes: number): string {
-  // A slice of the URL would keep the whole URL (query string and all) alive in a stored entry.
-  if (encoded.indexOf('%') === -1) return ownString(validateKey(encoded, maxKeyBytes));
+  // A key from the path may be a slice of the URL; the store never keeps it (PUT reuses the
+  // stored key, POST takes its key from the body), so it is not copied here.
+  if (encoded.indexOf('%') === -1) return validateKey(encoded, maxKeyBytes);
   let key: string;
   try {
     key = decodeURIComponent(encoded);

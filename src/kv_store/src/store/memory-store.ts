@@ -102,7 +102,8 @@ export class MemoryStore {
     const cost = entryCost(key, value);
     if (cost > oldCost) this.ensureRoom(0, cost - oldCost, now);
     const entry: Entry = {
-      key,
+      // The stored key, not the caller's: that may be a slice of a longer string (a URL).
+      key: existing.key,
       value,
       version: existing.version + 1,
       revision: ++this.lastRevision,
@@ -110,8 +111,12 @@ export class MemoryStore {
       updatedAt: now,
       expiresAt: expiryTime(now, options.ttlSeconds),
     };
-    this.remove(existing);
-    this.put(entry, cost);
+    // One set in place: a delete and a new insert would churn the hash table (and, at a million
+    // keys, sometimes rehash all of it inside one request).
+    this.entries.set(existing.key, entry);
+    this.chargedBytes += cost - oldCost;
+    if (existing.expiresAt !== null) this.expiringCount--;
+    this.trackExpiry(entry);
     return entry;
   }
 
@@ -193,11 +198,14 @@ export class MemoryStore {
   private put(entry: Entry, cost: number): void {
     this.entries.set(entry.key, entry);
     this.chargedBytes += cost;
-    if (entry.expiresAt !== null) {
-      this.expiringCount++;
-      this.expiry.push(entry.expiresAt, entry.key);
-      this.compactExpiryQueue();
-    }
+    this.trackExpiry(entry);
+  }
+
+  private trackExpiry(entry: Entry): void {
+    if (entry.expiresAt === null) return;
+    this.expiringCount++;
+    this.expiry.push(entry.expiresAt, entry.key);
+    this.compactExpiryQueue();
   }
 
   private remove(entry: Entry): void {
