@@ -9,7 +9,9 @@ stop() {
   kill -TERM "${pids[@]}" 2>/dev/null || true
   wait "${pids[@]}" 2>/dev/null || true
 }
-trap stop INT TERM EXIT
+# Ctrl-C or SIGTERM is how one ends it: a clean stop of both is a success.
+trap 'stop; exit 0' INT TERM
+trap stop EXIT
 node src/kv_store/dist/main.js &
 pids+=($!)
 node src/test_client/dist/main.js &
