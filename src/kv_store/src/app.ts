@@ -1,10 +1,10 @@
-import { createServer, type IncomingMessage, type RequestListener, STATUS_CODES, type Server, type ServerResponse } from 'node:http';
-import type { Duplex } from 'node:stream';
+import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
 import type { Clock } from './clock.js';
 import type { Config } from './config.js';
 import { HttpError } from './errors.js';
 import { type Access, createAuthorizer } from './http/auth.js';
 import { noneMatchHits, parseIfMatch } from './http/conditional.js';
+import { ConnectionOrder } from './http/connection-order.js';
 import { keyFromPath, keyPath } from './http/keys.js';
 import { readBody, requireJson } from './http/read-body.js';
 import { sendEmpty, sendEntry, sendError, sendJson } from './http/respond.js';
@@ -145,7 +145,6 @@ export function buildApp(options: AppOptions): App {
 
   /** Answers one request; a promise when it waits for its body. Never rejects. */
   function dispatch(req: IncomingMessage, res: ServerResponse): Promise<void> | undefined {
-    if (draining) res.setHeader('connection', 'close');
     const url = originForm(req.url ?? '/');
     const q = url.indexOf('?');
     try {
@@ -157,13 +156,7 @@ export function buildApp(options: AppOptions): App {
     return undefined;
   }
 
-  // Node hands over pipelined requests at once; a write that waits for its body must not let
-  // the next request on the same connection run first. So, per connection, a request waits
-  // for the one before it while that one is still being answered.
-  const answering = new WeakMap<Duplex, Promise<unknown>>();
-  // Responses of requests still being answered, so drain() can mark them Connection: close.
-  const unanswered = new Set<ServerResponse>();
-  let draining = false;
+  const order = new ConnectionOrder();
 
   const handler: RequestListener = (req, res) => {
     if (accessLog) {
@@ -173,16 +166,7 @@ export function buildApp(options: AppOptions): App {
         logger.debug({ method: req.method, url: req.url, status: res.statusCode, ms }, 'request');
       });
     }
-    const socket = req.socket;
-    const before = answering.get(socket);
-    const pending = before === undefined ? dispatch(req, res) : before.then(() => dispatch(req, res));
-    if (pending === undefined) return;
-    answering.set(socket, pending);
-    unanswered.add(res);
-    void pending.then(() => {
-      unanswered.delete(res);
-      if (answering.get(socket) === pending) answering.delete(socket);
-    });
+    order.run(req, res, () => dispatch(req, res));
   };
 
   const server = createServer(
@@ -199,27 +183,7 @@ export function buildApp(options: AppOptions): App {
     handler,
   );
   server.maxConnections = config.maxConnections;
-  // Broken HTTP: answered only after the requests before it on the connection, then closed.
-  server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
-    const answer = (): void => {
-      if (!socket.writable) {
-        socket.destroy();
-        return;
-      }
-      const status = CLIENT_ERROR_STATUS[err.code ?? ''] ?? 400;
-      socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
-    };
-    const before = answering.get(socket);
-    if (before === undefined || err.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
-      answer();
-      return;
-    }
-    const timer = setTimeout(answer, 1000);
-    void before.then(() => {
-      clearTimeout(timer);
-      answer();
-    });
-  });
+  server.on('clientError', order.onClientError);
   // Expect: 100-continue: invite the body only if it could be accepted; an oversized one gets
   // its 413 at once, before the client sends it.
   server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
@@ -228,20 +192,8 @@ export function buildApp(options: AppOptions): App {
   });
   sweeper.start();
 
-  function drain(): void {
-    draining = true;
-    for (const res of unanswered) if (!res.headersSent) res.setHeader('connection', 'close');
-  }
-
-  return { handler, server, store, logger, drain, close: () => sweeper.stop() };
+  return { handler, server, store, logger, drain: () => order.drain(), close: () => sweeper.stop() };
 }
-
-/** What Node itself would answer to a request it cannot parse. */
-const CLIENT_ERROR_STATUS: Readonly<Record<string, number>> = {
-  HPE_HEADER_OVERFLOW: 431,
-  HPE_CHUNK_EXTENSIONS_OVERFLOW: 413,
-  ERR_HTTP_REQUEST_TIMEOUT: 408,
-};
 
 /** The path and query of a request target, also when a client sends the absolute form (`GET http://host/v1/k`). */
 function originForm(target: string): string {
