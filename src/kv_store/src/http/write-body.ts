@@ -13,6 +13,8 @@ export interface WriteBody {
 
 /** Longest TTL accepted, in seconds (about 31.7 years), so expiry times stay valid dates. */
 export const MAX_TTL_SECONDS = 1_000_000_000;
+/** Shortest TTL accepted: one millisecond, the clock's resolution; less would create a key already expired. */
+export const MIN_TTL_SECONDS = 0.001;
 
 export interface WriteBodyLimits {
   readonly maxKeyBytes: number;
@@ -81,8 +83,8 @@ export function parseWriteBody(body: Buffer, limits: WriteBodyLimits, pathKey?: 
   }
 
   const ttl = fields.ttl;
-  if (ttl !== undefined && (typeof ttl !== 'number' || !(ttl > 0) || ttl > MAX_TTL_SECONDS)) {
-    throw new HttpError('invalid_body', `field 'ttl' must be a number of seconds greater than 0 and at most ${MAX_TTL_SECONDS}`);
+  if (ttl !== undefined && (typeof ttl !== 'number' || !(ttl >= MIN_TTL_SECONDS) || ttl > MAX_TTL_SECONDS)) {
+    throw new HttpError('invalid_body', `field 'ttl' must be a number of seconds from ${MIN_TTL_SECONDS} to ${MAX_TTL_SECONDS}`);
   }
   // Stored as its own string: a slice would keep the whole request body alive.
   return { key: pathKey ?? (key as string), value: ownString(valueText), ttlSeconds: ttl };
