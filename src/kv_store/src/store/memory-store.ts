@@ -1,5 +1,6 @@
 import { type Clock, systemClock } from '../clock.js';
 import { type Entry, entryCost } from './entry.js';
+import { EntrySlots } from './entry-slots.js';
 import { ExpiryQueue } from './expiry-queue.js';
 import { StoreError } from './store-error.js';
 
@@ -30,13 +31,15 @@ export interface WriteOptions {
 export const SWEEP_BATCH = 2000;
 
 /**
- * The in-memory key/value store: a Map of immutable entries, a store-wide revision counter and
- * an expiry heap. Synchronous and free of HTTP, so every operation is atomic on Node's single
- * thread. An expired entry is never returned: reads check the clock, and the heap lets
- * `sweepExpired` reclaim expired entries in bounded batches without a full scan.
+ * The in-memory key/value store: a Map from each key to its slot in a column store
+ * (EntrySlots), a store-wide revision counter and an expiry heap. Synchronous and free of HTTP,
+ * so every operation is atomic on Node's single thread. An expired entry is never returned:
+ * reads check the clock, and the heap lets `sweepExpired` reclaim expired entries in bounded
+ * batches without a full scan.
  */
 export class MemoryStore {
-  private readonly entries = new Map<string, Entry>();
+  private readonly index = new Map<string, number>();
+  private readonly slots = new EntrySlots();
   private readonly expiry = new ExpiryQueue();
   private readonly clock: Clock;
   private readonly limits: StoreLimits;
@@ -54,7 +57,7 @@ export class MemoryStore {
 
   /** Entries held, including expired ones not yet swept. */
   get size(): number {
-    return this.entries.size;
+    return this.index.size;
   }
 
   /** Bytes charged against maxMemoryBytes. */
@@ -69,61 +72,46 @@ export class MemoryStore {
 
   /** The live entry for `key`, or undefined if it is missing or expired. */
   get(key: string): Entry | undefined {
-    return this.live(key, this.clock.now());
+    const slot = this.liveSlot(key, this.clock.now());
+    return slot === undefined ? undefined : this.slots.entry(key, slot);
   }
 
   /** Creates `key`; refuses with key_exists if it is live, insufficient_storage past a limit. */
   create(key: string, value: string, options: WriteOptions = {}): Entry {
     const now = this.clock.now();
-    const existing = this.live(key, now);
-    if (existing !== undefined) {
-      throw new StoreError('key_exists', `key '${key}' already exists`);
-    }
+    if (this.liveSlot(key, now) !== undefined) throw new StoreError('key_exists', `key '${key}' already exists`);
     const cost = entryCost(key, value);
     this.ensureRoom(1, cost, now);
-    const entry: Entry = {
-      key,
-      value,
-      version: 1,
-      revision: ++this.lastRevision,
-      createdAt: now,
-      updatedAt: now,
-      expiresAt: expiryTime(now, options.ttlSeconds),
-    };
-    this.put(entry, cost);
-    return entry;
+    const slot = this.slots.alloc();
+    const expiresAt = expiryTime(now, options.ttlSeconds);
+    this.slots.write(slot, value, 1, ++this.lastRevision, now, now, expiresAt);
+    this.index.set(key, slot);
+    this.chargedBytes += cost;
+    this.trackExpiry(key, expiresAt);
+    return this.slots.entry(key, slot);
   }
 
   /** Overwrites a live `key` (version + 1); a write without ttlSeconds clears any expiry. */
   replace(key: string, value: string, options: WriteOptions = {}): Entry {
     const now = this.clock.now();
-    const existing = this.mustExist(key, now, options.ifMatch);
-    const oldCost = entryCost(key, existing.value);
+    const slot = this.mustExist(key, now, options.ifMatch);
+    const oldCost = entryCost(key, this.slots.value(slot));
     const cost = entryCost(key, value);
     if (cost > oldCost) this.ensureRoom(0, cost - oldCost, now);
-    const entry: Entry = {
-      // The stored key, not the caller's: that may be a slice of a longer string (a URL).
-      key: existing.key,
-      value,
-      version: existing.version + 1,
-      revision: ++this.lastRevision,
-      createdAt: existing.createdAt,
-      updatedAt: now,
-      expiresAt: expiryTime(now, options.ttlSeconds),
-    };
-    // One set in place: a delete and a new insert would churn the hash table (and, at a million
-    // keys, sometimes rehash all of it inside one request).
-    this.entries.set(existing.key, entry);
+    // In place: the Map is not touched, so it keeps the key it was given at creation (never
+    // the caller's, which may be a slice of a longer string, such as a URL).
+    if (this.slots.expiresAt(slot) !== null) this.expiringCount--;
+    const expiresAt = expiryTime(now, options.ttlSeconds);
+    this.slots.write(slot, value, this.slots.version(slot) + 1, ++this.lastRevision, this.slots.createdAt(slot), now, expiresAt);
     this.chargedBytes += cost - oldCost;
-    if (existing.expiresAt !== null) this.expiringCount--;
-    this.trackExpiry(entry);
-    return entry;
+    this.trackExpiry(key, expiresAt);
+    return this.slots.entry(key, slot);
   }
 
   /** Deletes a live `key`, refusing with key_not_found or version_mismatch. */
   delete(key: string, options: Pick<WriteOptions, 'ifMatch'> = {}): void {
-    const existing = this.mustExist(key, this.clock.now(), options.ifMatch);
-    this.remove(existing);
+    const slot = this.mustExist(key, this.clock.now(), options.ifMatch);
+    this.remove(key, slot);
     this.lastRevision++;
   }
 
@@ -136,9 +124,11 @@ export class MemoryStore {
     let removed = 0;
     while (removed < limit && this.expiry.size > 0 && this.expiry.peekTime() <= now) {
       const key = this.expiry.pop();
-      const entry = this.entries.get(key);
-      if (entry !== undefined && entry.expiresAt !== null && entry.expiresAt <= now) {
-        this.expire(entry);
+      const slot = this.index.get(key);
+      if (slot === undefined) continue;
+      const expiresAt = this.slots.expiresAt(slot);
+      if (expiresAt !== null && expiresAt <= now) {
+        this.expire(key, slot);
         removed++;
       }
     }
@@ -150,34 +140,37 @@ export class MemoryStore {
     return this.expiry.peekTime() <= this.clock.now();
   }
 
-  private live(key: string, now: number): Entry | undefined {
-    const entry = this.entries.get(key);
-    if (entry === undefined) return undefined;
-    if (entry.expiresAt !== null && entry.expiresAt <= now) {
-      this.expire(entry);
+  /** The slot of the live entry for `key`; an expired one is removed on the way. */
+  private liveSlot(key: string, now: number): number | undefined {
+    const slot = this.index.get(key);
+    if (slot === undefined) return undefined;
+    const expiresAt = this.slots.expiresAt(slot);
+    if (expiresAt !== null && expiresAt <= now) {
+      this.expire(key, slot);
       return undefined;
     }
-    return entry;
+    return slot;
   }
 
-  private mustExist(key: string, now: number, ifMatch: RevisionCondition | undefined): Entry {
-    const existing = this.live(key, now);
-    if (existing === undefined) throw new StoreError('key_not_found', `key '${key}' not found`);
-    if (ifMatch !== undefined && ifMatch !== '*' && !ifMatch.includes(existing.revision)) {
+  private mustExist(key: string, now: number, ifMatch: RevisionCondition | undefined): number {
+    const slot = this.liveSlot(key, now);
+    if (slot === undefined) throw new StoreError('key_not_found', `key '${key}' not found`);
+    const revision = this.slots.revision(slot);
+    if (ifMatch !== undefined && ifMatch !== '*' && !ifMatch.includes(revision)) {
       const wanted = ifMatch.map((r) => `"${r}"`).join(', ') || 'no valid ETag';
       throw new StoreError(
         'version_mismatch',
-        `key '${key}' is at revision ${existing.revision} (ETag "${existing.revision}"), but If-Match asked for ${wanted}`,
+        `key '${key}' is at revision ${revision} (ETag "${revision}"), but If-Match asked for ${wanted}`,
       );
     }
-    return existing;
+    return slot;
   }
 
   private ensureRoom(newKeys: number, newBytes: number, now: number): void {
     if (this.fits(newKeys, newBytes)) return;
     // Expired entries still hold room until swept; reclaim them before refusing.
     if (this.expiry.peekTime() <= now) this.sweepExpired(Number.POSITIVE_INFINITY);
-    if (this.entries.size + newKeys > this.limits.maxKeys) {
+    if (this.index.size + newKeys > this.limits.maxKeys) {
       throw new StoreError(
         'insufficient_storage',
         `the store holds its limit of ${this.limits.maxKeys} keys (KV_MAX_KEYS); delete keys to make room`,
@@ -192,37 +185,35 @@ export class MemoryStore {
   }
 
   private fits(newKeys: number, newBytes: number): boolean {
-    return this.entries.size + newKeys <= this.limits.maxKeys && this.chargedBytes + newBytes <= this.limits.maxMemoryBytes;
+    return this.index.size + newKeys <= this.limits.maxKeys && this.chargedBytes + newBytes <= this.limits.maxMemoryBytes;
   }
 
-  private put(entry: Entry, cost: number): void {
-    this.entries.set(entry.key, entry);
-    this.chargedBytes += cost;
-    this.trackExpiry(entry);
-  }
-
-  private trackExpiry(entry: Entry): void {
-    if (entry.expiresAt === null) return;
+  private trackExpiry(key: string, expiresAt: number | null): void {
+    if (expiresAt === null) return;
     this.expiringCount++;
-    this.expiry.push(entry.expiresAt, entry.key);
+    this.expiry.push(expiresAt, key);
     this.compactExpiryQueue();
   }
 
-  private remove(entry: Entry): void {
-    this.entries.delete(entry.key);
-    this.chargedBytes -= entryCost(entry.key, entry.value);
-    if (entry.expiresAt !== null) this.expiringCount--;
+  private remove(key: string, slot: number): void {
+    this.chargedBytes -= entryCost(key, this.slots.value(slot));
+    if (this.slots.expiresAt(slot) !== null) this.expiringCount--;
+    this.index.delete(key);
+    this.slots.release(slot);
   }
 
-  private expire(entry: Entry): void {
-    this.remove(entry);
+  private expire(key: string, slot: number): void {
+    this.remove(key, slot);
     this.lastRevision++;
   }
 
   /** Drops stale heap items once they outnumber the live expiring entries, keeping the heap O(live). */
   private compactExpiryQueue(): void {
     if (this.expiry.size <= 2 * this.expiringCount + 1024) return;
-    this.expiry.retain((time, key) => this.entries.get(key)?.expiresAt === time);
+    this.expiry.retain((time, key) => {
+      const slot = this.index.get(key);
+      return slot !== undefined && this.slots.expiresAt(slot) === time;
+    });
   }
 }
 

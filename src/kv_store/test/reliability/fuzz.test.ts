@@ -1,4 +1,5 @@
 import type { AddressInfo } from 'node:net';
+import { isDeepStrictEqual } from 'node:util';
 import fc from 'fast-check';
 import { type DestinationStream, pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -15,7 +16,8 @@ import { type Sentinels, seedSentinels, sentinelChanges } from './support/sentin
  * few keep-alive sockets to an in-process kv_store on port 0 (in-process so that the store itself
  * can be checked after every batch). Every answer must be a 4xx/2xx from kv_store with the
  * contract's body, or Node's own 4xx / a closed connection for broken HTTP; never a 5xx. After
- * every batch the sentinel keys must be exactly as seeded (same entry object in the store).
+ * every batch the sentinel keys must be exactly as seeded (an equal entry in the store: same value,
+ * version, revision and times).
  */
 
 const TARGET_REQUESTS = 100_000;
@@ -123,7 +125,7 @@ async function runLane(i: number, framed: readonly FuzzRequest[], tail: FuzzRequ
 function sentinelProblems(): string[] {
   const out: string[] = [];
   for (const [key, entry] of snapshot) {
-    if (app.store.get(key) !== entry) out.push(`sentinel '${key}' changed: ${JSON.stringify(app.store.get(key))}`);
+    if (!isDeepStrictEqual(app.store.get(key), entry)) out.push(`sentinel '${key}' changed: ${JSON.stringify(app.store.get(key))}`);
   }
   if (app.store.get(SMUGGLED_KEY) !== undefined) out.push(`a smuggled request ran: key '${SMUGGLED_KEY}' exists`);
   if ((Object.prototype as Record<string, unknown>).polluted !== undefined) out.push('Object.prototype was polluted');
