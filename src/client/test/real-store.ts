@@ -1,20 +1,23 @@
 import type { AddressInfo } from 'node:net';
 import { buildApp } from '../../kv_store/src/app.js';
 import { loadConfig } from '../../kv_store/src/config.js';
+import type { MemoryStore } from '../../kv_store/src/store/memory-store.js';
 
-/** A real kv_store listening on a free port of 127.0.0.1. */
+/** A real kv_store, in-process, listening on a free port of 127.0.0.1 (the client's and test_client's tests use it). */
 export interface RealStore {
   readonly url: string;
+  readonly store: MemoryStore;
   close(): Promise<void>;
 }
 
-/** Starts kv_store in-process on port 0, configured from `env` (KV_AUTH_TOKEN, ...). */
+/** Starts kv_store on port 0, configured from `env` (KV_AUTH_TOKEN, ...). */
 export async function startRealStore(env: Record<string, string> = {}): Promise<RealStore> {
   const app = buildApp({ config: loadConfig({ KV_LOG_LEVEL: 'silent', ...env }) });
   await new Promise<void>((resolve) => app.server.listen(0, '127.0.0.1', resolve));
   const { port } = app.server.address() as AddressInfo;
   return {
     url: `http://127.0.0.1:${port}`,
+    store: app.store,
     close: () =>
       new Promise((resolve) => {
         app.close();

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TestReport } from '../src/run/report.js';
-import { type RealStore, startRealStore } from './helpers/real-store.js';
+import { type RealStore, startRealStore } from '../../client/test/real-store.js';
 import { type RunningTestClient, runEndpoint, startTestClient } from './helpers/test-client.js';
 
 let store: RealStore;

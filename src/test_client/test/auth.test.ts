@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type RealStore, startRealStore } from './helpers/real-store.js';
+import { type RealStore, startRealStore } from '../../client/test/real-store.js';
 import { firstFailedStep, runEndpoint, startTestClient } from './helpers/test-client.js';
 
 const TOKEN = 'auth-test-token-9f8e7d6c';
