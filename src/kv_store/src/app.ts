@@ -3,7 +3,7 @@ import type { Clock } from './clock.js';
 import type { Config } from './config.js';
 import { HttpError } from './errors.js';
 import { type Access, createAuthorizer } from './http/auth.js';
-import { noneMatchHits, parseIfMatch } from './http/conditional.js';
+import { etag, noneMatchHits, parseIfMatch } from './http/conditional.js';
 import { ConnectionOrder } from './http/connection-order.js';
 import { keyFromPath, keyPath } from './http/keys.js';
 import { readBody, requireJson } from './http/read-body.js';
@@ -87,7 +87,7 @@ export function buildApp(options: AppOptions): App {
     const entry = store.get(key);
     if (entry === undefined) throw new StoreError('key_not_found', `key '${key}' not found`);
     if (noneMatchHits(req.headers['if-none-match'], entry.revision)) {
-      sendEmpty(res, 304, { etag: `"${entry.revision}"` });
+      sendEmpty(res, 304, { etag: etag(entry.revision) });
       return;
     }
     sendEntry(res, 200, entry);
