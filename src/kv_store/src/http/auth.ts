@@ -1,5 +1,4 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { IncomingMessage } from 'node:http';
 import { HttpError } from '../errors.js';
 
 export interface AuthTokens {
@@ -18,16 +17,15 @@ function digest(token: string): Buffer {
 }
 
 /**
- * Checks `Authorization: Bearer <token>` against the configured tokens, or returns null when
+ * Checks an `Authorization: Bearer <token>` header against the configured tokens, or returns null when
  * access control is off. Tokens are compared as SHA-256 digests with timingSafeEqual, so the
  * time taken says nothing about the token, not even its length.
  */
-export function createAuthorizer(tokens: AuthTokens): ((req: IncomingMessage, access: Access) => void) | null {
+export function createAuthorizer(tokens: AuthTokens): ((authorization: string | undefined, access: Access) => void) | null {
   if (tokens.authToken === undefined && tokens.readToken === undefined) return null;
   const write = tokens.authToken === undefined ? null : digest(tokens.authToken);
   const read = tokens.readToken === undefined ? null : digest(tokens.readToken);
-  return (req, access) => {
-    const header = req.headers.authorization;
+  return (header, access) => {
     const m = header === undefined ? null : /^Bearer +(\S+) *$/i.exec(header);
     if (m === null) {
       throw new HttpError('unauthorized', 'this store requires Authorization: Bearer <token>', CHALLENGE);

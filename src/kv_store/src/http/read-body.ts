@@ -4,8 +4,7 @@ import { HttpError } from '../errors.js';
 const JSON_MEDIA_TYPE = /^application\/json\s*(;|$)/i;
 
 /** Throws 415 unless the request says its body is JSON (a charset parameter is fine). */
-export function requireJson(req: IncomingMessage): void {
-  const type = req.headers['content-type'];
+export function requireJson(type: string | undefined): void {
   if (type === undefined || !JSON_MEDIA_TYPE.test(type)) {
     throw new HttpError(
       'unsupported_media_type',
@@ -26,13 +25,18 @@ const LINGER_MS = 2000;
  * side is half-closed and what still arrives is read and thrown away (never kept) for at most
  * LINGER_MS before the socket is closed.
  */
-function tooLarge(req: IncomingMessage, limit: number): HttpError {
+export function tooLarge(req: IncomingMessage, limit: number): HttpError {
   const socket = req.socket;
   socket.destroySoon = () => {
     socket.end();
     socket.resume();
     setTimeout(() => socket.destroy(), LINGER_MS).unref();
   };
+  return payloadTooLarge(limit);
+}
+
+/** 413 for a body past `limit`; the connection is closed after the answer. */
+export function payloadTooLarge(limit: number): HttpError {
   return new HttpError('payload_too_large', `request body is larger than the limit of ${limit} bytes`, { connection: 'close' });
 }
 
