@@ -206,6 +206,7 @@ class Connection {
         case State.ChunkSize: {
           const line = this.line(MAX_CHUNK_LINE, 413);
           if (line === undefined) return;
+          if (BAD_VALUE.test(line)) throw new ParseError(400); // control characters, bare LF in extensions
           const semi = line.indexOf(';');
           const size = (semi === -1 ? line : line.slice(0, semi)).trimEnd();
           if (!HEX.test(size)) throw new ParseError(400);
@@ -233,7 +234,10 @@ class Connection {
           const line = this.line(this.server.maxHeadBytes, 431);
           if (line === undefined) return;
           if (line === '') this.endBody(now);
-          else if (line.indexOf(':') <= 0 || BAD_VALUE.test(line)) throw new ParseError(400);
+          else {
+            const colon = line.indexOf(':');
+            if (colon <= 0 || !TOKEN.test(line.slice(0, colon)) || BAD_VALUE.test(line)) throw new ParseError(400);
+          }
           break;
         }
       }
@@ -313,7 +317,8 @@ class Connection {
       if (!DIGITS.test(cl)) throw new ParseError(400);
       length = Number(cl);
     }
-    const expect = headers.expect;
+    // Expect means something only in HTTP/1.1 (RFC 9110, 10.1.1).
+    const expect = http11 ? headers.expect : undefined;
     if (expect !== undefined && expect.toLowerCase() !== '100-continue') throw new ParseError(417);
 
     const connection = headers.connection;
@@ -475,7 +480,9 @@ export class WireServer extends Server {
   ) {
     super({ noDelay: true, allowHalfOpen: false });
     this.maxHeadBytes = options.maxHeadBytes ?? DEFAULT_MAX_HEAD_BYTES;
-    this.keepAliveLines = `Connection: keep-alive\r\nKeep-Alive: timeout=${Math.max(1, Math.floor(options.keepAliveTimeoutMs / 1000))}\r\n`;
+    // Keep-Alive says in whole seconds how long the connection may idle; never more than it may.
+    const seconds = Math.floor(options.keepAliveTimeoutMs / 1000);
+    this.keepAliveLines = `Connection: keep-alive\r\n${seconds > 0 ? `Keep-Alive: timeout=${seconds}\r\n` : ''}`;
     this.onAnswer = options.onAnswer;
     this.onError = options.onError;
     this.maxConnections = options.maxConnections;
