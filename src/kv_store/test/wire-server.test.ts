@@ -608,6 +608,14 @@ describe('wire server: refusals close the connection and smuggle nothing', () =>
     ['a chunk size with a sign (+19)', `${POST_HEAD}Transfer-Encoding: chunked\r\n\r\n+${OTHER_HEX}\r\n${OTHER}\r\n0\r\n\r\n`],
     ['missing CRLF after chunk data', `${POST_HEAD}Transfer-Encoding: chunked\r\n\r\n${OTHER_HEX}\r\n${OTHER}0\r\n\r\n`],
     ['a bare LF after chunk data', `${POST_HEAD}Transfer-Encoding: chunked\r\n\r\n${OTHER_HEX}\r\n${OTHER}\n0\r\n\r\n`],
+    ['a bare LF in a chunk extension', `${POST_HEAD}Transfer-Encoding: chunked\r\n\r\n${OTHER_HEX};a\nb\r\n${OTHER}\r\n0\r\n\r\n`],
+    ['a CR CR LF after a chunk size', `${POST_HEAD}Transfer-Encoding: chunked\r\n\r\n${OTHER_HEX}\r\r\n${OTHER}\r\n0\r\n\r\n`],
+    ['a vertical tab after a chunk size', `${POST_HEAD}Transfer-Encoding: chunked\r\n\r\n${OTHER_HEX}\x0b\r\n${OTHER}\r\n0\r\n\r\n`],
+    ['a NUL in a chunk extension', `${POST_HEAD}Transfer-Encoding: chunked\r\n\r\n${OTHER_HEX};\0\r\n${OTHER}\r\n0\r\n\r\n`],
+    [
+      'a trailer whose name has a space',
+      `${POST_HEAD}Transfer-Encoding: chunked\r\n\r\n${OTHER_HEX}\r\n${OTHER}\r\n0\r\nBad Name: x\r\n\r\n`,
+    ],
     ['an unknown method', 'FROB /healthz HTTP/1.1\r\nHost: kv\r\n\r\n'],
     ['an unknown HTTP version', 'GET /healthz HTTP/1.2\r\nHost: kv\r\n\r\n'],
   ];
@@ -959,4 +967,75 @@ describe('wire server: timeouts and shutdown', () => {
     const [health] = await sendingHead.replies(['GET']);
     expect(health).toMatchObject({ status: 200, body: HEALTH_BODY });
   });
+});
+
+describe('wire server: slow readers and closing answers (fixed bugs found in review)', () => {
+  it('a client that pipelines reads of a large value without reading the answers is held back, not buffered for', async () => {
+    const server = await start();
+    const value = JSON.stringify('v'.repeat(1_000_000));
+    const writer = await Client.open(server.port);
+    const body = `{"key":"big","value":${value}}`;
+    writer.write(`${POST_HEAD}Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+    await writer.waitFor((text) => text.includes('\r\n\r\n'), 'the 201');
+    expect(writer.text.startsWith('HTTP/1.1 201 Created\r\n')).toBe(true);
+    const reader = await Client.open(server.port);
+    reader.socket.pause();
+    const n = 300;
+    const before = process.memoryUsage();
+    reader.write(get('/v1/big').repeat(n));
+    await pause(300);
+    const blocked = process.memoryUsage();
+    // 300 answers of 1 MB would be 300 MB queued; only a few are, until the client reads.
+    const growth = blocked.heapUsed + blocked.external - (before.heapUsed + before.external);
+    expect(growth, 'memory held for a client that does not read').toBeLessThan(64 * 1_048_576);
+    let received = 0;
+    let answers = 0;
+    reader.socket.removeAllListeners('data');
+    reader.socket.setEncoding('latin1');
+    const done = new Promise<void>((resolve) => {
+      let carry = '';
+      reader.socket.on('data', (chunk: string) => {
+        received += chunk.length;
+        const text = carry + chunk;
+        answers += text.split('HTTP/1.1 200 OK\r\n').length - 1;
+        carry = text.slice(-16); // a status line cut by a chunk boundary is counted once
+        if (answers === n && received >= n * value.length) resolve();
+      });
+    });
+    reader.socket.resume();
+    await done;
+    expect(answers).toBe(n);
+  }, 20_000);
+
+  it('an answer that closes the connection before the request body is read ends the connection; what follows never runs', async () => {
+    const server = await start();
+    const before = await seedSentinel(server);
+    const client = await Client.open(server.port);
+    client.write(`DELETE /v1/absent HTTP/1.1\r\nHost: kv\r\nConnection: close\r\nContent-Length: 2\r\n\r\nhi${DELETE_SENTINEL}`);
+    await client.waitFor(() => client.closed, 'a close', 1500).catch(() => {});
+    expect(client.closed, 'closed at once, not at a timeout').toBe(true);
+    expect(client.text.startsWith('HTTP/1.1 404 Not Found\r\n')).toBe(true);
+    expect(client.text).toContain('Connection: close\r\n');
+    expect(client.text.split('HTTP/1.1 ').length - 1).toBe(1);
+    expect(await readSentinel(server)).toBe(before);
+  });
+
+  it('a large answer read slowly is delivered whole, past the keep-alive timeout and with Connection: close', async () => {
+    const server = await start(TIMEOUTS);
+    const value = JSON.stringify('w'.repeat(1_000_000));
+    const writer = await Client.open(server.port);
+    const body = `{"key":"slow","value":${value}}`;
+    writer.write(`${POST_HEAD}Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+    await writer.waitFor((text) => text.startsWith('HTTP/1.1 201'), 'the 201');
+    for (const connection of ['keep-alive', 'close']) {
+      const reader = await Client.open(server.port);
+      reader.socket.pause();
+      reader.write(`GET /v1/slow HTTP/1.1\r\nHost: kv\r\nConnection: ${connection}\r\n\r\n`);
+      await pause(1200); // three keep-alive timeouts
+      reader.socket.resume();
+      await reader.waitFor((text) => text.includes(value), `the whole value (${connection})`, 5000);
+      const json = reader.text.slice(reader.text.indexOf('\r\n\r\n') + 4);
+      expect(JSON.parse(json.slice(0, json.lastIndexOf('}') + 1))).toMatchObject({ key: 'slow', version: 1 });
+    }
+  }, 20_000);
 });

@@ -56,7 +56,9 @@ const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it finds
 const BAD_VALUE = /[\x00-\x08\x0a-\x1f\x7f]/;
 const DIGITS = /^\d{1,18}$/;
-const HEX = /^[0-9a-fA-F]{1,12}$/;
+// A chunk-size line: hex digits, then optional extensions free of control characters.
+// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it refuses
+const CHUNK_LINE = /^([0-9a-fA-F]{1,12})[ \t]*(?:;[^\x00-\x08\x0a-\x1f\x7f]*)?$/;
 // Headers that must not repeat: a second one is refused rather than guessed at.
 const SINGLE = new Set(['content-length', 'host', 'content-type', 'authorization', 'transfer-encoding']);
 
@@ -134,8 +136,14 @@ class Connection {
   private chunks: Buffer[] = [];
   private received = 0;
   private remaining = 0;
+  private trailerBytes = 0;
   private keepAlive = true;
   private out = '';
+  /** Parsing waits for the client to read the answers queued for it. */
+  private blocked = false;
+  /** Output progress, for the check that drops clients that stop reading. */
+  lastWritten = 0;
+  lastProgress = 0;
   /** When the request being received began (or the connection opened); -1 between requests. */
   requestStart: number;
   idleSince = 0;
@@ -163,11 +171,13 @@ class Connection {
     return this.state !== State.Closed;
   }
 
-  onData(chunk: Buffer): void {
+  onData(chunk: Buffer | undefined): void {
     if (this.state === State.Closed) return; // lingering: read and thrown away
     const now = Date.now();
-    if (this.requestStart < 0) this.requestStart = now;
-    this.buf = this.buf === undefined ? chunk : Buffer.concat([this.buf, chunk]);
+    if (chunk !== undefined) {
+      if (this.requestStart < 0) this.requestStart = now;
+      this.buf = this.buf === undefined ? chunk : Buffer.concat([this.buf, chunk]);
+    }
     try {
       this.parse(now);
     } catch (err) {
@@ -196,6 +206,12 @@ class Connection {
     while (this.buf !== undefined && this.state !== State.Closed) {
       switch (this.state) {
         case State.Head:
+          // A client that sends requests faster than it reads answers waits: nothing more is
+          // parsed (or read) until what is queued for it has gone out.
+          if (this.out.length + this.socket.writableLength > MAX_PENDING_OUTPUT) {
+            this.blocked = true;
+            return;
+          }
           if (!this.parseHead(now)) return;
           break;
         case State.Length:
@@ -206,11 +222,9 @@ class Connection {
         case State.ChunkSize: {
           const line = this.line(MAX_CHUNK_LINE, 413);
           if (line === undefined) return;
-          if (BAD_VALUE.test(line)) throw new ParseError(400); // control characters, bare LF in extensions
-          const semi = line.indexOf(';');
-          const size = (semi === -1 ? line : line.slice(0, semi)).trimEnd();
-          if (!HEX.test(size)) throw new ParseError(400);
-          this.remaining = Number.parseInt(size, 16);
+          const m = CHUNK_LINE.exec(line);
+          if (m === null) throw new ParseError(400);
+          this.remaining = Number.parseInt(m[1] as string, 16);
           this.state = this.remaining === 0 ? State.Trailer : State.ChunkData;
           if (this.received + this.remaining > this.server.api.maxBodyBytes) {
             // Past the limit: refused with 413, or, if it was answered already, just closed.
@@ -233,6 +247,8 @@ class Connection {
         case State.Trailer: {
           const line = this.line(this.server.maxHeadBytes, 431);
           if (line === undefined) return;
+          this.trailerBytes += line.length + 2;
+          if (this.trailerBytes > this.server.maxHeadBytes) throw new ParseError(431);
           if (line === '') this.endBody(now);
           else {
             const colon = line.indexOf(':');
@@ -259,7 +275,8 @@ class Connection {
     const limit = this.server.maxHeadBytes;
     if (end === -1) {
       if (buf.length > limit) throw new ParseError(431);
-      if (buf.indexOf('\n\n', 0, 'latin1') !== -1 || buf.indexOf('\n\r\n', 0, 'latin1') !== -1) throw new ParseError(400);
+      const from = Math.max(0, this.scanFrom - 2);
+      if (buf.indexOf('\n\n', from, 'latin1') !== -1 || buf.indexOf('\n\r\n', from, 'latin1') !== -1) throw new ParseError(400);
       this.scanFrom = Math.max(0, buf.length - 3);
       return false;
     }
@@ -343,7 +360,7 @@ class Connection {
       }
       if (hasBody && expect !== undefined) this.out += CONTINUE;
       this.answer(begun, now);
-      if (hasBody) this.readBody(chunked, length);
+      if (hasBody && this.state !== State.Closed) this.readBody(chunked, length);
       return;
     }
     this.onBody = begun;
@@ -362,6 +379,7 @@ class Connection {
   private readBody(chunked: boolean, length: number): void {
     this.chunks = [];
     this.received = 0;
+    this.trailerBytes = 0;
     this.remaining = length;
     this.state = chunked ? State.ChunkSize : State.Length;
   }
@@ -433,11 +451,20 @@ class Connection {
     if (this.state === State.Closed) {
       // Half-close: the client reads every answer; what it still sends is read and thrown away
       // (a socket closed with unread data is reset, which can destroy the answer), for a while.
+      // The linger starts once the answers are all written; a client that stops reading them is
+      // dropped by the server's check.
       socket.end();
-      setTimeout(() => socket.destroy(), LINGER_MS).unref();
-    } else if (socket.writableLength > MAX_PENDING_OUTPUT && !socket.isPaused()) {
+      socket.once('finish', () => setTimeout(() => socket.destroy(), LINGER_MS).unref());
+    } else if (this.blocked && !socket.isPaused()) {
       socket.pause();
-      socket.once('drain', () => socket.resume());
+      const resume = (): void => {
+        this.blocked = false;
+        socket.resume();
+        this.onData(undefined); // the requests received meanwhile
+      };
+      // The kernel may have taken the whole batch at once: then there is no 'drain' to wait for.
+      if (socket.writableNeedDrain) socket.once('drain', resume);
+      else setImmediate(resume);
     }
   }
 
@@ -521,6 +548,17 @@ export class WireServer extends Server {
     this.checker = setInterval(() => {
       const now = Date.now();
       for (const c of this.clients) {
+        const socket = c.socket;
+        if (socket.writableLength > 0) {
+          // Answers still going out: the connection is busy, not idle or slow to send, unless
+          // the client has stopped reading them for longer than a keep-alive.
+          if (socket.bytesWritten !== c.lastWritten) {
+            c.lastWritten = socket.bytesWritten;
+            c.lastProgress = now;
+          } else if (now - c.lastProgress > keepAliveTimeoutMs) socket.destroy();
+          if (c.requestStart < 0) c.idleSince = now;
+          continue;
+        }
         if (!c.open) continue;
         if (c.requestStart < 0) {
           if (now - c.idleSince > keepAliveTimeoutMs) c.socket.destroy();
