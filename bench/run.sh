@@ -45,6 +45,8 @@ mkdir -p "$OUT"/{raw,logs,memory,expiry,profile}
 OUT=$(cd "$OUT" && pwd)
 LUA=$ROOT/bench/lua
 KV_MAIN=$ROOT/src/kv_store/dist/main.js
+# kv_store's node flags, as its launchers (make run, the Docker image, npm start) pass them.
+KV_NODE_FLAGS=(--max-semi-space-size=2)
 PROBE=$ROOT/bench/heap-probe.cjs
 
 log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
@@ -115,7 +117,7 @@ start_kv() {
   local v unset_args=()
   for v in $(compgen -e); do [[ $v == KV_* || $v == NODE_OPTIONS ]] && unset_args+=(-u "$v"); done
   env "${unset_args[@]}" KV_PORT="$KV_PORT" "${extra_env[@]}" \
-    taskset -c "$SERVER_CPU" node "$@" "$KV_MAIN" >"$OUT/logs/kv-$label.log" 2>&1 &
+    taskset -c "$SERVER_CPU" node "${KV_NODE_FLAGS[@]}" "$@" "$KV_MAIN" >"$OUT/logs/kv-$label.log" 2>&1 &
   KV_PID=$!
   STARTED+=("$KV_PID")
   wait_http "http://127.0.0.1:$KV_PORT/healthz" "$KV_PID" "kv_store ($label)"

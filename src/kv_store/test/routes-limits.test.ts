@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { minBodyBytes } from '../src/config.js';
-import { ENTRY_OVERHEAD_BYTES } from '../src/store/entry.js';
+import { entryCost } from '../src/store/entry.js';
 import { entry, expectEntry, expectError, testApp } from './helpers.js';
 
 describe('413 value_too_large', () => {
@@ -82,23 +82,24 @@ describe('507 insufficient_storage', () => {
   });
 
   it('past KV_MAX_MEMORY_BYTES a growing write is refused; a same-size or smaller overwrite still works', async () => {
-    const t = testApp({ KV_MAX_MEMORY_BYTES: '1024' });
-    const value = 'x'.repeat(100); // JSON text of 102 bytes
-    const cost = ENTRY_OVERHEAD_BYTES + 2 + 102;
+    const value = 'x'.repeat(300); // JSON text of 302 bytes
+    const cost = entryCost('k0', JSON.stringify(value));
+    const limit = 3 * cost + 100; // room for three such entries, not four
+    const t = testApp({ KV_MAX_MEMORY_BYTES: String(limit) });
     for (const key of ['k0', 'k1', 'k2']) expect((await t.post({ key, value })).statusCode).toBe(201);
     expectError(
       await t.post({ key: 'k3', value }),
       507,
       'insufficient_storage',
-      `the write needs ${cost} more bytes, but the store uses ${3 * cost} of its 1024 bytes (KV_MAX_MEMORY_BYTES); delete keys to make room`,
+      `the write needs ${cost} more bytes, but the store uses ${3 * cost} of its ${limit} bytes (KV_MAX_MEMORY_BYTES); delete keys to make room`,
     );
     const growing = await t.put('/v1/k0', { value: 'x'.repeat(400) });
     expect(growing.statusCode).toBe(507);
     expect(growing.json()).toMatchObject({ error: { code: 'insufficient_storage' } });
     expectEntry(
-      await t.put('/v1/k0', { value: 'y'.repeat(100) }),
+      await t.put('/v1/k0', { value: 'y'.repeat(300) }),
       200,
-      entry({ key: 'k0', value: 'y'.repeat(100), version: 2, revision: 4 }),
+      entry({ key: 'k0', value: 'y'.repeat(300), version: 2, revision: 4 }),
     );
     expectEntry(await t.put('/v1/k1', { value: 1 }), 200, entry({ key: 'k1', value: 1, version: 2, revision: 5 }));
     expectEntry(await t.get('/v1/k2'), 200, entry({ key: 'k2', value, version: 1, revision: 3 }));

@@ -354,18 +354,23 @@ export function storeContract(name: string, factory: StoreFactory): void {
       });
 
       it('past maxMemoryBytes a growing write is insufficient_storage; non-growing overwrites still work', () => {
-        const room = entryCost('a', '"xx"') + entryCost('b', '"xx"');
+        // SMALL and TINY share a size class; BIG needs the next one up.
+        const SMALL = '"xx"';
+        const TINY = '1';
+        const BIG = `"${'x'.repeat(20)}"`;
+        expect(entryCost('a', TINY)).toBe(entryCost('a', SMALL));
+        expect(entryCost('a', BIG)).toBeGreaterThan(entryCost('a', SMALL));
+        const room = entryCost('a', SMALL) + entryCost('b', SMALL);
         const { store } = setup({ maxMemoryBytes: room });
-        store.create('a', '"xx"');
-        store.create('b', '"xx"');
-        expectRefused(store, 'insufficient_storage', () => store.create('c', '1'));
-        expectRefused(store, 'insufficient_storage', () => store.replace('a', '"xxx"'));
+        store.create('a', SMALL);
+        store.create('b', SMALL);
+        expectRefused(store, 'insufficient_storage', () => store.create('c', TINY));
+        expectRefused(store, 'insufficient_storage', () => store.replace('a', BIG));
         expect(store.replace('a', '"yy"').version).toBe(2);
-        expect(store.replace('a', '1').version).toBe(3);
-        // Shrinking freed room, so a may grow back to its old size but no further.
+        expect(store.replace('a', TINY).version).toBe(3);
         expect(store.replace('a', '"zz"').version).toBe(4);
-        expectRefused(store, 'insufficient_storage', () => store.replace('a', '"zzz"'));
-        expect(store.get('b')?.value).toBe('"xx"');
+        expectRefused(store, 'insufficient_storage', () => store.replace('a', BIG));
+        expect(store.get('b')?.value).toBe(SMALL);
       });
 
       it('a delete makes room again under maxMemoryBytes', () => {
@@ -387,7 +392,7 @@ export function storeContract(name: string, factory: StoreFactory): void {
       });
 
       it('expired entries make room under maxMemoryBytes, even before they are swept', () => {
-        const { store, clock } = setup({ maxMemoryBytes: entryCost('a', '1') });
+        const { store, clock } = setup({ maxMemoryBytes: entryCost('a', '1', true) });
         store.create('a', '1', { ttlSeconds: 1 });
         expectRefused(store, 'insufficient_storage', () => store.create('b', '1'));
         clock.advance(1000);

@@ -87,7 +87,7 @@ describe('memory an entry really holds', () => {
     expect(growth).toBeLessThan(5 * MIB);
   });
 
-  it('ENTRY_OVERHEAD_BYTES keeps the charge within a factor of 1.5 of the real heap cost', async () => {
+  it('the charge stays within a factor of 1.5 of the real memory cost (heap and record slabs)', async () => {
     for (const ttlSeconds of [undefined, 600]) {
       for (const [keyLength, valueLength] of [
         [8, 8],

@@ -1,3 +1,5 @@
+import { INDEX_BYTES_PER_ENTRY, RECORD_HEADER_BYTES, recordClassBytes } from './record-table.js';
+
 /**
  * One stored key. The value is kept as the JSON text it arrived as, so a read never
  * re-serializes it. Times are milliseconds since the epoch; `expiresAt` is null when the
@@ -14,23 +16,28 @@ export interface Entry {
 }
 
 /**
- * What one entry costs, as counted against KV_MAX_MEMORY_BYTES: the key and value text plus a
- * fixed overhead for the string headers, the key's Map slot, the slot's 40 bytes of numbers
- * and value pointer, and its share of the expiry queue. Measured on the heap plus ArrayBuffers
- * (test/reliability/memory-accounting.test.ts: 116-156 bytes beyond the text), and rounded up
- * so the limit errs on the safe side.
+ * What an entry costs, as counted against KV_MAX_MEMORY_BYTES: its record (a 48-byte header, the
+ * key's UTF-8 and the value's JSON text, rounded up to the record's size class) and its share of
+ * the key index at the index's fullest. This is the memory the store really holds for it
+ * (test/store-memory.test.ts and test/reliability/memory-accounting.test.ts measure it).
  */
-export const ENTRY_OVERHEAD_BYTES = 160;
-
-// V8 keeps a string of ASCII text in one byte a character, any other string in two.
-const NOT_ASCII = /[\u0080-\uffff]/;
-
-/** The bytes V8 needs for the characters of `s`. */
-function stringBytes(s: string): number {
-  return NOT_ASCII.test(s) ? 2 * s.length : s.length;
+export function recordCost(keyBytes: number, valueBytes: number): number {
+  return recordClassBytes(RECORD_HEADER_BYTES + keyBytes + valueBytes) + INDEX_BYTES_PER_ENTRY;
 }
 
-/** The bytes an entry with this key and value is charged. */
-export function entryCost(key: string, value: string): number {
-  return ENTRY_OVERHEAD_BYTES + stringBytes(key) + stringBytes(value);
+/**
+ * What an entry with an expiry costs on top: its item in the expiry queue, a time, a pointer and
+ * a copy of its key as a V8 string (header and characters; a key's UTF-8 length bounds its V8 length).
+ */
+export function expiryCost(keyBytes: number): number {
+  return 40 + ((keyBytes + 7) & ~7);
 }
+
+/** The bytes an entry with this key and value (JSON text) is charged; `expiring` if it has a TTL. */
+export function entryCost(key: string, value: string, expiring = false): number {
+  const keyBytes = Buffer.byteLength(key);
+  return recordCost(keyBytes, Buffer.byteLength(value)) + (expiring ? expiryCost(keyBytes) : 0);
+}
+
+/** What every entry costs beyond its key and value bytes, before rounding to its size class. */
+export const ENTRY_OVERHEAD_BYTES = RECORD_HEADER_BYTES + INDEX_BYTES_PER_ENTRY;

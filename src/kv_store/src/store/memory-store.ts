@@ -1,7 +1,7 @@
 import { type Clock, systemClock } from '../clock.js';
-import { type Entry, entryCost } from './entry.js';
-import { EntrySlots } from './entry-slots.js';
+import { type Entry, expiryCost, recordCost } from './entry.js';
 import { ExpiryQueue } from './expiry-queue.js';
+import { INDEX_BYTES_PER_ENTRY, type RecordNumbers, RecordTable } from './record-table.js';
 import { StoreError } from './store-error.js';
 
 /** Limits a store enforces on writes that would grow it. */
@@ -31,15 +31,16 @@ export interface WriteOptions {
 export const SWEEP_BATCH = 2000;
 
 /**
- * The in-memory key/value store: a Map from each key to its slot in a column store
- * (EntrySlots), a store-wide revision counter and an expiry heap. Synchronous and free of HTTP,
- * so every operation is atomic on Node's single thread. An expired entry is never returned:
- * reads check the clock, and the heap lets `sweepExpired` reclaim expired entries in bounded
- * batches without a full scan.
+ * The in-memory key/value store: entries as records outside the JavaScript heap, found by a
+ * keyed hash index (RecordTable), a store-wide revision counter and an expiry heap. Synchronous
+ * and free of HTTP, so every operation is atomic on Node's single thread. An expired entry is
+ * never returned: reads check the clock, and the heap lets `sweepExpired` reclaim expired
+ * entries in bounded batches without a full scan.
  */
 export class MemoryStore {
-  private readonly index = new Map<string, number>();
-  private readonly slots = new EntrySlots();
+  private readonly table = new RecordTable();
+  /** Reused for every write: the numbers of the record being written. */
+  private readonly numbers: RecordNumbers = { version: 0, revision: 0, createdAt: 0, updatedAt: 0, expiresAt: 0 };
   private readonly expiry = new ExpiryQueue();
   private readonly clock: Clock;
   private readonly limits: StoreLimits;
@@ -57,7 +58,12 @@ export class MemoryStore {
 
   /** Entries held, including expired ones not yet swept. */
   get size(): number {
-    return this.index.size;
+    return this.table.size;
+  }
+
+  /** Bytes of record memory held (records, free records and slab tails), for the benchmarks. */
+  get reservedBytes(): number {
+    return this.table.reservedBytes;
   }
 
   /** Bytes charged against maxMemoryBytes. */
@@ -72,46 +78,49 @@ export class MemoryStore {
 
   /** The live entry for `key`, or undefined if it is missing or expired. */
   get(key: string): Entry | undefined {
-    const slot = this.liveSlot(key, this.clock.now());
-    return slot === undefined ? undefined : this.slots.entry(key, slot);
+    const position = this.livePosition(key, this.clock.now());
+    return position === -1 ? undefined : this.entry(key, this.table.addressAt(position));
   }
 
   /** Creates `key`; refuses with key_exists if it is live, insufficient_storage past a limit. */
   create(key: string, value: string, options: WriteOptions = {}): Entry {
     const now = this.clock.now();
-    if (this.liveSlot(key, now) !== undefined) throw new StoreError('key_exists', `key '${key}' already exists`);
-    const cost = entryCost(key, value);
-    this.ensureRoom(1, cost, now);
-    const slot = this.slots.alloc();
+    if (this.livePosition(key, now) !== -1) throw new StoreError('key_exists', `key '${key}' already exists`);
+    const keyBytes = Buffer.byteLength(key);
     const expiresAt = expiryTime(now, options.ttlSeconds);
-    this.slots.write(slot, value, 1, ++this.lastRevision, now, now, expiresAt);
-    this.index.set(key, slot);
+    const cost = recordCost(keyBytes, Buffer.byteLength(value)) + (expiresAt === null ? 0 : expiryCost(keyBytes));
+    this.ensureRoom(1, cost, now);
+    const address = this.table.insert(key, value, this.fill(1, now, now, expiresAt));
     this.chargedBytes += cost;
-    this.trackExpiry(key, expiresAt);
-    return this.slots.entry(key, slot);
+    if (expiresAt !== null) this.trackExpiry(address, expiresAt);
+    return this.entry(key, address);
   }
 
   /** Overwrites a live `key` (version + 1); a write without ttlSeconds clears any expiry. */
   replace(key: string, value: string, options: WriteOptions = {}): Entry {
     const now = this.clock.now();
-    const slot = this.mustExist(key, now, options.ifMatch);
-    const oldCost = entryCost(key, this.slots.value(slot));
-    const cost = entryCost(key, value);
-    if (cost > oldCost) this.ensureRoom(0, cost - oldCost, now);
-    // In place: the Map is not touched, so it keeps the key it was given at creation (never
-    // the caller's, which may be a slice of a longer string, such as a URL).
-    if (this.slots.expiresAt(slot) !== null) this.expiringCount--;
+    const table = this.table;
+    let position = this.mustExist(key, now, options.ifMatch);
+    const old = table.addressAt(position);
+    const oldCost = this.costOf(old);
+    const keyBytes = table.keyBytes(old);
     const expiresAt = expiryTime(now, options.ttlSeconds);
-    this.slots.write(slot, value, this.slots.version(slot) + 1, ++this.lastRevision, this.slots.createdAt(slot), now, expiresAt);
+    const cost = recordCost(keyBytes, Buffer.byteLength(value)) + (expiresAt === null ? 0 : expiryCost(keyBytes));
+    if (cost > oldCost) {
+      this.ensureRoom(0, cost - oldCost, now);
+      position = table.find(key); // a sweep to make room may have moved it
+    }
+    if (!Number.isNaN(table.expiresAt(old))) this.expiringCount--;
+    const address = table.rewrite(position, value, this.fill(table.version(old) + 1, table.createdAt(old), now, expiresAt));
     this.chargedBytes += cost - oldCost;
-    this.trackExpiry(key, expiresAt);
-    return this.slots.entry(key, slot);
+    if (expiresAt !== null) this.trackExpiry(address, expiresAt);
+    return this.entry(key, address);
   }
 
   /** Deletes a live `key`, refusing with key_not_found or version_mismatch. */
   delete(key: string, options: Pick<WriteOptions, 'ifMatch'> = {}): void {
-    const slot = this.mustExist(key, this.clock.now(), options.ifMatch);
-    this.remove(key, slot);
+    const position = this.mustExist(key, this.clock.now(), options.ifMatch);
+    this.remove(position);
     this.lastRevision++;
   }
 
@@ -124,11 +133,10 @@ export class MemoryStore {
     let removed = 0;
     while (removed < limit && this.expiry.size > 0 && this.expiry.peekTime() <= now) {
       const key = this.expiry.pop();
-      const slot = this.index.get(key);
-      if (slot === undefined) continue;
-      const expiresAt = this.slots.expiresAt(slot);
-      if (expiresAt !== null && expiresAt <= now) {
-        this.expire(key, slot);
+      const position = this.table.find(key);
+      if (position === -1) continue;
+      if (this.table.expiresAt(this.table.addressAt(position)) <= now) {
+        this.expire(position);
         removed++;
       }
     }
@@ -140,22 +148,53 @@ export class MemoryStore {
     return this.expiry.peekTime() <= this.clock.now();
   }
 
-  /** The slot of the live entry for `key`; an expired one is removed on the way. */
-  private liveSlot(key: string, now: number): number | undefined {
-    const slot = this.index.get(key);
-    if (slot === undefined) return undefined;
-    const expiresAt = this.slots.expiresAt(slot);
-    if (expiresAt !== null && expiresAt <= now) {
-      this.expire(key, slot);
-      return undefined;
+  /** The index position of the live entry for `key`, or -1; an expired one is removed on the way. */
+  private livePosition(key: string, now: number): number {
+    const position = this.table.find(key);
+    if (position === -1) return -1;
+    // NaN (no expiry) compares false.
+    if (this.table.expiresAt(this.table.addressAt(position)) <= now) {
+      this.expire(position);
+      return -1;
     }
-    return slot;
+    return position;
+  }
+
+  private entry(key: string, address: number): Entry {
+    const table = this.table;
+    const expires = table.expiresAt(address);
+    return {
+      key,
+      value: table.value(address),
+      version: table.version(address),
+      revision: table.revision(address),
+      createdAt: table.createdAt(address),
+      updatedAt: table.updatedAt(address),
+      expiresAt: Number.isNaN(expires) ? null : expires,
+    };
+  }
+
+  private fill(version: number, createdAt: number, updatedAt: number, expiresAt: number | null): RecordNumbers {
+    const n = this.numbers;
+    n.version = version;
+    n.revision = ++this.lastRevision;
+    n.createdAt = createdAt;
+    n.updatedAt = updatedAt;
+    n.expiresAt = expiresAt ?? Number.NaN;
+    return n;
+  }
+
+  /** What the entry at `address` is charged (see entry.ts). */
+  private costOf(address: number): number {
+    const table = this.table;
+    const expiring = !Number.isNaN(table.expiresAt(address));
+    return table.classBytes(address) + INDEX_BYTES_PER_ENTRY + (expiring ? expiryCost(table.keyBytes(address)) : 0);
   }
 
   private mustExist(key: string, now: number, ifMatch: RevisionCondition | undefined): number {
-    const slot = this.liveSlot(key, now);
-    if (slot === undefined) throw new StoreError('key_not_found', `key '${key}' not found`);
-    const revision = this.slots.revision(slot);
+    const position = this.livePosition(key, now);
+    if (position === -1) throw new StoreError('key_not_found', `key '${key}' not found`);
+    const revision = this.table.revision(this.table.addressAt(position));
     if (ifMatch !== undefined && ifMatch !== '*' && !ifMatch.includes(revision)) {
       const wanted = ifMatch.map((r) => `"${r}"`).join(', ') || 'no valid ETag';
       throw new StoreError(
@@ -163,14 +202,14 @@ export class MemoryStore {
         `key '${key}' is at revision ${revision} (ETag "${revision}"), but If-Match asked for ${wanted}`,
       );
     }
-    return slot;
+    return position;
   }
 
   private ensureRoom(newKeys: number, newBytes: number, now: number): void {
     if (this.fits(newKeys, newBytes)) return;
     // Expired entries still hold room until swept; reclaim them before refusing.
     if (this.expiry.peekTime() <= now) this.sweepExpired(Number.POSITIVE_INFINITY);
-    if (this.index.size + newKeys > this.limits.maxKeys) {
+    if (this.table.size + newKeys > this.limits.maxKeys) {
       throw new StoreError(
         'insufficient_storage',
         `the store holds its limit of ${this.limits.maxKeys} keys (KV_MAX_KEYS); delete keys to make room`,
@@ -185,25 +224,25 @@ export class MemoryStore {
   }
 
   private fits(newKeys: number, newBytes: number): boolean {
-    return this.index.size + newKeys <= this.limits.maxKeys && this.chargedBytes + newBytes <= this.limits.maxMemoryBytes;
+    return this.table.size + newKeys <= this.limits.maxKeys && this.chargedBytes + newBytes <= this.limits.maxMemoryBytes;
   }
 
-  private trackExpiry(key: string, expiresAt: number | null): void {
-    if (expiresAt === null) return;
+  /** Queues the entry at `address` for expiry, under a key string of its own (decoded from the record). */
+  private trackExpiry(address: number, expiresAt: number): void {
     this.expiringCount++;
-    this.expiry.push(expiresAt, key);
+    this.expiry.push(expiresAt, this.table.key(address));
     this.compactExpiryQueue();
   }
 
-  private remove(key: string, slot: number): void {
-    this.chargedBytes -= entryCost(key, this.slots.value(slot));
-    if (this.slots.expiresAt(slot) !== null) this.expiringCount--;
-    this.index.delete(key);
-    this.slots.release(slot);
+  private remove(position: number): void {
+    const address = this.table.addressAt(position);
+    this.chargedBytes -= this.costOf(address);
+    if (!Number.isNaN(this.table.expiresAt(address))) this.expiringCount--;
+    this.table.removeAt(position);
   }
 
-  private expire(key: string, slot: number): void {
-    this.remove(key, slot);
+  private expire(position: number): void {
+    this.remove(position);
     this.lastRevision++;
   }
 
@@ -211,8 +250,8 @@ export class MemoryStore {
   private compactExpiryQueue(): void {
     if (this.expiry.size <= 2 * this.expiringCount + 1024) return;
     this.expiry.retain((time, key) => {
-      const slot = this.index.get(key);
-      return slot !== undefined && this.slots.expiresAt(slot) === time;
+      const position = this.table.find(key);
+      return position !== -1 && this.table.expiresAt(this.table.addressAt(position)) === time;
     });
   }
 }

@@ -10,6 +10,8 @@ export const KV_STORE_DIR = fileURLToPath(new URL('../../../', import.meta.url))
 export const REPO_ROOT = fileURLToPath(new URL('../../../../../', import.meta.url));
 /** The built entry point the real process runs. */
 export const MAIN_JS = join(KV_STORE_DIR, 'dist', 'main.js');
+/** The node flags every launcher of kv_store passes (its package.json start script, checked by launchers.test.ts). */
+export const KV_NODE_FLAGS = ['--max-semi-space-size=2'] as const;
 
 /** A real kv_store process (`node dist/main.js`) listening on a free port of 127.0.0.1. */
 export interface KvProcess {
@@ -61,7 +63,7 @@ export async function startKvStore(
   if (/^(warn|error|fatal|silent)$/.test(env.KV_LOG_LEVEL ?? '')) {
     throw new Error('startKvStore reads the port from the "kv_store listening" line: use KV_LOG_LEVEL info or lower');
   }
-  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), MAIN_JS], {
+  const child = spawn(process.execPath, [...KV_NODE_FLAGS, ...(options.nodeArgs ?? []), MAIN_JS], {
     cwd: KV_STORE_DIR,
     env: { PATH: process.env.PATH ?? '/usr/bin:/bin', KV_HOST: '127.0.0.1', KV_PORT: '0', KV_LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

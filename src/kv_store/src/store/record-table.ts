@@ -1,0 +1,346 @@
+import { type HashKey, halfSipHash, randomHashKey } from './half-siphash.js';
+
+/*
+ * Entries live outside the JavaScript heap, as records in 4 MiB slabs of memory, and a hash
+ * index of two Uint32Arrays finds them by key. A million entries are then a few dozen
+ * ArrayBuffers instead of three million heap objects: no per-entry headers, pointers or hidden
+ * classes (docs/performance.md, "Where the bytes go"), and nothing for the garbage collector to
+ * trace or copy, so storing keys costs no GC pauses.
+ *
+ * A record, 8-byte aligned:
+ *   0 revision   8 createdAt   16 updatedAt   24 expiresAt (NaN: never)   32 version   (float64)
+ *   40 key bytes  44 value bytes (uint32)   48 the key's UTF-8, then the value's JSON text
+ * Records are allocated in size classes (multiples of 8 bytes up to 256, then 8 classes per
+ * power of two, so at most 1/8 is rounding) and freed records are reused by their class.
+ */
+
+const REVISION = 0;
+const CREATED = 1;
+const UPDATED = 2;
+const EXPIRES = 3;
+const VERSION = 4;
+/** The uint32 index (in the slab's Uint32Array view, from the record start) of the key length. */
+const KEY_BYTES = 10;
+const VALUE_BYTES = 11;
+export const RECORD_HEADER_BYTES = 48;
+
+const SLAB_SHIFT = 22;
+const SLAB_BYTES = 1 << SLAB_SHIFT;
+/** A record address: slab number × 2^19 + offset / 8, in 32 bits (up to 8192 slabs). */
+const UNIT_SHIFT = 3;
+const OFFSET_BITS = SLAB_SHIFT - UNIT_SHIFT;
+const OFFSET_MASK = (1 << OFFSET_BITS) - 1;
+const MAX_SLABS = 2 ** (32 - OFFSET_BITS);
+/** Records this large get a slab of their own, freed with them. */
+const LARGE_RECORD = SLAB_BYTES / 4;
+
+/** Index slots per entry at most; the index doubles past a load of one half. */
+const MAX_LOAD = 0.5;
+const INITIAL_INDEX_SLOTS = 1024;
+/** What the index costs per entry at its fullest: 2 slots of two uint32s. */
+export const INDEX_BYTES_PER_ENTRY = 16;
+
+/** The bytes a record of `recordBytes` takes: its size class. */
+export function recordClassBytes(recordBytes: number): number {
+  if (recordBytes <= 256) return (recordBytes + 7) & ~7;
+  const step = 2 ** (31 - Math.clz32(recordBytes - 1) - 3);
+  return Math.ceil(recordBytes / step) * step;
+}
+
+interface Slab {
+  readonly bytes: Buffer;
+  readonly f64: Float64Array;
+  readonly u32: Uint32Array;
+}
+
+function newSlab(size: number): Slab {
+  const memory = new ArrayBuffer(size);
+  return { bytes: Buffer.from(memory), f64: new Float64Array(memory), u32: new Uint32Array(memory) };
+}
+
+/** The numbers of a record. */
+export interface RecordNumbers {
+  version: number;
+  revision: number;
+  createdAt: number;
+  updatedAt: number;
+  /** NaN when the entry never expires. */
+  expiresAt: number;
+}
+
+export class RecordTable {
+  private readonly slabs: Array<Slab | undefined> = [];
+  private readonly freeSlabIds: number[] = [];
+  private readonly freeRecords = new Map<number, number[]>();
+  private current = -1;
+  private top = SLAB_BYTES;
+
+  // The index: open addressing, linear probing; 0 is an empty slot, else record address + 1.
+  private slots = new Uint32Array(INITIAL_INDEX_SLOTS);
+  private hashes = new Uint32Array(INITIAL_INDEX_SLOTS);
+  private mask = INITIAL_INDEX_SLOTS - 1;
+  private count = 0;
+  private readonly hashKey: HashKey = randomHashKey();
+
+  // The last key looked up, as UTF-8 in `scratch`, with its hash.
+  private scratch = Buffer.alloc(4096);
+  private lastKey: string | undefined;
+  private lastLength = 0;
+  private lastHash = 0;
+
+  /** Bytes of slab memory held, records and free space together. */
+  reservedBytes = 0;
+
+  get size(): number {
+    return this.count;
+  }
+
+  /** The index position of `key`'s record, or -1. Positions hold only until the next change. */
+  find(key: string): number {
+    const length = this.encode(key);
+    const hash = this.lastHash;
+    const slots = this.slots;
+    const hashes = this.hashes;
+    const mask = this.mask;
+    for (let i = hash & mask; ; i = (i + 1) & mask) {
+      const slot = slots[i] as number;
+      if (slot === 0) return -1;
+      if (hashes[i] === hash && this.keyEquals(slot - 1, length)) return i;
+    }
+  }
+
+  /** The record address at an index position. */
+  addressAt(position: number): number {
+    return (this.slots[position] as number) - 1;
+  }
+
+  /** Adds a record for `key`, which must not be present. Returns its address. */
+  insert(key: string, value: string, numbers: RecordNumbers): number {
+    if (key !== this.lastKey) this.encode(key);
+    if (this.count + 1 > (this.mask + 1) * MAX_LOAD) this.grow();
+    const keyBytes = this.lastLength;
+    const valueBytes = Buffer.byteLength(value);
+    const address = this.allocate(recordClassBytes(RECORD_HEADER_BYTES + keyBytes + valueBytes));
+    const slab = this.slabOf(address);
+    const at = this.offsetOf(address);
+    this.scratch.copy(slab.bytes, at + RECORD_HEADER_BYTES, 0, keyBytes);
+    slab.u32[(at >>> 2) + KEY_BYTES] = keyBytes;
+    this.writeValue(slab, at, keyBytes, value, valueBytes, numbers);
+    let i = this.lastHash & this.mask;
+    while (this.slots[i] !== 0) i = (i + 1) & this.mask;
+    this.slots[i] = address + 1;
+    this.hashes[i] = this.lastHash;
+    this.count++;
+    return address;
+  }
+
+  /**
+   * Gives the record at `position` a new value and numbers, in place when it fits its size
+   * class, else moved to a record of the right class. Returns the (maybe new) address.
+   */
+  rewrite(position: number, value: string, numbers: RecordNumbers): number {
+    const old = this.addressAt(position);
+    const oldSlab = this.slabOf(old);
+    const oldAt = this.offsetOf(old);
+    const keyBytes = oldSlab.u32[(oldAt >>> 2) + KEY_BYTES] as number;
+    const valueBytes = Buffer.byteLength(value);
+    const size = recordClassBytes(RECORD_HEADER_BYTES + keyBytes + valueBytes);
+    if (size === this.classBytes(old)) {
+      this.writeValue(oldSlab, oldAt, keyBytes, value, valueBytes, numbers);
+      return old;
+    }
+    const address = this.allocate(size);
+    const slab = this.slabOf(address);
+    const at = this.offsetOf(address);
+    oldSlab.bytes.copy(slab.bytes, at + RECORD_HEADER_BYTES, oldAt + RECORD_HEADER_BYTES, oldAt + RECORD_HEADER_BYTES + keyBytes);
+    slab.u32[(at >>> 2) + KEY_BYTES] = keyBytes;
+    this.writeValue(slab, at, keyBytes, value, valueBytes, numbers);
+    this.release(old);
+    this.slots[position] = address + 1;
+    return address;
+  }
+
+  /** Removes the record at `position` (backward-shift deletion: no tombstones). */
+  removeAt(position: number): void {
+    this.release(this.addressAt(position));
+    this.count--;
+    const slots = this.slots;
+    const hashes = this.hashes;
+    const mask = this.mask;
+    let hole = position;
+    slots[hole] = 0;
+    for (let j = (hole + 1) & mask; slots[j] !== 0; j = (j + 1) & mask) {
+      const home = (hashes[j] as number) & mask;
+      // Entry j may move into the hole unless its home lies cyclically in (hole, j].
+      const stays = hole <= j ? hole < home && home <= j : hole < home || home <= j;
+      if (stays) continue;
+      slots[hole] = slots[j] as number;
+      hashes[hole] = hashes[j] as number;
+      slots[j] = 0;
+      hole = j;
+    }
+  }
+
+  /** The bytes the record at `address` takes (its size class). */
+  classBytes(address: number): number {
+    const slab = this.slabOf(address);
+    const at = this.offsetOf(address);
+    const u32 = slab.u32;
+    const i = at >>> 2;
+    return recordClassBytes(RECORD_HEADER_BYTES + (u32[i + KEY_BYTES] as number) + (u32[i + VALUE_BYTES] as number));
+  }
+
+  keyBytes(address: number): number {
+    return this.slabOf(address).u32[(this.offsetOf(address) >>> 2) + KEY_BYTES] as number;
+  }
+
+  value(address: number): string {
+    const slab = this.slabOf(address);
+    const at = this.offsetOf(address);
+    const i = at >>> 2;
+    const start = at + RECORD_HEADER_BYTES + (slab.u32[i + KEY_BYTES] as number);
+    return slab.bytes.toString('utf8', start, start + (slab.u32[i + VALUE_BYTES] as number));
+  }
+
+  key(address: number): string {
+    const slab = this.slabOf(address);
+    const at = this.offsetOf(address);
+    const start = at + RECORD_HEADER_BYTES;
+    return slab.bytes.toString('utf8', start, start + (slab.u32[(at >>> 2) + KEY_BYTES] as number));
+  }
+
+  version(address: number): number {
+    return this.number(address, VERSION);
+  }
+
+  revision(address: number): number {
+    return this.number(address, REVISION);
+  }
+
+  createdAt(address: number): number {
+    return this.number(address, CREATED);
+  }
+
+  updatedAt(address: number): number {
+    return this.number(address, UPDATED);
+  }
+
+  /** When the entry expires; NaN if it never does. */
+  expiresAt(address: number): number {
+    return this.number(address, EXPIRES);
+  }
+
+  private number(address: number, field: number): number {
+    return this.slabOf(address).f64[(this.offsetOf(address) >>> 3) + field] as number;
+  }
+
+  private writeValue(slab: Slab, at: number, keyBytes: number, value: string, valueBytes: number, numbers: RecordNumbers): void {
+    const f = at >>> 3;
+    const f64 = slab.f64;
+    f64[f + REVISION] = numbers.revision;
+    f64[f + CREATED] = numbers.createdAt;
+    f64[f + UPDATED] = numbers.updatedAt;
+    f64[f + EXPIRES] = numbers.expiresAt;
+    f64[f + VERSION] = numbers.version;
+    slab.u32[(at >>> 2) + VALUE_BYTES] = valueBytes;
+    slab.bytes.write(value, at + RECORD_HEADER_BYTES + keyBytes, valueBytes, 'utf8');
+  }
+
+  private slabOf(address: number): Slab {
+    return this.slabs[address >>> OFFSET_BITS] as Slab;
+  }
+
+  private offsetOf(address: number): number {
+    return (address & OFFSET_MASK) << UNIT_SHIFT;
+  }
+
+  /** Puts `key` as UTF-8 into `scratch` and hashes it; returns its length in bytes. */
+  private encode(key: string): number {
+    if (key.length * 3 > this.scratch.length) this.scratch = Buffer.alloc(key.length * 3);
+    const length = this.scratch.write(key, 0, 'utf8');
+    this.lastKey = key;
+    this.lastLength = length;
+    this.lastHash = halfSipHash(this.hashKey, this.scratch, length);
+    return length;
+  }
+
+  private keyEquals(address: number, length: number): boolean {
+    const slab = this.slabOf(address);
+    const at = this.offsetOf(address);
+    if (slab.u32[(at >>> 2) + KEY_BYTES] !== length) return false;
+    const bytes = slab.bytes;
+    const scratch = this.scratch;
+    const start = at + RECORD_HEADER_BYTES;
+    if (length > 32) return scratch.compare(bytes, start, start + length, 0, length) === 0;
+    for (let i = 0; i < length; i++) if (scratch[i] !== bytes[start + i]) return false;
+    return true;
+  }
+
+  /** Doubles the index, placing every entry again by its stored hash. */
+  private grow(): void {
+    const oldSlots = this.slots;
+    const oldHashes = this.hashes;
+    const capacity = oldSlots.length * 2;
+    const slots = new Uint32Array(capacity);
+    const hashes = new Uint32Array(capacity);
+    const mask = capacity - 1;
+    for (let j = 0; j < oldSlots.length; j++) {
+      const slot = oldSlots[j] as number;
+      if (slot === 0) continue;
+      const hash = oldHashes[j] as number;
+      let i = hash & mask;
+      while (slots[i] !== 0) i = (i + 1) & mask;
+      slots[i] = slot;
+      hashes[i] = hash;
+    }
+    this.slots = slots;
+    this.hashes = hashes;
+    this.mask = mask;
+  }
+
+  private allocate(size: number): number {
+    if (size >= LARGE_RECORD) {
+      const id = this.slabId();
+      this.slabs[id] = newSlab(size);
+      this.reservedBytes += size;
+      return id * 2 ** OFFSET_BITS;
+    }
+    const free = this.freeRecords.get(size);
+    if (free !== undefined && free.length > 0) return free.pop() as number;
+    if (this.top + size > SLAB_BYTES) {
+      // The rest of the current slab is left unused (at most one record's worth).
+      this.current = this.slabId();
+      this.slabs[this.current] = newSlab(SLAB_BYTES);
+      this.reservedBytes += SLAB_BYTES;
+      this.top = 0;
+    }
+    const address = this.current * 2 ** OFFSET_BITS + (this.top >>> UNIT_SHIFT);
+    this.top += size;
+    return address;
+  }
+
+  private release(address: number): void {
+    const size = this.classBytes(address);
+    if (size >= LARGE_RECORD) {
+      const id = address >>> OFFSET_BITS;
+      this.slabs[id] = undefined;
+      this.freeSlabIds.push(id);
+      this.reservedBytes -= size;
+      return;
+    }
+    let free = this.freeRecords.get(size);
+    if (free === undefined) {
+      free = [];
+      this.freeRecords.set(size, free);
+    }
+    free.push(address);
+  }
+
+  private slabId(): number {
+    const reused = this.freeSlabIds.pop();
+    if (reused !== undefined) return reused;
+    if (this.slabs.length >= MAX_SLABS) throw new RangeError('the record table is full (32 GiB)');
+    this.slabs.push(undefined);
+    return this.slabs.length - 1;
+  }
+}

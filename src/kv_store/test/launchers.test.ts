@@ -1,0 +1,30 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { KV_NODE_FLAGS } from './reliability/support/kv-process.js';
+
+const ROOT = join(import.meta.dirname, '..', '..', '..');
+const read = (path: string): string => readFileSync(join(ROOT, path), 'utf8');
+
+/**
+ * kv_store runs with node flags (a 2 MiB young generation; docs/performance.md). Every way of
+ * starting it must pass the same ones, or the benchmark would measure a different process than
+ * the one users run.
+ */
+describe('kv_store launchers', () => {
+  const flags = KV_NODE_FLAGS.join(' ');
+
+  it('npm start is the reference: node <flags> dist/main.js', () => {
+    const pkg = JSON.parse(read('src/kv_store/package.json')) as { scripts: Record<string, string> };
+    expect(pkg.scripts.start).toBe(`node ${flags} dist/main.js`);
+  });
+
+  it('make run, the Docker image, make start (scripts/start.sh) and make bench pass the same flags', () => {
+    expect(read('src/kv_store/Makefile')).toContain(`\tnode ${flags} dist/main.js\n`);
+    expect(read('src/kv_store/Dockerfile')).toContain(
+      `CMD ["node", ${KV_NODE_FLAGS.map((f) => JSON.stringify(f)).join(', ')}, "dist/main.js"]`,
+    );
+    expect(read('scripts/start.sh')).toContain(`node ${flags} src/kv_store/dist/main.js &`);
+    expect(read('bench/run.sh')).toContain(`KV_NODE_FLAGS=(${flags})`);
+  });
+});
