@@ -28,6 +28,7 @@ export class SweepScheduler {
   private run(): void {
     if (this.running || this.timer === undefined) return;
     this.running = true;
+    this.store.maintain();
     const step = (): void => {
       this.store.sweepExpired();
       if (this.timer !== undefined && this.store.hasExpired()) {

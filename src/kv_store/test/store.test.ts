@@ -96,3 +96,95 @@ describe('MemoryStore', () => {
     expect(store.size).toBe(10_000);
   });
 });
+
+describe('MemoryStore record memory follows what is stored (maintain)', () => {
+  const MIB = 1_048_576;
+
+  /** Runs maintain() the way the sweeper's ticks do, until it has nothing more to give back. */
+  function settle(store: MemoryStore): void {
+    for (let tick = 0; tick < 500 && store.maintain() > 0; tick++);
+  }
+
+  it('gives back the slabs of deleted entries, also across value sizes (fixed: an empty store held 296 MiB)', () => {
+    const store = new MemoryStore({ clock: new FakeClock() });
+    for (const size of [100, 1000, 10_000]) {
+      const value = JSON.stringify('x'.repeat(size));
+      let n = 0;
+      while (store.usedBytes < 12 * MIB) store.create(`k${size}-${n++}`, value);
+      expect(store.reservedBytes).toBeGreaterThanOrEqual(12 * MIB);
+      for (let i = 0; i < n; i++) store.delete(`k${size}-${i}`);
+      settle(store);
+      expect(store.usedBytes).toBe(0);
+      expect(store.reservedBytes, `after ${size}-byte values`).toBeLessThanOrEqual(4 * MIB);
+    }
+  });
+
+  it('moves live entries out of sparse slabs; every entry kept reads back exactly', () => {
+    const store = new MemoryStore({ clock: new FakeClock() });
+    const kept = new Map<string, string>();
+    for (const size of [60, 500, 5000]) {
+      const target = store.usedBytes + 10 * MIB;
+      let n = 0;
+      for (; store.usedBytes < target; n++) {
+        const key = `k${size}-${n}`;
+        const value = JSON.stringify(`${n}:${'y'.repeat(size)}`);
+        store.create(key, value, n % 7 === 0 ? { ttlSeconds: 3600 } : {});
+        if (n % 40 === 0) kept.set(key, value);
+      }
+      for (let i = 0; i < n; i++) if (i % 40 !== 0) store.delete(`k${size}-${i}`);
+    }
+    const usedBefore = store.usedBytes;
+    settle(store);
+    expect(store.usedBytes).toBe(usedBefore);
+    expect(store.reservedBytes).toBeLessThan(store.usedBytes + 3 * 4 * MIB);
+    expect(store.size).toBe(kept.size);
+    for (const [key, value] of kept) expect(store.get(key)?.value, key).toBe(value);
+    // Overwrites, deletes and creates still work on the moved records.
+    for (const [key] of kept) {
+      expect(store.replace(key, '"moved"').version).toBe(2);
+      store.delete(key);
+      expect(store.create(key, '1').value).toBe('1');
+    }
+  });
+});
+
+describe('MemoryStore under a full store and a moving clock (fixed bugs found in review)', () => {
+  it('a replace that must sweep to make room keeps its own entry: the sweep uses the write’s time', () => {
+    // The clock moves between the write's reading and any later one: k expires in between.
+    const times: number[] = [];
+    let t = 1_000_000;
+    const clock = { now: () => times.shift() ?? t };
+    const probe = new MemoryStore({ clock });
+    probe.create('victim', '"victim-value"');
+    probe.create('e', '1', { ttlSeconds: 1 });
+    probe.create('k', '2', { ttlSeconds: 2 });
+    const full = probe.usedBytes;
+    const store = new MemoryStore({ clock, limits: { maxMemoryBytes: full } });
+    store.create('victim', '"victim-value"');
+    store.create('e', '1', { ttlSeconds: 1 });
+    store.create('k', '2', { ttlSeconds: 2 });
+    times.push(t + 1500, t + 2500);
+    const replaced = store.replace('k', `"${'x'.repeat(8)}"`, { ttlSeconds: 60 });
+    expect(replaced).toMatchObject({ key: 'k', version: 2 });
+    t += 2500;
+    expect(store.get('victim')?.value).toBe('"victim-value"');
+    expect(store.get('k')?.value).toBe(`"${'x'.repeat(8)}"`);
+    expect(store.get('e')).toBeUndefined();
+  });
+
+  it('a sweep is bounded by items popped, stale ones included; stale items do not pile up', () => {
+    const clock = new FakeClock();
+    const store = new MemoryStore({ clock });
+    for (let i = 0; i < 20_000; i++) store.create(`key-${i}`, '1', { ttlSeconds: 3600 });
+    // A PUT without ttl clears the expiry: the queue items become stale and are compacted away.
+    for (let i = 0; i < 20_000; i++) store.replace(`key-${i}`, '2');
+    const queue = (store as unknown as { expiry: ExpiryQueue }).expiry;
+    expect(queue.size).toBeLessThanOrEqual(1024);
+    for (let i = 0; i < 5000; i++) store.create(`ttl-${i}`, '1', { ttlSeconds: 1 });
+    clock.advance(3_600_001);
+    expect(store.sweepExpired(100)).toBeLessThanOrEqual(100);
+    while (store.hasExpired()) store.sweepExpired();
+    expect(store.size).toBe(20_000);
+    expect(store.get('ttl-0')).toBeUndefined();
+  });
+});

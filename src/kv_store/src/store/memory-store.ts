@@ -108,12 +108,16 @@ export class MemoryStore {
     const cost = recordCost(keyBytes, Buffer.byteLength(value)) + (expiresAt === null ? 0 : expiryCost(keyBytes));
     if (cost > oldCost) {
       this.ensureRoom(0, cost - oldCost, now);
-      position = table.find(key); // a sweep to make room may have moved it
+      // A sweep to make room may have moved its index position (never removed it: it is live at `now`).
+      position = table.find(key);
+      if (position === -1) throw new StoreError('key_not_found', `key '${key}' not found`);
     }
-    if (!Number.isNaN(table.expiresAt(old))) this.expiringCount--;
+    const hadExpiry = !Number.isNaN(table.expiresAt(old));
+    if (hadExpiry) this.expiringCount--;
     const address = table.rewrite(position, value, this.fill(table.version(old) + 1, table.createdAt(old), now, expiresAt));
     this.chargedBytes += cost - oldCost;
     if (expiresAt !== null) this.trackExpiry(address, expiresAt);
+    else if (hadExpiry) this.compactExpiryQueue();
     return this.entry(key, address);
   }
 
@@ -128,10 +132,10 @@ export class MemoryStore {
    * Removes up to `limit` entries whose time has passed, earliest first, and returns how many
    * it removed. Each removal is a write and takes a revision.
    */
-  sweepExpired(limit = SWEEP_BATCH): number {
-    const now = this.clock.now();
+  sweepExpired(limit = SWEEP_BATCH, now = this.clock.now()): number {
     let removed = 0;
-    while (removed < limit && this.expiry.size > 0 && this.expiry.peekTime() <= now) {
+    // Every item popped counts toward the limit, stale ones too, so a sweep is always bounded.
+    for (let popped = 0; popped < limit && this.expiry.size > 0 && this.expiry.peekTime() <= now; popped++) {
       const key = this.expiry.pop();
       const position = this.table.find(key);
       if (position === -1) continue;
@@ -141,6 +145,11 @@ export class MemoryStore {
       }
     }
     return removed;
+  }
+
+  /** Gives record memory back when much of it is free (see RecordTable.maintain); returns the bytes given back. */
+  maintain(): number {
+    return this.table.maintain();
   }
 
   /** True when an expired entry is waiting to be swept. */
@@ -207,8 +216,10 @@ export class MemoryStore {
 
   private ensureRoom(newKeys: number, newBytes: number, now: number): void {
     if (this.fits(newKeys, newBytes)) return;
-    // Expired entries still hold room until swept; reclaim them before refusing.
-    if (this.expiry.peekTime() <= now) this.sweepExpired(Number.POSITIVE_INFINITY);
+    // Expired entries still hold room until swept; reclaim a batch of them before refusing (the
+    // sweeper reclaims the rest in the background). Same `now`: the entry being written, live
+    // at `now`, is never swept from under the write.
+    if (this.expiry.peekTime() <= now) this.sweepExpired(SWEEP_BATCH, now);
     if (this.table.size + newKeys > this.limits.maxKeys) {
       throw new StoreError(
         'insufficient_storage',
@@ -237,8 +248,12 @@ export class MemoryStore {
   private remove(position: number): void {
     const address = this.table.addressAt(position);
     this.chargedBytes -= this.costOf(address);
-    if (!Number.isNaN(this.table.expiresAt(address))) this.expiringCount--;
+    const hadExpiry = !Number.isNaN(this.table.expiresAt(address));
     this.table.removeAt(position);
+    if (hadExpiry) {
+      this.expiringCount--;
+      this.compactExpiryQueue();
+    }
   }
 
   private expire(position: number): void {

@@ -11,7 +11,11 @@ import { type HashKey, halfSipHash, randomHashKey } from './half-siphash.js';
  *   0 revision   8 createdAt   16 updatedAt   24 expiresAt (NaN: never)   32 version   (float64)
  *   40 key bytes  44 value bytes (uint32)   48 the key's UTF-8, then the value's JSON text
  * Records are allocated in size classes (multiples of 8 bytes up to 256, then 8 classes per
- * power of two, so at most 1/8 is rounding) and freed records are reused by their class.
+ * power of two, so at most 1/8 is rounding) and freed records are reused by their class. A freed
+ * record is marked (key length FREE) with its size in the value length, so a slab can be walked.
+ * `maintain`, run a few times a second, gives empty slabs back and, when much of the memory held
+ * is free records of the wrong sizes, moves the live records out of the emptiest slab (one slab,
+ * at most 4 MiB of copying, per call), so memory held follows memory used.
  */
 
 const REVISION = 0;
@@ -33,6 +37,10 @@ const OFFSET_MASK = (1 << OFFSET_BITS) - 1;
 const MAX_SLABS = 2 ** (32 - OFFSET_BITS);
 /** Records this large get a slab of their own, freed with them. */
 const LARGE_RECORD = SLAB_BYTES / 4;
+/** The key length of a freed record. */
+const FREE = 0xffffffff;
+/** `slabTop` of a slab holding one large record. */
+const DEDICATED = -1;
 
 /** Index slots per entry at most; the index doubles past a load of one half. */
 const MAX_LOAD = 0.5;
@@ -72,8 +80,13 @@ export class RecordTable {
   private readonly slabs: Array<Slab | undefined> = [];
   private readonly freeSlabIds: number[] = [];
   private readonly freeRecords = new Map<number, number[]>();
+  /** Per slab: bytes of live records, and the end of what was allocated (DEDICATED for a large record's). */
+  private readonly slabLive: number[] = [];
+  private readonly slabTop: number[] = [];
   private current = -1;
   private top = SLAB_BYTES;
+  /** Bytes of freed small records waiting for reuse. */
+  freeBytes = 0;
 
   // The index: open addressing, linear probing; 0 is an empty slot, else record address + 1.
   private slots = new Uint32Array(INITIAL_INDEX_SLOTS);
@@ -111,7 +124,9 @@ export class RecordTable {
 
   /** The record address at an index position. */
   addressAt(position: number): number {
-    return (this.slots[position] as number) - 1;
+    const slot = this.slots[position];
+    if (slot === undefined || slot === 0) throw new RangeError(`no record at index position ${position}`);
+    return slot - 1;
   }
 
   /** Adds a record for `key`, which must not be present. Returns its address. */
@@ -276,11 +291,15 @@ export class RecordTable {
     return true;
   }
 
-  /** Doubles the index, placing every entry again by its stored hash. */
+  /** Doubles the index. */
   private grow(): void {
+    this.rehash(this.slots.length * 2);
+  }
+
+  /** Places every entry again, by its stored hash, in an index of `capacity` slots. */
+  private rehash(capacity: number): void {
     const oldSlots = this.slots;
     const oldHashes = this.hashes;
-    const capacity = oldSlots.length * 2;
     const slots = new Uint32Array(capacity);
     const hashes = new Uint32Array(capacity);
     const mask = capacity - 1;
@@ -302,38 +321,135 @@ export class RecordTable {
     if (size >= LARGE_RECORD) {
       const id = this.slabId();
       this.slabs[id] = newSlab(size);
+      this.slabTop[id] = DEDICATED;
+      this.slabLive[id] = size;
       this.reservedBytes += size;
       return id * 2 ** OFFSET_BITS;
     }
     const free = this.freeRecords.get(size);
-    if (free !== undefined && free.length > 0) return free.pop() as number;
+    if (free !== undefined && free.length > 0) {
+      const address = free.pop() as number;
+      this.freeBytes -= size;
+      this.addLive(address >>> OFFSET_BITS, size);
+      return address;
+    }
     if (this.top + size > SLAB_BYTES) {
       // The rest of the current slab is left unused (at most one record's worth).
       this.current = this.slabId();
       this.slabs[this.current] = newSlab(SLAB_BYTES);
+      this.slabLive[this.current] = 0;
       this.reservedBytes += SLAB_BYTES;
       this.top = 0;
     }
     const address = this.current * 2 ** OFFSET_BITS + (this.top >>> UNIT_SHIFT);
     this.top += size;
+    this.slabTop[this.current] = this.top;
+    this.addLive(this.current, size);
     return address;
   }
 
   private release(address: number): void {
     const size = this.classBytes(address);
+    const id = address >>> OFFSET_BITS;
     if (size >= LARGE_RECORD) {
-      const id = address >>> OFFSET_BITS;
-      this.slabs[id] = undefined;
-      this.freeSlabIds.push(id);
-      this.reservedBytes -= size;
+      this.dropSlab(id, size);
       return;
     }
+    const slab = this.slabOf(address);
+    const i = this.offsetOf(address) >>> 2;
+    slab.u32[i + KEY_BYTES] = FREE;
+    slab.u32[i + VALUE_BYTES] = size;
     let free = this.freeRecords.get(size);
     if (free === undefined) {
       free = [];
       this.freeRecords.set(size, free);
     }
     free.push(address);
+    this.freeBytes += size;
+    this.addLive(id, -size);
+  }
+
+  private addLive(id: number, bytes: number): void {
+    this.slabLive[id] = (this.slabLive[id] ?? 0) + bytes;
+  }
+
+  private dropSlab(id: number, size: number): void {
+    this.slabs[id] = undefined;
+    this.slabLive[id] = 0;
+    this.slabTop[id] = 0;
+    this.freeSlabIds.push(id);
+    this.reservedBytes -= size;
+  }
+
+  /**
+   * Gives back the slabs no live record is in, and, if free records are more than a quarter of
+   * the memory held (and more than two slabs' worth), empties the slab with the fewest live
+   * bytes by moving its records to other slabs. Returns the bytes given back.
+   */
+  maintain(): number {
+    // An index far emptier than it needs to be (after mass deletes) is halved, in one rehash.
+    let capacity = this.slots.length;
+    while (capacity > INITIAL_INDEX_SLOTS && this.count < capacity * MAX_LOAD * 0.25) capacity /= 2;
+    if (capacity < this.slots.length) this.rehash(capacity);
+    const empty = new Set<number>();
+    let victim = -1;
+    let victimLive = Number.POSITIVE_INFINITY;
+    for (let id = 0; id < this.slabs.length; id++) {
+      if (this.slabs[id] === undefined || id === this.current || this.slabTop[id] === DEDICATED) continue;
+      const live = this.slabLive[id] as number;
+      if (live === 0) empty.add(id);
+      else if (live < victimLive) {
+        victim = id;
+        victimLive = live;
+      }
+    }
+    const fragmented = this.freeBytes > Math.max(2 * SLAB_BYTES, this.reservedBytes / 4);
+    if (!fragmented) victim = -1;
+    if (victim !== -1) empty.add(victim);
+    if (empty.size === 0) return 0;
+    // Free records in those slabs must never be handed out again.
+    for (const [size, list] of this.freeRecords) {
+      const kept = list.filter((address) => !empty.has(address >>> OFFSET_BITS));
+      this.freeBytes -= (list.length - kept.length) * size;
+      this.freeRecords.set(size, kept);
+    }
+    if (victim !== -1) this.evacuate(victim);
+    let released = 0;
+    for (const id of empty) {
+      this.dropSlab(id, SLAB_BYTES);
+      released += SLAB_BYTES;
+    }
+    return released;
+  }
+
+  /** Moves every live record of slab `id` elsewhere, updating the index. */
+  private evacuate(id: number): void {
+    const slab = this.slabs[id] as Slab;
+    const end = this.slabTop[id] as number;
+    this.lastKey = undefined; // the scratch buffer is reused below
+    for (let at = 0; at < end; ) {
+      const i = at >>> 2;
+      const keyBytes = slab.u32[i + KEY_BYTES] as number;
+      if (keyBytes === FREE) {
+        at += slab.u32[i + VALUE_BYTES] as number;
+        continue;
+      }
+      const valueBytes = slab.u32[i + VALUE_BYTES] as number;
+      const used = RECORD_HEADER_BYTES + keyBytes + valueBytes;
+      const size = recordClassBytes(used);
+      const old = id * 2 ** OFFSET_BITS + (at >>> UNIT_SHIFT);
+      const address = this.allocate(size);
+      slab.bytes.copy(this.slabOf(address).bytes, this.offsetOf(address), at, at + used);
+      // Find the record's index slot: hash its key, then probe for its address.
+      if (keyBytes > this.scratch.length) this.scratch = Buffer.alloc(keyBytes);
+      slab.bytes.copy(this.scratch, 0, at + RECORD_HEADER_BYTES, at + RECORD_HEADER_BYTES + keyBytes);
+      const hash = halfSipHash(this.hashKey, this.scratch, keyBytes);
+      let p = hash & this.mask;
+      while (this.slots[p] !== old + 1) p = (p + 1) & this.mask;
+      this.slots[p] = address + 1;
+      this.addLive(id, -size);
+      at += size;
+    }
   }
 
   private slabId(): number {
