@@ -37,6 +37,8 @@ const OFFSET_MASK = (1 << OFFSET_BITS) - 1;
 const MAX_SLABS = 2 ** (32 - OFFSET_BITS);
 /** Records this large get a slab of their own, freed with them. */
 const LARGE_RECORD = SLAB_BYTES / 4;
+/** Most bytes of live records maintain() moves in one call (about 0.5 ms of work). */
+const MAINTAIN_STEP_BYTES = 256 * 1024;
 /** The key length of a freed record. */
 const FREE = 0xffffffff;
 /** `slabTop` of a slab holding one large record. */
@@ -83,6 +85,11 @@ export class RecordTable {
   /** Per slab: bytes of live records, and the end of what was allocated (DEDICATED for a large record's). */
   private readonly slabLive: number[] = [];
   private readonly slabTop: number[] = [];
+  /** Per slab: bumped when its free records must not be reused (it is being emptied or was given back). */
+  private readonly slabGen: number[] = [];
+  /** The slab being emptied by maintain(), or -1; and how far its walk has come. */
+  private evacuating = -1;
+  private evacuateAt = 0;
   private current = -1;
   private top = SLAB_BYTES;
   /** Bytes of freed small records waiting for reuse. */
@@ -327,10 +334,14 @@ export class RecordTable {
       return id * 2 ** OFFSET_BITS;
     }
     const free = this.freeRecords.get(size);
-    if (free !== undefined && free.length > 0) {
-      const address = free.pop() as number;
+    while (free !== undefined && free.length > 0) {
+      // Entries of a slab given back or being emptied since are stale: its generation moved on.
+      const entry = free.pop() as number;
+      const address = entry % 2 ** 32;
+      const id = address >>> OFFSET_BITS;
+      if ((this.slabGen[id] ?? 0) !== (entry - address) / 2 ** 32) continue;
       this.freeBytes -= size;
-      this.addLive(address >>> OFFSET_BITS, size);
+      this.addLive(id, size);
       return address;
     }
     if (this.top + size > SLAB_BYTES) {
@@ -359,21 +370,30 @@ export class RecordTable {
     const i = this.offsetOf(address) >>> 2;
     slab.u32[i + KEY_BYTES] = FREE;
     slab.u32[i + VALUE_BYTES] = size;
+    this.addLive(id, -size);
+    if (id === this.evacuating) return; // that slab is on its way out: no reuse
     let free = this.freeRecords.get(size);
     if (free === undefined) {
       free = [];
       this.freeRecords.set(size, free);
     }
-    free.push(address);
+    free.push((this.slabGen[id] ?? 0) * 2 ** 32 + address);
     this.freeBytes += size;
-    this.addLive(id, -size);
   }
 
   private addLive(id: number, bytes: number): void {
     this.slabLive[id] = (this.slabLive[id] ?? 0) + bytes;
   }
 
+  /** Makes the free records of slab `id` stale (never handed out again) and stops counting them. */
+  private retireFree(id: number): void {
+    this.slabGen[id] = (this.slabGen[id] ?? 0) + 1;
+    const top = this.slabTop[id] as number;
+    if (top !== DEDICATED) this.freeBytes -= top - (this.slabLive[id] as number);
+  }
+
   private dropSlab(id: number, size: number): void {
+    this.slabGen[id] = (this.slabGen[id] ?? 0) + 1;
     this.slabs[id] = undefined;
     this.slabLive[id] = 0;
     this.slabTop[id] = 0;
@@ -382,52 +402,55 @@ export class RecordTable {
   }
 
   /**
-   * Gives back the slabs no live record is in, and, if free records are more than a quarter of
-   * the memory held (and more than two slabs' worth), empties the slab with the fewest live
-   * bytes by moving its records to other slabs. Returns the bytes given back.
+   * Gives memory back, a bounded step at a time (run it often: the sweeper does, every 100 ms):
+   * slabs no live record is in are given back; and while free records are over a quarter of the
+   * memory held (and over two slabs' worth), the live records of the emptiest slab are moved to
+   * other slabs, at most MAINTAIN_STEP_BYTES of them per call, until it can be given back too.
+   * An index far emptier than it needs to be is halved. Returns the bytes given back.
    */
   maintain(): number {
-    // An index far emptier than it needs to be (after mass deletes) is halved, in one rehash.
     let capacity = this.slots.length;
     while (capacity > INITIAL_INDEX_SLOTS && this.count < capacity * MAX_LOAD * 0.25) capacity /= 2;
     if (capacity < this.slots.length) this.rehash(capacity);
-    const empty = new Set<number>();
+    let released = 0;
+    if (this.evacuating !== -1) {
+      if (!this.evacuateStep()) return 0;
+      const id = this.evacuating;
+      this.evacuating = -1;
+      this.dropSlab(id, SLAB_BYTES);
+      released += SLAB_BYTES;
+    }
     let victim = -1;
-    let victimLive = Number.POSITIVE_INFINITY;
+    let victimLive = SLAB_BYTES / 2; // only slabs at most half full are worth moving
     for (let id = 0; id < this.slabs.length; id++) {
       if (this.slabs[id] === undefined || id === this.current || this.slabTop[id] === DEDICATED) continue;
       const live = this.slabLive[id] as number;
-      if (live === 0) empty.add(id);
-      else if (live < victimLive) {
+      if (live === 0) {
+        this.retireFree(id);
+        this.dropSlab(id, SLAB_BYTES);
+        released += SLAB_BYTES;
+      } else if (live <= victimLive) {
         victim = id;
         victimLive = live;
       }
     }
-    const fragmented = this.freeBytes > Math.max(2 * SLAB_BYTES, this.reservedBytes / 4);
-    if (!fragmented) victim = -1;
-    if (victim !== -1) empty.add(victim);
-    if (empty.size === 0) return 0;
-    // Free records in those slabs must never be handed out again.
-    for (const [size, list] of this.freeRecords) {
-      const kept = list.filter((address) => !empty.has(address >>> OFFSET_BITS));
-      this.freeBytes -= (list.length - kept.length) * size;
-      this.freeRecords.set(size, kept);
-    }
-    if (victim !== -1) this.evacuate(victim);
-    let released = 0;
-    for (const id of empty) {
-      this.dropSlab(id, SLAB_BYTES);
-      released += SLAB_BYTES;
+    if (victim !== -1 && this.freeBytes > Math.max(2 * SLAB_BYTES, this.reservedBytes / 4)) {
+      this.retireFree(victim);
+      this.evacuating = victim;
+      this.evacuateAt = 0;
     }
     return released;
   }
 
-  /** Moves every live record of slab `id` elsewhere, updating the index. */
-  private evacuate(id: number): void {
+  /** Moves live records out of the slab being emptied, up to MAINTAIN_STEP_BYTES; true when it is empty. */
+  private evacuateStep(): boolean {
+    const id = this.evacuating;
     const slab = this.slabs[id] as Slab;
     const end = this.slabTop[id] as number;
     this.lastKey = undefined; // the scratch buffer is reused below
-    for (let at = 0; at < end; ) {
+    let moved = 0;
+    let at = this.evacuateAt;
+    while (at < end && moved < MAINTAIN_STEP_BYTES) {
       const i = at >>> 2;
       const keyBytes = slab.u32[i + KEY_BYTES] as number;
       if (keyBytes === FREE) {
@@ -447,9 +470,15 @@ export class RecordTable {
       let p = hash & this.mask;
       while (this.slots[p] !== old + 1) p = (p + 1) & this.mask;
       this.slots[p] = address + 1;
+      // The old place is left as a free record, so the walk can step over it if it resumes here.
+      slab.u32[i + KEY_BYTES] = FREE;
+      slab.u32[i + VALUE_BYTES] = size;
       this.addLive(id, -size);
       at += size;
+      moved += size;
     }
+    this.evacuateAt = at;
+    return at >= end;
   }
 
   private slabId(): number {
