@@ -22,15 +22,18 @@ export function halfSipHash(key: HashKey, bytes: Uint8Array, length: number, cRo
   let v2 = (0x6c796765 ^ key.k0) | 0;
   let v3 = (0x74656462 ^ key.k1) | 0;
   const whole = length & ~3;
-  let i = 0;
-  for (; i <= whole; i += 4) {
-    // The last block: the 0-3 bytes left and the length in the top byte.
-    const m =
-      i < whole
+  // One pass per 4-byte word, one for the last block (the 0-3 bytes left and the length), and
+  // one for the finalization (m = 0, v2 ^= 0xff, dRounds rounds).
+  for (let i = 0; i <= whole + 4; i += 4) {
+    const final = i > whole;
+    const m = final
+      ? 0
+      : i < whole
         ? (bytes[i] as number) | ((bytes[i + 1] as number) << 8) | ((bytes[i + 2] as number) << 16) | ((bytes[i + 3] as number) << 24)
         : lastBlock(bytes, i, length);
-    v3 ^= m;
-    for (let r = 0; r < cRounds; r++) {
+    if (final) v2 ^= 0xff;
+    else v3 ^= m;
+    for (let r = final ? dRounds : cRounds; r > 0; r--) {
       v0 = (v0 + v1) | 0;
       v1 = (v1 << 5) | (v1 >>> 27);
       v1 ^= v0;
@@ -47,23 +50,6 @@ export function halfSipHash(key: HashKey, bytes: Uint8Array, length: number, cRo
       v2 = (v2 << 16) | (v2 >>> 16);
     }
     v0 ^= m;
-  }
-  v2 ^= 0xff;
-  for (let r = 0; r < dRounds; r++) {
-    v0 = (v0 + v1) | 0;
-    v1 = (v1 << 5) | (v1 >>> 27);
-    v1 ^= v0;
-    v0 = (v0 << 16) | (v0 >>> 16);
-    v2 = (v2 + v3) | 0;
-    v3 = (v3 << 8) | (v3 >>> 24);
-    v3 ^= v2;
-    v0 = (v0 + v3) | 0;
-    v3 = (v3 << 7) | (v3 >>> 25);
-    v3 ^= v0;
-    v2 = (v2 + v1) | 0;
-    v1 = (v1 << 13) | (v1 >>> 19);
-    v1 ^= v2;
-    v2 = (v2 << 16) | (v2 >>> 16);
   }
   return (v1 ^ v3) >>> 0;
 }
