@@ -1038,4 +1038,51 @@ describe('wire server: slow readers and closing answers (fixed bugs found in rev
       expect(JSON.parse(json.slice(0, json.lastIndexOf('}') + 1))).toMatchObject({ key: 'slow', version: 1 });
     }
   }, 20_000);
+
+  it('a client that half-closes after pipelining reads of a large value gets every answer (fixed: 8 of 10)', async () => {
+    const server = await start();
+    const value = JSON.stringify('h'.repeat(300_000));
+    const writer = await Client.open(server.port);
+    const body = `{"key":"half","value":${value}}`;
+    writer.write(`${POST_HEAD}Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+    await writer.waitFor((text) => text.startsWith('HTTP/1.1 201'), 'the 201');
+    const reader = await Client.open(server.port);
+    const n = 10;
+    reader.write(get('/v1/half').repeat(n));
+    reader.socket.end(); // FIN right after the requests: they must still all be answered
+    await reader.waitFor(() => reader.closed, 'the close', 10_000).catch(() => {});
+    expect(reader.closed).toBe(true);
+    expect(reader.text.split('HTTP/1.1 200 OK\r\n').length - 1).toBe(n);
+    expect(reader.text.split(value).length - 1).toBe(n);
+  }, 20_000);
+
+  it('a client reading a large answer slowly but steadily gets all of it, past the keep-alive timeout (fixed: cut off)', async () => {
+    const server = await start({ ...TIMEOUTS, KV_MAX_VALUE_BYTES: String(16 * 1_048_576) });
+    const value = JSON.stringify('s'.repeat(8_000_000));
+    const writer = await Client.open(server.port);
+    const body = `{"key":"steady","value":${value}}`;
+    writer.write(`${POST_HEAD}Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+    await writer.waitFor((text) => text.startsWith('HTTP/1.1 201'), 'the 201', 10_000);
+    // A raw socket read 64 KiB every 10 ms: about 6 MB/s, so the answer takes well over the
+    // 400 ms keep-alive timeout to arrive, while bytes keep moving.
+    const socket = connect({ port: server.port, host: HOST });
+    await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+    socket.pause();
+    socket.write(get('/v1/steady'));
+    let received = 0;
+    let closed = false;
+    socket.on('close', () => {
+      closed = true;
+    });
+    socket.on('error', () => {});
+    const started = Date.now();
+    while (!closed && received < value.length) {
+      await pause(10);
+      const chunk = socket.read(65_536) as Buffer | null;
+      if (chunk !== null) received += chunk.length;
+    }
+    socket.destroy();
+    expect(received, `received ${received} bytes in ${Date.now() - started} ms`).toBeGreaterThanOrEqual(value.length);
+    expect(Date.now() - started).toBeGreaterThan(400);
+  }, 30_000);
 });

@@ -88,6 +88,15 @@ function currentDateLine(now: number): string {
   return dateLine;
 }
 
+/**
+ * Bytes the kernel has taken from this socket so far. `bytesWritten` counts a write as soon as it
+ * is handed to libuv; while one large write drains, only the handle's queue shrinks.
+ */
+function bytesSent(socket: Socket): number {
+  const handle = (socket as unknown as { _handle?: { writeQueueSize?: number } | null })._handle;
+  return socket.bytesWritten - (handle?.writeQueueSize ?? 0);
+}
+
 /** The text of `line` from `from`, without the spaces and tabs around it. */
 function trimSpace(line: string, from: number): string {
   let start = from;
@@ -141,6 +150,8 @@ class Connection {
   private out = '';
   /** Parsing waits for the client to read the answers queued for it. */
   private blocked = false;
+  /** The client has ended its side of the connection. */
+  private peerEnded = false;
   /** Output progress, for the check that drops clients that stop reading. */
   lastWritten = 0;
   lastProgress = 0;
@@ -193,6 +204,13 @@ class Connection {
       this.idleSince = now;
     }
     this.flush();
+  }
+
+  /** The client ended its side: answer what it sent (once parsing may go on), then close. */
+  onEnd(): void {
+    if (this.state === State.Closed) return; // both sides ended: the socket closes
+    this.peerEnded = true;
+    if (!this.blocked) this.flush();
   }
 
   /** Answers 408 and closes: the request took longer than the server allows. */
@@ -444,6 +462,8 @@ class Connection {
   /** Writes the answers of this batch in one write; then ends the socket if closing. */
   private flush(): void {
     const socket = this.socket;
+    // The client has sent all it will: once what it sent is answered, the connection ends.
+    if (this.peerEnded && !this.blocked && this.state !== State.Closed) this.close();
     if (this.out !== '') {
       socket.write(this.out);
       this.out = '';
@@ -505,7 +525,8 @@ export class WireServer extends Server {
     readonly api: Api,
     private readonly options: WireServerOptions,
   ) {
-    super({ noDelay: true, allowHalfOpen: false });
+    // Half-open: when a client ends its side, the requests it sent are still answered (onEnd).
+    super({ noDelay: true, allowHalfOpen: true });
     this.maxHeadBytes = options.maxHeadBytes ?? DEFAULT_MAX_HEAD_BYTES;
     // Keep-Alive says in whole seconds how long the connection may idle; never more than it may.
     const seconds = Math.floor(options.keepAliveTimeoutMs / 1000);
@@ -536,6 +557,7 @@ export class WireServer extends Server {
     const connection = new Connection(socket, this, Date.now());
     this.clients.add(connection);
     socket.on('data', (chunk: Buffer) => connection.onData(chunk));
+    socket.on('end', () => connection.onEnd());
     socket.on('error', () => socket.destroy());
     socket.on('close', () => this.clients.delete(connection));
   }
@@ -552,8 +574,9 @@ export class WireServer extends Server {
         if (socket.writableLength > 0) {
           // Answers still going out: the connection is busy, not idle or slow to send, unless
           // the client has stopped reading them for longer than a keep-alive.
-          if (socket.bytesWritten !== c.lastWritten) {
-            c.lastWritten = socket.bytesWritten;
+          const written = bytesSent(socket);
+          if (written !== c.lastWritten) {
+            c.lastWritten = written;
             c.lastProgress = now;
           } else if (now - c.lastProgress > keepAliveTimeoutMs) socket.destroy();
           if (c.requestStart < 0) c.idleSince = now;
