@@ -13,7 +13,17 @@ describe('isoTime', () => {
   });
 
   it('formats the edges of a day and of a leap year', () => {
-    for (const text of ['2024-02-29T23:59:59.999Z', '2024-03-01T00:00:00.000Z', '1970-01-01T00:00:00.000Z', '2026-11-27T10:00:00.001Z']) {
+    for (const text of [
+      '2024-02-29T23:59:59.999Z',
+      '2024-03-01T00:00:00.000Z',
+      '1970-01-01T00:00:00.000Z',
+      '2026-11-27T10:00:00.001Z',
+      '2000-02-29T12:00:00.000Z', // a leap century
+      '2100-02-28T23:59:59.999Z', // a century that is not leap
+      '2100-03-01T00:00:00.000Z',
+      '1999-12-31T23:59:59.999Z',
+      '9999-12-31T23:59:59.999Z',
+    ]) {
       expect(isoTime(Date.parse(text))).toBe(text);
     }
   });
