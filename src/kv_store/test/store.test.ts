@@ -188,3 +188,14 @@ describe('MemoryStore under a full store and a moving clock (fixed bugs found in
     expect(store.get('ttl-0')).toBeUndefined();
   });
 });
+
+describe('MemoryStore keys', () => {
+  it('refuses keys with lone surrogates, which UTF-8 cannot tell apart (the HTTP layer refuses them first)', () => {
+    const store = new MemoryStore({ clock: new FakeClock() });
+    expect(() => store.create('a\uD800', '1')).toThrow(RangeError);
+    expect(() => store.get('a\uDC00')).toThrow(RangeError);
+    expect(store.size).toBe(0);
+    expect(store.create('a\uD83D\uDD11', '1').key).toBe('a🔑');
+    expect(store.get('a🔑')?.value).toBe('1');
+  });
+});

@@ -278,6 +278,8 @@ export class RecordTable {
 
   /** Puts `key` as UTF-8 into `scratch` and hashes it; returns its length in bytes. */
   private encode(key: string): number {
+    // UTF-8 has no lone surrogates: they would all encode as U+FFFD and so name the same record.
+    if (!key.isWellFormed()) throw new RangeError('a key must be well-formed UTF-16 (it has a lone surrogate)');
     if (key.length * 3 > this.scratch.length) this.scratch = Buffer.alloc(key.length * 3);
     const length = this.scratch.write(key, 0, 'utf8');
     this.lastKey = key;
