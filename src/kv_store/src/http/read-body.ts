@@ -25,7 +25,7 @@ const LINGER_MS = 2000;
  * side is half-closed and what still arrives is read and thrown away (never kept) for at most
  * LINGER_MS before the socket is closed.
  */
-export function tooLarge(req: IncomingMessage, limit: number): HttpError {
+function tooLarge(req: IncomingMessage, limit: number): HttpError {
   const socket = req.socket;
   socket.destroySoon = () => {
     socket.end();

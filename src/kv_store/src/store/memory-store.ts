@@ -1,7 +1,7 @@
 import { type Clock, systemClock } from '../clock.js';
-import { type Entry, expiryCost, recordCost } from './entry.js';
+import { type Entry, entryBytes } from './entry.js';
 import { ExpiryQueue } from './expiry-queue.js';
-import { INDEX_BYTES_PER_ENTRY, type RecordNumbers, RecordTable } from './record-table.js';
+import { type RecordNumbers, RecordTable } from './record-table.js';
 import { StoreError } from './store-error.js';
 
 /** Limits a store enforces on writes that would grow it. */
@@ -86,9 +86,8 @@ export class MemoryStore {
   create(key: string, value: string, options: WriteOptions = {}): Entry {
     const now = this.clock.now();
     if (this.livePosition(key, now) !== -1) throw new StoreError('key_exists', `key '${key}' already exists`);
-    const keyBytes = Buffer.byteLength(key);
     const expiresAt = expiryTime(now, options.ttlSeconds);
-    const cost = recordCost(keyBytes, Buffer.byteLength(value)) + (expiresAt === null ? 0 : expiryCost(keyBytes));
+    const cost = entryBytes(Buffer.byteLength(key), Buffer.byteLength(value), expiresAt !== null);
     this.ensureRoom(1, cost, now);
     const address = this.table.insert(key, value, this.fill(1, now, now, expiresAt));
     this.chargedBytes += cost;
@@ -103,9 +102,8 @@ export class MemoryStore {
     let position = this.mustExist(key, now, options.ifMatch);
     const old = table.addressAt(position);
     const oldCost = this.costOf(old);
-    const keyBytes = table.keyBytes(old);
     const expiresAt = expiryTime(now, options.ttlSeconds);
-    const cost = recordCost(keyBytes, Buffer.byteLength(value)) + (expiresAt === null ? 0 : expiryCost(keyBytes));
+    const cost = entryBytes(table.keyBytes(old), Buffer.byteLength(value), expiresAt !== null);
     if (cost > oldCost) {
       this.ensureRoom(0, cost - oldCost, now);
       // A sweep to make room may have moved its index position (never removed it: it is live at `now`).
@@ -196,8 +194,7 @@ export class MemoryStore {
   /** What the entry at `address` is charged (see entry.ts). */
   private costOf(address: number): number {
     const table = this.table;
-    const expiring = !Number.isNaN(table.expiresAt(address));
-    return table.classBytes(address) + INDEX_BYTES_PER_ENTRY + (expiring ? expiryCost(table.keyBytes(address)) : 0);
+    return entryBytes(table.keyBytes(address), table.valueBytes(address), !Number.isNaN(table.expiresAt(address)));
   }
 
   private mustExist(key: string, now: number, ifMatch: RevisionCondition | undefined): number {

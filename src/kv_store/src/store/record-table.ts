@@ -205,15 +205,15 @@ export class RecordTable {
 
   /** The bytes the record at `address` takes (its size class). */
   classBytes(address: number): number {
-    const slab = this.slabOf(address);
-    const at = this.offsetOf(address);
-    const u32 = slab.u32;
-    const i = at >>> 2;
-    return recordClassBytes(RECORD_HEADER_BYTES + (u32[i + KEY_BYTES] as number) + (u32[i + VALUE_BYTES] as number));
+    return recordClassBytes(RECORD_HEADER_BYTES + this.keyBytes(address) + this.valueBytes(address));
   }
 
   keyBytes(address: number): number {
     return this.slabOf(address).u32[(this.offsetOf(address) >>> 2) + KEY_BYTES] as number;
+  }
+
+  valueBytes(address: number): number {
+    return this.slabOf(address).u32[(this.offsetOf(address) >>> 2) + VALUE_BYTES] as number;
   }
 
   value(address: number): string {
