@@ -3,7 +3,7 @@ import { type Api, createApi, type RequestHead } from './api.js';
 import type { Clock } from './clock.js';
 import type { Config } from './config.js';
 import { HttpError } from './errors.js';
-import { type Answer, errorAnswer } from './http/answer.js';
+import { type Answer, errorAnswer, JSON_TYPE } from './http/answer.js';
 import { readBody } from './http/read-body.js';
 import { WireServer } from './http/wire-server.js';
 import { createLogger, type Logger } from './logger.js';
@@ -92,7 +92,7 @@ function writeAnswer(req: IncomingMessage, res: ServerResponse, answer: Answer):
   const headers: Record<string, string | number> = {};
   const { status, body } = answer;
   if (status !== 204 && status !== 304) {
-    headers['content-type'] = 'application/json; charset=utf-8';
+    headers['content-type'] = JSON_TYPE;
     headers['content-length'] = Buffer.byteLength(body);
   }
   for (let i = 0; i < answer.headers.length; i += 2) headers[(answer.headers[i] as string).toLowerCase()] = answer.headers[i + 1] as string;

@@ -17,6 +17,9 @@ export interface Answer {
   readonly close: boolean;
 }
 
+/** The Content-Type of every answer with a body. */
+export const JSON_TYPE = 'application/json; charset=utf-8';
+
 const NO_HEADERS: readonly string[] = [];
 
 /** The entry as the contract's JSON; the value is spliced in as stored, never re-serialized. */

@@ -1,7 +1,7 @@
 import { STATUS_CODES } from 'node:http';
 import { Server, type Socket } from 'node:net';
 import type { Api, BodyHandler, RequestHead } from '../api.js';
-import type { Answer } from './answer.js';
+import { type Answer, JSON_TYPE } from './answer.js';
 
 /**
  * kv_store's HTTP/1.1 server, on node:net. node:http spends about a third of a request's CPU on
@@ -39,7 +39,7 @@ const DEFAULT_MAX_HEAD_BYTES = 16 * 1024;
 const MAX_CHUNK_LINE = 1024;
 
 const CONTINUE = 'HTTP/1.1 100 Continue\r\n\r\n';
-const JSON_TYPE_LINE = 'Content-Type: application/json; charset=utf-8\r\n';
+const JSON_TYPE_LINE = `Content-Type: ${JSON_TYPE}\r\n`;
 const CRLF = '\r\n';
 
 // Methods the parser knows (those of node:http's parser); any other is refused as malformed.
