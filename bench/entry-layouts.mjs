@@ -56,7 +56,7 @@ const LAYOUTS = {
     return m;
   },
   'kv_store MemoryStore.create (as built)': async (n) => {
-    const { MemoryStore } = await import(new URL('../src/kv_store/dist/store/memory-store.js', import.meta.url));
+    const { MemoryStore } = await import(new URL('../src/kv_store/dist/store/memory/memory-store.js', import.meta.url));
     let now = T0;
     const store = new MemoryStore({ clock: { now: () => now } });
     for (let i = 0; i < n; i++) {
@@ -149,7 +149,7 @@ async function measureOne(name, n) {
  * written within one second, or (spread) over 1,000 hours, as a long-lived store's would be.
  */
 async function renderTimes(n, spread) {
-  const { entryJson } = await import(new URL('../src/kv_store/dist/http/answer.js', import.meta.url));
+  const { entryJson } = await import(new URL('../src/kv_store/dist/api/answers.js', import.meta.url));
   const count = 10_000;
   const entries = Array.from({ length: count }, (_, i) => {
     const now = timeOf(i) + (spread ? (i % 1000) * 3_600_000 : 0);
@@ -161,7 +161,7 @@ async function renderTimes(n, spread) {
       revision: i + 1,
       createdAt: now,
       updatedAt: now,
-      expiresAt: null,
+      expiresAt: Number.POSITIVE_INFINITY,
       createdIso: iso,
       updatedIso: iso,
     };

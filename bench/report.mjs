@@ -167,7 +167,7 @@ const memKeys = settings.memKeys;
 if (kvLoaded !== undefined) {
   let charged = null;
   try {
-    const entry = await import(new URL('../src/kv_store/dist/store/entry.js', import.meta.url));
+    const entry = await import(new URL('../src/kv_store/dist/store/memory/entry-cost.js', import.meta.url));
     charged = entry.entryCost('k'.repeat(settings.keyBytes), 'v'.repeat(settings.valueBytes));
   } catch {
     // an older or newer kv_store without entryCost: leave the row out

@@ -1,10 +1,8 @@
 // @kv/client: a typed client for the kv_store HTTP API.
 
+export type { ErrorCode, JsonObject, JsonValue } from '@kv/shared';
+export { entryProblems, isEntry, isJsonObject, keyPath } from '@kv/shared';
 export type { CreatedEntry, Entry, StoredEntry } from './entry.js';
-export { entryProblems, isEntry } from './entry.js';
-export type { JsonObject, JsonValue } from './json-value.js';
-export { isJsonObject } from './json-value.js';
-export { keyPath } from './key-path.js';
 export type { CreateOptions, DeleteOptions, GetOptions, Health, KvClientOptions, NotModified, ReplaceOptions } from './kv-client.js';
 export { KvClient } from './kv-client.js';
 export type { KvErrorCode } from './kv-error.js';

@@ -1,6 +1,5 @@
-import { type CreatedEntry, entryProblems, type StoredEntry } from './entry.js';
-import { isJsonObject, type JsonObject, type JsonValue } from './json-value.js';
-import { keyPath } from './key-path.js';
+import type { CreatedEntry, StoredEntry } from './entry.js';
+import { entryProblems, isJsonObject, type JsonObject, type JsonValue, keyPath } from '@kv/shared';
 import { KvError } from './kv-error.js';
 import { KvUnreachableError } from './kv-unreachable-error.js';
 import { type ExchangeSettings, exchange, parseJsonBody, type RawRequest, type RawResponse } from './raw-exchange.js';
@@ -128,8 +127,8 @@ export class KvClient {
     const body = parseJsonBody(response, request.method);
     const error = isJsonObject(body) ? body.error : undefined;
     if (isJsonObject(error)) {
-      const { code, message } = error;
-      if (typeof code === 'string' && typeof message === 'string') throw new KvError(response.status, code, message);
+      const { code, message, ...details } = error;
+      if (typeof code === 'string' && typeof message === 'string') throw new KvError(response.status, code, message, details);
     }
     throw invalid(response, request.method, `${response.status} without the contract's error body`);
   }

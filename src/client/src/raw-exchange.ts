@@ -1,4 +1,4 @@
-import type { JsonValue } from './json-value.js';
+import type { JsonValue } from '@kv/shared';
 import { KvUnreachableError } from './kv-unreachable-error.js';
 
 /** One request as a caller describes it, for recording exactly what was sent. */

@@ -1,12 +1,12 @@
 import type { AddressInfo } from 'node:net';
 import { buildApp } from '../../kv_store/src/app.js';
 import { loadConfig } from '../../kv_store/src/config.js';
-import type { MemoryStore } from '../../kv_store/src/store/memory-store.js';
+import type { KvStore } from '../../kv_store/src/store/store.js';
 
 /** A real kv_store, in-process, listening on a free port of 127.0.0.1 (the client's and test_client's tests use it). */
 export interface RealStore {
   readonly url: string;
-  readonly store: MemoryStore;
+  readonly store: KvStore;
   close(): Promise<void>;
 }
 
@@ -20,7 +20,7 @@ export async function startRealStore(env: Record<string, string> = {}): Promise<
     store: app.store,
     close: () =>
       new Promise((resolve) => {
-        app.close();
+        void app.close();
         app.server.close(() => resolve());
         app.server.closeAllConnections();
       }),

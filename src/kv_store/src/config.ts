@@ -1,3 +1,8 @@
+import { ConfigError, type Env, host, integer, LOG_LEVELS, type LogLevel, oneOf, token, unknownVariables } from '@kv/shared';
+
+export type { LogLevel };
+export { ConfigError, LOG_LEVELS };
+
 /** kv_store's configuration, read once from the environment at start-up. */
 export interface Config {
   readonly host: string;
@@ -18,15 +23,27 @@ export interface Config {
   readonly shutdownTimeoutMs: number;
 }
 
-export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
-export type LogLevel = (typeof LOG_LEVELS)[number];
+/** Every variable kv_store reads, for the warning about unknown ones. */
+export const VARIABLES = [
+  'KV_HOST',
+  'KV_PORT',
+  'KV_MAX_KEY_BYTES',
+  'KV_MAX_VALUE_BYTES',
+  'KV_MAX_BODY_BYTES',
+  'KV_MAX_KEYS',
+  'KV_MAX_MEMORY_BYTES',
+  'KV_AUTH_TOKEN',
+  'KV_READ_TOKEN',
+  'KV_LOG_LEVEL',
+  'KV_HEADERS_TIMEOUT_MS',
+  'KV_REQUEST_TIMEOUT_MS',
+  'KV_KEEP_ALIVE_TIMEOUT_MS',
+  'KV_MAX_CONNECTIONS',
+  'KV_SHUTDOWN_TIMEOUT_MS',
+];
 
-/** A configuration value that cannot be used; the message names the variable. */
-export class ConfigError extends Error {
-  override readonly name = 'ConfigError';
-}
-
-type Env = Readonly<Record<string, string | undefined>>;
+/** Variables of the KV_ family that other programs read (test_client, kvctl), not typos. */
+const OTHERS = ['KV_STORE_URL', 'KV_URL', 'KV_TOKEN'];
 
 /**
  * Room a request body needs beyond the key and value: the field names, quotes, a ttl and some
@@ -44,8 +61,8 @@ export function loadConfig(env: Env = process.env): Config {
   const maxKeyBytes = integer(env, 'KV_MAX_KEY_BYTES', 512, 1, 65_536);
   const maxValueBytes = integer(env, 'KV_MAX_VALUE_BYTES', 1_048_576, 1, 512 * 1_048_576);
   const floor = minBodyBytes(maxKeyBytes, maxValueBytes);
-  const authToken = token(env, 'KV_AUTH_TOKEN');
-  const readToken = token(env, 'KV_READ_TOKEN');
+  const authToken = token(env, 'KV_AUTH_TOKEN', 8);
+  const readToken = token(env, 'KV_READ_TOKEN', 8);
   if (authToken !== undefined && authToken === readToken) {
     throw new ConfigError('KV_READ_TOKEN must differ from KV_AUTH_TOKEN: one token cannot be both read-only and read-write');
   }
@@ -68,41 +85,7 @@ export function loadConfig(env: Env = process.env): Config {
   });
 }
 
-function raw(env: Env, name: string): string | undefined {
-  const value = env[name];
-  return value === undefined || value.trim() === '' ? undefined : value.trim();
-}
-
-function integer(env: Env, name: string, fallback: number, min: number, max: number): number {
-  const value = raw(env, name);
-  if (value === undefined) return fallback;
-  if (!/^\d+$/.test(value)) throw new ConfigError(`${name} must be a whole number, got '${value}'`);
-  const n = Number(value);
-  if (n < min || n > max) throw new ConfigError(`${name} must be between ${min} and ${max}, got ${value}`);
-  return n;
-}
-
-function host(env: Env, name: string, fallback: string): string {
-  const value = raw(env, name);
-  if (value === undefined) return fallback;
-  if (!/^[A-Za-z0-9.:_-]+$/.test(value)) throw new ConfigError(`${name} must be a host name or IP address, got '${value}'`);
-  return value;
-}
-
-function token(env: Env, name: string): string | undefined {
-  const value = env[name];
-  if (value === undefined || value === '') return undefined;
-  // Say what is wrong without echoing the secret.
-  if (!/^[\x21-\x7e]+$/.test(value)) throw new ConfigError(`${name} must be printable ASCII without spaces`);
-  if (value.length < 8) throw new ConfigError(`${name} must be at least 8 characters long`);
-  return value;
-}
-
-function oneOf<T extends string>(env: Env, name: string, allowed: readonly T[], fallback: T): T {
-  const value = raw(env, name);
-  if (value === undefined) return fallback;
-  if (!(allowed as readonly string[]).includes(value)) {
-    throw new ConfigError(`${name} must be one of ${allowed.join(', ')}, got '${value}'`);
-  }
-  return value as T;
+/** Warnings for KV_* variables that are set but unknown (typos such as KV_PROT), each naming the closest known one. */
+export function configWarnings(env: Env = process.env): string[] {
+  return unknownVariables(env, ['KV_'], [...VARIABLES, ...OTHERS]);
 }

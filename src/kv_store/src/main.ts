@@ -1,10 +1,11 @@
+import { stopOnSignals } from '@kv/shared';
 import { buildApp } from './app.js';
-import { ConfigError, loadConfig } from './config.js';
+import { type Config, ConfigError, configWarnings, loadConfig } from './config.js';
 import { MemoryGovernor } from './memory-governor.js';
 
 /** Starts kv_store from the environment and shuts it down cleanly on SIGTERM or SIGINT. */
 function main(): void {
-  let config: ReturnType<typeof loadConfig>;
+  let config: Config;
   try {
     config = loadConfig();
   } catch (err) {
@@ -14,14 +15,15 @@ function main(): void {
   }
   const app = buildApp({ config });
   const { server, logger } = app;
+  for (const warning of configWarnings()) logger.warn(warning);
   // With a memory limit, keep RSS within what the process had at start plus 1.5 times the limit.
   const governor = Number.isFinite(config.maxMemoryBytes)
     ? new MemoryGovernor(process.memoryUsage.rss() + 1.5 * config.maxMemoryBytes, logger)
     : undefined;
   governor?.start();
 
-  server.on('error', (err) => {
-    logger.fatal({ err }, 'server error');
+  server.on('error', (err: NodeJS.ErrnoException) => {
+    process.stderr.write(`kv_store: cannot listen on ${config.host}:${config.port}: ${listenProblem(err)}\n`);
     process.exit(1);
   });
   server.listen(config.port, config.host, () => {
@@ -42,35 +44,28 @@ function main(): void {
       'kv_store listening',
     );
   });
-
-  let stopping = false;
-  const shutdown = (signal: NodeJS.Signals): void => {
-    if (stopping) return;
-    stopping = true;
-    logger.info({ signal }, 'shutting down: finishing requests in flight');
-    app.close();
-    app.drain();
-    governor?.stop();
-    // Stop accepting; idle keep-alive sockets are closed now and busy ones once they answer.
-    server.close(() => {
-      clearInterval(idleCloser);
-      logger.info('stopped');
-      process.exit(0);
-    });
-    server.closeIdleConnections();
-    const idleCloser = setInterval(() => server.closeIdleConnections(), 50);
-    setTimeout(() => {
-      logger.warn({ timeoutMs: config.shutdownTimeoutMs }, 'shutdown timed out; closing remaining connections');
-      server.closeAllConnections();
-      process.exit(0);
-    }, config.shutdownTimeoutMs).unref();
-  };
-  process.on('SIGTERM', shutdown);
-  process.on('SIGINT', shutdown);
+  stopOnSignals({
+    server,
+    timeoutMs: config.shutdownTimeoutMs,
+    log: logger,
+    beforeClose: () => {
+      app.drain();
+      governor?.stop();
+    },
+    afterClose: () => app.close(),
+  });
 }
 
 function limit(n: number): number | 'unlimited' {
   return Number.isFinite(n) ? n : 'unlimited';
+}
+
+/** What went wrong when listening, in words (a port in use is the usual case). */
+function listenProblem(err: NodeJS.ErrnoException): string {
+  if (err.code === 'EADDRINUSE') return 'the port is already in use (set KV_PORT to use another)';
+  if (err.code === 'EACCES') return 'permission denied (ports below 1024 need privileges)';
+  if (err.code === 'EADDRNOTAVAIL') return "the address is not one of this machine's (check KV_HOST)";
+  return err.message;
 }
 
 main();

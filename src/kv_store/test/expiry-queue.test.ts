@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ExpiryQueue } from '../src/store/expiry-queue.js';
+import { ExpiryQueue } from '../src/store/memory/expiry-queue.js';
 
 function drain(queue: ExpiryQueue): string[] {
   const keys: string[] = [];

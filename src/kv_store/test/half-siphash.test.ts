@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { halfSipHash, randomHashKey } from '../src/store/half-siphash.js';
+import { halfSipHash, randomHashKey } from '../src/store/memory/half-siphash.js';
 
 // The reference implementation's vectors_hsip32 (github.com/veorq/SipHash, vectors.h):
 // HalfSipHash-2-4, 32-bit output, key bytes 00..07, message bytes 00 01 02 ... of each length.

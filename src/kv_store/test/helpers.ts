@@ -1,9 +1,9 @@
 import type { AddressInfo } from 'node:net';
-import { inject, type InjectOptions, type Response } from 'light-my-request';
 import { expect, onTestFinished } from 'vitest';
 import { type App, buildApp } from '../src/app.js';
 import type { Clock } from '../src/clock.js';
 import { loadConfig } from '../src/config.js';
+import { type ApiCall, type ApiResponse, callApi } from './support/call-api.js';
 
 /** 2026-11-27T10:00:00.000Z: where every fake clock starts. */
 export const T0 = Date.UTC(2026, 10, 27, 10, 0, 0);
@@ -33,20 +33,20 @@ export const JSON_HEADERS = { 'content-type': 'application/json' } as const;
 export interface TestApp {
   readonly app: App;
   readonly clock: FakeClock;
-  inject(options: InjectOptions): Promise<Response>;
+  inject(call: ApiCall): Promise<ApiResponse>;
   /** POST /v1/ with a JSON body (a string is sent as is). */
-  post(body: unknown, headers?: Record<string, string>): Promise<Response>;
-  get(path: string, headers?: Record<string, string>): Promise<Response>;
-  head(path: string, headers?: Record<string, string>): Promise<Response>;
-  put(path: string, body: unknown, headers?: Record<string, string>): Promise<Response>;
-  delete(path: string, headers?: Record<string, string>): Promise<Response>;
+  post(body: unknown, headers?: Record<string, string>): Promise<ApiResponse>;
+  get(path: string, headers?: Record<string, string>): Promise<ApiResponse>;
+  head(path: string, headers?: Record<string, string>): Promise<ApiResponse>;
+  put(path: string, body: unknown, headers?: Record<string, string>): Promise<ApiResponse>;
+  delete(path: string, headers?: Record<string, string>): Promise<ApiResponse>;
 }
 
-/** Builds kv_store from `env` (logging silenced) with a fake clock. Call inside a test. */
+/** Builds kv_store from `env` (logging silenced) with a fake clock; its API is called directly, through its door. Call inside a test. */
 export function testApp(env: Record<string, string> = {}, clock = new FakeClock()): TestApp {
   const app = buildApp({ config: loadConfig({ KV_LOG_LEVEL: 'silent', ...env }), clock });
   onTestFinished(() => app.close());
-  const run = (options: InjectOptions): Promise<Response> => inject(app.handler, options);
+  const run = (call: ApiCall): Promise<ApiResponse> => callApi(app.door, call);
   const payload = (body: unknown): string => (typeof body === 'string' ? body : JSON.stringify(body));
   return {
     app,
@@ -84,14 +84,14 @@ export function entry(fields: {
 }
 
 /** Asserts a JSON entry answer: status, Content-Type, ETag and the exact body. */
-export function expectEntry(res: Response, status: number, body: Record<string, unknown>): void {
+export function expectEntry(res: ApiResponse, status: number, body: Record<string, unknown>): void {
   expect({ status: res.statusCode, body: res.json() }).toEqual({ status, body });
   expect(res.headers['content-type']).toBe(JSON_TYPE);
   expect(res.headers.etag).toBe(`"${body.revision as number}"`);
 }
 
 /** Asserts an error answer: status, Content-Type and the exact `{"error": {code, message}}` body. */
-export function expectError(res: Response, status: number, code: string, message: unknown): void {
+export function expectError(res: ApiResponse, status: number, code: string, message: unknown): void {
   expect({ status: res.statusCode, body: res.json() }).toEqual({ status, body: { error: { code, message } } });
   expect(res.headers['content-type']).toBe(JSON_TYPE);
 }

@@ -31,7 +31,10 @@ describe('HTTP edges', () => {
     expect(reply).not.toContain('100 Continue');
     expect(reply.slice(reply.indexOf('\r\n\r\n') + 4)).toBe(
       JSON.stringify({
-        error: { code: 'payload_too_large', message: `request body is larger than the limit of ${1024 + 6 * 512 + 1024} bytes` },
+        error: {
+          code: 'payload_too_large',
+          message: `request body is larger than the limit of ${1024 + 6 * 512 + 1024} bytes (KV_MAX_BODY_BYTES)`,
+        },
       }),
     );
   });

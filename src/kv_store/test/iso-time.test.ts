@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { isoTime } from '../src/http/iso-time.js';
+import { isoTime } from '../src/api/iso-time.js';
 
 describe('isoTime', () => {
   it('formats any time from 1970 to 9999 exactly as Date.prototype.toISOString', () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { topLevelMembers } from '../src/http/json-members.js';
+import { topLevelMembers } from '../src/api/json-members.js';
 
 /** Each member as [name, its value's raw text]. */
 function spans(text: string): Array<[string, string]> {

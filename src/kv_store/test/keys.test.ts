@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { HttpError } from '../src/errors.js';
-import { keyFromPath, keyPath, validateKey } from '../src/http/keys.js';
+import { HttpError } from '../src/api/errors.js';
+import { keyFromPath, keyPath, validateKey } from '../src/api/keys.js';
 
 function invalidKey(fn: () => unknown): string {
   try {

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { ERROR_STATUS } from '../src/errors.js';
+import { ERROR_STATUS } from '@kv/shared';
 import { testApp } from './helpers.js';
 
 interface Operation {

@@ -1,12 +1,16 @@
 import fc from 'fast-check';
-import { inject } from 'light-my-request';
+import { callApi as inject } from './support/call-api.js';
 import { describe, expect, it } from 'vitest';
 import { type App, buildApp } from '../src/app.js';
 import { loadConfig } from '../src/config.js';
-import { topLevelMembers } from '../src/http/json-members.js';
-import { ExpiryQueue } from '../src/store/expiry-queue.js';
-import { MemoryStore } from '../src/store/memory-store.js';
+import { topLevelMembers } from '../src/api/json-members.js';
+import { ExpiryQueue } from '../src/store/memory/expiry-queue.js';
+import { MemoryStore } from '../src/store/memory/memory-store.js';
+import { NEVER } from '../src/store/store.js';
 import { StoreError } from '../src/store/store-error.js';
+
+/** A body's ttl in seconds as the store takes it. */
+const ttlMs = (ttl: number | undefined): number => (ttl === undefined ? NEVER : ttl * 1000);
 import { FakeClock } from './helpers.js';
 
 const RUNS = { numRuns: 300 };
@@ -23,7 +27,7 @@ async function withApp<T>(fn: (app: App) => Promise<T>): Promise<T> {
 }
 
 function post(app: App, body: string) {
-  return inject(app.handler, { method: 'POST', url: '/v1/', headers: { 'content-type': 'application/json' }, payload: body });
+  return inject(app.door, { method: 'POST', url: '/v1/', headers: { 'content-type': 'application/json' }, payload: body });
 }
 
 // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what keys may not hold
@@ -58,10 +62,10 @@ describe('property: keys survive percent-encoding', () => {
           const location = created.headers.location as string;
           expect(location.startsWith('/v1/')).toBe(true);
           expect(decodeURIComponent(location.slice(4))).toBe(key);
-          const read = await inject(app.handler, { method: 'GET', url: `/v1/${encodeURIComponent(key)}` });
+          const read = await inject(app.door, { method: 'GET', url: `/v1/${encodeURIComponent(key)}` });
           expect(read.statusCode).toBe(200);
           expect(read.json().key).toBe(key);
-          expect((await inject(app.handler, { method: 'GET', url: location })).body).toBe(read.body);
+          expect((await inject(app.door, { method: 'GET', url: location })).body).toBe(read.body);
         }),
       ),
       RUNS,
@@ -77,7 +81,7 @@ describe('property: keys survive percent-encoding', () => {
           const rawSlashes = `/v1/${key.split('/').map(encodeURIComponent).join('/')}`;
           const lowerHex = `/v1/${encodeURIComponent(key).replace(/%[0-9A-F]{2}/g, (m) => m.toLowerCase())}`;
           for (const url of [rawSlashes, lowerHex]) {
-            const read = await inject(app.handler, { method: 'GET', url });
+            const read = await inject(app.door, { method: 'GET', url });
             expect(read.statusCode).toBe(200);
             expect(read.json().key).toBe(key);
           }
@@ -154,7 +158,7 @@ async function expectRoundTrip(app: App, body: string, valueText: string): Promi
   expect(created.statusCode).toBe(201);
   expect(created.body.startsWith(`{"key":"k","value":${valueText},"version":1,`)).toBe(true);
   expect(JSON.stringify(JSON.parse(created.body).value)).toBe(canonical(valueText));
-  const read = await inject(app.handler, { method: 'GET', url: '/v1/k' });
+  const read = await inject(app.door, { method: 'GET', url: '/v1/k' });
   expect(read.body).toBe(created.body);
 }
 
@@ -294,13 +298,13 @@ describe('property: MemoryStore agrees with a simple model', () => {
       fc.property(fc.array(op, { maxLength: 40 }), (ops) => {
         const clock = new FakeClock();
         const store = new MemoryStore({ clock, limits: { maxKeys: 2 } });
-        type ModelEntry = { value: string; version: number; revision: number; expiresAt: number | null };
+        type ModelEntry = { value: string; version: number; revision: number; expiresAt: number };
         const model = new Map<string, ModelEntry>();
         let revision = 0;
         const expireDue = (k?: string) => {
           // The model expires lazily too: each expiry is a write and takes a revision.
           for (const [name, e] of model) {
-            if ((k === undefined || k === name) && e.expiresAt !== null && e.expiresAt <= clock.now()) {
+            if ((k === undefined || k === name) && e.expiresAt <= clock.now()) {
               model.delete(name);
               revision++;
             }
@@ -332,25 +336,25 @@ describe('property: MemoryStore agrees with a simple model', () => {
           } else {
             expireDue(o.key);
             const e = model.get(o.key);
-            const expiresAt = 'ttl' in o && o.ttl !== undefined ? clock.now() + o.ttl * 1000 : null;
+            const expiresAt = 'ttl' in o && o.ttl !== undefined ? clock.now() + o.ttl * 1000 : NEVER;
             if (o.kind === 'create') {
               if (e !== undefined) {
-                expect(refused(() => store.create(o.key, value, { ttlSeconds: o.ttl }))).toBe('key_exists');
+                expect(refused(() => store.create(o.key, value, { ttlMs: ttlMs(o.ttl) }))).toBe('key_exists');
               } else {
                 // A full store reclaims every expired entry before refusing.
                 if (model.size >= 2) expireDue();
                 if (model.size >= 2) {
-                  expect(refused(() => store.create(o.key, value, { ttlSeconds: o.ttl }))).toBe('insufficient_storage');
+                  expect(refused(() => store.create(o.key, value, { ttlMs: ttlMs(o.ttl) }))).toBe('insufficient_storage');
                 } else {
-                  expect(store.create(o.key, value, { ttlSeconds: o.ttl }).revision).toBe(revision + 1);
+                  expect(store.create(o.key, value, { ttlMs: ttlMs(o.ttl) }).revision).toBe(revision + 1);
                   model.set(o.key, { value, version: 1, revision: ++revision, expiresAt });
                 }
               }
             } else if (o.kind === 'replace') {
               if (e === undefined) {
-                expect(refused(() => store.replace(o.key, value, { ttlSeconds: o.ttl }))).toBe('key_not_found');
+                expect(refused(() => store.replace(o.key, value, { ttlMs: ttlMs(o.ttl) }))).toBe('key_not_found');
               } else {
-                const entry = store.replace(o.key, value, { ttlSeconds: o.ttl });
+                const entry = store.replace(o.key, value, { ttlMs: ttlMs(o.ttl) });
                 model.set(o.key, { value, version: e.version + 1, revision: ++revision, expiresAt });
                 expect(entry).toMatchObject({ version: e.version + 1, revision, expiresAt });
               }

@@ -1,8 +1,15 @@
 import fc from 'fast-check';
 import { describe, expect, it, vi } from 'vitest';
-import type { HashKey } from '../src/store/half-siphash.js';
-import { halfSipHash } from '../src/store/half-siphash.js';
-import { RECORD_HEADER_BYTES, type RecordNumbers, RecordTable, recordClassBytes } from '../src/store/record-table.js';
+import type { HashKey } from '../src/store/memory/half-siphash.js';
+import { halfSipHash } from '../src/store/memory/half-siphash.js';
+import {
+  type IndexPosition,
+  RECORD_HEADER_BYTES,
+  type RecordAddress,
+  type RecordNumbers,
+  RecordTable,
+  recordClassBytes,
+} from '../src/store/memory/record-table.js';
 
 /*
  * RecordTable against a model (a Map from key to value and numbers): every operation through
@@ -16,8 +23,8 @@ import { RECORD_HEADER_BYTES, type RecordNumbers, RecordTable, recordClassBytes 
  */
 const drawnHashKeys = vi.hoisted((): HashKey[] => []);
 const hashMode = vi.hoisted(() => ({ weak: false }));
-vi.mock('../src/store/half-siphash.js', async (importOriginal) => {
-  const original = await importOriginal<typeof import('../src/store/half-siphash.js')>();
+vi.mock('../src/store/memory/half-siphash.js', async (importOriginal) => {
+  const original = await importOriginal<typeof import('../src/store/memory/half-siphash.js')>();
   return {
     ...original,
     randomHashKey: (): HashKey => {
@@ -175,7 +182,7 @@ function numbersFor(i: number): RecordNumbers {
     revision: i * 3 + 1,
     createdAt: 1_700_000_000_000 + i,
     updatedAt: 1_700_000_000_500 + i * 2,
-    expiresAt: i % 3 === 0 ? Number.NaN : 1_800_000_000_000 + i,
+    expiresAt: i % 3 === 0 ? Number.POSITIVE_INFINITY : 1_800_000_000_000 + i,
   };
 }
 
@@ -229,10 +236,10 @@ function expectMatchesModel(table: RecordTable, model: Model, keys: Iterable<str
   }
 }
 
-/** Inserts an absent key the way the store does: a find that returns -1, then insert. */
-function insertAbsent(table: RecordTable, model: Model, key: string, value: string, numbers: RecordNumbers): number {
+/** Inserts an absent key the way the store does: a probe that does not find it, then insertAt. */
+function insertAbsent(table: RecordTable, model: Model, key: string, value: string, numbers: RecordNumbers): RecordAddress {
   same(table.find(key), -1, 'find before insert');
-  const address = table.insert(key, value, numbers);
+  const address = table.insertAt(table.probe(key), value, numbers);
   model.set(key, entryOf(key, value, numbers));
   return address;
 }
@@ -244,7 +251,7 @@ function removePresent(table: RecordTable, model: Model, key: string): void {
   model.delete(key);
 }
 
-function rewritePresent(table: RecordTable, model: Model, key: string, value: string, numbers: RecordNumbers): number {
+function rewritePresent(table: RecordTable, model: Model, key: string, value: string, numbers: RecordNumbers): RecordAddress {
   const position = table.find(key);
   if (position < 0) expect(position, 'find before rewrite').toBeGreaterThanOrEqual(0);
   const old = table.addressAt(position);
@@ -299,7 +306,7 @@ const numbersArb: fc.Arbitrary<RecordNumbers> = fc.record({
   revision: fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER }),
   createdAt: timeLike,
   updatedAt: timeLike,
-  expiresAt: fc.oneof(fc.constant(Number.NaN), timeLike),
+  expiresAt: fc.oneof(fc.constant(Number.POSITIVE_INFINITY), timeLike),
 });
 
 /** JSON texts from 1 byte to a few KiB, with unicode. */
@@ -402,7 +409,7 @@ function runModel(extraKeys: readonly string[], ops: readonly Op[], seen: Covera
           if (op.between === 'maintain') table.maintain();
           else if (op.between !== null) table.find(keyAt(op.between));
           if (op.between !== null) seen.between++;
-          const address = table.insert(key, op.value, op.numbers);
+          const address = table.insertAt(table.probe(key), op.value, op.numbers);
           model.set(key, entryOf(key, op.value, op.numbers));
           same(table.addressAt(table.find(key)), address, 'insert returns the indexed address');
           seen.inserts++;
@@ -482,7 +489,7 @@ describe('RecordTable against a model', () => {
       // Premise: the table hashes with the degenerate hash; 'a' and 'abcd' collide in all 32 bits.
       const { table, hashKey } = newTable();
       expect(hashOf(hashKey, 'abcd')).toBe(hashOf(hashKey, 'a'));
-      table.insert('a', '1', numbersFor(1));
+      table.insertAt(table.probe('a'), '1', numbersFor(1));
       expect(table.find('a')).toBe(INITIAL_SLOTS - 1 - (97 % 5));
       expect(table.find('abcd')).toBe(-1);
       fc.assert(
@@ -506,7 +513,7 @@ describe('RecordTable against a model', () => {
         numbersArb,
         (key, value, numbers) => {
           const { table } = newTable();
-          const address = table.insert(key, value, numbers);
+          const address = table.insertAt(table.probe(key), value, numbers);
           const size = recordClassBytes(HEADER + utf8(key) + utf8(value));
           expect(table.classBytes(address)).toBe(size);
           expect(table.keyBytes(address)).toBe(utf8(key));
@@ -621,7 +628,7 @@ describe('RecordTable at scale', () => {
       const { table, hashKey } = newTable();
       keys.forEach((key, i) => {
         same(table.find(key), -1, 'absent before insert');
-        table.insert(key, shortValue(i), numbers);
+        table.insertAt(table.probe(key), shortValue(i), numbers);
       });
       same(table.size, keys.length, 'size');
       const checkAll = (removedCount: number): void => {
@@ -958,7 +965,7 @@ describe('RecordTable maintenance', () => {
     for (let k = 0; k < 200 && first < SLAB; k++) first += table.maintain();
     expect(first).toBeGreaterThanOrEqual(SLAB);
     expect(table.reservedBytes).toBeLessThan(reservedBefore);
-    table.insert(late, '"late"', numbersFor(5));
+    table.insertAt(table.probe(late), '"late"', numbersFor(5));
     model.set(late, entryOf(late, '"late"', numbersFor(5)));
     expectMatchesModel(table, model, keys);
 
@@ -995,7 +1002,7 @@ describe('RecordTable maintenance', () => {
       .entries()) {
       same(table.find(key), -1, 'absent before insert');
       if (n % 500 === 0) table.maintain();
-      table.insert(key, valueFor(n, 2), numbersFor(n));
+      table.insertAt(table.probe(key), valueFor(n, 2), numbersFor(n));
       model.set(key, entryOf(key, valueFor(n, 2), numbersFor(n)));
     }
     expectMatchesModel(table, model, keys);
@@ -1039,13 +1046,28 @@ describe('RecordTable maintenance', () => {
   it('addressAt refuses a position that holds no record', () => {
     const { table } = newTable();
     expect(() => table.addressAt(table.find('absent'))).toThrow(RangeError);
-    table.insert('present', '1', numbersFor(1));
+    table.insertAt(table.probe('present'), '1', numbersFor(1));
     const position = table.find('present');
     expect(() => table.addressAt(position)).not.toThrow();
-    expect(() => table.addressAt((position + 1) % INITIAL_SLOTS)).toThrow(RangeError);
-    expect(() => table.addressAt(INITIAL_SLOTS)).toThrow(RangeError);
+    expect(() => table.addressAt(((position + 1) % INITIAL_SLOTS) as IndexPosition)).toThrow(RangeError);
+    expect(() => table.addressAt(INITIAL_SLOTS as IndexPosition)).toThrow(RangeError);
     table.removeAt(position);
     expect(() => table.addressAt(position)).toThrow(RangeError);
+  });
+
+  it('insertAt refuses a probe that another change has spent, or one that found its key', () => {
+    const { table } = newTable();
+    const probe = table.probe('a');
+    table.insertAt(table.probe('b'), '1', numbersFor(1));
+    // The probe object is reused: 'a' was probed before 'b'; inserting with it now would insert under 'b'.
+    expect(() => table.insertAt(probe, '1', numbersFor(2))).toThrow('insertAt needs a fresh probe that did not find its key');
+    const stale = table.probe('a');
+    table.removeAt(table.find('b'));
+    expect(() => table.insertAt(stale, '1', numbersFor(3))).toThrow('insertAt needs a fresh probe that did not find its key');
+    table.insertAt(table.probe('c'), '1', numbersFor(4));
+    expect(() => table.insertAt(table.probe('c'), '2', numbersFor(5))).toThrow('insertAt needs a fresh probe that did not find its key');
+    expect(table.size).toBe(1);
+    expect(table.value(table.addressAt(table.find('c')))).toBe('1');
   });
 });
 

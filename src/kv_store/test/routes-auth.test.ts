@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { buildApp } from '../src/app.js';
 import { loadConfig } from '../src/config.js';
 import { entry, expectEntry, expectError, FakeClock, testApp } from './helpers.js';
-import { inject } from 'light-my-request';
+import { callApi as inject } from './support/call-api.js';
 
 const RW = 'rw-token-0123456789';
 const RO = 'ro-token-0123456789';
@@ -122,7 +122,7 @@ describe('access control', () => {
     const app = buildApp({ config: loadConfig(BOTH), logger: pino({ level: 'trace' }, sink), clock: new FakeClock() });
     try {
       const run = (method: string, url: string, token: string, payload?: string) =>
-        inject(app.handler, {
+        inject(app.door, {
           method,
           url,
           headers: { ...bearer(token), 'content-type': 'application/json' },

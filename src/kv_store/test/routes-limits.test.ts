@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { minBodyBytes } from '../src/config.js';
-import { entryCost } from '../src/store/entry.js';
+import { entryCost } from '../src/store/memory/entry-cost.js';
 import { entry, expectEntry, expectError, testApp } from './helpers.js';
 
 describe('413 value_too_large', () => {
@@ -51,10 +51,10 @@ describe('413 payload_too_large', () => {
     const limit = minBodyBytes(8, 16);
     const body = `{"key":"k","value":"${'x'.repeat(limit)}"}`;
     const res = await t.post(body);
-    expectError(res, 413, 'payload_too_large', `request body is larger than the limit of ${limit} bytes`);
+    expectError(res, 413, 'payload_too_large', `request body is larger than the limit of ${limit} bytes (KV_MAX_BODY_BYTES)`);
     expect(res.headers.connection).toBe('close');
     const put = await t.put('/v1/k', `{"value":"${'x'.repeat(limit)}"}`);
-    expectError(put, 413, 'payload_too_large', `request body is larger than the limit of ${limit} bytes`);
+    expectError(put, 413, 'payload_too_large', `request body is larger than the limit of ${limit} bytes (KV_MAX_BODY_BYTES)`);
   });
 });
 

@@ -137,7 +137,7 @@ describe('over a real socket', () => {
     expect(head.split('\r\n')[0]).toBe('HTTP/1.1 413 Payload Too Large');
     expect(head.toLowerCase()).toContain('\r\nconnection: close');
     expect(JSON.parse(body ?? '')).toEqual({
-      error: { code: 'payload_too_large', message: `request body is larger than the limit of ${limit} bytes` },
+      error: { code: 'payload_too_large', message: `request body is larger than the limit of ${limit} bytes (KV_MAX_BODY_BYTES)` },
     });
     expect(serverEnded).toBe(true);
   });
@@ -168,7 +168,9 @@ describe('over a real socket', () => {
     expect({ status: answer.status, connection: answer.headers.connection, body: JSON.parse(answer.body) }).toEqual({
       status: 413,
       connection: 'close',
-      body: { error: { code: 'payload_too_large', message: `request body is larger than the limit of ${limit} bytes` } },
+      body: {
+        error: { code: 'payload_too_large', message: `request body is larger than the limit of ${limit} bytes (KV_MAX_BODY_BYTES)` },
+      },
     });
   });
 });

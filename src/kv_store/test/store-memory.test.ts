@@ -1,10 +1,10 @@
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { inject } from 'light-my-request';
+import { callApi as inject } from './support/call-api.js';
 import { describe, expect, it } from 'vitest';
 import { buildApp } from '../src/app.js';
 import { loadConfig } from '../src/config.js';
-import { MemoryStore } from '../src/store/memory-store.js';
+import { MemoryStore } from '../src/store/memory/memory-store.js';
 import { FakeClock } from './helpers.js';
 
 // Memory, not time: these compare what the store charges with what the V8 heap really holds.
@@ -40,7 +40,9 @@ async function storeCost(n: number, keyLength: number, valueLength: number, ttlS
   const growth = await heapGrowth(async () => {
     const store = new MemoryStore({ clock: new FakeClock() });
     for (let i = 0; i < n; i++) {
-      store.create(own(String(i).padStart(keyLength, 'k')), own(String(i).padStart(valueLength, '0')), { ttlSeconds });
+      store.create(own(String(i).padStart(keyLength, 'k')), own(String(i).padStart(valueLength, '0')), {
+        ttlMs: ttlSeconds === undefined ? undefined : ttlSeconds * 1000,
+      });
     }
     charged = store.usedBytes;
     return store;
@@ -54,20 +56,21 @@ const JSON_HEADERS = { 'content-type': 'application/json' };
 describe('memory an entry really holds', () => {
   it('a stored value does not keep its request body alive (fixed bug: values were slices of the body)', async () => {
     const padding = ' '.repeat(100_000);
-    const app = buildApp({ config: loadConfig({ KV_LOG_LEVEL: 'silent' }), clock: new FakeClock() });
-    app.close();
+    const store = new MemoryStore({ clock: new FakeClock() });
+    const app = buildApp({ config: loadConfig({ KV_LOG_LEVEL: 'silent' }), store });
+    await app.close();
     const growth = await heapGrowth(async () => {
       for (let i = 0; i < 300; i++) {
         const payload = `{"key":"k${i}","value":"a value longer than thirteen characters"${padding}}`;
-        const res = await inject(app.handler, { method: 'POST', url: '/v1/', headers: JSON_HEADERS, payload });
+        const res = await inject(app.door, { method: 'POST', url: '/v1/', headers: JSON_HEADERS, payload });
         expect(res.statusCode).toBe(201);
       }
       return app;
     });
     // 300 bodies of 100 kB would be 30 MB; the entries themselves are about 70 kB, in a record
     // slab reserved 4 MiB at a time: what counts is the growth beyond it.
-    expect(growth - app.store.reservedBytes).toBeLessThan(5 * MIB);
-    expect(app.store.usedBytes).toBeLessThan(100_000);
+    expect(growth - store.reservedBytes).toBeLessThan(5 * MIB);
+    expect(store.usedBytes).toBeLessThan(100_000);
   });
 
   it('a key taken from a PUT path does not keep the URL and its query string alive (fixed bug)', async () => {
@@ -76,11 +79,11 @@ describe('memory an entry really holds', () => {
     app.close();
     const keys = Array.from({ length: 300 }, (_, i) => `a-key-of-some-length-${i}`);
     for (const key of keys) {
-      await inject(app.handler, { method: 'POST', url: '/v1/', headers: JSON_HEADERS, payload: JSON.stringify({ key, value: 1 }) });
+      await inject(app.door, { method: 'POST', url: '/v1/', headers: JSON_HEADERS, payload: JSON.stringify({ key, value: 1 }) });
     }
     const growth = await heapGrowth(async () => {
       for (const key of keys) {
-        const res = await inject(app.handler, { method: 'PUT', url: `/v1/${key}${query}`, headers: JSON_HEADERS, payload: '{"value":2}' });
+        const res = await inject(app.door, { method: 'PUT', url: `/v1/${key}${query}`, headers: JSON_HEADERS, payload: '{"value":2}' });
         expect(res.statusCode).toBe(200);
       }
       return app;

@@ -1,13 +1,14 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { entryCost } from '../src/store/entry.js';
-import type { ExpiryQueue } from '../src/store/expiry-queue.js';
-import { MemoryStore, SWEEP_BATCH } from '../src/store/memory-store.js';
-import { recordClassBytes } from '../src/store/record-table.js';
-import { FakeClock } from './helpers.js';
+import { entryCost } from '../src/store/memory/entry-cost.js';
+import type { ExpiryQueue } from '../src/store/memory/expiry-queue.js';
+import { MemoryStore, SWEEP_BATCH } from '../src/store/memory/memory-store.js';
+import { recordClassBytes } from '../src/store/memory/record-table.js';
+import type { ChangeBatch } from '../src/store/store.js';
+import { FakeClock, T0 } from './helpers.js';
 import { storeContract } from './store-contract.js';
 
-storeContract('MemoryStore', (clock, limits) => new MemoryStore({ clock, limits: limits ?? {} }));
+storeContract('MemoryStore', (clock, limits) => new MemoryStore({ clock, limits: limits ?? {} }), entryCost);
 
 describe('MemoryStore', () => {
   it('charges each entry its record (header, key and value bytes, rounded to its size class) and index share, and gives it back on delete', () => {
@@ -18,7 +19,7 @@ describe('MemoryStore', () => {
     expect(store.usedBytes).toBe(entryCost('abc', '"hello"'));
     store.replace('abc', JSON.stringify('x'.repeat(100)));
     expect(store.usedBytes).toBe(160 + 16); // 48 + 3 + 102 = 153: the 160-byte class
-    store.replace('abc', '1', { ttlSeconds: 10 });
+    store.replace('abc', '1', { ttlMs: 10_000 });
     // 48 + 3 + 1 = 52: the 56-byte class; an entry with a TTL also pays for its expiry-queue
     // item and key copy.
     expect(store.usedBytes).toBe(56 + 16 + 40 + 8);
@@ -51,7 +52,7 @@ describe('MemoryStore', () => {
   it('gives back the bytes of expired entries when they are swept', () => {
     const clock = new FakeClock();
     const store = new MemoryStore({ clock });
-    store.create('a', '1', { ttlSeconds: 1 });
+    store.create('a', '1', { ttlMs: 1000 });
     store.create('b', '2');
     clock.advance(1000);
     expect(store.size).toBe(2);
@@ -65,7 +66,7 @@ describe('MemoryStore', () => {
   it('sweeps at most SWEEP_BATCH entries by default', () => {
     const clock = new FakeClock();
     const store = new MemoryStore({ clock });
-    for (let i = 0; i < SWEEP_BATCH + 5; i++) store.create(`k${i}`, '1', { ttlSeconds: 1 });
+    for (let i = 0; i < SWEEP_BATCH + 5; i++) store.create(`k${i}`, '1', { ttlMs: 1000 });
     clock.advance(1000);
     expect(store.sweepExpired()).toBe(SWEEP_BATCH);
     expect(store.hasExpired()).toBe(true);
@@ -77,10 +78,10 @@ describe('MemoryStore', () => {
   it('keeps its expiry heap bounded when one key is rewritten with a ttl many times', () => {
     const clock = new FakeClock();
     const store = new MemoryStore({ clock });
-    store.create('k', '0', { ttlSeconds: 1 });
+    store.create('k', '0', { ttlMs: 1000 });
     for (let i = 1; i <= 20_000; i++) {
       clock.advance(1);
-      store.replace('k', String(i), { ttlSeconds: 1 });
+      store.replace('k', String(i), { ttlMs: 1000 });
     }
     // White-box: the heap holds stale items lazily, but compaction keeps it O(live entries).
     const heap = (store as unknown as { expiry: ExpiryQueue }).expiry;
@@ -94,6 +95,69 @@ describe('MemoryStore', () => {
     const store = new MemoryStore({ clock: new FakeClock() });
     for (let i = 0; i < 10_000; i++) store.create(`k${i}`, '1');
     expect(store.size).toBe(10_000);
+  });
+});
+
+describe('MemoryStore.sweepExpired', () => {
+  it('removes nothing before anything has expired', () => {
+    const store = new MemoryStore({ clock: new FakeClock() });
+    store.create('k', '1', { ttlMs: 1000 });
+    store.create('j', '1');
+    expect(store.sweepExpired()).toBe(0);
+    expect(store.revision).toBe(2);
+  });
+
+  it('reclaims expired entries in batches of at most `limit`, each a commit of its own', () => {
+    const clock = new FakeClock();
+    const store = new MemoryStore({ clock });
+    const batches: ChangeBatch[] = [];
+    for (let i = 0; i < 5; i++) store.create(`t${i}`, '1', { ttlMs: 1000 });
+    store.create('forever', '1');
+    store.subscribe((batch) => batches.push(batch));
+    clock.advance(1000);
+    expect(store.sweepExpired(2)).toBe(2);
+    expect(store.revision).toBe(8);
+    expect(store.sweepExpired(2)).toBe(2);
+    expect(store.sweepExpired(2)).toBe(1);
+    expect(store.sweepExpired(2)).toBe(0);
+    expect(store.revision).toBe(11);
+    for (let i = 0; i < 5; i++) expect(store.get(`t${i}`)).toBeUndefined();
+    expect(store.get('forever')?.value).toBe('1');
+    expect(store.revision).toBe(11);
+    // One expiry a batch, each at the next revision; entries expiring at the same time go in any order.
+    expect(batches.map((b) => [b.revision, b.changes.length, b.changes[0]?.revision, b.changes[0]?.type])).toEqual(
+      [7, 8, 9, 10, 11].map((r) => [r, 1, r, 'delete']),
+    );
+    expect(batches.map((b) => (b.changes[0] as { key: string }).key).sort()).toEqual(['t0', 't1', 't2', 't3', 't4']);
+  });
+
+  it('reclaims the earliest expiry first', () => {
+    const clock = new FakeClock();
+    const store = new MemoryStore({ clock });
+    store.create('c', '1', { ttlMs: 3000 });
+    store.create('a', '1', { ttlMs: 1000 });
+    store.create('b', '1', { ttlMs: 2000 });
+    clock.advance(3000);
+    expect(store.sweepExpired(1)).toBe(1);
+    // Back to before b and c expire: only a must be gone.
+    clock.time = T0 + 1500;
+    expect(store.get('a')).toBeUndefined();
+    expect(store.get('b')?.value).toBe('1');
+    expect(store.get('c')?.value).toBe('1');
+  });
+
+  it('does not sweep a replaced entry at its old expiry time', () => {
+    const clock = new FakeClock();
+    const store = new MemoryStore({ clock });
+    store.create('k', '1', { ttlMs: 1000 });
+    store.replace('k', '2', { ttlMs: 10_000 });
+    store.create('j', '1', { ttlMs: 1000 });
+    store.replace('j', '2');
+    clock.advance(5000);
+    expect(store.sweepExpired()).toBe(0);
+    expect(store.get('k')?.value).toBe('2');
+    expect(store.get('j')?.value).toBe('2');
+    expect(store.revision).toBe(4);
   });
 });
 
@@ -128,7 +192,7 @@ describe('MemoryStore record memory follows what is stored (maintain)', () => {
       for (; store.usedBytes < target; n++) {
         const key = `k${size}-${n}`;
         const value = JSON.stringify(`${n}:${'y'.repeat(size)}`);
-        store.create(key, value, n % 7 === 0 ? { ttlSeconds: 3600 } : {});
+        store.create(key, value, n % 7 === 0 ? { ttlMs: 3_600_000 } : {});
         if (n % 40 === 0) kept.set(key, value);
       }
       for (let i = 0; i < n; i++) if (i % 40 !== 0) store.delete(`k${size}-${i}`);
@@ -156,15 +220,15 @@ describe('MemoryStore under a full store and a moving clock (fixed bugs found in
     const clock = { now: () => times.shift() ?? t };
     const probe = new MemoryStore({ clock });
     probe.create('victim', '"victim-value"');
-    probe.create('e', '1', { ttlSeconds: 1 });
-    probe.create('k', '2', { ttlSeconds: 2 });
+    probe.create('e', '1', { ttlMs: 1000 });
+    probe.create('k', '2', { ttlMs: 2000 });
     const full = probe.usedBytes;
     const store = new MemoryStore({ clock, limits: { maxMemoryBytes: full } });
     store.create('victim', '"victim-value"');
-    store.create('e', '1', { ttlSeconds: 1 });
-    store.create('k', '2', { ttlSeconds: 2 });
+    store.create('e', '1', { ttlMs: 1000 });
+    store.create('k', '2', { ttlMs: 2000 });
     times.push(t + 1500, t + 2500);
-    const replaced = store.replace('k', `"${'x'.repeat(8)}"`, { ttlSeconds: 60 });
+    const replaced = store.replace('k', `"${'x'.repeat(8)}"`, { ttlMs: 60_000 });
     expect(replaced).toMatchObject({ key: 'k', version: 2 });
     t += 2500;
     expect(store.get('victim')?.value).toBe('"victim-value"');
@@ -175,12 +239,12 @@ describe('MemoryStore under a full store and a moving clock (fixed bugs found in
   it('a sweep is bounded by items popped, stale ones included; stale items do not pile up', () => {
     const clock = new FakeClock();
     const store = new MemoryStore({ clock });
-    for (let i = 0; i < 20_000; i++) store.create(`key-${i}`, '1', { ttlSeconds: 3600 });
+    for (let i = 0; i < 20_000; i++) store.create(`key-${i}`, '1', { ttlMs: 3_600_000 });
     // A PUT without ttl clears the expiry: the queue items become stale and are compacted away.
     for (let i = 0; i < 20_000; i++) store.replace(`key-${i}`, '2');
     const queue = (store as unknown as { expiry: ExpiryQueue }).expiry;
     expect(queue.size).toBeLessThanOrEqual(1024);
-    for (let i = 0; i < 5000; i++) store.create(`ttl-${i}`, '1', { ttlSeconds: 1 });
+    for (let i = 0; i < 5000; i++) store.create(`ttl-${i}`, '1', { ttlMs: 1000 });
     clock.advance(3_600_001);
     expect(store.sweepExpired(100)).toBeLessThanOrEqual(100);
     while (store.hasExpired()) store.sweepExpired();

@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { MemoryStore, SWEEP_BATCH } from '../src/store/memory-store.js';
-import { SweepScheduler } from '../src/sweep-scheduler.js';
+import { MemoryStore, SWEEP_BATCH } from '../src/store/memory/memory-store.js';
+import { SweepScheduler } from '../src/store/memory/sweep-scheduler.js';
 import { FakeClock } from './helpers.js';
 
 describe('SweepScheduler', () => {
@@ -16,7 +16,7 @@ describe('SweepScheduler', () => {
     const store = new MemoryStore({ clock });
     const sweeper = new SweepScheduler(store);
     const total = 2 * SWEEP_BATCH + 10;
-    for (let i = 0; i < total; i++) store.create(`k${i}`, '1', { ttlSeconds: 1 });
+    for (let i = 0; i < total; i++) store.create(`k${i}`, '1', { ttlMs: 1000 });
     store.create('forever', '1');
     const sweep = vi.spyOn(store, 'sweepExpired');
     sweeper.start();
@@ -36,7 +36,7 @@ describe('SweepScheduler', () => {
     const clock = new FakeClock();
     const store = new MemoryStore({ clock });
     const sweeper = new SweepScheduler(store);
-    store.create('k', '1', { ttlSeconds: 1 });
+    store.create('k', '1', { ttlMs: 1000 });
     sweeper.start();
     sweeper.stop();
     clock.advance(1000);

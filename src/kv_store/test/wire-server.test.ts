@@ -1,7 +1,7 @@
 import { type AddressInfo, connect, type Socket } from 'node:net';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
-import { type App, buildApp } from '../src/app.js';
+import { type App, buildApp, memoryStore } from '../src/app.js';
 import { loadConfig } from '../src/config.js';
 import { FakeClock, JSON_TYPE } from './helpers.js';
 
@@ -50,7 +50,9 @@ afterEach(async () => {
 
 /** kv_store (silent, on a fake clock so answers are reproducible) listening on 127.0.0.1:0. */
 async function start(env: Record<string, string> = {}): Promise<Running> {
-  const app = buildApp({ config: loadConfig({ KV_LOG_LEVEL: 'silent', ...env }), clock: new FakeClock() });
+  const config = loadConfig({ KV_LOG_LEVEL: 'silent', ...env });
+  // One store id for every server, so answers of two servers compare byte for byte.
+  const app = buildApp({ config, store: memoryStore(config, new FakeClock(), 'wire-test-store') });
   await new Promise<void>((resolve) => app.server.listen(0, HOST, resolve));
   const { port } = app.server.address() as AddressInfo;
   let stopped: Promise<void> | undefined;
@@ -616,6 +618,15 @@ describe('wire server: refusals close the connection and smuggle nothing', () =>
       'a trailer whose name has a space',
       `${POST_HEAD}Transfer-Encoding: chunked\r\n\r\n${OTHER_HEX}\r\n${OTHER}\r\n0\r\nBad Name: x\r\n\r\n`,
     ],
+    // Issue 9 (differential test against llhttp): framing headers have no place in trailers.
+    [
+      'a Content-Length in the trailers',
+      `${POST_HEAD}Transfer-Encoding: chunked\r\n\r\n${OTHER_HEX}\r\n${OTHER}\r\n0\r\nContent-Length: 5\r\n\r\n`,
+    ],
+    [
+      'a Transfer-Encoding in the trailers',
+      `${POST_HEAD}Transfer-Encoding: chunked\r\n\r\n${OTHER_HEX}\r\n${OTHER}\r\n0\r\ntransfer-encoding: chunked\r\n\r\n`,
+    ],
     ['an unknown method', 'FROB /healthz HTTP/1.1\r\nHost: kv\r\n\r\n'],
     ['an unknown HTTP version', 'GET /healthz HTTP/1.2\r\nHost: kv\r\n\r\n'],
   ];
@@ -663,12 +674,53 @@ describe('wire server: refusals close the connection and smuggle nothing', () =>
   });
 });
 
+describe('wire server: requests that end the connection (issue 9, from a differential test against llhttp)', () => {
+  it('a request that asks to Upgrade is answered, then the connection closes; what follows never runs', async () => {
+    const server = await start();
+    const before = await seedSentinel(server);
+    const client = await Client.open(server.port);
+    client.write(`${get('/healthz', 'Connection: Upgrade\r\nUpgrade: websocket\r\n')}${DELETE_SENTINEL}`);
+    expect(await client.waitClosed(3000)).toBe(true);
+    const parsed = parseReplies(client.text, ['GET']);
+    expect(parsed.error).toBeUndefined();
+    expect(parsed.rest).toBe('');
+    expect(parsed.replies.map((r) => [r.status, r.headers.connection, r.body])).toEqual([[200, 'close', HEALTH_BODY]]);
+    expect(await readSentinel(server)).toBe(before);
+  });
+
+  it('a CONNECT is answered (405 on a path that has routes, 404 elsewhere), then the connection closes', async () => {
+    const server = await start();
+    const before = await seedSentinel(server);
+    const client = await Client.open(server.port);
+    client.write(`CONNECT /v1/sentinel HTTP/1.1\r\nHost: kv\r\n\r\n${DELETE_SENTINEL}`);
+    expect(await client.waitClosed(3000)).toBe(true);
+    const parsed = parseReplies(client.text, ['CONNECT']);
+    expect(parsed.error).toBeUndefined();
+    expect(parsed.replies.map((r) => [r.status, r.headers.connection, r.headers.allow])).toEqual([
+      [405, 'close', 'GET, HEAD, PUT, DELETE'],
+    ]);
+    expect(await readSentinel(server)).toBe(before);
+  });
+
+  it('a body that turns out malformed after its request was answered from the head gets no second answer', async () => {
+    const server = await start();
+    const client = await Client.open(server.port);
+    // GET /healthz is answered from its head; its chunked body then breaks (a bad chunk size).
+    client.write(`${get('/healthz', 'Transfer-Encoding: chunked\r\n')}5\r\nhello\r\nzz\r\n`);
+    expect(await client.waitClosed(3000)).toBe(true);
+    const parsed = parseReplies(client.text, ['GET']);
+    expect(parsed.error).toBeUndefined();
+    expect(parsed.rest, 'no refusal after the answer').toBe('');
+    expect(parsed.replies.map((r) => [r.status, r.body])).toEqual([[200, HEALTH_BODY]]);
+  });
+});
+
 describe('wire server: limits', () => {
   const LIMITS = { KV_MAX_VALUE_BYTES: '1000' } as const;
   /** The body limit for KV_MAX_VALUE_BYTES=1000 and the default 512-byte key: 1000 + 6 * 512 + 1024. */
   const BODY_LIMIT = 5096;
   const TOO_LARGE = JSON.stringify({
-    error: { code: 'payload_too_large', message: `request body is larger than the limit of ${BODY_LIMIT} bytes` },
+    error: { code: 'payload_too_large', message: `request body is larger than the limit of ${BODY_LIMIT} bytes (KV_MAX_BODY_BYTES)` },
   });
 
   function expectTooLarge(reply: Reply | undefined): void {

@@ -1,5 +1,6 @@
+import { stopOnSignals } from '@kv/shared';
 import { buildApp } from './app.js';
-import { type Config, ConfigError, loadConfig } from './config.js';
+import { type Config, ConfigError, configWarnings, loadConfig } from './config.js';
 
 /** Longest wait for tests in flight at shutdown; below `docker stop`'s 10 s grace period. */
 const SHUTDOWN_TIMEOUT_MS = 8_000;
@@ -15,9 +16,10 @@ function main(): void {
     process.exit(1);
   }
   const { server, logger } = buildApp({ config });
+  for (const warning of configWarnings()) logger.warn(warning);
 
-  server.on('error', (err) => {
-    logger.fatal({ err }, 'server error');
+  server.on('error', (err: NodeJS.ErrnoException) => {
+    process.stderr.write(`test_client: cannot listen on ${config.host}:${config.port}: ${listenProblem(err)}\n`);
     process.exit(1);
   });
   server.listen(config.port, config.host, () => {
@@ -32,28 +34,15 @@ function main(): void {
       'test_client listening',
     );
   });
+  stopOnSignals({ server, timeoutMs: SHUTDOWN_TIMEOUT_MS, log: logger });
+}
 
-  let stopping = false;
-  const shutdown = (signal: NodeJS.Signals): void => {
-    if (stopping) return;
-    stopping = true;
-    logger.info({ signal }, 'shutting down: finishing tests in flight');
-    // Stop accepting; idle keep-alive sockets are closed now and busy ones once they answer.
-    server.close(() => {
-      clearInterval(idleCloser);
-      logger.info('stopped');
-      process.exit(0);
-    });
-    server.closeIdleConnections();
-    const idleCloser = setInterval(() => server.closeIdleConnections(), 50);
-    setTimeout(() => {
-      logger.warn({ timeoutMs: SHUTDOWN_TIMEOUT_MS }, 'shutdown timed out; closing remaining connections');
-      server.closeAllConnections();
-      process.exit(0);
-    }, SHUTDOWN_TIMEOUT_MS).unref();
-  };
-  process.on('SIGTERM', shutdown);
-  process.on('SIGINT', shutdown);
+/** What went wrong when listening, in words (a port in use is the usual case). */
+function listenProblem(err: NodeJS.ErrnoException): string {
+  if (err.code === 'EADDRINUSE') return 'the port is already in use (set TEST_CLIENT_PORT to use another)';
+  if (err.code === 'EACCES') return 'permission denied (ports below 1024 need privileges)';
+  if (err.code === 'EADDRNOTAVAIL') return "the address is not one of this machine's (check TEST_CLIENT_HOST)";
+  return err.message;
 }
 
 main();

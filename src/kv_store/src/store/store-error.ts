@@ -1,13 +1,45 @@
-/** Why a store operation was refused; the HTTP layer maps each reason to a status. */
-export type StoreErrorReason = 'key_exists' | 'key_not_found' | 'version_mismatch' | 'insufficient_storage';
+/** Why a store operation was refused; the API maps each reason to the contract's error code. */
+export type StoreErrorReason =
+  | 'key_exists'
+  | 'key_not_found'
+  | 'version_mismatch'
+  | 'insufficient_storage'
+  | 'persistence_failed'
+  | 'backend_unavailable';
+
+/** What a refusal is about, for its message and for the answer's details. */
+export interface StoreErrorDetails {
+  readonly key?: string;
+  /** The entry's current tag (version_mismatch). */
+  readonly actualTag?: string;
+  /** What the condition asked for, as the header said it (version_mismatch). */
+  readonly wanted?: string;
+  /** Which header's condition failed (version_mismatch). */
+  readonly condition?: 'If-Match' | 'If-None-Match';
+  /** Why, in words, when the reason alone does not say (limits, persistence, backend). */
+  readonly why?: string;
+}
+
+const MESSAGES: Readonly<Record<StoreErrorReason, (d: StoreErrorDetails) => string>> = {
+  key_exists: (d) => `key '${d.key}' already exists`,
+  key_not_found: (d) => `key '${d.key}' not found`,
+  version_mismatch: (d) =>
+    d.condition === 'If-None-Match'
+      ? `key '${d.key}' is at revision ${d.actualTag} (ETag "${d.actualTag}"), which If-None-Match ${d.wanted === '*' ? 'forbids (*: the key must not exist)' : `excludes (${d.wanted})`}`
+      : `key '${d.key}' is at revision ${d.actualTag} (ETag "${d.actualTag}"), but If-Match asked for ${d.wanted}`,
+  insufficient_storage: (d) => d.why ?? 'the store is full',
+  persistence_failed: (d) => `the store is read-only: ${d.why ?? 'its log could not be written'}`,
+  backend_unavailable: (d) => `the backend cannot be reached: ${d.why ?? 'no answer'}`,
+};
 
 /** A refused store operation. It knows nothing of HTTP: the reason names what went wrong. */
 export class StoreError extends Error {
+  override readonly name = 'StoreError';
+
   constructor(
     readonly reason: StoreErrorReason,
-    message: string,
+    readonly details: StoreErrorDetails = {},
   ) {
-    super(message);
-    this.name = 'StoreError';
+    super(MESSAGES[reason](details));
   }
 }

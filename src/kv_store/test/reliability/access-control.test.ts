@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { inject } from 'light-my-request';
+import { callApi as inject } from '../support/call-api.js';
 import { afterAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
@@ -77,7 +77,7 @@ describe('access control matrix (in-process)', () => {
       url = '/v1/';
     }
     if (payload !== undefined) headers['content-type'] = 'application/json';
-    const res = await inject(app.handler, { method: method as 'GET', url, headers, ...(payload === undefined ? {} : { payload }) });
+    const res = await inject(app.door, { method: method as 'GET', url, headers, ...(payload === undefined ? {} : { payload }) });
     expect(res.statusCode, res.payload).toBe(want);
     if (want === 401) {
       expect(res.headers['www-authenticate']).toMatch(/^Bearer\b/);
@@ -87,9 +87,9 @@ describe('access control matrix (in-process)', () => {
     if (want >= 400 && method !== 'HEAD') expect(errorBodyProblem(want, res.payload)).toBeUndefined();
     for (const t of [WRITE_TOKEN, READ_TOKEN, WRONG_TOKEN]) expect(res.payload).not.toContain(t);
     // A refused write changed nothing.
-    if (want === 401 || want === 403) expect(app.store.get('k')?.value).toBe('"v"');
+    if (want === 401 || want === 403) expect((await app.store.get('k'))?.value).toBe('"v"');
     // /healthz is open whatever the token.
-    const health = await inject(app.handler, { method: 'GET', url: '/healthz', headers });
+    const health = await inject(app.door, { method: 'GET', url: '/healthz', headers });
     expect(health.statusCode).toBe(200);
     app.close();
   });
@@ -109,7 +109,7 @@ describe('access control matrix (in-process)', () => {
     [`Bearer ${READ_TOKEN}`, 403],
   ] as const)('Authorization: %s on a write -> %i', async (authorization, want) => {
     const app = buildApp({ config: loadConfig({ KV_LOG_LEVEL: 'silent', KV_AUTH_TOKEN: WRITE_TOKEN, KV_READ_TOKEN: READ_TOKEN }) });
-    const res = await inject(app.handler, {
+    const res = await inject(app.door, {
       method: 'POST',
       url: '/v1/',
       headers: { authorization, 'content-type': 'application/json' },

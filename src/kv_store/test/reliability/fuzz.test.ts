@@ -5,7 +5,8 @@ import { type DestinationStream, pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type App, buildApp } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
-import type { Entry } from '../../src/store/entry.js';
+import { MemoryStore } from '../../src/store/memory/memory-store.js';
+import type { Entry } from '../../src/store/store.js';
 import { handlerResponseProblem, isNodeParserAnswer } from './support/contract.js';
 import { brokenRequest, closingRequest, FUZZ_LIMITS, type FuzzRequest, framedRequest, SMUGGLED_KEY, showBytes } from './support/hostile.js';
 import { RawConnection, type RawResponse } from './support/raw-http.js';
@@ -27,6 +28,8 @@ const RUNS = Math.ceil(TARGET_REQUESTS / (LANES * PER_LANE));
 const TIME_LIMIT_MS = 150_000;
 
 let app: App;
+/** The app's store: the memory engine, whose reads answer at once. */
+let store: MemoryStore;
 let port: number;
 let baseUrl: string;
 let sentinels: Sentinels;
@@ -44,12 +47,13 @@ beforeAll(async () => {
   });
   // Anything kv_store logs at warn or above (e.g. "request failed" before a 500) is kept and must stay empty.
   const sink: DestinationStream = { write: (line: string) => void errorLogs.push(line) };
-  app = buildApp({ config, logger: pino({ level: 'warn' }, sink) });
+  store = new MemoryStore({ limits: { maxKeys: config.maxKeys, maxMemoryBytes: config.maxMemoryBytes } });
+  app = buildApp({ config, logger: pino({ level: 'warn' }, sink), store });
   await new Promise<void>((resolve) => app.server.listen(0, '127.0.0.1', resolve));
   port = (app.server.address() as AddressInfo).port;
   baseUrl = `http://127.0.0.1:${port}`;
   sentinels = await seedSentinels(baseUrl);
-  snapshot = new Map(sentinels.keys.map((k) => [k, app.store.get(k) as Entry]));
+  snapshot = new Map(sentinels.keys.map((k) => [k, store.get(k) as Entry]));
 });
 
 afterAll(async () => {
@@ -125,9 +129,9 @@ async function runLane(i: number, framed: readonly FuzzRequest[], tail: FuzzRequ
 function sentinelProblems(): string[] {
   const out: string[] = [];
   for (const [key, entry] of snapshot) {
-    if (!isDeepStrictEqual(app.store.get(key), entry)) out.push(`sentinel '${key}' changed: ${JSON.stringify(app.store.get(key))}`);
+    if (!isDeepStrictEqual(store.get(key), entry)) out.push(`sentinel '${key}' changed: ${JSON.stringify(store.get(key))}`);
   }
-  if (app.store.get(SMUGGLED_KEY) !== undefined) out.push(`a smuggled request ran: key '${SMUGGLED_KEY}' exists`);
+  if (store.get(SMUGGLED_KEY) !== undefined) out.push(`a smuggled request ran: key '${SMUGGLED_KEY}' exists`);
   if ((Object.prototype as Record<string, unknown>).polluted !== undefined) out.push('Object.prototype was polluted');
   return out;
 }

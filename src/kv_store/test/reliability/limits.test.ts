@@ -1,4 +1,4 @@
-import { inject } from 'light-my-request';
+import { callApi as inject } from '../support/call-api.js';
 import { describe, expect, it } from 'vitest';
 import { type App, buildApp } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
@@ -16,7 +16,7 @@ function appWith(env: Record<string, string>, clock?: { now(): number }): App {
 }
 
 async function call(app: App, method: string, url: string, body?: unknown) {
-  const res = await inject(app.handler, {
+  const res = await inject(app.door, {
     method,
     url,
     ...(body === undefined ? {} : { headers: { 'content-type': 'application/json' }, payload: JSON.stringify(body) }),
@@ -38,7 +38,7 @@ describe('KV_MAX_KEYS', () => {
     for (const k of ['a', 'b', 'c']) expect((await call(app, 'POST', '/v1/', { key: k, value: k })).status).toBe(201);
     const revision = app.store.revision;
     expect507(await call(app, 'POST', '/v1/', { key: 'd', value: 'd' }), 'KV_MAX_KEYS');
-    expect(app.store.size).toBe(3);
+    expect(app.store.stats().keys).toBe(3);
     expect(app.store.revision, 'a refused write takes no revision').toBe(revision);
     expect((await call(app, 'GET', '/v1/d')).status).toBe(404);
     app.close();
@@ -49,11 +49,11 @@ describe('KV_MAX_KEYS', () => {
     await call(app, 'POST', '/v1/', { key: 'a', value: 1 });
     const b = (await call(app, 'POST', '/v1/', { key: 'b', value: 2 })).json();
     expect((await call(app, 'GET', '/v1/a')).json()).toMatchObject({ key: 'a', value: 1 });
-    expect((await inject(app.handler, { method: 'HEAD', url: '/v1/a' })).statusCode).toBe(200);
+    expect((await inject(app.door, { method: 'HEAD', url: '/v1/a' })).statusCode).toBe(200);
     expect((await call(app, 'PUT', '/v1/a', { value: 'x'.repeat(10_000) })).status).toBe(200);
     // A POST of a live key is still 409 (it is not a new key), not 507.
     expect((await call(app, 'POST', '/v1/', { key: 'a', value: 3 })).status).toBe(409);
-    const cas = await inject(app.handler, {
+    const cas = await inject(app.door, {
       method: 'PUT',
       url: '/v1/b',
       headers: { 'content-type': 'application/json', 'if-match': `"${b.revision}"` },
@@ -89,21 +89,21 @@ describe('KV_MAX_MEMORY_BYTES', () => {
       const res = await call(app, 'POST', '/v1/', { key: `k${i}`, value: 'v'.repeat(1000) });
       if (res.status === 201) created++;
       else refused = res;
-      expect(app.store.usedBytes).toBeLessThanOrEqual(limit);
+      expect(app.store.stats().bytes).toBeLessThanOrEqual(limit);
     }
     expect(created).toBeGreaterThan(10);
     expect507(refused as { status: number; body: string }, 'KV_MAX_MEMORY_BYTES');
-    const size = app.store.size;
-    const used = app.store.usedBytes;
+    const size = app.store.stats().keys;
+    const used = app.store.stats().bytes;
     // A small create may still fit where a big one does not; neither ever passes the limit.
     for (let i = 0; i < 50; i++) {
       const res = await call(app, 'POST', '/v1/', { key: `big${i}`, value: 'v'.repeat(2000) });
       expect([201, 507]).toContain(res.status);
       if (res.status === 507) expect507(res, 'KV_MAX_MEMORY_BYTES');
     }
-    expect(app.store.usedBytes).toBeLessThanOrEqual(limit);
-    expect(app.store.size).toBeGreaterThanOrEqual(size);
-    expect(app.store.usedBytes).toBeGreaterThanOrEqual(used);
+    expect(app.store.stats().bytes).toBeLessThanOrEqual(limit);
+    expect(app.store.stats().keys).toBeGreaterThanOrEqual(size);
+    expect(app.store.stats().bytes).toBeGreaterThanOrEqual(used);
     app.close();
   });
 
@@ -127,7 +127,7 @@ describe('KV_MAX_MEMORY_BYTES', () => {
     expect((await call(app, 'DELETE', '/v1/k2')).status).toBe(204);
     expect((await call(app, 'DELETE', '/v1/k3')).status).toBe(204);
     expect((await call(app, 'POST', '/v1/', { key: 'fresh', value: 'v'.repeat(500) })).status, 'a delete makes room').toBe(201);
-    expect(app.store.usedBytes).toBeLessThanOrEqual(limit);
+    expect(app.store.stats().bytes).toBeLessThanOrEqual(limit);
     app.close();
   });
 });

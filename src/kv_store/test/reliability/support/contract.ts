@@ -1,23 +1,5 @@
+import { ERROR_STATUS, isErrorCode } from '@kv/shared';
 import type { RawResponse } from './raw-http.js';
-
-/** The error codes of the contract (shared/spec/http-api.md, "Errors") and their statuses. */
-export const ERROR_STATUS: Readonly<Record<string, number>> = {
-  invalid_json: 400,
-  invalid_body: 400,
-  invalid_key: 400,
-  unauthorized: 401,
-  forbidden: 403,
-  key_not_found: 404,
-  not_found: 404,
-  method_not_allowed: 405,
-  key_exists: 409,
-  version_mismatch: 412,
-  value_too_large: 413,
-  payload_too_large: 413,
-  unsupported_media_type: 415,
-  internal: 500,
-  insufficient_storage: 507,
-};
 
 /** The entry fields every successful read or write carries, in the contract's order. */
 const ENTRY_FIELDS = ['key', 'value', 'version', 'revision', 'createdAt', 'updatedAt', 'expiresAt'];
@@ -43,7 +25,7 @@ export function errorBodyProblem(status: number, body: Buffer | string): string 
     return `error must have exactly code and message: ${text.slice(0, 200)}`;
   }
   const { code, message } = error as { code: unknown; message: unknown };
-  if (typeof code !== 'string' || ERROR_STATUS[code] === undefined) return `unknown error code ${JSON.stringify(code)}`;
+  if (typeof code !== 'string' || !isErrorCode(code)) return `unknown error code ${JSON.stringify(code)}`;
   if (ERROR_STATUS[code] !== status) return `code ${code} is ${ERROR_STATUS[code]}, but the status was ${status}`;
   if (typeof message !== 'string' || message.length === 0) return 'error message must be a non-empty string';
   if (/\n\s+at /.test(message)) return 'error message carries a stack trace';

@@ -1,4 +1,4 @@
-import type { MemoryStore } from './store/memory-store.js';
+import type { MemoryStore } from './memory-store.js';
 
 /** How often the sweeper looks for expired entries. */
 const SWEEP_INTERVAL_MS = 100;

@@ -1,21 +1,6 @@
 import { INDEX_BYTES_PER_ENTRY, RECORD_HEADER_BYTES, recordClassBytes } from './record-table.js';
 
 /**
- * One stored key. The value is kept as the JSON text it arrived as, so a read never
- * re-serializes it. Times are milliseconds since the epoch; `expiresAt` is null when the
- * entry never expires.
- */
-export interface Entry {
-  readonly key: string;
-  readonly value: string;
-  readonly version: number;
-  readonly revision: number;
-  readonly createdAt: number;
-  readonly updatedAt: number;
-  readonly expiresAt: number | null;
-}
-
-/**
  * What an entry costs, as counted against KV_MAX_MEMORY_BYTES: its record (a 48-byte header, the
  * key's UTF-8 and the value's JSON text, rounded up to the record's size class) and its share of
  * the key index at the index's fullest; and, if it expires, its item in the expiry queue (a time,

@@ -1,5 +1,5 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { HttpError } from '../errors.js';
+import { HttpError } from './errors.js';
 
 export interface AuthTokens {
   /** Read-write token (KV_AUTH_TOKEN). */

@@ -1,14 +1,16 @@
 import { isUtf8 } from 'node:buffer';
-import { HttpError } from '../errors.js';
+import { NEVER } from '../store/store.js';
+import { HttpError } from './errors.js';
 import { topLevelMembers } from './json-members.js';
 import { validateKey } from './keys.js';
 import { ownString } from './own-string.js';
 
 /** A parsed POST or PUT body. `value` is the value's JSON text exactly as it arrived. */
 export interface WriteBody {
-  readonly key: string | undefined;
+  readonly key: string;
   readonly value: string;
-  readonly ttlSeconds: number | undefined;
+  /** Milliseconds to live, from the body's `ttl` in seconds; NEVER without one. */
+  readonly ttlMs: number;
 }
 
 /** Longest TTL accepted, in seconds (about 31.7 years), so expiry times stay valid dates. */
@@ -87,5 +89,5 @@ export function parseWriteBody(body: Buffer, limits: WriteBodyLimits, pathKey?: 
     throw new HttpError('invalid_body', `field 'ttl' must be a number of seconds from ${MIN_TTL_SECONDS} to ${MAX_TTL_SECONDS}`);
   }
   // Stored as its own string: a slice would keep the whole request body alive.
-  return { key: pathKey ?? (key as string), value: ownString(valueText), ttlSeconds: ttl };
+  return { key: pathKey ?? (key as string), value: ownString(valueText), ttlMs: ttl === undefined ? NEVER : ttl * 1000 };
 }

@@ -1,4 +1,4 @@
-import { HttpError } from '../errors.js';
+import { HttpError } from './errors.js';
 
 // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it finds
 const CONTROL = /[\u0000-\u001f\u007f]/;

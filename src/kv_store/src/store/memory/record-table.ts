@@ -8,14 +8,20 @@ import { type HashKey, halfSipHash, randomHashKey } from './half-siphash.js';
  * trace or copy, so storing keys costs no GC pauses.
  *
  * A record, 8-byte aligned:
- *   0 revision   8 createdAt   16 updatedAt   24 expiresAt (NaN: never)   32 version   (float64)
+ *   0 revision   8 createdAt   16 updatedAt   24 expiresAt (Infinity: never)   32 version   (float64)
  *   40 key bytes  44 value bytes (uint32)   48 the key's UTF-8, then the value's JSON text
  * Records are allocated in size classes (multiples of 8 bytes up to 256, then 8 classes per
  * power of two, so at most 1/8 is rounding) and freed records are reused by their class. A freed
  * record is marked (key length FREE) with its size in the value length, so a slab can be walked.
  * `maintain`, run a few times a second, gives empty slabs back and, when much of the memory held
- * is free records of the wrong sizes, moves the live records out of the emptiest slab (one slab,
- * at most 4 MiB of copying, per call), so memory held follows memory used.
+ * is free records of the wrong sizes, moves the live records out of the emptiest slab (at most
+ * 256 KiB of copying per call), so memory held follows memory used.
+ *
+ * The index is open addressing with linear probing over two Uint32Arrays (record address + 1,
+ * and the key's HalfSipHash). Index positions and record addresses are different numbers with
+ * different types. Writes are two-phase, as in Valkey's dict: `probe(key)` finds the key or the
+ * place it would go, and `insertAt(probe, ...)` or `rewrite(position, ...)` completes the write;
+ * a probe is spent by any change to the table, and insertAt refuses a spent one.
  */
 
 const REVISION = 0;
@@ -70,12 +76,32 @@ function newSlab(size: number): Slab {
 
 /** The numbers of a record. */
 export interface RecordNumbers {
-  version: number;
-  revision: number;
-  createdAt: number;
-  updatedAt: number;
-  /** NaN when the entry never expires. */
-  expiresAt: number;
+  readonly version: number;
+  readonly revision: number;
+  readonly createdAt: number;
+  readonly updatedAt: number;
+  /** Infinity when the entry never expires. */
+  readonly expiresAt: number;
+}
+
+/** Where a record lives: slab number × 2^19 + offset / 8. Not an index position. */
+export type RecordAddress = number & { readonly __brand: 'RecordAddress' };
+
+/** A slot of the hash index. Valid only until the table next changes. Not a record address. */
+export type IndexPosition = number & { readonly __brand: 'IndexPosition' };
+
+/** No such position: `find` did not find the key. */
+export const NOT_FOUND = -1 as IndexPosition;
+
+/**
+ * The first phase of an insert-or-update: where `key` is (`position`), or where it would go
+ * (`slot`), with the key's UTF-8 held by the table for the second phase. A probe is spent by
+ * any change to the table: `insertAt` refuses one that is stale.
+ */
+export interface KeyProbe {
+  /** The key's position, or NOT_FOUND. */
+  readonly position: IndexPosition;
+  readonly key: string;
 }
 
 export class RecordTable {
@@ -102,11 +128,11 @@ export class RecordTable {
   private count = 0;
   private readonly hashKey: HashKey = randomHashKey();
 
-  // The last key looked up, as UTF-8 in `scratch`, with its hash.
+  /** The key of the current probe as UTF-8, and that probe's state (reused: probing allocates nothing). */
   private scratch = Buffer.alloc(4096);
-  private lastKey: string | undefined;
-  private lastLength = 0;
-  private lastHash = 0;
+  private readonly probeState = { position: NOT_FOUND, key: '', length: 0, hash: 0, changes: -1 };
+  /** Counts changes to the index, so a probe taken before one is known to be stale. */
+  private changes = 0;
 
   /** Bytes of slab memory held, records and free space together. */
   reservedBytes = 0;
@@ -115,32 +141,56 @@ export class RecordTable {
     return this.count;
   }
 
-  /** The index position of `key`'s record, or -1. Positions hold only until the next change. */
-  find(key: string): number {
+  /** The index position of `key`'s record, or NOT_FOUND. Positions hold only until the next change. */
+  find(key: string): IndexPosition {
+    return this.probe(key).position;
+  }
+
+  /**
+   * Finds `key` for a later insert or update: its position, or NOT_FOUND with the key kept
+   * (as UTF-8, hashed) for `insertAt`. The probe is the table's own, reused by the next call.
+   */
+  probe(key: string): KeyProbe {
+    const state = this.probeState;
     const length = this.encode(key);
-    const hash = this.lastHash;
+    const hash = halfSipHash(this.hashKey, this.scratch, length);
+    state.key = key;
+    state.length = length;
+    state.hash = hash;
+    state.changes = this.changes;
+    state.position = NOT_FOUND;
     const slots = this.slots;
     const hashes = this.hashes;
     const mask = this.mask;
     for (let i = hash & mask; ; i = (i + 1) & mask) {
       const slot = slots[i] as number;
-      if (slot === 0) return -1;
-      if (hashes[i] === hash && this.keyEquals(slot - 1, length)) return i;
+      if (slot === 0) break;
+      if (hashes[i] === hash && this.keyEquals((slot - 1) as RecordAddress, length)) {
+        state.position = i as IndexPosition;
+        break;
+      }
     }
+    return state;
   }
 
   /** The record address at an index position. */
-  addressAt(position: number): number {
+  addressAt(position: IndexPosition): RecordAddress {
     const slot = this.slots[position];
     if (slot === undefined || slot === 0) throw new RangeError(`no record at index position ${position}`);
-    return slot - 1;
+    return (slot - 1) as RecordAddress;
   }
 
-  /** Adds a record for `key`, which must not be present. Returns its address. */
-  insert(key: string, value: string, numbers: RecordNumbers): number {
-    if (key !== this.lastKey) this.encode(key);
+  /**
+   * The second phase: adds a record for the key `probe` did not find. The probe must be the
+   * latest and the table unchanged since it was taken. Returns the record's address.
+   */
+  insertAt(probe: KeyProbe, value: string, numbers: RecordNumbers): RecordAddress {
+    const state = this.probeState;
+    if (probe !== state || state.changes !== this.changes || state.position !== NOT_FOUND) {
+      throw new Error('insertAt needs a fresh probe that did not find its key');
+    }
     if (this.count + 1 > (this.mask + 1) * MAX_LOAD) this.grow();
-    const keyBytes = this.lastLength;
+    const keyBytes = state.length;
     const valueBytes = Buffer.byteLength(value);
     const address = this.allocate(recordClassBytes(RECORD_HEADER_BYTES + keyBytes + valueBytes));
     const slab = this.slabOf(address);
@@ -148,11 +198,12 @@ export class RecordTable {
     this.scratch.copy(slab.bytes, at + RECORD_HEADER_BYTES, 0, keyBytes);
     slab.u32[(at >>> 2) + KEY_BYTES] = keyBytes;
     this.writeValue(slab, at, keyBytes, value, valueBytes, numbers);
-    let i = this.lastHash & this.mask;
+    let i = state.hash & this.mask;
     while (this.slots[i] !== 0) i = (i + 1) & this.mask;
     this.slots[i] = address + 1;
-    this.hashes[i] = this.lastHash;
+    this.hashes[i] = state.hash;
     this.count++;
+    this.changes++;
     return address;
   }
 
@@ -160,7 +211,7 @@ export class RecordTable {
    * Gives the record at `position` a new value and numbers, in place when it fits its size
    * class, else moved to a record of the right class. Returns the (maybe new) address.
    */
-  rewrite(position: number, value: string, numbers: RecordNumbers): number {
+  rewrite(position: IndexPosition, value: string, numbers: RecordNumbers): RecordAddress {
     const old = this.addressAt(position);
     const oldSlab = this.slabOf(old);
     const oldAt = this.offsetOf(old);
@@ -183,13 +234,14 @@ export class RecordTable {
   }
 
   /** Removes the record at `position` (backward-shift deletion: no tombstones). */
-  removeAt(position: number): void {
+  removeAt(position: IndexPosition): void {
     this.release(this.addressAt(position));
     this.count--;
+    this.changes++;
     const slots = this.slots;
     const hashes = this.hashes;
     const mask = this.mask;
-    let hole = position;
+    let hole: number = position;
     slots[hole] = 0;
     for (let j = (hole + 1) & mask; slots[j] !== 0; j = (j + 1) & mask) {
       const home = (hashes[j] as number) & mask;
@@ -204,19 +256,19 @@ export class RecordTable {
   }
 
   /** The bytes the record at `address` takes (its size class). */
-  classBytes(address: number): number {
+  classBytes(address: RecordAddress): number {
     return recordClassBytes(RECORD_HEADER_BYTES + this.keyBytes(address) + this.valueBytes(address));
   }
 
-  keyBytes(address: number): number {
+  keyBytes(address: RecordAddress): number {
     return this.slabOf(address).u32[(this.offsetOf(address) >>> 2) + KEY_BYTES] as number;
   }
 
-  valueBytes(address: number): number {
+  valueBytes(address: RecordAddress): number {
     return this.slabOf(address).u32[(this.offsetOf(address) >>> 2) + VALUE_BYTES] as number;
   }
 
-  value(address: number): string {
+  value(address: RecordAddress): string {
     const slab = this.slabOf(address);
     const at = this.offsetOf(address);
     const i = at >>> 2;
@@ -224,35 +276,35 @@ export class RecordTable {
     return slab.bytes.toString('utf8', start, start + (slab.u32[i + VALUE_BYTES] as number));
   }
 
-  key(address: number): string {
+  key(address: RecordAddress): string {
     const slab = this.slabOf(address);
     const at = this.offsetOf(address);
     const start = at + RECORD_HEADER_BYTES;
     return slab.bytes.toString('utf8', start, start + (slab.u32[(at >>> 2) + KEY_BYTES] as number));
   }
 
-  version(address: number): number {
+  version(address: RecordAddress): number {
     return this.number(address, VERSION);
   }
 
-  revision(address: number): number {
+  revision(address: RecordAddress): number {
     return this.number(address, REVISION);
   }
 
-  createdAt(address: number): number {
+  createdAt(address: RecordAddress): number {
     return this.number(address, CREATED);
   }
 
-  updatedAt(address: number): number {
+  updatedAt(address: RecordAddress): number {
     return this.number(address, UPDATED);
   }
 
-  /** When the entry expires; NaN if it never does. */
-  expiresAt(address: number): number {
+  /** When the entry expires; Infinity if it never does. */
+  expiresAt(address: RecordAddress): number {
     return this.number(address, EXPIRES);
   }
 
-  private number(address: number, field: number): number {
+  private number(address: RecordAddress, field: number): number {
     return this.slabOf(address).f64[(this.offsetOf(address) >>> 3) + field] as number;
   }
 
@@ -268,27 +320,23 @@ export class RecordTable {
     slab.bytes.write(value, at + RECORD_HEADER_BYTES + keyBytes, valueBytes, 'utf8');
   }
 
-  private slabOf(address: number): Slab {
+  private slabOf(address: RecordAddress): Slab {
     return this.slabs[address >>> OFFSET_BITS] as Slab;
   }
 
-  private offsetOf(address: number): number {
+  private offsetOf(address: RecordAddress): number {
     return (address & OFFSET_MASK) << UNIT_SHIFT;
   }
 
-  /** Puts `key` as UTF-8 into `scratch` and hashes it; returns its length in bytes. */
+  /** Puts `key` as UTF-8 into `scratch`; returns its length in bytes. */
   private encode(key: string): number {
     // UTF-8 has no lone surrogates: they would all encode as U+FFFD and so name the same record.
     if (!key.isWellFormed()) throw new RangeError('a key must be well-formed UTF-16 (it has a lone surrogate)');
     if (key.length * 3 > this.scratch.length) this.scratch = Buffer.alloc(key.length * 3);
-    const length = this.scratch.write(key, 0, 'utf8');
-    this.lastKey = key;
-    this.lastLength = length;
-    this.lastHash = halfSipHash(this.hashKey, this.scratch, length);
-    return length;
+    return this.scratch.write(key, 0, 'utf8');
   }
 
-  private keyEquals(address: number, length: number): boolean {
+  private keyEquals(address: RecordAddress, length: number): boolean {
     const slab = this.slabOf(address);
     const at = this.offsetOf(address);
     if (slab.u32[(at >>> 2) + KEY_BYTES] !== length) return false;
@@ -324,22 +372,23 @@ export class RecordTable {
     this.slots = slots;
     this.hashes = hashes;
     this.mask = mask;
+    this.changes++;
   }
 
-  private allocate(size: number): number {
+  private allocate(size: number): RecordAddress {
     if (size >= LARGE_RECORD) {
       const id = this.slabId();
       this.slabs[id] = newSlab(size);
       this.slabTop[id] = DEDICATED;
       this.slabLive[id] = size;
       this.reservedBytes += size;
-      return id * 2 ** OFFSET_BITS;
+      return (id * 2 ** OFFSET_BITS) as RecordAddress;
     }
     const free = this.freeRecords.get(size);
     while (free !== undefined && free.length > 0) {
       // Entries of a slab given back or being emptied since are stale: its generation moved on.
       const entry = free.pop() as number;
-      const address = entry % 2 ** 32;
+      const address = (entry % 2 ** 32) as RecordAddress;
       const id = address >>> OFFSET_BITS;
       if ((this.slabGen[id] ?? 0) !== (entry - address) / 2 ** 32) continue;
       this.freeBytes -= size;
@@ -354,14 +403,14 @@ export class RecordTable {
       this.reservedBytes += SLAB_BYTES;
       this.top = 0;
     }
-    const address = this.current * 2 ** OFFSET_BITS + (this.top >>> UNIT_SHIFT);
+    const address = (this.current * 2 ** OFFSET_BITS + (this.top >>> UNIT_SHIFT)) as RecordAddress;
     this.top += size;
     this.slabTop[this.current] = this.top;
     this.addLive(this.current, size);
     return address;
   }
 
-  private release(address: number): void {
+  private release(address: RecordAddress): void {
     const size = this.classBytes(address);
     const id = address >>> OFFSET_BITS;
     if (size >= LARGE_RECORD) {
@@ -449,7 +498,7 @@ export class RecordTable {
     const id = this.evacuating;
     const slab = this.slabs[id] as Slab;
     const end = this.slabTop[id] as number;
-    this.lastKey = undefined; // the scratch buffer is reused below
+    this.changes++; // the scratch buffer is reused below: any probe is spent
     let moved = 0;
     let at = this.evacuateAt;
     while (at < end && moved < MAINTAIN_STEP_BYTES) {

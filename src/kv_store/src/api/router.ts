@@ -1,0 +1,114 @@
+import type { Answer, RequestHeaders } from './door.js';
+
+/** Who may call a route: anyone, a read token, or the read-write token (when access control is on). */
+export type Access = 'open' | 'read' | 'write';
+
+/** A request as a handler sees it: the head, the route's key, and the whole body. */
+export class ApiRequest {
+  constructor(
+    readonly method: string,
+    /** The path, still percent-encoded, without the query. */
+    readonly path: string,
+    /** The query string without its '?'; '' when there is none. */
+    readonly query: string,
+    readonly headers: RequestHeaders,
+    /** The key of a `/v1/<key>` route, percent-decoded and validated; '' for other routes. */
+    readonly key: string,
+    readonly body: Buffer,
+  ) {}
+
+  /** A header as one string (repeated ones joined with ", "), by lower-case name. */
+  header(name: string): string | undefined {
+    const value = this.headers[name];
+    return Array.isArray(value) ? value.join(', ') : value;
+  }
+
+  /** The same request with its body. */
+  withBody(body: Buffer): ApiRequest {
+    return new ApiRequest(this.method, this.path, this.query, this.headers, this.key, body);
+  }
+}
+
+/** Answers a request; may throw HttpError or StoreError, which become the contract's error answers. */
+export type Handler = (request: ApiRequest) => Answer | Promise<Answer>;
+
+/** A row of the route table. */
+export interface Route {
+  readonly method: string;
+  /** An exact path (`/v1/`), or a prefix ending in `*` whose rest is the key (`/v1/*`). */
+  readonly path: string;
+  readonly access: Access;
+  /** The route reads a JSON body: Content-Type is checked before the body is read. */
+  readonly json?: boolean;
+  /** Answers carry KV-Revision and KV-Store-Id (the store's resources). */
+  readonly revisioned?: boolean;
+  readonly handle: Handler;
+}
+
+/** The routes of one path: by method, with what a 405 for it needs. */
+export interface PathRoutes {
+  readonly byMethod: ReadonlyMap<string, Route>;
+  /** The Allow header's methods, in table order (HEAD after GET). */
+  readonly allow: readonly string[];
+  /** What a refused method still needs: open if any route here is open, else a read token. */
+  readonly access: Access;
+  readonly revisioned: boolean;
+}
+
+/** What a path and method found: the route (with the rest of a `*` path), or the path's routes for a 405. */
+export type Match = { readonly route: Route; readonly rest: string } | { readonly route: undefined; readonly routes: PathRoutes };
+
+/**
+ * The route table: exact paths by a map, then `*` prefixes, longest first. HEAD is served by a
+ * path's GET route unless it has its own.
+ */
+export class Router {
+  private readonly exact = new Map<string, PathRoutes>();
+  private readonly prefixes: Array<[string, PathRoutes]> = [];
+
+  constructor(routes: readonly Route[]) {
+    const groups = new Map<string, Route[]>();
+    for (const route of routes) {
+      const group = groups.get(route.path);
+      if (group === undefined) groups.set(route.path, [route]);
+      else if (group.some((r) => r.method === route.method)) throw new Error(`two routes for ${route.method} ${route.path}`);
+      else group.push(route);
+    }
+    for (const [path, group] of groups) {
+      const routes = pathRoutes(group);
+      if (path.endsWith('*')) this.prefixes.push([path.slice(0, -1), routes]);
+      else this.exact.set(path, routes);
+    }
+    this.prefixes.sort((a, b) => b[0].length - a[0].length);
+  }
+
+  /** The route for `method` on `path`, the path's routes when only the method is wrong, or undefined. */
+  match(method: string, path: string): Match | undefined {
+    const exact = this.exact.get(path);
+    if (exact !== undefined) return found(exact, method, '');
+    for (const [prefix, routes] of this.prefixes) {
+      if (path.length > prefix.length && path.startsWith(prefix)) return found(routes, method, path.slice(prefix.length));
+    }
+    return undefined;
+  }
+}
+
+function found(routes: PathRoutes, method: string, rest: string): Match {
+  const route = routes.byMethod.get(method) ?? (method === 'HEAD' ? routes.byMethod.get('GET') : undefined);
+  return route === undefined ? { route: undefined, routes } : { route, rest };
+}
+
+function pathRoutes(group: readonly Route[]): PathRoutes {
+  const byMethod = new Map(group.map((r) => [r.method, r] as const));
+  const allow: string[] = [];
+  for (const r of group) {
+    allow.push(r.method);
+    if (r.method === 'GET' && !byMethod.has('HEAD')) allow.push('HEAD');
+  }
+  return {
+    byMethod,
+    allow,
+    access: group.some((r) => r.access === 'open') ? 'open' : 'read',
+    revisioned: group.some((r) => r.revisioned === true),
+  };
+}
