@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it, vi } from 'vitest';
@@ -242,5 +243,22 @@ describe('docs/openapi.json agrees with the app', () => {
       expect(names(item.head), path).toEqual(names(item.get));
     }
     expect((doc.paths['/v1/{key}']?.head?.parameters ?? []).map((p) => resolve(p).name)).toEqual(['If-None-Match']);
+  });
+});
+
+describe('docs/openapi.json is the bundle of docs/openapi/', () => {
+  it('equals what redocly bundle makes of docs/openapi/openapi.yaml now (run npm run openapi:bundle after editing)', () => {
+    const run = spawnSync(`${ROOT}node_modules/.bin/redocly`, ['bundle', 'docs/openapi/openapi.yaml', '--ext', 'json'], {
+      cwd: ROOT,
+      encoding: 'utf8',
+      env: { ...process.env, REDOCLY_SUPPRESS_UPDATE_NOTICE: 'true' },
+      timeout: 60_000,
+    });
+    expect({ status: run.status, error: run.error }, run.stderr).toEqual({ status: 0, error: undefined });
+    const bundled: unknown = JSON.parse(run.stdout);
+    expect(bundled).toHaveProperty(['paths', '/v1/{key}']);
+    // Compared as text with keys in order, so a reordered document is a difference too; biome's
+    // formatting of the committed file is the format check's business.
+    expect(JSON.stringify(JSON.parse(committed), null, 2)).toBe(JSON.stringify(bundled, null, 2));
   });
 });
