@@ -29,6 +29,7 @@ test: build
 check: install
 	$(NPM) run format:check
 	$(NPM) run lint
+	$(NPM) run -s openapi:lint
 	$(NPM) run typecheck
 	$(NPM) run build
 	npx vitest run $(VITEST_ARGS)
