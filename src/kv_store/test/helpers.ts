@@ -3,7 +3,14 @@ import { expect, onTestFinished } from 'vitest';
 import { type App, buildApp } from '../src/app.js';
 import type { Clock } from '../src/clock.js';
 import { loadConfig } from '../src/config.js';
+import type { MaybePromise } from '../src/store/store.js';
 import { type ApiCall, type ApiResponse, callApi } from './support/call-api.js';
+
+/** A result the memory engine gives at once (it has no journal): the value itself, never a promise. */
+export function sync<T>(result: MaybePromise<T>): T {
+  if (result instanceof Promise) throw new Error('expected a synchronous result from the memory engine');
+  return result;
+}
 
 /** 2026-11-27T10:00:00.000Z: where every fake clock starts. */
 export const T0 = Date.UTC(2026, 10, 27, 10, 0, 0);

@@ -11,7 +11,7 @@ import { StoreError } from '../src/store/store-error.js';
 
 /** A body's ttl in seconds as the store takes it. */
 const ttlMs = (ttl: number | undefined): number => (ttl === undefined ? NEVER : ttl * 1000);
-import { FakeClock } from './helpers.js';
+import { FakeClock, sync } from './helpers.js';
 
 const RUNS = { numRuns: 300 };
 const CONFIG = loadConfig({ KV_LOG_LEVEL: 'silent' });
@@ -346,7 +346,7 @@ describe('property: MemoryStore agrees with a simple model', () => {
                 if (model.size >= 2) {
                   expect(refused(() => store.create(o.key, value, { ttlMs: ttlMs(o.ttl) }))).toBe('insufficient_storage');
                 } else {
-                  expect(store.create(o.key, value, { ttlMs: ttlMs(o.ttl) }).revision).toBe(revision + 1);
+                  expect(sync(store.create(o.key, value, { ttlMs: ttlMs(o.ttl) })).revision).toBe(revision + 1);
                   model.set(o.key, { value, version: 1, revision: ++revision, expiresAt });
                 }
               }
@@ -354,7 +354,7 @@ describe('property: MemoryStore agrees with a simple model', () => {
               if (e === undefined) {
                 expect(refused(() => store.replace(o.key, value, { ttlMs: ttlMs(o.ttl) }))).toBe('key_not_found');
               } else {
-                const entry = store.replace(o.key, value, { ttlMs: ttlMs(o.ttl) });
+                const entry = sync(store.replace(o.key, value, { ttlMs: ttlMs(o.ttl) }));
                 model.set(o.key, { value, version: e.version + 1, revision: ++revision, expiresAt });
                 expect(entry).toMatchObject({ version: e.version + 1, revision, expiresAt });
               }

@@ -4,8 +4,9 @@ import { entryCost } from '../src/store/memory/entry-cost.js';
 import type { ExpiryQueue } from '../src/store/memory/expiry-queue.js';
 import { MemoryStore, SWEEP_BATCH } from '../src/store/memory/memory-store.js';
 import { recordClassBytes } from '../src/store/memory/record-table.js';
-import type { ChangeBatch } from '../src/store/store.js';
-import { FakeClock, T0 } from './helpers.js';
+import { type ChangeBatch, NEVER } from '../src/store/store.js';
+import { StoreError } from '../src/store/store-error.js';
+import { FakeClock, sync, T0 } from './helpers.js';
 import { storeContract } from './store-contract.js';
 
 storeContract('MemoryStore', (clock, limits) => new MemoryStore({ clock, limits: limits ?? {} }), entryCost);
@@ -205,9 +206,9 @@ describe('MemoryStore record memory follows what is stored (maintain)', () => {
     for (const [key, value] of kept) expect(store.get(key)?.value, key).toBe(value);
     // Overwrites, deletes and creates still work on the moved records.
     for (const [key] of kept) {
-      expect(store.replace(key, '"moved"').version).toBe(2);
+      expect(sync(store.replace(key, '"moved"')).version).toBe(2);
       store.delete(key);
-      expect(store.create(key, '1').value).toBe('1');
+      expect(sync(store.create(key, '1')).value).toBe('1');
     }
   });
 });
@@ -259,7 +260,63 @@ describe('MemoryStore keys', () => {
     expect(() => store.create('a\uD800', '1')).toThrow(RangeError);
     expect(() => store.get('a\uDC00')).toThrow(RangeError);
     expect(store.size).toBe(0);
-    expect(store.create('a\uD83D\uDD11', '1').key).toBe('a🔑');
+    expect(sync(store.create('a\uD83D\uDD11', '1')).key).toBe('a🔑');
     expect(store.get('a🔑')?.value).toBe('1');
+  });
+});
+
+describe('MemoryStore journal and replay (the hooks persistence uses)', () => {
+  it('hands each batch to the journal before applying it; a journal that throws leaves the store unchanged', () => {
+    const store = new MemoryStore({ clock: new FakeClock() });
+    const logged: ChangeBatch[] = [];
+    let fail = false;
+    store.setJournal({
+      append(batch) {
+        // The batch is logged before it is applied: the store does not have it yet.
+        expect(store.revision).toBe(batch.revision - 1);
+        if (fail) throw new StoreError('persistence_failed', { why: 'disk full' });
+        logged.push(batch);
+        return undefined;
+      },
+    });
+    sync(store.create('a', '1'));
+    fail = true;
+    expect(() => store.create('b', '2')).toThrow('the store is read-only: disk full');
+    expect(() => store.replace('a', '3')).toThrow(StoreError);
+    expect(() => store.delete('a')).toThrow(StoreError);
+    expect(store.revision).toBe(1);
+    expect(store.get('b')).toBeUndefined();
+    expect(store.get('a')).toMatchObject({ value: '1', version: 1 });
+    expect(logged.map((b) => b.revision)).toEqual([1]);
+  });
+
+  it('answers a write once the promise the journal returns settles', async () => {
+    const store = new MemoryStore({ clock: new FakeClock() });
+    let release: () => void = () => {};
+    store.setJournal({ append: () => new Promise<void>((resolve) => (release = resolve)) });
+    const created = store.create('a', '1');
+    expect(created).toBeInstanceOf(Promise);
+    let done = false;
+    void (created as Promise<unknown>).then(() => (done = true));
+    await Promise.resolve();
+    expect(done).toBe(false);
+    release();
+    expect(await created).toMatchObject({ key: 'a', version: 1, revision: 1 });
+  });
+
+  it('replays logged batches at their own revisions without journaling them again', () => {
+    const store = new MemoryStore({ clock: new FakeClock() });
+    const journaled: number[] = [];
+    store.setJournal({ append: (batch) => void journaled.push(batch.revision) });
+    store.replay({
+      revision: 5,
+      changes: [{ type: 'put', key: 'a', value: '1', version: 3, revision: 5, createdAt: T0, updatedAt: T0, expiresAt: NEVER }],
+    });
+    store.replay({ revision: 9, changes: [{ type: 'delete', key: 'a', revision: 9, reason: 'delete' }] });
+    expect(() => store.replay({ revision: 9, changes: [] })).toThrow(RangeError);
+    expect(store.revision).toBe(9);
+    expect(store.get('a')).toBeUndefined();
+    expect(sync(store.create('a', '2'))).toMatchObject({ version: 1, revision: 10 });
+    expect(journaled).toEqual([10]);
   });
 });

@@ -106,6 +106,16 @@ export interface ChangeBatch {
 /** Receives every committed batch, in revision order, synchronously at the commit. */
 export type ChangeListener = (batch: ChangeBatch) => void;
 
+/**
+ * Where an engine logs each batch before applying it (the durable log, when persistence is on).
+ * `append` hands the batch to the OS before it returns, or throws (StoreError
+ * persistence_failed) and then nothing is applied; it returns a promise when the write's answer
+ * must wait for more (an fsync that covers it), undefined when it need not.
+ */
+export interface Journal {
+  append(batch: ChangeBatch): Promise<void> | undefined;
+}
+
 /** What a backend can do; the API answers 501-free: routes a backend cannot serve are not offered. */
 export interface StoreCapabilities {
   /** Writes survive a restart. */

@@ -31,7 +31,9 @@ import {
   type DeleteChange,
   type DeleteOptions,
   type Entry,
+  type Journal,
   type KvStore,
+  type MaybePromise,
   NEVER,
   type Preconditions,
   type PutChange,
@@ -74,6 +76,7 @@ export class MemoryStore implements KvStore {
   private readonly clock: Clock;
   private readonly limits: StoreLimits;
   private listeners: readonly ChangeListener[] = [];
+  private journal: Journal | undefined;
   private lastRevision = 0;
   private chargedBytes = 0;
   private expiringCount = 0;
@@ -115,6 +118,26 @@ export class MemoryStore implements KvStore {
     this.sweeper.stop();
   }
 
+  /** From now on every batch is appended to `journal` before it is applied (persistence). */
+  setJournal(journal: Journal | undefined): void {
+    this.journal = journal;
+  }
+
+  /**
+   * Applies a batch read back from the durable log at start-up: as a commit, at the batch's own
+   * revision, but not journaled again. Batches must come in revision order.
+   */
+  replay(batch: ChangeBatch): void {
+    if (batch.revision <= this.lastRevision) throw new RangeError(`replay of revision ${batch.revision} after ${this.lastRevision}`);
+    const journal = this.journal;
+    this.journal = undefined;
+    try {
+      this.commit(batch);
+    } finally {
+      this.journal = journal;
+    }
+  }
+
   subscribe(listener: ChangeListener): () => void {
     this.listeners = [...this.listeners, listener];
     return () => {
@@ -138,7 +161,7 @@ export class MemoryStore implements KvStore {
     return probe.position === NOT_FOUND ? undefined : this.entryAt(key, this.table.addressAt(probe.position));
   }
 
-  create(key: string, value: string, options: CreateOptions = {}): Entry {
+  create(key: string, value: string, options: CreateOptions = {}): MaybePromise<Entry> {
     const now = this.clock.now();
     let probe = this.liveProbe(key, now);
     if (probe.position !== NOT_FOUND) throw new StoreError('key_exists', { key });
@@ -155,11 +178,10 @@ export class MemoryStore implements KvStore {
       updatedAt: now,
       expiresAt,
     };
-    this.commit({ revision: change.revision, changes: [change] }, probe);
-    return change;
+    return this.answer(this.commit({ revision: change.revision, changes: [change] }, probe), change);
   }
 
-  replace(key: string, value: string, options: ReplaceOptions = {}): Entry {
+  replace(key: string, value: string, options: ReplaceOptions = {}): MaybePromise<Entry> {
     const now = this.clock.now();
     const table = this.table;
     let probe = this.liveProbe(key, now);
@@ -178,16 +200,14 @@ export class MemoryStore implements KvStore {
       updatedAt: now,
       expiresAt,
     };
-    this.commit({ revision: change.revision, changes: [change] }, probe);
-    return change;
+    return this.answer(this.commit({ revision: change.revision, changes: [change] }, probe), change);
   }
 
-  delete(key: string, options: DeleteOptions = {}): number {
+  delete(key: string, options: DeleteOptions = {}): MaybePromise<number> {
     const probe = this.liveProbe(key, this.clock.now());
     this.matching(probe, key, options.conditions);
     const change: DeleteChange = { type: 'delete', key, revision: this.lastRevision + 1, reason: 'delete' };
-    this.commit({ revision: change.revision, changes: [change] }, probe);
-    return change.revision;
+    return this.answer(this.commit({ revision: change.revision, changes: [change] }, probe), change.revision);
   }
 
   /**
@@ -219,17 +239,25 @@ export class MemoryStore implements KvStore {
     return this.expiry.peekTime() <= this.clock.now();
   }
 
+  /** The result of a write: at once, or once the journal says it is durable. */
+  private answer<T>(durable: Promise<void> | undefined, result: T): MaybePromise<T> {
+    return durable === undefined ? result : durable.then(() => result);
+  }
+
   /**
    * The commit point. `batch` has passed validation and carries the next revision; `hint` is a
-   * fresh probe for its first change's key, saving a second lookup. Applies every change, then
-   * announces the batch.
+   * fresh probe for its first change's key, saving a second lookup. The journal (if any) gets
+   * the batch first: if it throws, nothing is applied. Then every change is applied and the
+   * batch announced. Returns the journal's promise when the answer must wait for it.
    */
-  private commit(batch: ChangeBatch, hint?: KeyProbe): void {
+  private commit(batch: ChangeBatch, hint?: KeyProbe): Promise<void> | undefined {
+    const durable = this.journal?.append(batch);
     const changes = batch.changes;
     for (let i = 0; i < changes.length; i++) this.apply(changes[i] as Change, i === 0 ? hint : undefined);
     this.lastRevision = batch.revision;
     const listeners = this.listeners;
     for (let i = 0; i < listeners.length; i++) (listeners[i] as ChangeListener)(batch);
+    return durable;
   }
 
   /** Makes the table say what `change` says. Called only by commit. */
