@@ -1,4 +1,8 @@
-import { ConfigError, type Env, host, integer, LOG_LEVELS, type LogLevel, oneOf, token, unknownVariables } from '@kv/shared';
+import { fileURLToPath } from 'node:url';
+import { ConfigError, type Env, host, integer, LOG_LEVELS, type LogLevel, oneOf, raw, token, unknownVariables } from '@kv/shared';
+
+/** The web UI's build beside kv_store's: src/ui/dist, from src/kv_store/dist (or src/kv_store/src in tests). */
+const DEFAULT_UI_DIR = fileURLToPath(new URL('../../ui/dist/', import.meta.url));
 
 export type { LogLevel };
 export { ConfigError, LOG_LEVELS };
@@ -21,6 +25,10 @@ export interface Config {
   readonly keepAliveTimeoutMs: number;
   readonly maxConnections: number;
   readonly shutdownTimeoutMs: number;
+  /** Serve the web UI at /ui/ (KV_UI=on|off). */
+  readonly ui: boolean;
+  /** Where the web UI's build is (KV_UI_DIR). */
+  readonly uiDir: string;
 }
 
 /** Every variable kv_store reads, for the warning about unknown ones. */
@@ -40,6 +48,8 @@ export const VARIABLES = [
   'KV_KEEP_ALIVE_TIMEOUT_MS',
   'KV_MAX_CONNECTIONS',
   'KV_SHUTDOWN_TIMEOUT_MS',
+  'KV_UI',
+  'KV_UI_DIR',
 ];
 
 /** Variables of the KV_ family that other programs read (test_client, kvctl), not typos. */
@@ -82,6 +92,8 @@ export function loadConfig(env: Env = process.env): Config {
     keepAliveTimeoutMs: integer(env, 'KV_KEEP_ALIVE_TIMEOUT_MS', 5_000, 100, 3_600_000),
     maxConnections: integer(env, 'KV_MAX_CONNECTIONS', 10_000, 1, 1_000_000),
     shutdownTimeoutMs: integer(env, 'KV_SHUTDOWN_TIMEOUT_MS', 8_000, 0, 3_600_000),
+    ui: oneOf(env, 'KV_UI', ['on', 'off'], 'on') === 'on',
+    uiDir: raw(env, 'KV_UI_DIR') ?? DEFAULT_UI_DIR,
   });
 }
 

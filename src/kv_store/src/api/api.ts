@@ -9,12 +9,13 @@ import { type Access, ApiRequest, type Route, Router } from './router.js';
 import { collectionRoutes } from './routes/collection.js';
 import { healthRoutes } from './routes/health.js';
 import { itemRoutes } from './routes/items.js';
+import { uiRoutes } from './routes/ui.js';
 
 const NO_BODY = Buffer.alloc(0);
 
 /** The route table: one module per resource. A new endpoint is a row in one of them (or a new module here). */
 export function routeTable(context: ApiContext): Route[] {
-  return [...collectionRoutes(context), ...itemRoutes(context), ...healthRoutes()];
+  return [...collectionRoutes(context), ...itemRoutes(context), ...healthRoutes(), ...uiRoutes(context)];
 }
 
 /**
@@ -74,9 +75,11 @@ export function createApi(context: ApiContext, routes: readonly Route[] = routeT
       const route = match.route;
       revisionedPath = route.revisioned === true;
       guard(head, route.access);
-      const key = match.rest === '' ? '' : keyFromPath(match.rest, config.maxKeyBytes);
+      const restIsKey = match.rest !== '' && route.rest !== 'path';
+      const key = restIsKey ? keyFromPath(match.rest, config.maxKeyBytes) : '';
       if (route.json === true) requireJson(header(head, 'content-type'));
-      const request = new ApiRequest(head.method, path, q === -1 ? '' : target.slice(q + 1), head.headers, key, NO_BODY);
+      const query = q === -1 ? '' : target.slice(q + 1);
+      const request = new ApiRequest(head.method, path, query, head.headers, key, NO_BODY, restIsKey ? '' : match.rest);
       if (route.json !== true) return run(head, route, request);
       return (body) => run(head, route, request.withBody(body));
     } catch (err) {

@@ -15,6 +15,8 @@ export class ApiRequest {
     /** The key of a `/v1/<key>` route, percent-decoded and validated; '' for other routes. */
     readonly key: string,
     readonly body: Buffer,
+    /** The rest of a `*` path that is not a key, as sent (still percent-encoded); '' otherwise. */
+    readonly rest = '',
   ) {}
 
   /** A header as one string (repeated ones joined with ", "), by lower-case name. */
@@ -25,7 +27,7 @@ export class ApiRequest {
 
   /** The same request with its body. */
   withBody(body: Buffer): ApiRequest {
-    return new ApiRequest(this.method, this.path, this.query, this.headers, this.key, body);
+    return new ApiRequest(this.method, this.path, this.query, this.headers, this.key, body, this.rest);
   }
 }
 
@@ -35,8 +37,10 @@ export type Handler = (request: ApiRequest) => Answer | Promise<Answer>;
 /** A row of the route table. */
 export interface Route {
   readonly method: string;
-  /** An exact path (`/v1/`), or a prefix ending in `*` whose rest is the key (`/v1/*`). */
+  /** An exact path (`/v1/`), or a prefix ending in `*` (`/v1/*`) whose rest is a key or a plain path. */
   readonly path: string;
+  /** What the rest of a `*` path is: a key (decoded and validated before the handler runs; the default) or a path. */
+  readonly rest?: 'key' | 'path';
   readonly access: Access;
   /** The route reads a JSON body: Content-Type is checked before the body is read. */
   readonly json?: boolean;
