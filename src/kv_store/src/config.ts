@@ -25,6 +25,8 @@ export interface Config {
   readonly keepAliveTimeoutMs: number;
   readonly maxConnections: number;
   readonly shutdownTimeoutMs: number;
+  /** Most checks and ops in one transaction (KV_MAX_TXN_OPS). */
+  readonly maxTxnOps: number;
   /** Serve the web UI at /ui/ (KV_UI=on|off). */
   readonly ui: boolean;
   /** Where the web UI's build is (KV_UI_DIR). */
@@ -50,6 +52,7 @@ export const VARIABLES = [
   'KV_SHUTDOWN_TIMEOUT_MS',
   'KV_UI',
   'KV_UI_DIR',
+  'KV_MAX_TXN_OPS',
 ];
 
 /** Variables of the KV_ family that other programs read (test_client, kvctl), not typos. */
@@ -92,6 +95,7 @@ export function loadConfig(env: Env = process.env): Config {
     keepAliveTimeoutMs: integer(env, 'KV_KEEP_ALIVE_TIMEOUT_MS', 5_000, 100, 3_600_000),
     maxConnections: integer(env, 'KV_MAX_CONNECTIONS', 10_000, 1, 1_000_000),
     shutdownTimeoutMs: integer(env, 'KV_SHUTDOWN_TIMEOUT_MS', 8_000, 0, 3_600_000),
+    maxTxnOps: integer(env, 'KV_MAX_TXN_OPS', 128, 1, 100_000),
     ui: oneOf(env, 'KV_UI', ['on', 'off'], 'on') === 'on',
     uiDir: raw(env, 'KV_UI_DIR') ?? DEFAULT_UI_DIR,
   });

@@ -9,13 +9,14 @@ import { type Access, ApiRequest, type Route, Router } from './router.js';
 import { collectionRoutes } from './routes/collection.js';
 import { healthRoutes } from './routes/health.js';
 import { itemRoutes } from './routes/items.js';
+import { txnRoutes } from './routes/txn.js';
 import { uiRoutes } from './routes/ui.js';
 
 const NO_BODY = Buffer.alloc(0);
 
 /** The route table: one module per resource. A new endpoint is a row in one of them (or a new module here). */
 export function routeTable(context: ApiContext): Route[] {
-  return [...collectionRoutes(context), ...itemRoutes(context), ...healthRoutes(), ...uiRoutes(context)];
+  return [...collectionRoutes(context), ...itemRoutes(context), ...txnRoutes(context), ...healthRoutes(), ...uiRoutes(context)];
 }
 
 /**
@@ -29,8 +30,10 @@ export function createApi(context: ApiContext, routes: readonly Route[] = routeT
   const authorize = createAuthorizer(config);
   const tooLarge = errorAnswer(payloadTooLarge(config.maxBodyBytes));
 
-  function guard(head: RequestHead, access: Access): void {
-    if (authorize !== null && access !== 'open') authorize(header(head, 'authorization'), access);
+  /** Checks the token for `access`; returns what it grants ('write' when access control is off). */
+  function guard(head: RequestHead, access: Access): 'read' | 'write' {
+    if (authorize === null || access === 'open') return 'write';
+    return authorize(header(head, 'authorization'), access);
   }
 
   /** Errors become answers; anything that is not a refusal is a bug: logged, never sent. */
@@ -74,12 +77,12 @@ export function createApi(context: ApiContext, routes: readonly Route[] = routeT
       }
       const route = match.route;
       revisionedPath = route.revisioned === true;
-      guard(head, route.access);
+      const granted = guard(head, route.access);
       const restIsKey = match.rest !== '' && route.rest !== 'path';
       const key = restIsKey ? keyFromPath(match.rest, config.maxKeyBytes) : '';
       if (route.json === true) requireJson(header(head, 'content-type'));
       const query = q === -1 ? '' : target.slice(q + 1);
-      const request = new ApiRequest(head.method, path, query, head.headers, key, NO_BODY, restIsKey ? '' : match.rest);
+      const request = new ApiRequest(head.method, path, query, head.headers, key, NO_BODY, restIsKey ? '' : match.rest, granted);
       if (route.json !== true) return run(head, route, request);
       return (body) => run(head, route, request.withBody(body));
     } catch (err) {

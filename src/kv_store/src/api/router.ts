@@ -17,6 +17,8 @@ export class ApiRequest {
     readonly body: Buffer,
     /** The rest of a `*` path that is not a key, as sent (still percent-encoded); '' otherwise. */
     readonly rest = '',
+    /** What the request's token grants: 'write' also when access control is off. */
+    readonly granted: 'read' | 'write' = 'write',
   ) {}
 
   /** A header as one string (repeated ones joined with ", "), by lower-case name. */
@@ -27,7 +29,7 @@ export class ApiRequest {
 
   /** The same request with its body. */
   withBody(body: Buffer): ApiRequest {
-    return new ApiRequest(this.method, this.path, this.query, this.headers, this.key, body, this.rest);
+    return new ApiRequest(this.method, this.path, this.query, this.headers, this.key, body, this.rest, this.granted);
   }
 }
 
