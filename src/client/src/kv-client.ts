@@ -2,6 +2,7 @@ import type { CreatedEntry, StoredEntry } from './entry.js';
 import { entryProblems, isJsonObject, type JsonObject, type JsonValue, keyPath } from '@kv/shared';
 import { KvError } from './kv-error.js';
 import { KvUnreachableError } from './kv-unreachable-error.js';
+import { TxnBuilder } from './txn.js';
 import { type ExchangeSettings, exchange, parseJsonBody, type RawRequest, type RawResponse } from './raw-exchange.js';
 
 /** Where kv_store is and how to talk to it. */
@@ -108,6 +109,14 @@ export class KvClient {
   async delete(key: string, options: DeleteOptions = {}): Promise<void> {
     const headers = options.ifMatch === undefined ? undefined : { 'if-match': options.ifMatch };
     await this.call({ method: 'DELETE', path: keyPath(key), headers }, 204);
+  }
+
+  /** A transaction to build and `commit` (POST /txn): checks, then ops, all or nothing. */
+  txn(): TxnBuilder {
+    return new TxnBuilder(async (body) => {
+      const response = await this.call({ method: 'POST', path: '/txn', body }, 200, 409);
+      return { status: response.status, body: parseJsonBody(response, 'POST'), invalid: (what) => invalid(response, 'POST', what) };
+    });
   }
 
   /** Asks /healthz; resolves when kv_store says it is up. */
