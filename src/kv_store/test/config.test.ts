@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig, minBodyBytes } from '../src/config.js';
+import { ConfigError, configWarnings, loadConfig, minBodyBytes } from '../src/config.js';
 
 function configError(env: Record<string, string>): ConfigError {
   try {
@@ -29,6 +29,10 @@ describe('loadConfig', () => {
       keepAliveTimeoutMs: 5_000,
       maxConnections: 10_000,
       shutdownTimeoutMs: 8_000,
+      maxTxnOps: 128,
+      ui: true,
+      // src/ui/dist beside kv_store's own folder (from src/kv_store/src here, from dist/ when built).
+      uiDir: expect.stringMatching(/\/src\/ui\/dist\/$/),
     });
   });
 
@@ -47,6 +51,9 @@ describe('loadConfig', () => {
       KV_AUTH_TOKEN: 'write-token-1',
       KV_READ_TOKEN: 'read-token-1',
       KV_LOG_LEVEL: 'debug',
+      KV_MAX_TXN_OPS: '16',
+      KV_UI: 'off',
+      KV_UI_DIR: '/srv/kv-ui',
     });
     expect(config).toMatchObject({
       host: '0.0.0.0',
@@ -59,7 +66,18 @@ describe('loadConfig', () => {
       authToken: 'write-token-1',
       readToken: 'read-token-1',
       logLevel: 'debug',
+      maxTxnOps: 16,
+      ui: false,
+      uiDir: '/srv/kv-ui',
     });
+  });
+
+  it('warns about KV_* variables it does not know, naming the closest one (issue 16)', () => {
+    expect(configWarnings({ KV_PROT: '9090', KV_PORT: '1', KV_STORE_URL: 'http://x', HOME: '/root', KV_ZZZZZZZZZZZ: '1' })).toEqual([
+      'KV_PROT is not a known variable and is ignored; did you mean KV_PORT?',
+      'KV_ZZZZZZZZZZZ is not a known variable and is ignored',
+    ]);
+    expect(configWarnings({ KV_MAX_KEY: '5' })).toEqual(['KV_MAX_KEY is not a known variable and is ignored; did you mean KV_MAX_KEYS?']);
   });
 
   it('treats empty and blank values as unset, and trims numbers', () => {
