@@ -5,7 +5,9 @@ export type StoreErrorReason =
   | 'version_mismatch'
   | 'insufficient_storage'
   | 'persistence_failed'
-  | 'backend_unavailable';
+  | 'backend_unavailable'
+  | 'value_too_large'
+  | 'too_many_ops';
 
 /** What a refusal is about, for its message and for the answer's details. */
 export interface StoreErrorDetails {
@@ -30,6 +32,8 @@ const MESSAGES: Readonly<Record<StoreErrorReason, (d: StoreErrorDetails) => stri
   insufficient_storage: (d) => d.why ?? 'the store is full',
   persistence_failed: (d) => `the store is read-only: ${d.why ?? 'its log could not be written'}`,
   backend_unavailable: (d) => `the backend cannot be reached: ${d.why ?? 'no answer'}`,
+  value_too_large: (d) => d.why ?? 'the write is larger than the backend accepts',
+  too_many_ops: (d) => d.why ?? 'the transaction has more operations than the backend accepts',
 };
 
 /** A refused store operation. It knows nothing of HTTP: the reason names what went wrong. */

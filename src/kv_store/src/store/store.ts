@@ -66,6 +66,21 @@ export function entityTag(entry: Pick<Entry, 'revision'>): string {
   return String(entry.revision);
 }
 
+export interface GetOptions {
+  /**
+   * A linearizable read: it sees every write acknowledged anywhere before it began. A backend
+   * that serves reads from a node's cache (etcd) then reads from its source of truth; one whose
+   * reads are always linearizable (memory) ignores it.
+   */
+  readonly consistent?: boolean | undefined;
+}
+
+/** Whether a store can serve now, and if not, why (for /readyz). */
+export interface Readiness {
+  readonly ok: boolean;
+  readonly reason: string;
+}
+
 export interface CreateOptions {
   /** Milliseconds until the entry expires; NEVER (the default) for no expiry. */
   readonly ttlMs?: number | undefined;
@@ -121,6 +136,18 @@ export interface Journal {
 export interface StoreCapabilities {
   /** Writes survive a restart. */
   readonly durable: boolean;
+  /**
+   * Revisions come from a counter the backend shares with others (etcd's, counting every write
+   * to the cluster): a new store does not start at revision 0, and its revisions may skip
+   * numbers. Absent: the store's own counter, from 0, one step per commit.
+   */
+  readonly sharedRevisions?: boolean;
+  /**
+   * An entry whose time has passed is hidden at once, but its removal (a delete with reason
+   * 'expired', taking a revision) is committed later by the backend itself (etcd's lease), not
+   * by the read or write that finds it. Absent: the first operation to find it commits the expiry.
+   */
+  readonly lazyExpiry?: boolean;
 }
 
 /** Numbers for metrics and health. */
@@ -146,7 +173,7 @@ export interface KvStore {
   /** The revision of the last committed change (0 before any). */
   readonly revision: number;
   /** The live entry for `key`, or undefined. */
-  get(key: string): MaybePromise<Entry | undefined>;
+  get(key: string, options?: GetOptions): MaybePromise<Entry | undefined>;
   /** Creates `key`; key_exists if it is live; insufficient_storage past a limit. */
   create(key: string, value: string, options?: CreateOptions): MaybePromise<Entry>;
   /** Overwrites a live `key` (version + 1); without ttlMs any expiry is cleared. */
@@ -163,6 +190,8 @@ export interface KvStore {
   /** Calls `listener` with every batch committed from now on; returns the unsubscribe function. */
   subscribe(listener: ChangeListener): () => void;
   stats(): StoreStats;
+  /** Whether the store can serve now; absent when it always can (memory). */
+  ready?(): Readiness;
   /** Starts background work (expiry sweeping...). */
   start(): void;
   /** Stops background work and releases what the store holds. */
