@@ -1,10 +1,10 @@
-import { type Entry, whenReady } from '../../store/store.js';
+import { type Entry, type GetOptions, whenReady } from '../../store/store.js';
 import { StoreError } from '../../store/store-error.js';
 import { emptyAnswer, entryAnswer, etag } from '../answers.js';
 import { noneMatchHits, parseTagCondition } from '../conditional.js';
 import type { ApiContext } from '../context.js';
 import type { Answer } from '../door.js';
-import type { HttpError } from '../errors.js';
+import { HttpError } from '../errors.js';
 import type { ApiRequest, Route } from '../router.js';
 import { parseWriteBody } from '../write-body.js';
 
@@ -26,7 +26,7 @@ export function itemRoutes({ store, config }: ApiContext): Route[] {
       path: '/v1/*',
       access: 'read',
       revisioned: true,
-      handle: (request) => whenReady(store.get(request.key), (entry) => read(request, entry)),
+      handle: (request) => whenReady(store.get(request.key, readOptions(request)), (entry) => read(request, entry)),
     },
     {
       method: 'PUT',
@@ -49,6 +49,20 @@ export function itemRoutes({ store, config }: ApiContext): Route[] {
     },
   ];
 }
+
+/**
+ * `?consistent=true`: a linearizable read (the etcd backend reads etcd instead of the node's
+ * cache). Any other value of `consistent` is 400 invalid_query.
+ */
+function readOptions(request: ApiRequest): GetOptions | undefined {
+  if (request.query === '') return undefined;
+  const consistent = new URLSearchParams(request.query).get('consistent');
+  if (consistent === null || consistent === 'false') return undefined;
+  if (consistent === 'true') return CONSISTENT;
+  throw new HttpError('invalid_query', `consistent must be true or false, got '${consistent}'`);
+}
+
+const CONSISTENT: GetOptions = { consistent: true };
 
 /** If-Match and If-None-Match of a write; a malformed one is 400 invalid_header. */
 export function writeConditions(request: ApiRequest) {
