@@ -180,7 +180,11 @@ describe('loadConfig', () => {
     const refused: ReadonlyArray<readonly [string, Record<string, string>, string]> = [
       ['KV_BACKEND', { KV_BACKEND: 'redis' }, "KV_BACKEND must be one of memory, etcd, got 'redis'"],
       ['KV_ETCD_ENDPOINTS', { KV_BACKEND: 'etcd' }, 'KV_ETCD_ENDPOINTS must list the client URLs of etcd'],
-      ['KV_ETCD_ENDPOINTS', { ...etcd, KV_ETCD_ENDPOINTS: 'unix:///run/etcd.sock' }, 'KV_ETCD_ENDPOINTS must hold http:// or https:// URLs'],
+      [
+        'KV_ETCD_ENDPOINTS',
+        { ...etcd, KV_ETCD_ENDPOINTS: 'unix:///run/etcd.sock' },
+        'KV_ETCD_ENDPOINTS must hold http:// or https:// URLs',
+      ],
       ['KV_ETCD_ENDPOINTS', { ...etcd, KV_ETCD_ENDPOINTS: 'http://a:1,,http://b:2' }, 'KV_ETCD_ENDPOINTS must be comma-separated URLs'],
       ['KV_ETCD_ENDPOINTS', { ...etcd, KV_ETCD_ENDPOINTS: 'http://u:p@a:2379' }, 'KV_ETCD_ENDPOINTS must not contain credentials'],
       ['KV_ETCD_ENDPOINTS', { ...etcd, KV_ETCD_ENDPOINTS: 'http://a:2379/v3' }, 'KV_ETCD_ENDPOINTS must hold URLs without a path'],
