@@ -117,6 +117,8 @@ export class EtcdStore implements KvStore {
   private readonly operationTimeoutMs: number;
   private readonly nodeId = randomBytes(4).toString('hex');
   private writeCounter = 0;
+  /** The last write of each key this node has in flight (see inTurn). */
+  private readonly turns = new Map<string, Promise<unknown>>();
   private storeId = '';
   /** The highest revision this node has acknowledged a write at. */
   private acked = 0;
@@ -200,26 +202,47 @@ export class EtcdStore implements KvStore {
   }
 
   async create(key: string, value: string, options: CreateOptions = {}): Promise<Entry> {
-    const done = await this.commit({ checks: [], ops: [{ op: 'create', key, value, ttlMs: options.ttlMs }] }, 'put');
+    const done = await this.inTurn(key, () =>
+      this.commit({ checks: [], ops: [{ op: 'create', key, value, ttlMs: options.ttlMs }] }, 'put'),
+    );
     if (!done.succeeded) throw singleWriteError(done.failures[0] as TxnFailure);
     return done.results[0] as Entry;
   }
 
   async replace(key: string, value: string, options: ReplaceOptions = {}): Promise<Entry> {
     const request: TxnRequest = { checks: [], ops: [{ op: 'replace', key, value, ttlMs: options.ttlMs }] };
-    const done = await this.commit(request, 'put', options.conditions);
+    const done = await this.inTurn(key, () => this.commit(request, 'put', options.conditions));
     if (!done.succeeded) throw singleWriteError(done.failures[0] as TxnFailure);
     return done.results[0] as Entry;
   }
 
   async delete(key: string, options: DeleteOptions = {}): Promise<number> {
-    const done = await this.commit({ checks: [], ops: [{ op: 'delete', key }] }, 'delete', options.conditions);
+    const done = await this.inTurn(key, () => this.commit({ checks: [], ops: [{ op: 'delete', key }] }, 'delete', options.conditions));
     if (!done.succeeded) throw singleWriteError(done.failures[0] as TxnFailure);
     return done.revision;
   }
 
   async txn(request: TxnRequest): Promise<TxnOutcome> {
     return this.commit(request, 'txn');
+  }
+
+  /**
+   * Runs this node's writes of one key one after another: they would only conflict with each
+   * other in etcd and plan again, so a hot key's writers wait here instead, and only writes from
+   * other nodes conflict.
+   */
+  private inTurn<T>(key: string, write: () => Promise<T>): Promise<T> {
+    const before = this.turns.get(key);
+    const mine = (before === undefined ? write() : before.then(write, write)) as Promise<T>;
+    const settled = mine.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.turns.set(key, settled);
+    void settled.then(() => {
+      if (this.turns.get(key) === settled) this.turns.delete(key);
+    });
+    return mine;
   }
 
   /** True when a read may come from the cache: the watch is live and has brought back every write this node acknowledged. */
@@ -371,6 +394,8 @@ export class EtcdStore implements KvStore {
           }
         }
         source = snapshotOf(answer, readSet, this.layout);
+        // Another node won the race: a short random pause keeps the same two from colliding again.
+        if (attempt > 1) await new Promise((resolve) => setTimeout(resolve, Math.random() * 5 * attempt));
       }
     } finally {
       for (const { pending } of unconfirmed.values()) this.cache.done(pending);
