@@ -213,7 +213,8 @@ export class EtcdGateway {
     let status: number;
     let text: string;
     try {
-      const res = await pool.request({ method: 'POST', path, body, headers, signal: AbortSignal.timeout(timeoutMs) });
+      // undici's own timeouts: cheaper than an AbortSignal per call, and they fail as ambiguous too.
+      const res = await pool.request({ method: 'POST', path, body, headers, headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
       status = res.statusCode;
       text = await res.body.text();
     } catch (err) {
@@ -281,7 +282,8 @@ export class EtcdGateway {
         path: '/v3/auth/authenticate',
         body,
         headers: { 'content-type': 'application/json' },
-        signal: AbortSignal.timeout(this.attemptTimeoutMs),
+        headersTimeout: this.attemptTimeoutMs,
+        bodyTimeout: this.attemptTimeoutMs,
       });
       status = res.statusCode;
       text = await res.body.text();
@@ -323,6 +325,6 @@ function classify(err: unknown): EtcdError {
   const e = err as { code?: string; name?: string; message?: string; cause?: { code?: string } };
   const code = e.code ?? e.cause?.code;
   if (code !== undefined && CONNECT_FAILURES.has(code)) return new EtcdError('unreachable', e.message ?? code);
-  if (e.name === 'TimeoutError' || e.name === 'AbortError') return new EtcdError('ambiguous', 'no answer in time');
+  if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') return new EtcdError('ambiguous', 'no answer in time');
   return new EtcdError('ambiguous', e.message ?? String(err));
 }
