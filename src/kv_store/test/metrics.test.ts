@@ -247,6 +247,16 @@ describe('GET /metrics', () => {
     expect(after.text).not.toContain('card/');
   }, 120_000);
 
+  it('names a route whose rest is a path by its template too (/ui/{path}), never by the path', async () => {
+    const { url, send } = await served({ KV_UI_DIR: '/nonexistent-kv-ui' });
+    const statuses = [await send('GET', '/ui/assets/one.js'), await send('GET', '/ui/two.css')];
+    const { metrics, text } = await scrape(url);
+    const ui = Object.keys(samples(metrics, 'kv_http_requests_total')).filter((k) => k.includes('/ui'));
+    expect(ui).toEqual([`code=${statuses[0]},method=GET,route=/ui/{path}`]);
+    expect(statuses[1]).toBe(statuses[0]);
+    expect(text).not.toContain('one.js');
+  });
+
   it('needs the read token when access control is on', async () => {
     const t = testApp({ KV_AUTH_TOKEN: 'write-token-1', KV_READ_TOKEN: 'read-token-1' });
     expectError(await t.get('/metrics'), 401, 'unauthorized', 'this store requires Authorization: Bearer <token>');

@@ -42,7 +42,7 @@ export class Metrics {
     this.requests = new RequestMetrics(this.registry);
     this.rejected = new Counter({
       name: 'kv_rejected_writes_total',
-      help: "Writes refused (create, overwrite, delete), by the contract's error code: limits, conflicts, bad input, access.",
+      help: "Writes refused (create, overwrite, delete, transaction), by the contract's error code: limits, conflicts, bad input, access.",
       labelNames: ['reason'] as const,
       registers: [this.registry],
     });
