@@ -31,6 +31,8 @@ export interface Config {
   readonly ui: boolean;
   /** Where the web UI's build is (KV_UI_DIR). */
   readonly uiDir: string;
+  /** GET /metrics and the request metrics (KV_METRICS=on, the default), or neither (off). */
+  readonly metrics: boolean;
 }
 
 /** Every variable kv_store reads, for the warning about unknown ones. */
@@ -53,6 +55,7 @@ export const VARIABLES = [
   'KV_UI',
   'KV_UI_DIR',
   'KV_MAX_TXN_OPS',
+  'KV_METRICS',
 ];
 
 /** Variables of the KV_ family that other programs read (test_client, kvctl), not typos. */
@@ -98,6 +101,7 @@ export function loadConfig(env: Env = process.env): Config {
     maxTxnOps: integer(env, 'KV_MAX_TXN_OPS', 128, 1, 100_000),
     ui: oneOf(env, 'KV_UI', ['on', 'off'], 'on') === 'on',
     uiDir: raw(env, 'KV_UI_DIR') ?? DEFAULT_UI_DIR,
+    metrics: oneOf(env, 'KV_METRICS', ['on', 'off'], 'on') === 'on',
   });
 }
 

@@ -33,6 +33,7 @@ describe('loadConfig', () => {
       ui: true,
       // src/ui/dist beside kv_store's own folder (from src/kv_store/src here, from dist/ when built).
       uiDir: expect.stringMatching(/\/src\/ui\/dist\/$/),
+      metrics: true,
     });
   });
 
@@ -54,6 +55,7 @@ describe('loadConfig', () => {
       KV_MAX_TXN_OPS: '16',
       KV_UI: 'off',
       KV_UI_DIR: '/srv/kv-ui',
+      KV_METRICS: 'off',
     });
     expect(config).toMatchObject({
       host: '0.0.0.0',
@@ -69,6 +71,7 @@ describe('loadConfig', () => {
       maxTxnOps: 16,
       ui: false,
       uiDir: '/srv/kv-ui',
+      metrics: false,
     });
   });
 
@@ -123,6 +126,7 @@ describe('loadConfig', () => {
       ['KV_KEEP_ALIVE_TIMEOUT_MS', '99'],
       ['KV_MAX_CONNECTIONS', '0'],
       ['KV_SHUTDOWN_TIMEOUT_MS', '-5'],
+      ['KV_METRICS', 'yes'],
     ];
     for (const [name, value] of cases) {
       it(`${name}=${JSON.stringify(value)}`, () => {
