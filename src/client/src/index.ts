@@ -3,7 +3,17 @@
 export type { ErrorCode, JsonObject, JsonValue } from '@kv/shared';
 export { entryProblems, isEntry, isJsonObject, keyPath } from '@kv/shared';
 export type { CreatedEntry, Entry, StoredEntry } from './entry.js';
-export type { CreateOptions, DeleteOptions, GetOptions, Health, KvClientOptions, NotModified, ReplaceOptions } from './kv-client.js';
+export type {
+  CreateOptions,
+  DeleteOptions,
+  GetOptions,
+  Health,
+  KvClientOptions,
+  NotModified,
+  Readiness,
+  ReadinessCheck,
+  ReplaceOptions,
+} from './kv-client.js';
 export { KvClient } from './kv-client.js';
 export type { CheckConditions, Comparison, TxnFailureDetail, TxnOpResult, TxnSuccess } from './txn.js';
 export { TxnBuilder, TxnFailedError } from './txn.js';

@@ -52,6 +52,19 @@ export interface Health {
   readonly status: string;
 }
 
+/** One check of /readyz: its name, and why it fails when it does. */
+export interface ReadinessCheck {
+  readonly name: string;
+  readonly ok: boolean;
+  readonly reason?: string;
+}
+
+/** What /readyz?verbose answers: should kv_store get traffic, and every check. */
+export interface Readiness {
+  readonly ready: boolean;
+  readonly checks: readonly ReadinessCheck[];
+}
+
 const DEFAULT_TIMEOUT_MS = 5000;
 
 /** A typed client for the kv_store HTTP API; every call has a timeout. */
@@ -129,6 +142,15 @@ export class KvClient {
     return { status: body.status };
   }
 
+  /** Asks /readyz?verbose; not being ready (503) is an answer, not an error. */
+  async readiness(): Promise<Readiness> {
+    const response = await this.call({ method: 'GET', path: '/readyz?verbose' }, 200, 503);
+    const body = parseJsonBody(response, 'GET');
+    const checks = isJsonObject(body) ? body.checks : undefined;
+    if (!Array.isArray(checks) || !checks.every(isCheck)) throw invalid(response, 'GET', 'a readiness answer without its checks');
+    return { ready: response.status === 200, checks: checks.map((c) => ({ ...c })) };
+  }
+
   /** Sends `request`; any status but `ok` becomes KvError (or KvUnreachableError when the body is not a contract error). */
   private async call(request: RawRequest, ...ok: number[]): Promise<RawResponse> {
     const response = await this.request(request);
@@ -141,6 +163,12 @@ export class KvClient {
     }
     throw invalid(response, request.method, `${response.status} without the contract's error body`);
   }
+}
+
+function isCheck(value: unknown): value is ReadinessCheck {
+  if (!isJsonObject(value)) return false;
+  const { name, ok, reason } = value;
+  return typeof name === 'string' && typeof ok === 'boolean' && (reason === undefined || typeof reason === 'string');
 }
 
 function toStoredEntry(response: RawResponse, method: string): StoredEntry {

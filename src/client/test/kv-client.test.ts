@@ -126,6 +126,20 @@ describe('KvClient against a real kv_store', () => {
     expect(await client.health()).toEqual({ status: 'ok' });
   });
 
+  it('readiness says ready with every check, and not ready (503) as an answer, naming the failing check', async () => {
+    expect(await client.readiness()).toEqual({ ready: true, checks: [{ name: 'shutdown', ok: true }] });
+    const other = await startRealStore();
+    try {
+      other.app.drain();
+      expect(await new KvClient({ baseUrl: other.url }).readiness()).toEqual({
+        ready: false,
+        checks: [{ name: 'shutdown', ok: false, reason: 'shutting down: finishing the requests in flight, taking no new connections' }],
+      });
+    } finally {
+      await other.close();
+    }
+  });
+
   it('a base URL with a trailing slash works the same', async () => {
     const slashed = new KvClient({ baseUrl: `${store.url}/` });
     expect(slashed.baseUrl).toBe(store.url);

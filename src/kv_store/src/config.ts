@@ -36,6 +36,8 @@ export interface Config {
   readonly backend: 'memory' | 'etcd';
   /** How to reach etcd; set exactly when `backend` is 'etcd'. */
   readonly etcd: EtcdConfig | undefined;
+  /** GET /metrics and the request metrics (KV_METRICS=on, the default), or neither (off). */
+  readonly metrics: boolean;
 }
 
 /** The etcd backend's settings (KV_ETCD_*). */
@@ -73,6 +75,7 @@ export const VARIABLES = [
   'KV_UI',
   'KV_UI_DIR',
   'KV_MAX_TXN_OPS',
+  'KV_METRICS',
   'KV_BACKEND',
   'KV_ETCD_ENDPOINTS',
   'KV_ETCD_PREFIX',
@@ -129,6 +132,7 @@ export function loadConfig(env: Env = process.env): Config {
     maxTxnOps: integer(env, 'KV_MAX_TXN_OPS', 128, 1, 100_000),
     ui: oneOf(env, 'KV_UI', ['on', 'off'], 'on') === 'on',
     uiDir: raw(env, 'KV_UI_DIR') ?? DEFAULT_UI_DIR,
+    metrics: oneOf(env, 'KV_METRICS', ['on', 'off'], 'on') === 'on',
     backend,
     etcd: backend === 'etcd' ? loadEtcdConfig(env) : noEtcdConfig(env),
   });

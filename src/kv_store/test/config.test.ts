@@ -36,6 +36,7 @@ describe('loadConfig', () => {
       uiDir: expect.stringMatching(/\/src\/ui\/dist\/$/),
       backend: 'memory',
       etcd: undefined,
+      metrics: true,
     });
   });
 
@@ -57,6 +58,7 @@ describe('loadConfig', () => {
       KV_MAX_TXN_OPS: '16',
       KV_UI: 'off',
       KV_UI_DIR: '/srv/kv-ui',
+      KV_METRICS: 'off',
     });
     expect(config).toMatchObject({
       host: '0.0.0.0',
@@ -72,6 +74,7 @@ describe('loadConfig', () => {
       maxTxnOps: 16,
       ui: false,
       uiDir: '/srv/kv-ui',
+      metrics: false,
     });
   });
 
@@ -126,6 +129,7 @@ describe('loadConfig', () => {
       ['KV_KEEP_ALIVE_TIMEOUT_MS', '99'],
       ['KV_MAX_CONNECTIONS', '0'],
       ['KV_SHUTDOWN_TIMEOUT_MS', '-5'],
+      ['KV_METRICS', 'yes'],
     ];
     for (const [name, value] of cases) {
       it(`${name}=${JSON.stringify(value)}`, () => {

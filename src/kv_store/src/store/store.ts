@@ -76,7 +76,7 @@ export interface GetOptions {
 }
 
 /** Whether a store can serve now, and if not, why (for /readyz). */
-export interface Readiness {
+export interface StoreReadiness {
   readonly ok: boolean;
   readonly reason: string;
 }
@@ -191,7 +191,7 @@ export interface KvStore {
   subscribe(listener: ChangeListener): () => void;
   stats(): StoreStats;
   /** Whether the store can serve now; absent when it always can (memory). */
-  ready?(): Readiness;
+  ready?(): StoreReadiness;
   /** Starts background work (expiry sweeping...). */
   start(): void;
   /** Stops background work and releases what the store holds. */

@@ -38,7 +38,7 @@ import type {
   KvStore,
   MaybePromise,
   Preconditions,
-  Readiness,
+  StoreReadiness,
   ReplaceOptions,
   StoreCapabilities,
   StoreStats,
@@ -162,7 +162,7 @@ export class EtcdStore implements KvStore {
   }
 
   /** Whether the node can serve, for /readyz: not before it has loaded its cache, nor while its watch is down. */
-  ready(): Readiness {
+  ready(): StoreReadiness {
     if (this.closed) return { ok: false, reason: 'the store is closed' };
     if (this.storeId === '') return { ok: false, reason: `etcd not reached yet: ${this.openProblem}` };
     if (this.follower.state !== 'live') return { ok: false, reason: this.follower.reason };
