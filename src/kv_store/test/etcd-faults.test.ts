@@ -172,12 +172,22 @@ describe('faults', () => {
       const write = await http(node.baseUrl, 'PUT', '/v1/outage/k', { value: 2 });
       expect(write.status).toBe(503);
       expect(write.body).toEqual({ error: { code: 'backend_unavailable', message: expect.any(String) } });
+      const ready = await http(node.baseUrl, 'GET', '/readyz');
+      expect({ status: ready.status, body: ready.body }).toEqual({
+        status: 503,
+        body: { status: 'not_ready', checks: [{ name: 'backend', ok: false, reason: expect.stringContaining('etcd') }] },
+      });
     }
     const noticed = Date.now() - stoppedAt;
     await cluster.startAll();
     const startedAt = Date.now();
     for (const node of nodes) await untilServing(node.baseUrl, 30_000);
     const recovered = Date.now() - startedAt;
+    for (const node of nodes) {
+      await expect
+        .poll(async () => (await http(node.baseUrl, 'GET', '/readyz')).body, { timeout: 20_000, interval: 50 })
+        .toEqual({ status: 'ready' });
+    }
     for (const [i, node] of nodes.entries()) {
       const write = await http(node.baseUrl, 'PUT', '/v1/outage/k', { value: 10 + i });
       expect(write.status).toBe(200);
