@@ -196,6 +196,24 @@ describe('TTLs on shared leases', () => {
     const after = ((await etcd('/v3/lease/leases', {})).leases as unknown[] | undefined)?.length ?? 0;
     expect(after - before).toBeLessThanOrEqual(2);
   });
+  it('a write whose shared lease etcd has revoked meanwhile takes a new lease and succeeds', async () => {
+    const prefix = `revoked-${++prefixes}/`;
+    const a = await node({ prefix });
+    const leaseOf = async (key: string) =>
+      (
+        (await etcd('/v3/kv/range', { key: Buffer.from(`${prefix}d/${key}`).toString('base64') })).kvs as { lease?: string }[] | undefined
+      )?.[0]?.lease;
+    const expiresAt = Math.ceil(Date.now() / 1000) * 1000 + 30_000;
+    await a.create('first', '1', { ttlMs: expiresAt - Date.now() });
+    const revoked = await leaseOf('first');
+    expect(revoked).toEqual(expect.any(String));
+    await etcd('/v3/lease/revoke', { ID: revoked });
+    const second = await a.create('second', '2', { ttlMs: expiresAt - Date.now() });
+    expect(second).toMatchObject({ value: '2', version: 1 });
+    const lease = await leaseOf('second');
+    expect(lease).toEqual(expect.any(String));
+    expect(lease).not.toBe(revoked);
+  });
 });
 
 describe('limits of etcd, as the contract says them', () => {

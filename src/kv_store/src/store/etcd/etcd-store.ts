@@ -368,8 +368,11 @@ export class EtcdStore implements KvStore {
           answer = await this.send<EtcdTxnResponse>('/v3/kv/txn', txn, outcome);
         } catch (err) {
           if (err instanceof EtcdError && err.code === GRPC.notFound && /lease not found/.test(err.message)) {
-            // A lease etcd revoked early (or never granted to us): nothing was applied; take new ones.
+            // A lease etcd revoked early: etcd checks leases after the compares held, so neither
+            // this try nor an earlier one of this Txn was applied. New leases, and plan again.
             for (const id of leases.values()) this.leases.forget(id);
+            this.cache.done(pending);
+            unconfirmed.delete(write);
             continue;
           }
           throw err;
