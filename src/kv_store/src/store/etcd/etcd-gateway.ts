@@ -77,6 +77,8 @@ export interface EtcdEvent {
   /** Absent for a PUT (the enum's zero value). */
   readonly type?: 'PUT' | 'DELETE';
   readonly kv: EtcdKeyValue;
+  /** The key before the event, when the watch asked for it (prev_kv). */
+  readonly prev_kv?: EtcdKeyValue;
 }
 
 /** One message of a watch stream. */

@@ -21,10 +21,11 @@
  * behind kv_store's back ('delete').
  */
 
-import type { ChangeBatch, ChangeListener, DeleteChange, Entry, PutChange } from '../store.js';
+import type { Change, ChangeBatch, ChangeListener, DeleteChange, Entry, PutChange } from '../store.js';
 import { NEVER } from '../store.js';
+import { byRevision, changeOf, type RevisionEvents } from './change-records.js';
 import { type EtcdEvent, type EtcdKeyValue, int } from './etcd-gateway.js';
-import { decodeMarker, decodeRecord, type EtcdLayout, type OpMarker } from './stored-record.js';
+import { decodeRecord, type EtcdLayout } from './stored-record.js';
 
 /**
  * Bytes the cache holds for one entry, as charged against KV_MAX_MEMORY_BYTES: the Entry object
@@ -60,12 +61,6 @@ interface Waiter {
 export interface PendingWrite {
   readonly id: string;
   revision: number | undefined;
-}
-
-/** One revision's events, decoded. */
-interface RevisionEvents {
-  readonly revision: number;
-  readonly events: EtcdEvent[];
 }
 
 export class KeyspaceCache {
@@ -190,17 +185,7 @@ export class KeyspaceCache {
 
   /** Applies one watch message's events (in revision order). */
   apply(events: readonly EtcdEvent[]): void {
-    let group: RevisionEvents | undefined;
-    for (const event of events) {
-      const revision = int(event.kv.mod_revision);
-      if (group !== undefined && group.revision !== revision) {
-        this.applyRevision(group);
-        group = undefined;
-      }
-      group ??= { revision, events: [] };
-      group.events.push(event);
-    }
-    if (group !== undefined) this.applyRevision(group);
+    for (const revision of byRevision(this.layout, events)) this.applyRevision(revision);
     this.settleWaiters();
   }
 
@@ -211,40 +196,21 @@ export class KeyspaceCache {
     this.settleWaiters();
   }
 
-  private applyRevision({ revision, events }: RevisionEvents): void {
+  private applyRevision({ revision, marker, data }: RevisionEvents): void {
     if (revision <= this.lastRevision) return;
-    let marker: OpMarker | undefined;
-    for (const event of events) {
-      if (event.type !== 'DELETE' && Buffer.from(event.kv.key, 'base64').toString('utf8') === this.layout.opKey) {
-        marker = decodeMarker(Buffer.from(event.kv.value ?? '', 'base64'));
-      }
-    }
     if (marker !== undefined) this.settleWrite(marker.write, revision);
-    const changes: (PutChange | DeleteChange)[] = [];
-    for (const event of events) {
-      const key = this.layout.keyOf(Buffer.from(event.kv.key, 'base64'));
-      if (key === undefined) continue;
-      const old = this.entries.get(key);
-      if (event.type === 'DELETE') {
-        if (old === undefined) continue;
-        this.remove(old);
-        const reason = marker?.reason ?? (old.expiresAt !== NEVER ? 'expired' : 'delete');
-        if (reason === 'expired') this.expired++;
-        changes.push({ type: 'delete', key, revision, reason });
-        continue;
-      }
-      const decoded = this.decode(event.kv, key);
-      if (decoded === undefined) {
-        if (old !== undefined) {
-          this.remove(old);
-          changes.push({ type: 'delete', key, revision, reason: 'delete' });
-        }
-        continue;
-      }
+    const changes: Change[] = [];
+    for (const event of data) {
+      const old = this.entries.get(event.key);
+      const change = changeOf(revision, event, old, marker);
       if (old !== undefined) this.remove(old);
-      this.insert(decoded.entry);
-      if (decoded.write !== '') this.settleWrite(decoded.write, revision);
-      changes.push(marker?.reason === 'txn' ? { type: 'put', ...decoded.entry, reason: 'txn' } : { type: 'put', ...decoded.entry });
+      if (event.entry !== undefined) {
+        this.insert(event.entry);
+        if (event.write !== '') this.settleWrite(event.write, revision);
+      }
+      if (change === undefined) continue;
+      if (change.type === 'delete' && change.reason === 'expired') this.expired++;
+      changes.push(change);
     }
     this.lastRevision = revision;
     if (changes.length > 0) this.announce({ revision, changes });
