@@ -2,7 +2,7 @@ import { errorAnswer, withHeaders } from './answers.js';
 import { createAuthorizer } from './auth.js';
 import type { ApiContext } from './context.js';
 import type { Answer, ApiDoor, BodyHandler, RequestHead } from './door.js';
-import { HttpError, isAnswerable, methodNotAllowed, payloadTooLarge } from './errors.js';
+import { fromStoreError, HttpError, isAnswerable, methodNotAllowed, payloadTooLarge } from './errors.js';
 import { keyFromPath } from './keys.js';
 import { requireJson } from './media-type.js';
 import { type Access, ApiRequest, type Route, Router } from './router.js';
@@ -34,7 +34,7 @@ export function createApi(context: ApiContext, routes: readonly Route[] = routeT
 
   /** Errors become answers; anything that is not a refusal is a bug: logged, never sent. */
   function failed(head: RequestHead, err: unknown): Answer {
-    if (isAnswerable(err)) return errorAnswer(err instanceof HttpError ? err : new HttpError(err.reason, err.message));
+    if (isAnswerable(err)) return errorAnswer(err instanceof HttpError ? err : fromStoreError(err));
     logger.error({ err, method: head.method, url: head.target }, 'request failed');
     return errorAnswer(new HttpError('internal', 'internal error'));
   }
