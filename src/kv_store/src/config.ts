@@ -21,6 +21,20 @@ export interface Config {
   readonly keepAliveTimeoutMs: number;
   readonly maxConnections: number;
   readonly shutdownTimeoutMs: number;
+  /** How long a listing's cursor lives after its last use. */
+  readonly cursorTtlMs: number;
+  /** Most listings whose snapshot is pinned for their cursors at once. */
+  readonly maxCursors: number;
+  /** Most revisions of change history kept for watchers. */
+  readonly watchHistory: number;
+  /** Most bytes of change history, by estimate. */
+  readonly watchHistoryBytes: number;
+  /** Most watchers (streams and waiting long-polls) at once. */
+  readonly maxWatchers: number;
+  /** A watch stream idle this long gets a progress event (at most this long apart). */
+  readonly watchProgressMs: number;
+  /** Bytes a watch stream's client may leave unread before it is cut off as a slow consumer. */
+  readonly watchBufferBytes: number;
 }
 
 /** Every variable kv_store reads, for the warning about unknown ones. */
@@ -40,6 +54,13 @@ export const VARIABLES = [
   'KV_KEEP_ALIVE_TIMEOUT_MS',
   'KV_MAX_CONNECTIONS',
   'KV_SHUTDOWN_TIMEOUT_MS',
+  'KV_CURSOR_TTL_MS',
+  'KV_MAX_CURSORS',
+  'KV_WATCH_HISTORY',
+  'KV_WATCH_HISTORY_BYTES',
+  'KV_MAX_WATCHERS',
+  'KV_WATCH_PROGRESS_MS',
+  'KV_WATCH_BUFFER_BYTES',
 ];
 
 /** Variables of the KV_ family that other programs read (test_client, kvctl), not typos. */
@@ -82,6 +103,14 @@ export function loadConfig(env: Env = process.env): Config {
     keepAliveTimeoutMs: integer(env, 'KV_KEEP_ALIVE_TIMEOUT_MS', 5_000, 100, 3_600_000),
     maxConnections: integer(env, 'KV_MAX_CONNECTIONS', 10_000, 1, 1_000_000),
     shutdownTimeoutMs: integer(env, 'KV_SHUTDOWN_TIMEOUT_MS', 8_000, 0, 3_600_000),
+    cursorTtlMs: integer(env, 'KV_CURSOR_TTL_MS', 60_000, 1000, 3_600_000),
+    maxCursors: integer(env, 'KV_MAX_CURSORS', 1000, 1, 1_000_000),
+    watchHistory: integer(env, 'KV_WATCH_HISTORY', 10_000, 0, 10_000_000),
+    watchHistoryBytes: integer(env, 'KV_WATCH_HISTORY_BYTES', 64 * 1_048_576, 0, Number.MAX_SAFE_INTEGER),
+    maxWatchers: integer(env, 'KV_MAX_WATCHERS', 10_000, 1, 1_000_000),
+    // The contract promises progress at least every 15 s to an idle watcher.
+    watchProgressMs: integer(env, 'KV_WATCH_PROGRESS_MS', 15_000, 10, 15_000),
+    watchBufferBytes: integer(env, 'KV_WATCH_BUFFER_BYTES', 1_048_576, 1024, 1_073_741_824),
   });
 }
 
