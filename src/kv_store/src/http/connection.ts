@@ -271,6 +271,9 @@ export class Connection implements ParserEvents {
       get pending() {
         return socket.writableLength;
       },
+      onDrain: (listener) => {
+        if (live()) socket.once('drain', listener);
+      },
     };
     stream.start(sink);
   }
