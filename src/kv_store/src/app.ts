@@ -2,6 +2,7 @@ import type { RequestListener } from 'node:http';
 import { createApi } from './api/api.js';
 import type { ApiContext } from './api/context.js';
 import type { ApiDoor } from './api/door.js';
+import { WatchHub } from './api/watch/watch-hub.js';
 import type { Clock } from './clock.js';
 import type { Config } from './config.js';
 import { nodeHandler } from './http/node-adapter.js';
@@ -27,15 +28,23 @@ export interface App {
   readonly server: WireServer;
   readonly store: KvStore;
   readonly logger: Logger;
-  /** From now on every answer says Connection: close, so clients stop reusing connections (shutdown). */
+  /** Watch streams and long-polls. */
+  readonly watches: WatchHub;
+  /** From now on every answer says Connection: close, so clients stop reusing connections, and watches end (shutdown). */
   drain(): void;
-  /** Stops the store's background work. The server is closed by its owner. */
+  /** Ends the watches and stops the store's background work. The server is closed by its owner. */
   close(): Promise<void>;
 }
 
 /** The in-memory store with the configuration's limits. */
 export function memoryStore(config: Config, clock?: Clock, id?: string): MemoryStore {
-  return new MemoryStore({ clock, id, limits: { maxKeys: config.maxKeys, maxMemoryBytes: config.maxMemoryBytes } });
+  return new MemoryStore({
+    clock,
+    id,
+    limits: { maxKeys: config.maxKeys, maxMemoryBytes: config.maxMemoryBytes },
+    history: { maxRevisions: config.watchHistory, maxBytes: config.watchHistoryBytes },
+    cursors: { ttlMs: config.cursorTtlMs, maxCursors: config.maxCursors },
+  });
 }
 
 /** Builds kv_store: the store, the HTTP API, and a server that is not yet listening. */
@@ -43,7 +52,12 @@ export function buildApp(options: AppOptions): App {
   const { config } = options;
   const logger = options.logger ?? createLogger(config.logLevel);
   const store = options.store ?? memoryStore(config, options.clock);
-  const context: ApiContext = { config, store, logger };
+  const watches = new WatchHub(
+    store,
+    { maxWatchers: config.maxWatchers, progressMs: config.watchProgressMs, bufferBytes: config.watchBufferBytes },
+    logger,
+  );
+  const context: ApiContext = { config, store, logger, watches };
   const door = createApi(context);
   const onAnswer = logger.isLevelEnabled('debug')
     ? (head: { method: string; target: string }, status: number, startedAt: number) =>
@@ -65,8 +79,13 @@ export function buildApp(options: AppOptions): App {
     server,
     store,
     logger,
-    drain: () => server.drain(),
+    watches,
+    drain: () => {
+      server.drain();
+      watches.close();
+    },
     close: async () => {
+      watches.close();
       await store.close();
     },
   };

@@ -293,3 +293,33 @@ function describeTags(tags: readonly EntityTag[], strong: boolean): string {
   const text = tags.map((t) => (t.weak ? `W/"${t.tag}"` : `"${t.tag}"`)).join(', ');
   return strong && tags.every((t) => t.weak) ? `${text} (weak ETags never match If-Match)` : text;
 }
+
+/**
+ * Compares two keys in the port's order, UTF-8 bytes (which is code point order): negative,
+ * zero or positive. JavaScript's `<` compares UTF-16 units, which puts astral characters
+ * (surrogate pairs) before U+E000-U+FFFF; this does not.
+ */
+export function compareKeys(a: string, b: string): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    let x = a.charCodeAt(i);
+    let y = b.charCodeAt(i);
+    if (x === y) continue;
+    // Only where both units are D800 or above do the two orders differ: surrogates go last.
+    if (x >= 0xd800 && y >= 0xd800) {
+      x = x < 0xe000 ? x + 0x2000 : x - 0x800;
+      y = y < 0xe000 ? y + 0x2000 : y - 0x800;
+    }
+    return x - y;
+  }
+  return a.length - b.length;
+}
+
+/** True when `key` is in `range`: inside its prefix, at or after its start and before its end. */
+export function inKeyRange(range: KeyRange, key: string): boolean {
+  return (
+    key.startsWith(range.prefix) &&
+    (range.start === undefined || compareKeys(key, range.start) >= 0) &&
+    (range.end === undefined || compareKeys(key, range.end) < 0)
+  );
+}
