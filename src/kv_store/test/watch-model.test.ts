@@ -16,7 +16,14 @@ import { callApi, readStream } from './support/call-api.js';
  */
 
 const KEYS = ['a', 'a/1', 'a/2', 'b', 'b/1', 'é'];
-const RANGES = [{ prefix: '' }, { prefix: 'a/' }, { prefix: 'b' }, { key: 'a' }, { prefix: '', start: 'a/2', end: 'b/1' }];
+type Range = { readonly key: string } | { readonly prefix: string; readonly start?: string; readonly end?: string };
+const RANGES: readonly Range[] = [
+  { prefix: '' },
+  { prefix: 'a/' },
+  { prefix: 'b' },
+  { key: 'a' },
+  { prefix: '', start: 'a/2', end: 'b/1' },
+];
 
 type Op =
   | { op: 'put'; key: string; value: number; ttl: boolean }
@@ -59,7 +66,7 @@ interface Watcher {
   readonly query: string;
   readonly form: 'sse' | 'ndjson';
   readonly start: number;
-  readonly range: (typeof RANGES)[number];
+  readonly range: Range;
   /** Change messages received over every connection so far. */
   readonly messages: Message[];
   /** The last revision it knows it has everything up to (an SSE id, an NDJSON revision). */
@@ -71,7 +78,7 @@ interface Watcher {
 
 const settle = () => new Promise((resolve) => setImmediate(resolve));
 
-function watches(range: (typeof RANGES)[number], key: string): boolean {
+function watches(range: Range, key: string): boolean {
   if ('key' in range) return key === range.key;
   const bytes = (s: string) => Buffer.from(s);
   return (
@@ -81,7 +88,7 @@ function watches(range: (typeof RANGES)[number], key: string): boolean {
   );
 }
 
-function rangeQuery(range: (typeof RANGES)[number]): string {
+function rangeQuery(range: Range): string {
   if ('key' in range) return `/v1/${encodeURIComponent(range.key)}?watch=true`;
   let q = `/v1/?watch=true&prefix=${encodeURIComponent(range.prefix)}`;
   if (range.start !== undefined) q += `&start=${encodeURIComponent(range.start)}`;
@@ -157,7 +164,7 @@ async function run(ops: readonly Op[]): Promise<void> {
         await call('GET', '/v1/a'); // may commit an expiry
         break;
       case 'open': {
-        const range = RANGES[op.range] as (typeof RANGES)[number];
+        const range = RANGES[op.range] as Range;
         const start = Math.max(0, app.store.revision - op.back);
         const w: Watcher = {
           query: rangeQuery(range),
