@@ -127,6 +127,28 @@ describe('SSE watch over real sockets', () => {
   });
 });
 
+describe('a watch whose client leaves', () => {
+  it('is stopped when the client closes its side, even with nothing to write (its slot comes back)', async () => {
+    const t = testApp({ KV_MAX_WATCHERS: '1' });
+    const base = await listen(t.app);
+    const socket = connect(Number(new URL(base).port), '127.0.0.1');
+    onTestFinished(() => {
+      socket.destroy();
+    });
+    let received = '';
+    socket.on('data', (d: Buffer) => {
+      received += d.toString();
+    });
+    socket.write('GET /v1/?watch=true HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n');
+    await until(() => received.includes('event: progress'), 'the stream to start');
+    expect(t.app.watches.watchers).toBe(1);
+    socket.end();
+    await until(() => t.app.watches.watchers === 0, 'the watch to stop');
+    const next = await fetch(`${base}/v1/?watch=true&wait=0`);
+    expect(next.status).toBe(200);
+  });
+});
+
 describe('shutdown with watches open', () => {
   // (That drain answers a waiting long-poll is checked through the door, in routes-watch.test.ts.)
   it('SIGTERM ends an SSE stream cleanly (its last chunk) and the process exits 0', async () => {

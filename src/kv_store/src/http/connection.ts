@@ -114,8 +114,18 @@ export class Connection implements ParserEvents {
 
   /** The client ended its side: answer what it sent (once parsing may go on), then close. */
   onEnd(): void {
-    if (this.closing) return; // both sides ended: the socket closes
+    if (this.closing && this.stream === undefined) return; // both sides ended: the socket closes
     this.peerEnded = true;
+    const stream = this.stream;
+    if (stream !== undefined) {
+      // A stream (a watch) never ends by itself: a client that ends its side has gone away.
+      this.stream = undefined;
+      this.waiting = false;
+      stream.stop();
+      this.close();
+      this.socket.destroy();
+      return;
+    }
     if (!this.blocked && !this.waiting) this.flush();
   }
 
