@@ -2,7 +2,9 @@ import type { CreatedEntry, StoredEntry } from './entry.js';
 import { entryProblems, isJsonObject, type JsonObject, type JsonValue, keyPath } from '@kv/shared';
 import { KvError } from './kv-error.js';
 import { KvUnreachableError } from './kv-unreachable-error.js';
+import { type ListOptions, type ListPage, Listing, listQuery } from './listing.js';
 import { type ExchangeSettings, exchange, parseJsonBody, type RawRequest, type RawResponse } from './raw-exchange.js';
+import { Watch, type WatchOptions } from './watching.js';
 
 /** Where kv_store is and how to talk to it. */
 export interface KvClientOptions {
@@ -108,6 +110,38 @@ export class KvClient {
   async delete(key: string, options: DeleteOptions = {}): Promise<void> {
     const headers = options.ifMatch === undefined ? undefined : { 'if-match': options.ifMatch };
     await this.call({ method: 'DELETE', path: keyPath(key), headers }, 204);
+  }
+
+  /**
+   * One page of a listing (GET /v1/): the first, or the one `cursor` (the previous page's)
+   * points at, with the same options as the first page. KvError 410 cursor_expired when the
+   * listing is no longer held.
+   */
+  async listPage(options: ListOptions = {}, cursor?: string): Promise<ListPage> {
+    const query = listQuery(options, cursor);
+    const response = await this.call({ method: 'GET', path: query === '' ? '/v1/' : `/v1/?${query}` }, 200);
+    const body = parseJsonBody(response, 'GET');
+    if (!isJsonObject(body) || typeof body.revision !== 'number' || !Array.isArray(body.items) || !Array.isArray(body.prefixes)) {
+      throw invalid(response, 'GET', 'a listing page without revision, items and prefixes');
+    }
+    return body as unknown as ListPage;
+  }
+
+  /**
+   * Every key of a listing, in order, as an async iterator that follows the cursors; all pages
+   * at one revision (`listing.revision`, once the first page is in).
+   */
+  list(options: ListOptions = {}): Listing {
+    return new Listing((cursor) => this.listPage(options, cursor));
+  }
+
+  /**
+   * Follows every change to a key or a range, as an async iterator of one event per revision.
+   * It reconnects and resumes by revision by itself; a history the store no longer holds is
+   * KvHistoryCompactedError (list again, then watch after the listing's revision).
+   */
+  watch(options: WatchOptions = {}): Watch {
+    return new Watch(this.settings, options);
   }
 
   /** Asks /healthz; resolves when kv_store says it is up. */
