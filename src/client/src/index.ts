@@ -13,5 +13,5 @@ export { KvHistoryCompactedError, Watch } from './watching.js';
 export { KvError } from './kv-error.js';
 export type { UnreachableReason } from './kv-unreachable-error.js';
 export { KvUnreachableError } from './kv-unreachable-error.js';
-export type { ExchangeSettings, RawRequest, RawResponse } from './raw-exchange.js';
+export type { ExchangeSettings, RawRequest, RawResponse, StreamResponse } from './raw-exchange.js';
 export { parseJsonBody } from './raw-exchange.js';

@@ -3,7 +3,7 @@ import { entryProblems, isJsonObject, type JsonObject, type JsonValue, keyPath }
 import { KvError } from './kv-error.js';
 import { KvUnreachableError } from './kv-unreachable-error.js';
 import { type ListOptions, type ListPage, Listing, listQuery } from './listing.js';
-import { type ExchangeSettings, exchange, parseJsonBody, type RawRequest, type RawResponse } from './raw-exchange.js';
+import { type ExchangeSettings, exchange, openStream, parseJsonBody, type RawRequest, type RawResponse, type StreamResponse } from './raw-exchange.js';
 import { Watch, type WatchOptions } from './watching.js';
 
 /** Where kv_store is and how to talk to it. */
@@ -76,6 +76,11 @@ export class KvClient {
   /** Sends any request and returns the answer untouched, whatever its status; throws only KvUnreachableError. */
   request(request: RawRequest): Promise<RawResponse> {
     return exchange(this.settings, request);
+  }
+
+  /** Sends any request and resolves once the answer's head is in, its body a stream (watches); throws only KvUnreachableError. */
+  requestStream(request: RawRequest, signal: AbortSignal): Promise<StreamResponse> {
+    return openStream(this.settings, request, signal);
   }
 
   /** Creates `key` (POST /v1/); KvError 409 key_exists if it is live. */
