@@ -46,7 +46,6 @@ import {
   type HistoryCompacted,
   type Journal,
   type KvStore,
-  type ListItem,
   type ListPage,
   type ListQuery,
   type MaybePromise,
@@ -62,7 +61,8 @@ import { StoreError } from '../store-error.js';
 import { ChangeHistory, type HistoryLimits } from './change-history.js';
 import { entryBytes } from './entry-cost.js';
 import { ExpiryQueue } from './expiry-queue.js';
-import { countRange, OrderedIndex, type OrderTree, plainKey, type ScanResult, scanPage } from './ordered-index.js';
+import { countRange, OrderedIndex, scanPage } from './ordered-index.js';
+import { readEntry, readPage, treeEntries } from './record-reads.js';
 import { type IndexPosition, type KeyProbe, NOT_FOUND, type RecordAddress, RecordTable } from './record-table.js';
 import { type CursorLimits, SnapshotPins } from './snapshot-pins.js';
 import { SweepScheduler } from './sweep-scheduler.js';
@@ -220,7 +220,7 @@ export class MemoryStore implements KvStore {
       const revision = this.lastRevision;
       const tree = this.order.live;
       const scan = scanPage(tree, query, query, undefined);
-      const page = this.page(revision, scan, query.values, query.count ? countRange(tree, query) : undefined);
+      const page = readPage(this.table, revision, scan, query.values, query.count ? countRange(tree, query) : undefined);
       // More to come: the listing's revision is pinned for its next pages (same tick: nothing changed since the scan).
       if (page.next !== undefined) this.pins.pinForCursor(revision, () => this.order.freeze(), now);
       return page;
@@ -233,7 +233,7 @@ export class MemoryStore implements KvStore {
         why: 'a cursor lives KV_CURSOR_TTL_MS after its last use, at most KV_MAX_CURSORS at once, and none survives a restart',
       });
     }
-    return this.page(from.revision, scanPage(snapshot.tree, query, query, from.after), query.values, undefined);
+    return readPage(this.table, from.revision, scanPage(snapshot.tree, query, query, from.after), query.values, undefined);
   }
 
   /**
@@ -245,20 +245,7 @@ export class MemoryStore implements KvStore {
     this.sweepDue(this.clock.now());
     const revision = this.lastRevision;
     const held = this.pins.hold(revision, () => this.order.freeze());
-    const entries = (tree: OrderTree): Iterable<Entry> => ({
-      [Symbol.iterator]: () => {
-        const walk = tree.entries(undefined, []);
-        return {
-          next: (): IteratorResult<Entry> => {
-            const step = walk.next();
-            if (step.done === true) return { done: true, value: undefined };
-            const [order, address] = step.value;
-            return { done: false, value: this.entryAt(plainKey(order), address) };
-          },
-        };
-      },
-    });
-    return { revision, entries: () => entries(held.tree), release: held.release };
+    return { revision, entries: () => treeEntries(this.table, held.tree), release: held.release };
   }
 
   stats(): StoreStats {
@@ -274,7 +261,7 @@ export class MemoryStore implements KvStore {
 
   get(key: string): Entry | undefined {
     const probe = this.liveProbe(key, this.clock.now());
-    return probe.position === NOT_FOUND ? undefined : this.entryAt(key, this.table.addressAt(probe.position));
+    return probe.position === NOT_FOUND ? undefined : readEntry(this.table, key, this.table.addressAt(probe.position));
   }
 
   create(key: string, value: string, options: CreateOptions = {}): MaybePromise<Entry> {
@@ -441,27 +428,6 @@ export class MemoryStore implements KvStore {
     while (this.expiry.peekTime() <= now) this.sweepExpired(SWEEP_BATCH, now);
   }
 
-  /** A listing's page from what a scan found, with each item read from its record. */
-  private page(revision: number, scan: ScanResult, values: boolean, count: number | undefined): ListPage {
-    const table = this.table;
-    const items: ListItem[] = [];
-    for (let i = 0; i < scan.keys.length; i++) {
-      const address = scan.addresses[i] as RecordAddress;
-      items.push({
-        key: scan.keys[i] as string,
-        version: table.version(address),
-        revision: table.revision(address),
-        createdAt: table.createdAt(address),
-        updatedAt: table.updatedAt(address),
-        expiresAt: table.expiresAt(address),
-        size: table.valueBytes(address),
-        value: values ? table.value(address) : undefined,
-      });
-    }
-    const next = scan.resumeAfter === undefined ? undefined : { revision, after: scan.resumeAfter };
-    return { revision, items, prefixes: scan.prefixes, next, count };
-  }
-
   /** The probe of `key` if it is live; an expired entry found on the way is expired (committed) first. */
   private liveProbe(key: string, now: number): KeyProbe {
     const probe = this.table.probe(key);
@@ -486,19 +452,6 @@ export class MemoryStore implements KvStore {
     return address;
   }
 
-  private entryAt(key: string, address: RecordAddress): Entry {
-    const table = this.table;
-    return {
-      key,
-      value: table.value(address),
-      version: table.version(address),
-      revision: table.revision(address),
-      createdAt: table.createdAt(address),
-      updatedAt: table.updatedAt(address),
-      expiresAt: table.expiresAt(address),
-    };
-  }
-
   /** What the entry at `address` is charged (see entry-cost.ts). */
   private costOf(address: RecordAddress): number {
     const table = this.table;
@@ -508,8 +461,9 @@ export class MemoryStore implements KvStore {
   /**
    * Expired entries still hold room until swept, and records kept for listings until their
    * cursors let go: reclaims a batch of the first and lets go of all of the second, then refuses
-   * with insufficient_storage if the write (needing `needs()` bytes) still does not fit. Same `now`: the entry being written,
-   * live at `now`, is never swept from under the write. Returns a fresh probe for `key`.
+   * with insufficient_storage if the write (needing `needs()` bytes) still does not fit. Same
+   * `now`: the entry being written, live at `now`, is never swept from under the write. Returns a
+   * fresh probe for `key`.
    */
   private makeRoom(key: string, newKeys: number, needs: () => number, now: number): KeyProbe {
     if (this.expiry.peekTime() <= now) this.sweepExpired(SWEEP_BATCH, now);
