@@ -14,7 +14,7 @@
 # process starts), BENCH_KEYS (10000), BENCH_MEM_KEYS (1000000; 100000 quick), BENCH_CONNECTIONS (50),
 # BENCH_TARGETS ("kv ref webdis"), BENCH_LOADS ("get put mix post delete"), BENCH_PHASES
 # ("throughput memory expiry profile watch"; add "layouts" for bench/entry-layouts.mjs), BENCH_SKIP_BUILD=1,
-# BENCH_WATCHERS (1000 SSE watchers in the watch phase), BENCH_PROBE_MS (20: a probe write every 20 ms),
+# BENCH_WATCHERS (1000 SSE watchers in the watch phase), BENCH_PROBE_MS (50: a probe write every 50 ms),
 # BENCH_ETCD (1: list-all through etcd's JSON gateway when etcd is installed; 0 to leave it out),
 # BENCH_OUT (results folder), BENCH_PORT_BASE (18080: kv_store, +1 reference, +2 webdis, +3 redis-server, +4/+5 etcd),
 # BENCH_WEBDIS_THREADS (1), BENCH_SERVER_CPU (1), BENCH_CLIENT_CPU (0).
@@ -39,7 +39,7 @@ TARGETS=${BENCH_TARGETS:-kv ref webdis}
 LOADS=${BENCH_LOADS:-get put mix post delete}
 PHASES=${BENCH_PHASES:-throughput memory expiry profile watch}
 WATCHERS=${BENCH_WATCHERS:-1000}
-PROBE_MS=${BENCH_PROBE_MS:-20}
+PROBE_MS=${BENCH_PROBE_MS:-50}
 ETCD=${BENCH_ETCD:-1}
 PORT_BASE=${BENCH_PORT_BASE:-18080}
 KV_PORT=$PORT_BASE REF_PORT=$((PORT_BASE + 1)) WEBDIS_PORT=$((PORT_BASE + 2)) REDIS_PORT=$((PORT_BASE + 3))
