@@ -3,7 +3,15 @@ import { entryProblems, isJsonObject, type JsonObject, type JsonValue, keyPath }
 import { KvError } from './kv-error.js';
 import { KvUnreachableError } from './kv-unreachable-error.js';
 import { type ListOptions, type ListPage, Listing, listQuery } from './listing.js';
-import { type ExchangeSettings, exchange, openStream, parseJsonBody, type RawRequest, type RawResponse, type StreamResponse } from './raw-exchange.js';
+import {
+  type ExchangeSettings,
+  exchange,
+  openStream,
+  parseJsonBody,
+  type RawRequest,
+  type RawResponse,
+  type StreamResponse,
+} from './raw-exchange.js';
 import { Watch, type WatchOptions } from './watching.js';
 
 /** Where kv_store is and how to talk to it. */
