@@ -26,7 +26,7 @@ const now = Date.now();
 globalThis.gc();
 globalThis.gc();
 const before = used();
-const cache = new KeyspaceCache(layout);
+const cache = new KeyspaceCache(layout, { maxRevisions: 0, maxBytes: 0 });
 let revision = 1;
 for (let start = 0; start < N; start += 1000) {
   const events = [];

@@ -37,6 +37,13 @@ describe('loadConfig', () => {
       backend: 'memory',
       etcd: undefined,
       metrics: true,
+      cursorTtlMs: 60_000,
+      maxCursors: 1000,
+      watchHistory: 10_000,
+      watchHistoryBytes: 64 * 1_048_576,
+      maxWatchers: 10_000,
+      watchProgressMs: 15_000,
+      watchBufferBytes: 1_048_576,
     });
   });
 
@@ -59,6 +66,13 @@ describe('loadConfig', () => {
       KV_UI: 'off',
       KV_UI_DIR: '/srv/kv-ui',
       KV_METRICS: 'off',
+      KV_CURSOR_TTL_MS: '5000',
+      KV_MAX_CURSORS: '7',
+      KV_WATCH_HISTORY: '0',
+      KV_WATCH_HISTORY_BYTES: '65536',
+      KV_MAX_WATCHERS: '3',
+      KV_WATCH_PROGRESS_MS: '250',
+      KV_WATCH_BUFFER_BYTES: '4096',
     });
     expect(config).toMatchObject({
       host: '0.0.0.0',
@@ -75,6 +89,13 @@ describe('loadConfig', () => {
       ui: false,
       uiDir: '/srv/kv-ui',
       metrics: false,
+      cursorTtlMs: 5000,
+      maxCursors: 7,
+      watchHistory: 0,
+      watchHistoryBytes: 65_536,
+      maxWatchers: 3,
+      watchProgressMs: 250,
+      watchBufferBytes: 4096,
     });
   });
 
@@ -130,6 +151,13 @@ describe('loadConfig', () => {
       ['KV_MAX_CONNECTIONS', '0'],
       ['KV_SHUTDOWN_TIMEOUT_MS', '-5'],
       ['KV_METRICS', 'yes'],
+      ['KV_CURSOR_TTL_MS', '999'],
+      ['KV_MAX_CURSORS', '0'],
+      ['KV_WATCH_HISTORY', 'all'],
+      ['KV_WATCH_HISTORY_BYTES', '64MiB'],
+      ['KV_MAX_WATCHERS', '0'],
+      ['KV_WATCH_PROGRESS_MS', '15001'],
+      ['KV_WATCH_BUFFER_BYTES', '1023'],
     ];
     for (const [name, value] of cases) {
       it(`${name}=${JSON.stringify(value)}`, () => {

@@ -23,7 +23,7 @@ function cacheCost(n: number, keyLength: number, valueLength: number, expiring: 
   gc();
   gc();
   const before = used();
-  const cache = new KeyspaceCache(layout);
+  const cache = new KeyspaceCache(layout, { maxRevisions: 0, maxBytes: 0 });
   for (let start = 0; start < n; start += 1000) {
     const events: EtcdEvent[] = [];
     for (let i = start; i < Math.min(n, start + 1000); i++) {

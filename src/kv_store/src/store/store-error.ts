@@ -6,6 +6,7 @@ export type StoreErrorReason =
   | 'insufficient_storage'
   | 'persistence_failed'
   | 'backend_unavailable'
+  | 'cursor_expired'
   | 'value_too_large'
   | 'too_many_ops';
 
@@ -20,6 +21,10 @@ export interface StoreErrorDetails {
   readonly condition?: 'If-Match' | 'If-None-Match';
   /** Why, in words, when the reason alone does not say (limits, persistence, backend). */
   readonly why?: string;
+  /** The revision of the listing a cursor belonged to (cursor_expired). */
+  readonly revision?: number;
+  /** The last key (or rolled-up prefix) the listing returned (cursor_expired). */
+  readonly lastKey?: string;
 }
 
 const MESSAGES: Readonly<Record<StoreErrorReason, (d: StoreErrorDetails) => string>> = {
@@ -32,9 +37,17 @@ const MESSAGES: Readonly<Record<StoreErrorReason, (d: StoreErrorDetails) => stri
   insufficient_storage: (d) => d.why ?? 'the store is full',
   persistence_failed: (d) => `the store is read-only: ${d.why ?? 'its log could not be written'}`,
   backend_unavailable: (d) => `the backend cannot be reached: ${d.why ?? 'no answer'}`,
+  cursor_expired: (d) =>
+    `the listing at revision ${d.revision} is no longer held (${d.why ?? 'its cursor expired'}); list again, starting after its last key, to go on at the latest revision`,
   value_too_large: (d) => d.why ?? 'the write is larger than the backend accepts',
   too_many_ops: (d) => d.why ?? 'the transaction has more operations than the backend accepts',
 };
+
+/** The details of a refusal that its answer carries beside code and message (the rest stay in the log). */
+export function publicDetails(err: StoreError): Readonly<Record<string, unknown>> | undefined {
+  if (err.reason === 'cursor_expired') return { revision: err.details.revision, lastKey: err.details.lastKey };
+  return undefined;
+}
 
 /** A refused store operation. It knows nothing of HTTP: the reason names what went wrong. */
 export class StoreError extends Error {

@@ -4,12 +4,14 @@ import { emptyAnswer, entryAnswer, etag } from '../answers.js';
 import { noneMatchHits, parseTagCondition } from '../conditional.js';
 import type { ApiContext } from '../context.js';
 import type { Answer } from '../door.js';
-import { HttpError } from '../errors.js';
+import type { HttpError } from '../errors.js';
+import { QueryParams } from '../query.js';
 import type { ApiRequest, Route } from '../router.js';
 import { parseWriteBody } from '../write-body.js';
+import { isWatch, watch } from './watch.js';
 
-/** `/v1/<key>`: read, overwrite and delete one key. */
-export function itemRoutes({ store, config }: ApiContext): Route[] {
+/** `/v1/<key>`: read (or, with watch=true, watch), overwrite and delete one key. */
+export function itemRoutes({ store, config, watches }: ApiContext): Route[] {
   const limits = { maxKeyBytes: config.maxKeyBytes, maxValueBytes: config.maxValueBytes };
 
   function read(request: ApiRequest, entry: Entry | undefined): Answer {
@@ -26,7 +28,14 @@ export function itemRoutes({ store, config }: ApiContext): Route[] {
       path: '/v1/*',
       access: 'read',
       revisioned: true,
-      handle: (request) => whenReady(store.get(request.key, readOptions(request)), (entry) => read(request, entry)),
+      handle(request) {
+        // A read ignores its query string, as it always has; only watch=... makes it a watch.
+        if (request.query.includes('watch')) {
+          const params = QueryParams.parse(request.query);
+          if (params.has('watch') && isWatch(params)) return watch(store, watches, request, params, request.key, config.maxKeyBytes);
+        }
+        return whenReady(store.get(request.key, readOptions(request)), (entry) => read(request, entry));
+      },
     },
     {
       method: 'PUT',
@@ -52,14 +61,12 @@ export function itemRoutes({ store, config }: ApiContext): Route[] {
 
 /**
  * `?consistent=true`: a linearizable read (the etcd backend reads etcd instead of the node's
- * cache). Any other value of `consistent` is 400 invalid_query.
+ * cache). Any other value of `consistent` is 400 invalid_query; other parameters are ignored, as
+ * a read always has.
  */
 function readOptions(request: ApiRequest): GetOptions | undefined {
-  if (request.query === '') return undefined;
-  const consistent = new URLSearchParams(request.query).get('consistent');
-  if (consistent === null || consistent === 'false') return undefined;
-  if (consistent === 'true') return CONSISTENT;
-  throw new HttpError('invalid_query', `consistent must be true or false, got '${consistent}'`);
+  if (!request.query.includes('consistent')) return undefined;
+  return QueryParams.parse(request.query).boolean('consistent', false) ? CONSISTENT : undefined;
 }
 
 const CONSISTENT: GetOptions = { consistent: true };

@@ -10,7 +10,7 @@
  * ('delete'). A put's reason is 'txn' when the marker says so.
  */
 
-import { type Change, type Entry, NEVER } from '../store.js';
+import { type Change, type Entry, NEVER, type PreviousValue } from '../store.js';
 import { type EtcdEvent, type EtcdKeyValue, int } from './etcd-gateway.js';
 import { decodeMarker, decodeRecord, type EtcdLayout, type OpMarker } from './stored-record.js';
 
@@ -77,14 +77,21 @@ function decodeKv(key: string, kv: EtcdKeyValue) {
 /**
  * The change one data event is, given what the key held before (`old`, as the node knew it, or
  * as etcd sent it); undefined when nothing changed for the port (a delete of a key it did not
- * hold).
+ * hold). `prev` is what the key held, as the in-memory engine says it: null for a key written
+ * over a record whose time had passed (that record had expired, so the key was absent).
  */
 export function changeOf(revision: number, event: DataEvent, old: Entry | undefined, marker: OpMarker | undefined): Change | undefined {
   const { key, entry } = event;
   if (entry === undefined) {
     if (old === undefined) return undefined;
     const reason = marker?.reason ?? (old.expiresAt !== NEVER ? 'expired' : 'delete');
-    return { type: 'delete', key, revision, reason };
+    return { type: 'delete', key, revision, reason, prev: previous(old) };
   }
-  return marker?.reason === 'txn' ? { type: 'put', ...entry, reason: 'txn' } : { type: 'put', ...entry };
+  const prev = old !== undefined && old.expiresAt > entry.updatedAt ? previous(old) : null;
+  return marker?.reason === 'txn' ? { type: 'put', ...entry, reason: 'txn', prev } : { type: 'put', ...entry, prev };
+}
+
+/** What a change's `prev` says of an entry. */
+export function previous(entry: Entry): PreviousValue {
+  return { value: entry.value, version: entry.version, revision: entry.revision };
 }

@@ -22,13 +22,19 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { type Clock, systemClock } from '../../clock.js';
 import type { Logger } from '../../logger.js';
+import type { HistoryLimits } from '../memory/change-history.js';
+import { DEFAULT_HISTORY } from '../memory/memory-store.js';
 import type {
+  ChangeBatch,
   ChangeListener,
   CreateOptions,
   DeleteOptions,
   Entry,
   GetOptions,
+  HistoryCompacted,
   KvStore,
+  ListPage,
+  ListQuery,
   MaybePromise,
   Preconditions,
   ReplaceOptions,
@@ -41,6 +47,8 @@ import { singleWriteError, type TxnFailure, type TxnOutcome, type TxnRequest } f
 import { CacheFollower } from './cache-follower.js';
 import { EtcdCalls } from './etcd-calls.js';
 import { EtcdCommitter, type WriteKind } from './etcd-commit.js';
+import { historyFromEtcd } from './etcd-history.js';
+import { listFromEtcd } from './etcd-listing.js';
 import { b64, type EtcdConnectionOptions, EtcdGateway, type EtcdRangeResponse, type EtcdTxnResponse, int, unb64 } from './etcd-gateway.js';
 import { KeyspaceCache } from './keyspace-cache.js';
 import { LeaseBuckets } from './lease-buckets.js';
@@ -58,9 +66,11 @@ export interface EtcdStoreOptions {
   readonly leaseSlackMs?: number | undefined;
   /** How long one operation may try before it is 503 (default 10,000 ms). */
   readonly operationTimeoutMs?: number | undefined;
+  /** How much of the change history the node keeps itself (KV_WATCH_HISTORY, KV_WATCH_HISTORY_BYTES); older comes from etcd. */
+  readonly history?: Partial<HistoryLimits> | undefined;
 }
 
-const CAPABILITIES: StoreCapabilities = { durable: true, sharedRevisions: true, lazyExpiry: true };
+const CAPABILITIES: StoreCapabilities = { durable: true, previousValues: true, sharedRevisions: true, lazyExpiry: true };
 
 export class EtcdStore implements KvStore {
   readonly capabilities = CAPABILITIES;
@@ -83,7 +93,7 @@ export class EtcdStore implements KvStore {
     const nodeId = randomBytes(4).toString('hex');
     this.gateway = new EtcdGateway(options.connection);
     this.layout = new EtcdLayout(options.prefix);
-    this.cache = new KeyspaceCache(this.layout);
+    this.cache = new KeyspaceCache(this.layout, { ...DEFAULT_HISTORY, ...options.history });
     this.clock = options.clock ?? systemClock;
     this.logger = options.logger;
     this.follower = new CacheFollower(this.gateway, this.layout, this.cache, nodeId, this.logger);
@@ -163,6 +173,39 @@ export class EtcdStore implements KvStore {
     this.mustBeOpen();
     if (options?.consistent !== true && this.writes.servesFromCache()) return this.cache.live(key, this.clock.now());
     return this.readFromEtcd(key);
+  }
+
+  /**
+   * The batches after `after`: from the node's ring when it holds them (at once), else read back
+   * from etcd's history (etcd-history.ts), or HistoryCompacted once etcd has compacted them.
+   */
+  changesSince(after: number, limit: number): MaybePromise<readonly ChangeBatch[] | HistoryCompacted> {
+    this.mustBeOpen();
+    if (after >= this.cache.revision) return [];
+    return this.cache.since(after, limit) ?? this.historyAfter(after, limit);
+  }
+
+  /** changesSince when the ring does not hold all: etcd's history up to where the ring begins, then the ring. */
+  private async historyAfter(after: number, limit: number): Promise<readonly ChangeBatch[] | HistoryCompacted> {
+    const batches: ChangeBatch[] = [];
+    for (let from = after; ; ) {
+      const held = this.cache.since(from, limit - batches.length);
+      if (held !== undefined) return [...batches, ...held];
+      const until = this.cache.heldFrom;
+      const part = await this.calls.retrying(() => historyFromEtcd(this.gateway, this.layout, from, until, limit - batches.length));
+      if ('compacted' in part) return part;
+      batches.push(...part);
+      if (batches.length >= limit) return batches;
+      from = until;
+    }
+  }
+
+  /** One page of a listing, read from etcd at the listing's revision (etcd-listing.ts). */
+  list(query: ListQuery): Promise<ListPage> {
+    this.mustBeOpen();
+    const now = this.clock.now();
+    const read = (request: Record<string, unknown>) => this.calls.send<EtcdRangeResponse>('/v3/kv/range', request);
+    return listFromEtcd(read, this.layout, query, now, (range) => this.cache.expiredIn(range, now));
   }
 
   async create(key: string, value: string, options: CreateOptions = {}): Promise<Entry> {

@@ -11,9 +11,11 @@
  *
  * Applying a watch message: events come in revision order, a revision's events together. Each
  * revision is applied once (etcd 3.4.23 can replay events a member already sent after it
- * restores a snapshot: anything at or below `revision` is ignored), becomes one ChangeBatch for
- * the subscribers, and settles the waits: writes waiting for their revision, and writes
- * waiting for their write id (which a stored record or the m/op marker carries).
+ * restores a snapshot: anything at or below `revision` is ignored), becomes one ChangeBatch
+ * (change-records.ts), kept in a bounded ring (ChangeHistory: KV_WATCH_HISTORY and
+ * KV_WATCH_HISTORY_BYTES; every batch after `heldFrom` is in it) and then handed to the
+ * subscribers, and settles the waits: writes waiting for their revision, and writes waiting for
+ * their write id (which a stored record or the m/op marker carries).
  *
  * Why a key went away, which etcd's delete events do not say: a revision that also rewrote the
  * m/op marker was a user's delete ('delete') or a transaction ('txn'); a delete without one is
@@ -21,9 +23,10 @@
  * behind kv_store's back ('delete').
  */
 
-import type { Change, ChangeBatch, ChangeListener, DeleteChange, Entry, PutChange } from '../store.js';
-import { NEVER } from '../store.js';
-import { byRevision, changeOf, type RevisionEvents } from './change-records.js';
+import { ChangeHistory, type HistoryLimits } from '../memory/change-history.js';
+import type { Change, ChangeBatch, ChangeListener, DeleteChange, Entry, KeyRange, PutChange } from '../store.js';
+import { inKeyRange, NEVER } from '../store.js';
+import { byRevision, changeOf, previous, type RevisionEvents } from './change-records.js';
 import { type EtcdEvent, type EtcdKeyValue, int } from './etcd-gateway.js';
 import { decodeRecord, type EtcdLayout } from './stored-record.js';
 
@@ -78,7 +81,16 @@ export class KeyspaceCache {
   private heapKeys: string[] = [];
   private expired = 0;
 
-  constructor(private readonly layout: EtcdLayout) {}
+  private history: ChangeHistory;
+  /** The revision the ring began at (the last load): it holds nothing before. */
+  private ringStart = 0;
+
+  constructor(
+    private readonly layout: EtcdLayout,
+    private readonly historyLimits: HistoryLimits,
+  ) {
+    this.history = new ChangeHistory(historyLimits);
+  }
 
   /** The revision of the last change applied (0 before the first load). */
   get revision(): number {
@@ -88,6 +100,29 @@ export class KeyspaceCache {
   /** Keys removed by etcd's leases (seen on the watch) since the node started. */
   get expiredTotal(): number {
     return this.expired;
+  }
+
+  /** Every batch after this revision is in the ring (see `since`). */
+  get heldFrom(): number {
+    return Math.max(this.ringStart, this.history.floor);
+  }
+
+  /**
+   * The batches after `after` from the ring, oldest first, at most `limit`; undefined when the
+   * ring does not hold them all (they are to be read back from etcd).
+   */
+  since(after: number, limit: number): readonly ChangeBatch[] | undefined {
+    if (after < this.ringStart) return undefined;
+    const held = this.history.since(after, limit);
+    return 'compacted' in held ? undefined : held;
+  }
+
+  /** Keys in `range` whose time has passed by `now` but which etcd still holds. */
+  expiredIn(range: KeyRange, now: number): number {
+    this.hideExpired(now);
+    let n = 0;
+    for (const key of this.hidden) if (inKeyRange(range, key)) n++;
+    return n;
   }
 
   /** Entries held, hidden ones included. */
@@ -165,6 +200,8 @@ export class KeyspaceCache {
     this.hiddenBytes = 0;
     this.heapTimes = [];
     this.heapKeys = [];
+    this.history = new ChangeHistory(this.historyLimits);
+    this.ringStart = revision;
     for (const kv of kvs) {
       const decoded = this.decode(kv);
       if (decoded !== undefined) this.insert(decoded.entry);
@@ -173,10 +210,11 @@ export class KeyspaceCache {
     if (reload) {
       const changes: (PutChange | DeleteChange)[] = [];
       for (const [key, entry] of this.entries) {
-        if (before.get(key)?.revision !== entry.revision) changes.push({ type: 'put', ...entry });
+        const old = before.get(key);
+        if (old?.revision !== entry.revision) changes.push({ type: 'put', ...entry, prev: old === undefined ? null : previous(old) });
       }
-      for (const key of before.keys()) {
-        if (!this.entries.has(key)) changes.push({ type: 'delete', key, revision, reason: 'delete' });
+      for (const [key, old] of before) {
+        if (!this.entries.has(key)) changes.push({ type: 'delete', key, revision, reason: 'delete', prev: previous(old) });
       }
       if (changes.length > 0) this.announce({ revision, changes });
     }
@@ -217,6 +255,7 @@ export class KeyspaceCache {
   }
 
   private announce(batch: ChangeBatch): void {
+    this.history.append(batch);
     const listeners = this.listeners;
     for (let i = 0; i < listeners.length; i++) (listeners[i] as ChangeListener)(batch);
   }

@@ -11,8 +11,20 @@
  * (watch, the durable log, metrics). Creates, overwrites, deletes and expiries, including an
  * expiry that a read discovers, all pass through it; nothing else writes to the table.
  *
+ * Beside the hash index, an ordered index (ordered-index.ts) keeps every key in UTF-8 byte
+ * order for listings, and a bounded history (change-history.ts), fed from the commit point,
+ * keeps the latest batches for watchers to catch up from. A listing longer than a page pins a
+ * copy-on-write snapshot of the ordered index at its revision (snapshot-pins.ts); while one is
+ * pinned, a record it may read is never rewritten in place or freed but retired to a graveyard,
+ * and records are not moved between slabs (maintain). Before a listing or snapshot takes its
+ * revision, every expiry that is due is committed, so it never shows a key whose expiry has
+ * passed but took a later revision.
+ *
  * Invariants:
  * - `revision` is the revision of the last committed batch; a refused write takes none.
+ * - The ordered index holds exactly the keys of the hash index, each with its record's address.
+ * - A record last written at r is neither rewritten in place nor freed while a snapshot at R >= r
+ *   is pinned; it is freed once no pinned snapshot is older than the commit that retired it.
  * - An entry whose `expiresAt` has passed is never returned: reads check the clock, and the
  *   first operation to find it expired commits its expiry (one revision, reason 'expired').
  * - `chargedBytes` is the sum of entryBytes over the records held; `expiringCount` the number
@@ -31,20 +43,28 @@ import {
   type DeleteChange,
   type DeleteOptions,
   type Entry,
+  type HistoryCompacted,
   type Journal,
   type KvStore,
+  type ListPage,
+  type ListQuery,
   type MaybePromise,
   NEVER,
   type Preconditions,
+  type PreviousValue,
   type PutChange,
   type ReplaceOptions,
   type StoreCapabilities,
   type StoreStats,
 } from '../store.js';
 import { StoreError } from '../store-error.js';
+import { ChangeHistory, type HistoryLimits } from './change-history.js';
 import { entryBytes } from './entry-cost.js';
 import { ExpiryQueue } from './expiry-queue.js';
+import { countRange, OrderedIndex, scanPage } from './ordered-index.js';
+import { readEntry, readPage, treeEntries } from './record-reads.js';
 import { type IndexPosition, type KeyProbe, NOT_FOUND, type RecordAddress, RecordTable } from './record-table.js';
+import { type CursorLimits, SnapshotPins } from './snapshot-pins.js';
 import { SweepScheduler } from './sweep-scheduler.js';
 
 /** Limits a store enforces on writes that would grow it. */
@@ -60,17 +80,37 @@ export interface MemoryStoreOptions {
   readonly limits?: Partial<StoreLimits> | undefined;
   /** The store's id; a new random one by default. */
   readonly id?: string | undefined;
+  /** How much change history to keep for watchers (default 10,000 revisions and 64 MiB). */
+  readonly history?: Partial<HistoryLimits> | undefined;
+  /** How long listings' snapshots are kept for their cursors (default 60 s after last use, 1,000 at most). */
+  readonly cursors?: Partial<CursorLimits> | undefined;
+  /** Record each change's previous value in its change record (default true; see docs/list-watch.md for its cost). */
+  readonly previousValues?: boolean | undefined;
 }
+
+/** A consistent view of every live entry at one revision, for a durable snapshot. */
+export interface StoreSnapshot {
+  readonly revision: number;
+  /** The entries live at `revision`, in key order (UTF-8 bytes). Iterate while the snapshot is held. */
+  entries(): Iterable<Entry>;
+  /** Lets go of the snapshot (once; later calls do nothing). */
+  release(): void;
+}
+
+export const DEFAULT_HISTORY: HistoryLimits = { maxRevisions: 10_000, maxBytes: 64 * 1_048_576 };
+export const DEFAULT_CURSORS: CursorLimits = { ttlMs: 60_000, maxCursors: 1000 };
 
 /** Most expired entries removed in one synchronous sweep, so a sweep never stalls requests. */
 export const SWEEP_BATCH = 2000;
 
-const CAPABILITIES: StoreCapabilities = { durable: false };
-
 export class MemoryStore implements KvStore {
-  readonly capabilities = CAPABILITIES;
+  readonly capabilities: StoreCapabilities;
   readonly id: string;
   private readonly table = new RecordTable();
+  private readonly order = new OrderedIndex();
+  private readonly pins: SnapshotPins;
+  private readonly history: ChangeHistory;
+  private readonly previousValues: boolean;
   private readonly expiry = new ExpiryQueue();
   private readonly sweeper = new SweepScheduler(this);
   private readonly clock: Clock;
@@ -89,6 +129,12 @@ export class MemoryStore implements KvStore {
       maxKeys: options.limits?.maxKeys ?? Number.POSITIVE_INFINITY,
       maxMemoryBytes: options.limits?.maxMemoryBytes ?? Number.POSITIVE_INFINITY,
     };
+    this.previousValues = options.previousValues ?? true;
+    this.capabilities = { durable: false, previousValues: this.previousValues };
+    this.pins = new SnapshotPins({ ...DEFAULT_CURSORS, ...options.cursors }, (address) => this.table.free(address));
+    this.history = new ChangeHistory({ ...DEFAULT_HISTORY, ...options.history });
+    // The history is the first subscriber, so every other one finds a batch in it already.
+    this.subscribe((batch) => this.history.append(batch));
   }
 
   /** Entries held, including expired ones not yet swept. */
@@ -110,12 +156,28 @@ export class MemoryStore implements KvStore {
     return this.lastRevision;
   }
 
+  /** Snapshots pinned (by listings' cursors and other holders). */
+  get pinnedSnapshots(): number {
+    return this.pins.size;
+  }
+
+  /** Bytes of records kept only for pinned snapshots (counted against maxMemoryBytes). */
+  get retainedBytes(): number {
+    return this.pins.retainedBytes;
+  }
+
+  /** Records kept only for pinned snapshots. */
+  get retainedRecords(): number {
+    return this.pins.retainedRecords;
+  }
+
   start(): void {
     this.sweeper.start();
   }
 
   close(): void {
     this.sweeper.stop();
+    this.pins.clear();
   }
 
   /** From now on every batch is appended to `journal` before it is applied (persistence). */
@@ -145,6 +207,47 @@ export class MemoryStore implements KvStore {
     };
   }
 
+  changesSince(after: number, limit: number): readonly ChangeBatch[] | HistoryCompacted {
+    return this.history.since(after, limit);
+  }
+
+  list(query: ListQuery): ListPage {
+    const now = this.clock.now();
+    this.pins.expireIdle(now);
+    const from = query.from;
+    if (from === undefined) {
+      this.sweepDue(now);
+      const revision = this.lastRevision;
+      const tree = this.order.live;
+      const scan = scanPage(tree, query, query, undefined);
+      const page = readPage(this.table, revision, scan, query.values, query.count ? countRange(tree, query) : undefined);
+      // More to come: the listing's revision is pinned for its next pages (same tick: nothing changed since the scan).
+      if (page.next !== undefined) this.pins.pinForCursor(revision, () => this.order.freeze(), now);
+      return page;
+    }
+    const snapshot = this.pins.cursor(from.revision, now);
+    if (snapshot === undefined) {
+      throw new StoreError('cursor_expired', {
+        revision: from.revision,
+        lastKey: from.after,
+        why: 'a cursor lives KV_CURSOR_TTL_MS after its last use, at most KV_MAX_CURSORS at once, and none survives a restart',
+      });
+    }
+    return readPage(this.table, from.revision, scanPage(snapshot.tree, query, query, from.after), query.values, undefined);
+  }
+
+  /**
+   * Every live entry at the current revision, consistently, however long the iteration takes
+   * and whatever is written meanwhile (for durable snapshots). Due expiries are committed first.
+   * Records the snapshot reads are kept until `release`: release it as soon as it is written.
+   */
+  snapshot(): StoreSnapshot {
+    this.sweepDue(this.clock.now());
+    const revision = this.lastRevision;
+    const held = this.pins.hold(revision, () => this.order.freeze());
+    return { revision, entries: () => treeEntries(this.table, held.tree), release: held.release };
+  }
+
   stats(): StoreStats {
     return {
       keys: this.table.size,
@@ -158,7 +261,7 @@ export class MemoryStore implements KvStore {
 
   get(key: string): Entry | undefined {
     const probe = this.liveProbe(key, this.clock.now());
-    return probe.position === NOT_FOUND ? undefined : this.entryAt(key, this.table.addressAt(probe.position));
+    return probe.position === NOT_FOUND ? undefined : readEntry(this.table, key, this.table.addressAt(probe.position));
   }
 
   create(key: string, value: string, options: CreateOptions = {}): MaybePromise<Entry> {
@@ -167,7 +270,7 @@ export class MemoryStore implements KvStore {
     if (probe.position !== NOT_FOUND) throw new StoreError('key_exists', { key });
     const expiresAt = expiryTime(now, options.ttlMs);
     const cost = entryBytes(Buffer.byteLength(key), Buffer.byteLength(value), expiresAt !== NEVER);
-    if (!this.fits(1, cost)) probe = this.makeRoom(key, 1, cost, now);
+    if (!this.fits(1, cost)) probe = this.makeRoom(key, 1, () => cost, now);
     const change: PutChange = {
       type: 'put',
       key,
@@ -188,11 +291,13 @@ export class MemoryStore implements KvStore {
     const old = this.matching(probe, key, options.conditions);
     const expiresAt = expiryTime(now, options.ttlMs);
     const growth = entryBytes(table.keyBytes(old), Buffer.byteLength(value), expiresAt !== NEVER) - this.costOf(old);
+    // While a snapshot may read the old record, it stays (retained) beside the new one.
+    const needs = () => growth + (this.pins.mustKeep(table.revision(old)) ? table.classBytes(old) : 0);
     // Sweeping to make room removes other records; it moves no live one, so `old` stays valid.
-    if (growth > 0 && !this.fits(0, growth)) probe = this.makeRoom(key, 0, growth, now);
+    if (needs() > 0 && !this.fits(0, needs())) probe = this.makeRoom(key, 0, needs, now);
     const change: PutChange = {
       type: 'put',
-      key,
+      key: table.key(old), // the history keeps the change: the record's own key string, never a slice of a request
       value,
       version: table.version(old) + 1,
       revision: this.lastRevision + 1,
@@ -205,8 +310,8 @@ export class MemoryStore implements KvStore {
 
   delete(key: string, options: DeleteOptions = {}): MaybePromise<number> {
     const probe = this.liveProbe(key, this.clock.now());
-    this.matching(probe, key, options.conditions);
-    const change: DeleteChange = { type: 'delete', key, revision: this.lastRevision + 1, reason: 'delete' };
+    const old = this.matching(probe, key, options.conditions);
+    const change: DeleteChange = { type: 'delete', key: this.table.key(old), revision: this.lastRevision + 1, reason: 'delete' };
     return this.answer(this.commit({ revision: change.revision, changes: [change] }, probe), change.revision);
   }
 
@@ -229,10 +334,20 @@ export class MemoryStore implements KvStore {
     return removed;
   }
 
-  /** Gives record memory back when much of it is free (see RecordTable.maintain); returns the bytes given back. */
+  /**
+   * Lets go of idle cursors' snapshots, and gives record memory back when much of it is free
+   * (see RecordTable.maintain; records are not moved while a snapshot is pinned). Returns the
+   * bytes given back.
+   */
   maintain(): number {
-    return this.table.maintain();
+    this.pins.expireIdle(this.clock.now());
+    return this.table.maintain({ evacuate: this.pins.size === 0, moved: this.recordMoved });
   }
+
+  /** A record moved to another slab: the ordered index follows it. */
+  private readonly recordMoved = (address: RecordAddress): void => {
+    this.order.move(this.table.key(address), address);
+  };
 
   /** True when an expired entry is waiting to be swept. */
   hasExpired(): boolean {
@@ -260,12 +375,21 @@ export class MemoryStore implements KvStore {
     return durable;
   }
 
-  /** Makes the table say what `change` says. Called only by commit. */
+  /**
+   * Makes the table and the ordered index say what `change` says, and records what the key held
+   * before (`prev`). Called only by commit. A record a pinned snapshot may read is retired, not
+   * rewritten or freed.
+   */
   private apply(change: Change, hint: KeyProbe | undefined): void {
     const table = this.table;
     const probe = hint ?? table.probe(change.key);
     if (change.type === 'delete') {
-      if (probe.position !== NOT_FOUND) this.remove(probe.position);
+      if (probe.position === NOT_FOUND) {
+        if (this.previousValues) change.prev = null;
+        return;
+      }
+      if (this.previousValues) change.prev = this.previous(table.addressAt(probe.position));
+      this.remove(probe.position, change.key, change.revision);
       return;
     }
     const expiring = change.expiresAt !== NEVER;
@@ -273,17 +397,35 @@ export class MemoryStore implements KvStore {
     let address: RecordAddress;
     if (probe.position === NOT_FOUND) {
       address = table.insertAt(probe, change.value, change);
+      // The index keeps a key string of its own, decoded from the record (never a slice of a request).
+      this.order.add(table.key(address), address);
       this.chargedBytes += entryBytes(table.keyBytes(address), valueBytes, expiring);
+      if (this.previousValues) change.prev = null;
     } else {
       const old = table.addressAt(probe.position);
+      if (this.previousValues) change.prev = this.previous(old);
       const oldCost = this.costOf(old);
       const hadExpiry = table.expiresAt(old) !== NEVER;
       if (hadExpiry) this.expiringCount--;
       this.chargedBytes += entryBytes(table.keyBytes(old), valueBytes, expiring) - oldCost;
-      address = table.rewrite(probe.position, change.value, change);
+      const keep = this.pins.mustKeep(table.revision(old));
+      address = table.rewrite(probe.position, change.value, change, keep);
+      if (keep) this.pins.retire(old, table.classBytes(old), change.revision);
+      if (address !== old) this.order.move(change.key, address);
       if (!expiring && hadExpiry) this.compactExpiryQueue();
     }
     if (expiring) this.trackExpiry(address, change.expiresAt);
+  }
+
+  /** What the record at `address` holds, as a change's `prev`. */
+  private previous(address: RecordAddress): PreviousValue {
+    const table = this.table;
+    return { value: table.value(address), version: table.version(address), revision: table.revision(address) };
+  }
+
+  /** Commits every expiry that is due at `now`, however many (before a listing or snapshot takes its revision). */
+  private sweepDue(now: number): void {
+    while (this.expiry.peekTime() <= now) this.sweepExpired(SWEEP_BATCH, now);
   }
 
   /** The probe of `key` if it is live; an expired entry found on the way is expired (committed) first. */
@@ -297,7 +439,8 @@ export class MemoryStore implements KvStore {
   /** Commits the expiry of the entry `probe` found. */
   private expire(probe: KeyProbe): void {
     this.expiredTotal++;
-    const change: DeleteChange = { type: 'delete', key: probe.key, revision: this.lastRevision + 1, reason: 'expired' };
+    const key = this.table.key(this.table.addressAt(probe.position));
+    const change: DeleteChange = { type: 'delete', key, revision: this.lastRevision + 1, reason: 'expired' };
     this.commit({ revision: change.revision, changes: [change] }, probe);
   }
 
@@ -309,19 +452,6 @@ export class MemoryStore implements KvStore {
     return address;
   }
 
-  private entryAt(key: string, address: RecordAddress): Entry {
-    const table = this.table;
-    return {
-      key,
-      value: table.value(address),
-      version: table.version(address),
-      revision: table.revision(address),
-      createdAt: table.createdAt(address),
-      updatedAt: table.updatedAt(address),
-      expiresAt: table.expiresAt(address),
-    };
-  }
-
   /** What the entry at `address` is charged (see entry-cost.ts). */
   private costOf(address: RecordAddress): number {
     const table = this.table;
@@ -329,12 +459,17 @@ export class MemoryStore implements KvStore {
   }
 
   /**
-   * Expired entries still hold room until swept: reclaims a batch of them, then refuses with
-   * insufficient_storage if the write still does not fit. Same `now`: the entry being written,
-   * live at `now`, is never swept from under the write. Returns a fresh probe for `key`.
+   * Expired entries still hold room until swept, and records kept for listings until their
+   * cursors let go: reclaims a batch of the first and lets go of all of the second, then refuses
+   * with insufficient_storage if the write (needing `needs()` bytes) still does not fit. Same
+   * `now`: the entry being written, live at `now`, is never swept from under the write. Returns a
+   * fresh probe for `key`.
    */
-  private makeRoom(key: string, newKeys: number, newBytes: number, now: number): KeyProbe {
+  private makeRoom(key: string, newKeys: number, needs: () => number, now: number): KeyProbe {
     if (this.expiry.peekTime() <= now) this.sweepExpired(SWEEP_BATCH, now);
+    // Records kept for listings' snapshots yield to writes: those listings' cursors expire.
+    if (!this.fits(newKeys, needs()) && this.pins.size > 0) this.pins.evictCursors();
+    const newBytes = needs();
     if (this.table.size + newKeys > this.limits.maxKeys) {
       throw new StoreError('insufficient_storage', {
         why: `the store holds its limit of ${this.limits.maxKeys} keys (KV_MAX_KEYS); delete keys to make room`,
@@ -349,7 +484,10 @@ export class MemoryStore implements KvStore {
   }
 
   private fits(newKeys: number, newBytes: number): boolean {
-    return this.table.size + newKeys <= this.limits.maxKeys && this.chargedBytes + newBytes <= this.limits.maxMemoryBytes;
+    return (
+      this.table.size + newKeys <= this.limits.maxKeys &&
+      this.chargedBytes + this.pins.retainedBytes + newBytes <= this.limits.maxMemoryBytes
+    );
   }
 
   /** Queues the entry at `address` for expiry, under a key string of its own (decoded from the record). */
@@ -359,11 +497,17 @@ export class MemoryStore implements KvStore {
     this.compactExpiryQueue();
   }
 
-  private remove(position: IndexPosition): void {
-    const address = this.table.addressAt(position);
+  /** Removes the record at `position` (of `key`) by the commit of `revision`: freed, or retired if a snapshot may read it. */
+  private remove(position: IndexPosition, key: string, revision: number): void {
+    const table = this.table;
+    const address = table.addressAt(position);
     this.chargedBytes -= this.costOf(address);
-    const hadExpiry = this.table.expiresAt(address) !== NEVER;
-    this.table.removeAt(position);
+    const hadExpiry = table.expiresAt(address) !== NEVER;
+    if (this.pins.mustKeep(table.revision(address))) {
+      table.detachAt(position);
+      this.pins.retire(address, table.classBytes(address), revision);
+    } else table.removeAt(position);
+    this.order.remove(key);
     if (hadExpiry) {
       this.expiringCount--;
       this.compactExpiryQueue();
