@@ -164,6 +164,52 @@ describe('the HTTP contract through two nodes, alternating', () => {
     expect(failed.body).toMatchObject({ error: { code: 'txn_failed' }, succeeded: false });
   });
 
+  it("a listing's cursor from one node goes on on the other, at the same revision", async () => {
+    for (let i = 0; i < 5; i++) expect((await http(next(), 'POST', '/v1/', { key: `list/${i}`, value: i })).status).toBe(201);
+    const first = await http(next(), 'GET', '/v1/?prefix=list/&limit=2&count=true');
+    expect(first.status).toBe(200);
+    const pages = [first.body as { revision: number; items: { key: string }[]; more: boolean; cursor?: string; count?: number }];
+    expect(pages[0]).toMatchObject({ count: 5, more: true });
+    while (pages.at(-1)?.more === true) {
+      await http(next(), 'POST', '/v1/', { key: `list/${pages.length}x`, value: 'meanwhile' });
+      const page = await http(next(), 'GET', `/v1/?prefix=list/&limit=2&count=true&cursor=${pages.at(-1)?.cursor}`);
+      expect(page.status).toBe(200);
+      pages.push(page.body as (typeof pages)[number]);
+    }
+    expect(pages.every((p) => p.revision === pages[0]?.revision)).toBe(true);
+    expect(pages.flatMap((p) => p.items.map((i) => i.key))).toEqual(['list/0', 'list/1', 'list/2', 'list/3', 'list/4']);
+  });
+
+  it('a watch opened on one node (Server-Sent Events) sees a write made through the other', async () => {
+    const [a, b] = nodes as [KvProcess, KvProcess];
+    const abort = new AbortController();
+    const stream = await fetch(`${b.baseUrl}/v1/?watch=true&prefix=watched/`, {
+      headers: { accept: 'text/event-stream' },
+      signal: abort.signal,
+    });
+    expect(stream.status).toBe(200);
+    const written = await http(a.baseUrl, 'POST', '/v1/', { key: 'watched/1', value: { from: 'a' } });
+    expect(written.status).toBe(201);
+    const reader = (stream.body as ReadableStream<Uint8Array>).getReader();
+    const decoder = new TextDecoder();
+    let text = '';
+    const deadline = Date.now() + 15_000;
+    while (!text.includes('"watched/1"') && Date.now() < deadline) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      text += decoder.decode(value, { stream: true });
+    }
+    abort.abort();
+    const message = text.split('\n\n').find((m) => m.includes('"watched/1"')) ?? '';
+    const revision = (written.body as { revision: number }).revision;
+    expect(message).toContain(`id: ${revision}\nevent: change\n`);
+    const data = JSON.parse(message.slice(message.indexOf('data: ') + 6)) as { revision: number; changes: unknown[] };
+    expect(data).toEqual({
+      revision,
+      changes: [expect.objectContaining({ type: 'put', key: 'watched/1', value: { from: 'a' }, version: 1, revision })],
+    });
+  });
+
   it('a consistent read with a bad value is 400 invalid_query', async () => {
     expectError(await http(next(), 'GET', '/v1/alt/x?consistent=yes'), 400, 'invalid_query');
   });

@@ -25,10 +25,18 @@ function endpoints(): string[] {
 
 /** A node on `prefix` (a new one by default), live; closed when the test finishes. */
 async function node(options: Partial<EtcdStoreOptions> & { prefix?: string } = {}): Promise<EtcdStore> {
-  const store = new EtcdStore({ connection: { endpoints: endpoints() }, prefix: options.prefix ?? `node-${++prefixes}/`, ...options });
+  const prefix = options.prefix ?? `node-${++prefixes}/`;
+  const store = new EtcdStore({ connection: { endpoints: endpoints() }, ...options, prefix });
+  prefixOfStore.set(store, prefix);
   onTestFinished(() => store.close());
   await store.whenLive();
   return store;
+}
+
+const prefixOfStore = new WeakMap<EtcdStore, string>();
+/** The prefix a node of this file was made on. */
+function prefixOf(store: EtcdStore): string {
+  return prefixOfStore.get(store) as string;
 }
 
 /** Two live nodes on one new store; the second talks to the members in the other order. */
@@ -75,7 +83,7 @@ describe('several nodes on one store', () => {
     const seen = nextBatch(b, (batch) => batch.changes.some((c) => c.key === 'k'));
     const written = await a.create('k', '{"from": "a"}');
     expect(await b.get('k', { consistent: true })).toEqual(written);
-    expect(await seen).toEqual({ revision: written.revision, changes: [{ type: 'put', ...written }] });
+    expect(await seen).toEqual({ revision: written.revision, changes: [{ type: 'put', ...written, prev: null }] });
     expect(await b.get('k')).toEqual(written);
     expect(b.revision).toBeGreaterThanOrEqual(written.revision);
   });
@@ -157,22 +165,74 @@ describe('several nodes on one store', () => {
   });
 });
 
+describe('listing and history across nodes', () => {
+  it("a listing's pages are one revision, whichever node serves each page and whatever is written meanwhile", async () => {
+    const [a, b] = await twoNodes();
+    for (let i = 0; i < 10; i++) await a.create(`k${i}`, String(i));
+    const query = { prefix: 'k', limit: 3, reverse: false, values: true, count: true };
+    const first = await a.list(query);
+    expect(first.count).toBe(10);
+    const pages = [first];
+    for (let i = 0; pages.at(-1)?.next !== undefined; i++) {
+      await (i % 2 === 0 ? a : b).replace(`k${9 - i}`, '"changed"');
+      await b.create(`k${i}x`, '"new"');
+      const through = i % 2 === 0 ? b : a;
+      pages.push(await through.list({ ...query, from: pages.at(-1)?.next }));
+    }
+    expect(pages.every((p) => p.revision === first.revision)).toBe(true);
+    expect(pages.flatMap((p) => p.items.map((item) => [item.key, item.value]))).toEqual(
+      Array.from({ length: 10 }, (_, i) => [`k${i}`, String(i)]),
+    );
+  });
+
+  it('after etcd compacts, an old cursor is cursor_expired and an old watch position history_compacted naming the oldest revision', async () => {
+    const [a, b] = await twoNodes();
+    for (let i = 0; i < 4; i++) await a.create(`k${i}`, String(i));
+    const page = await b.list({ prefix: '', limit: 2, reverse: false, values: false, count: false });
+    const start = page.revision;
+    const last = await a.replace('k0', '"after"');
+    await etcd('/v3/kv/compaction', { revision: String(last.revision), physical: true });
+    await expect(a.list({ prefix: '', limit: 2, reverse: false, values: false, count: false, from: page.next })).rejects.toMatchObject({
+      reason: 'cursor_expired',
+      details: { revision: start, lastKey: 'k1' },
+    });
+    expect(await b.changesSince(1, 10)).toEqual({ compacted: true, oldestRevision: last.revision });
+    // What the node's own ring still holds is served as before.
+    expect(await a.changesSince(last.revision - 1, 10)).toEqual([expect.objectContaining({ revision: last.revision })]);
+  });
+});
+
 describe('TTLs on shared leases', () => {
   it("a key is hidden from its expiresAt on, and etcd's lease removes it later as a delete with reason expired", async () => {
     const clock = new FakeClock(Date.now());
     const [a, b] = await twoNodes({ clock });
     const written = await a.create('short', '1', { ttlMs: 1000 });
     expect(a.get('short')).toEqual(written);
-    const expired = nextBatch(b, (batch) => batch.changes.some((c) => c.key === 'short'));
+    const expired = nextBatch(b, (batch) => batch.changes.some((c) => c.key === 'short' && c.type === 'delete'));
     clock.advance(1000);
     expect(a.get('short')).toBeUndefined();
     expect(await a.get('short', { consistent: true })).toBeUndefined();
     await expect(a.replace('short', '2')).rejects.toMatchObject({ reason: 'key_not_found' });
     // The lease's own time is real: etcd removes the key a few seconds later.
     const batch = await expired;
-    expect(batch.changes).toEqual([{ type: 'delete', key: 'short', revision: batch.revision, reason: 'expired' }]);
+    expect(batch.changes).toEqual([
+      {
+        type: 'delete',
+        key: 'short',
+        revision: batch.revision,
+        reason: 'expired',
+        prev: { value: '1', version: 1, revision: written.revision },
+      },
+    ]);
     expect(batch.revision).toBeGreaterThan(written.revision);
     expect(b.stats().expiredTotal).toBe(1);
+    // The history holds it as the feed announced it, from the node's ring and read back from etcd alike.
+    const fromRing = await b.changesSince(written.revision, 10);
+    // A node started after both holds neither: it reads them back from etcd.
+    const late = await node({ prefix: prefixOf(a) });
+    const fromEtcd = await late.changesSince(written.revision - 1, 10);
+    expect(fromRing).toEqual([batch]);
+    expect(fromEtcd).toEqual([{ revision: written.revision, changes: [{ type: 'put', ...written, prev: null }] }, batch]);
   });
 
   it('a key created again over an expired one that etcd still holds is version 1', async () => {
