@@ -299,6 +299,13 @@ export interface KvStore {
   stats(): StoreStats;
   /** Whether the store can serve now; absent when it always can (memory). */
   ready?(): StoreReadiness;
+  /**
+   * Resolves true once the store's revision has reached `revision`, or false when it will not
+   * (the store never reached it). Offered by a backend that several processes serve, where one
+   * process's revision can be a moment behind a revision another has answered (etcd); absent
+   * where the store's revision is all there is (memory).
+   */
+  catchUp?(revision: number): MaybePromise<boolean>;
   /** Starts background work (expiry sweeping...). */
   start(): void;
   /** Stops background work and releases what the store holds. */

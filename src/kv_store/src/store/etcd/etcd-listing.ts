@@ -28,13 +28,15 @@ const CHUNK = 256;
 /** How the listing reads etcd: a range request, through the store's retries; throws EtcdError or StoreError. */
 export type RangeReader = (request: Record<string, unknown>) => Promise<EtcdRangeResponse>;
 
-/** One page of `query`, read from etcd; `expiredIn` counts the keys of a range the node knows expired at `now`. */
+/** One page of `query`, read from etcd at `from`'s revision, or `at`; `expiredIn` counts the keys of a range the node knows expired at `now`. */
 export async function listFromEtcd(
   read: RangeReader,
   layout: EtcdLayout,
   query: ListQuery,
   now: number,
   expiredIn: (query: ListQuery) => number,
+  /** The revision of a first page; etcd's current one when absent. */
+  at?: number,
 ): Promise<ListPage> {
   const { prefix, delimiter, reverse, limit, from } = query;
   const bytes = (key: string) => Buffer.from(layout.dataKey(key), 'utf8');
@@ -56,15 +58,34 @@ export async function listFromEtcd(
     else lo = rolled ? rangeEnd(layout.dataKey(from.after)) : Buffer.concat([bytes(from.after), Buffer.from([0])]);
   }
 
-  let revision = from?.revision;
+  let revision = from?.revision ?? at;
   const items: ListItem[] = [];
   const prefixes: string[] = [];
   let last: string | undefined;
   let more = false;
-  const range = (request: Record<string, unknown>) =>
-    read(revision === undefined ? request : { ...request, revision: String(revision) }).catch((err: unknown) => {
-      throw expiredCursor(err, query);
-    });
+  let started = false;
+  const range = (request: Record<string, unknown>): Promise<EtcdRangeResponse> =>
+    read(revision === undefined ? request : { ...request, revision: String(revision) }).then(
+      (answer) => {
+        started = true;
+        return answer;
+      },
+      (err: unknown) => {
+        if (
+          !started &&
+          from === undefined &&
+          at !== undefined &&
+          revision === at &&
+          err instanceof EtcdError &&
+          err.code === GRPC.outOfRange
+        ) {
+          // A first page at a revision etcd no longer holds (the node's copy is far behind): at etcd's current one.
+          revision = undefined;
+          return range(request);
+        }
+        throw expiredCursor(err, query);
+      },
+    );
 
   scan: while (Buffer.compare(lo, hi) < 0) {
     const answer = await range({

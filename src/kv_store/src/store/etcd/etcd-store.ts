@@ -84,6 +84,7 @@ export class EtcdStore implements KvStore {
   private readonly logger: Logger | undefined;
   private readonly maxKeys: number;
   private readonly maxMemoryBytes: number;
+  private readonly nodeId: string;
   private storeId = '';
   private opening: Promise<void> | undefined;
   private closed = false;
@@ -91,6 +92,7 @@ export class EtcdStore implements KvStore {
 
   constructor(options: EtcdStoreOptions) {
     const nodeId = randomBytes(4).toString('hex');
+    this.nodeId = nodeId;
     this.gateway = new EtcdGateway(options.connection);
     this.layout = new EtcdLayout(options.prefix);
     this.cache = new KeyspaceCache(this.layout, { ...DEFAULT_HISTORY, ...options.history });
@@ -200,12 +202,32 @@ export class EtcdStore implements KvStore {
     }
   }
 
-  /** One page of a listing, read from etcd at the listing's revision (etcd-listing.ts). */
+  /**
+   * One page of a listing, read from etcd at the listing's revision (etcd-listing.ts). A first
+   * page is at the node's own revision while its cache serves reads (so a watch from the
+   * listing's revision needs nothing this node has not seen), else at etcd's current one.
+   */
   list(query: ListQuery): Promise<ListPage> {
     this.mustBeOpen();
     const now = this.clock.now();
     const read = (request: Record<string, unknown>) => this.calls.send<EtcdRangeResponse>('/v3/kv/range', request);
-    return listFromEtcd(read, this.layout, query, now, (range) => this.cache.expiredIn(range, now));
+    const at = query.from === undefined && this.writes.servesFromCache() ? this.cache.revision : undefined;
+    return listFromEtcd(read, this.layout, query, now, (range) => this.cache.expiredIn(range, now), at);
+  }
+
+  /**
+   * Resolves true once the cache has reached `revision` (another node answered it a moment ago),
+   * false when etcd itself has not. When nothing under the prefix would move the watch that far
+   * (the revision counts writes elsewhere in etcd), a write of m/sync does.
+   */
+  async catchUp(revision: number): Promise<boolean> {
+    this.mustBeOpen();
+    if (this.cache.revision >= revision) return true;
+    const current = await this.calls.send<EtcdRangeResponse>('/v3/kv/range', { key: b64(this.layout.idKey), count_only: true });
+    if (int(current.header?.revision) < revision) return false;
+    if (await this.cache.waitFor(revision, 1000)) return true;
+    await this.calls.send('/v3/kv/put', { key: b64(this.layout.syncKey), value: b64(this.nodeId) });
+    return this.cache.waitFor(revision, 5000);
   }
 
   async create(key: string, value: string, options: CreateOptions = {}): Promise<Entry> {
