@@ -210,6 +210,20 @@ describe('the HTTP contract through two nodes, alternating', () => {
     });
   });
 
+  it('a watcher that moves to the other node with the Last-Event-ID the first gave it resumes there, missing nothing', async () => {
+    const [a, b] = nodes as [KvProcess, KvProcess];
+    const first = await http(a.baseUrl, 'POST', '/v1/', { key: 'moved/1', value: 1 });
+    const lastEventId = String((first.body as { revision: number }).revision);
+    const second = await http(a.baseUrl, 'POST', '/v1/', { key: 'moved/2', value: 2 });
+    // Straight away, on the other node, whose cache may not have either write yet: a long-poll from there.
+    const resumed = await http(b.baseUrl, 'GET', '/v1/?watch=true&prefix=moved/&wait=10', undefined, { 'last-event-id': lastEventId });
+    expect(resumed.status).toBe(200);
+    const revision = (second.body as { revision: number }).revision;
+    expect(resumed.body).toMatchObject({
+      changes: [expect.objectContaining({ type: 'put', key: 'moved/2', value: 2, revision })],
+    });
+  });
+
   it('a consistent read with a bad value is 400 invalid_query', async () => {
     expectError(await http(next(), 'GET', '/v1/alt/x?consistent=yes'), 400, 'invalid_query');
   });

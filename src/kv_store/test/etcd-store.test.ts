@@ -185,6 +185,20 @@ describe('listing and history across nodes', () => {
     );
   });
 
+  it("a listing is at the node's own revision, so a watch from it needs nothing the node has not seen; a node catches up with a revision written elsewhere in etcd", async () => {
+    const a = await node();
+    const elsewhere = await node();
+    await a.create('k', '1');
+    const written = await elsewhere.create('x', '1'); // etcd's revision moves, nothing under a's prefix does
+    const page = await a.list({ prefix: '', limit: 10, reverse: false, values: false, count: false });
+    expect(page.revision).toBe(a.revision);
+    expect(page.revision).toBeLessThan(written.revision);
+    expect(await a.changesSince(page.revision, 10)).toEqual([]);
+    expect(await a.catchUp(written.revision)).toBe(true);
+    expect(a.revision).toBeGreaterThanOrEqual(written.revision);
+    expect(await a.catchUp(written.revision + 1_000_000)).toBe(false);
+  });
+
   it('after etcd compacts, an old cursor is cursor_expired and an old watch position history_compacted naming the oldest revision', async () => {
     const [a, b] = await twoNodes();
     for (let i = 0; i < 4; i++) await a.create(`k${i}`, String(i));
