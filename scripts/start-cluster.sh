@@ -35,6 +35,7 @@ kv_store nodes on $(printf 'http://127.0.0.1:%s ' "${ports[@]}")over etcd at $(
 ); Ctrl-C stops them all. Try:
   curl -X POST -H 'Content-Type: application/json' http://127.0.0.1:${ports[0]}/v1/ -d '{"key": "hello", "value": "from ${ports[0]}"}'
   curl 'http://127.0.0.1:${ports[1]:-${ports[0]}}/v1/hello?consistent=true'
+  curl -N -H 'Accept: text/event-stream' 'http://127.0.0.1:${ports[1]:-${ports[0]}}/v1/?watch=true'   # then write through ${ports[0]}
 MSG
 # Whichever node exits first takes the rest down with it.
 wait -n "${pids[@]}"
