@@ -1,187 +1,187 @@
 import { describe, expect, it, onTestFinished } from 'vitest';
-import type { ChangeBatch, KvStore } from '../src/store/store.js';
+import type { Clock } from '../src/clock.js';
+import type { StoreLimits } from '../src/store/memory/memory-store.js';
+import { type ChangeBatch, type Entry, type KvStore, NEVER } from '../src/store/store.js';
+import { StoreError } from '../src/store/store-error.js';
 import type { TxnOutcome, TxnRequest } from '../src/store/txn.js';
 import { FakeClock, T0 } from './helpers.js';
-import type { StoreFactory } from './store-contract.js';
 
 /**
- * The port's contract for transactions (`txn`), for every backend that offers them: what the
- * engine adds to planTransaction's evaluation (test/txn-plan.test.ts): all or nothing, one
- * revision and one batch for all of a transaction's changes, none for one that fails or only
- * reads, and the store as the transaction left it. Revisions count from the store's revision at
- * the start of each test (see store-contract.ts, `sharedRevisions`).
+ * The store port's contract for transactions, part of storeContract (store-contract.ts): every
+ * backend that offers `txn` runs it unchanged. Revisions count from the store's revision at the
+ * start of each test (`sharedRevisions`: see store-contract.ts).
  */
-export function txnContract(name: string, factory: StoreFactory): void {
-  const setup = async (limits?: { maxKeys?: number }) => {
+
+type Factory = (clock: Clock, limits?: Partial<StoreLimits>) => KvStore | Promise<KvStore>;
+
+const request = (fields: Partial<TxnRequest>): TxnRequest => ({ checks: [], ops: [], ...fields });
+
+/** An entry's own fields. */
+function fields(entry: Entry | null | undefined | { deleted: number }) {
+  if (entry === null || entry === undefined || !('key' in entry)) return entry;
+  const { key, value, version, revision, createdAt, updatedAt, expiresAt } = entry;
+  return { key, value, version, revision, createdAt, updatedAt, expiresAt };
+}
+
+export function txnContract(name: string, factory: Factory): void {
+  const setup = async (limits?: Partial<StoreLimits>) => {
     const clock = new FakeClock();
     const store = await factory(clock, limits);
     onTestFinished(() => store.close());
-    if (store.txn === undefined) throw new Error(`${name} offers no transactions`);
     const batches: ChangeBatch[] = [];
     store.subscribe((batch) => batches.push(batch));
+    const txn = async (r: Partial<TxnRequest>): Promise<TxnOutcome> => {
+      if (store.txn === undefined) throw new Error(`${name} offers no transactions`);
+      return store.txn(request(r));
+    };
     const base = store.revision;
-    const txn = (request: TxnRequest): Promise<TxnOutcome> =>
-      Promise.resolve((store.txn as NonNullable<KvStore['txn']>).call(store, request));
-    return { clock, store, batches, rev: (n: number) => base + n, txn };
+    /** The revision `n` commits after the start of the test. */
+    const rev = (n: number) => base + n;
+    return { clock, store, batches, txn, rev };
   };
 
-  describe(`${name} runs transactions as the port says`, () => {
-    it('commits every op under one new revision, as one batch of changes with reason txn', async () => {
-      const { store, batches, rev, txn } = await setup();
+  describe(`${name} runs transactions (the port's contract)`, () => {
+    it('applies every op under one new revision, announced as one batch with reason txn', async () => {
+      const { store, batches, txn } = await setup();
       await store.create('a', '1');
-      await store.create('gone', '"x"');
+      await store.create('c', '"gone"');
       const outcome = await txn({
-        checks: [{ key: 'a', exists: true, version: 1 }],
+        checks: [{ key: 'a', version: 1 }],
         ops: [
           { op: 'replace', key: 'a', value: '2' },
-          { op: 'create', key: 'b', value: '{"n": 1}', ttlMs: 5000 },
-          { op: 'delete', key: 'gone' },
+          { op: 'create', key: 'b', value: '{"x":1}', ttlMs: 5000 },
+          { op: 'delete', key: 'c' },
           { op: 'incr', key: 'n', by: '5' },
           { op: 'get', key: 'a' },
         ],
       });
-      expect(outcome).toEqual({
-        succeeded: true,
-        revision: rev(3),
-        results: [
-          expect.objectContaining({ key: 'a', value: '2', version: 2, revision: rev(3) }),
-          expect.objectContaining({ key: 'b', value: '{"n": 1}', version: 1, revision: rev(3), expiresAt: T0 + 5000 }),
-          { deleted: 1 },
-          expect.objectContaining({ key: 'n', value: '5', version: 1, revision: rev(3) }),
-          expect.objectContaining({ key: 'a', value: '2', version: 2, revision: rev(3) }),
-        ],
-      });
-      expect(store.revision).toBe(rev(3));
-      expect(batches.slice(2)).toEqual([
-        {
-          revision: rev(3),
-          changes: expect.arrayContaining([
-            expect.objectContaining({ type: 'put', key: 'a', value: '2', reason: 'txn' }),
-            expect.objectContaining({ type: 'put', key: 'b', reason: 'txn' }),
-            expect.objectContaining({ type: 'delete', key: 'gone', reason: 'txn' }),
-            expect.objectContaining({ type: 'put', key: 'n', value: '5', reason: 'txn' }),
-          ]),
-        },
+      expect(outcome.succeeded).toBe(true);
+      if (!outcome.succeeded) return;
+      const r = outcome.revision;
+      expect(r).toBe(store.revision);
+      expect(outcome.results.map(fields)).toEqual([
+        { key: 'a', value: '2', version: 2, revision: r, createdAt: T0, updatedAt: T0, expiresAt: NEVER },
+        { key: 'b', value: '{"x":1}', version: 1, revision: r, createdAt: T0, updatedAt: T0, expiresAt: T0 + 5000 },
+        { deleted: 1 },
+        { key: 'n', value: '5', version: 1, revision: r, createdAt: T0, updatedAt: T0, expiresAt: NEVER },
+        { key: 'a', value: '2', version: 2, revision: r, createdAt: T0, updatedAt: T0, expiresAt: NEVER },
       ]);
-      expect(batches[2]?.changes).toHaveLength(4);
-      expect(await store.get('gone')).toBeUndefined();
-      expect(await store.get('b')).toMatchObject({ value: '{"n": 1}', version: 1 });
+      const last = batches.at(-1) as ChangeBatch;
+      expect(last.revision).toBe(r);
+      expect(last.changes.map((c) => [c.type, c.key, c.revision, c.reason])).toEqual([
+        ['put', 'a', r, 'txn'],
+        ['put', 'b', r, 'txn'],
+        ['delete', 'c', r, 'txn'],
+        ['put', 'n', r, 'txn'],
+      ]);
+      expect(await store.get('c')).toBeUndefined();
+      expect((await store.get('b'))?.value).toBe('{"x":1}');
     });
 
-    it('a failed check applies nothing, takes no revision and names every failure', async () => {
-      const { store, batches, rev, txn } = await setup();
+    it('changes nothing, not even the revision, when a check or an op fails, and names every failure', async () => {
+      const { store, batches, txn } = await setup();
       await store.create('a', '1');
+      const before = store.revision;
+      const seen = batches.length;
       const outcome = await txn({
         checks: [
-          { key: 'a', version: { gt: 1 } },
-          { key: 'missing', exists: true },
+          { key: 'a', version: 2 },
+          { key: 'a', exists: true },
         ],
         ops: [
-          { op: 'set', key: 'a', value: '9' },
-          { op: 'set', key: 'c', value: '9' },
+          { op: 'replace', key: 'a', value: '9' },
+          { op: 'create', key: 'a', value: '9' },
+          { op: 'set', key: 'z', value: '9' },
         ],
       });
       expect(outcome).toEqual({
         succeeded: false,
-        revision: rev(1),
+        revision: before,
         failures: [
-          { type: 'check', index: 0, key: 'a', expected: { version: { gt: 1 } }, actual: { version: 1 } },
-          { type: 'check', index: 1, key: 'missing', expected: { exists: true }, actual: { exists: false } },
+          { type: 'check', index: 0, key: 'a', expected: { version: 2 }, actual: { version: 1 } },
+          { type: 'op', index: 1, key: 'a', expected: { exists: false }, actual: { exists: true, version: 2 } },
         ],
       });
-      expect(store.revision).toBe(rev(1));
-      expect(batches).toHaveLength(1);
-      expect(await store.get('a')).toMatchObject({ value: '1', version: 1 });
-      expect(await store.get('c')).toBeUndefined();
-    });
-
-    it('a failed op undoes the ops before it: all or nothing', async () => {
-      const { store, rev, txn } = await setup();
-      await store.create('taken', '1');
-      const outcome = await txn({
-        checks: [],
-        ops: [
-          { op: 'create', key: 'fresh', value: '1' },
-          { op: 'create', key: 'taken', value: '2' },
-        ],
-      });
-      expect(outcome).toMatchObject({ succeeded: false, revision: rev(1) });
-      expect(outcome.succeeded === false && outcome.failures).toEqual([
-        { type: 'op', index: 1, key: 'taken', expected: { exists: false }, actual: { exists: true, version: 1, revision: rev(1) } },
-      ]);
-      expect(await store.get('fresh')).toBeUndefined();
-      expect(store.revision).toBe(rev(1));
+      expect(store.revision).toBe(before);
+      expect(batches.length).toBe(seen);
+      expect((await store.get('a'))?.value).toBe('1');
+      expect(await store.get('z')).toBeUndefined();
     });
 
     it('a transaction that only checks and reads takes no revision', async () => {
-      const { store, batches, rev, txn } = await setup();
-      await store.create('a', '"x"');
+      const { store, txn, rev } = await setup();
+      await store.create('a', '1');
       const outcome = await txn({
-        checks: [{ key: 'a', value: '"x"' }],
+        checks: [{ key: 'a', exists: true }],
         ops: [
           { op: 'get', key: 'a' },
-          { op: 'get', key: 'none' },
+          { op: 'get', key: 'b' },
         ],
       });
-      expect(outcome).toEqual({
-        succeeded: true,
-        revision: rev(1),
-        results: [expect.objectContaining({ key: 'a', value: '"x"', revision: rev(1) }), null],
-      });
+      expect(outcome).toMatchObject({ succeeded: true, revision: rev(1) });
       expect(store.revision).toBe(rev(1));
-      expect(batches).toHaveLength(1);
     });
 
-    it('deletePrefix removes every live key under the prefix, those the transaction wrote too, and counts them', async () => {
-      const { store, clock, rev, txn } = await setup();
-      await store.create('p/1', '1');
-      await store.create('p/2', '2');
-      await store.create('p/old', '3', { ttlMs: 1000 });
-      await store.create('q/1', '4');
-      clock.advance(1000);
-      const outcome = await txn({
-        checks: [],
-        ops: [
-          { op: 'create', key: 'p/new', value: '5' },
-          { op: 'deletePrefix', prefix: 'p/' },
-          { op: 'create', key: 'p/after', value: '6' },
-        ],
-      });
-      expect(outcome).toMatchObject({
-        succeeded: true,
-        results: [expect.objectContaining({ key: 'p/new' }), { deleted: 3 }, expect.anything()],
-      });
-      expect(await store.get('p/1')).toBeUndefined();
-      expect(await store.get('p/2')).toBeUndefined();
-      expect(await store.get('p/new')).toBeUndefined();
-      expect(await store.get('p/after')).toMatchObject({ value: '6', version: 1 });
-      expect(await store.get('q/1')).toMatchObject({ value: '4' });
-      expect(store.revision).toBeGreaterThan(rev(4));
+    it('deletePrefix removes every live key under the prefix in the same revision', async () => {
+      const { store, txn, clock } = await setup();
+      for (const key of ['tmp/a', 'tmp/b', 'tmpx', 'keep']) await store.create(key, '1');
+      await store.create('tmp/old', '1', { ttlMs: 10 });
+      clock.advance(10);
+      const outcome = await txn({ ops: [{ op: 'deletePrefix', prefix: 'tmp/' }] });
+      expect(outcome.succeeded && outcome.results).toEqual([{ deleted: 2 }]);
+      for (const key of ['tmp/a', 'tmp/b', 'tmp/old']) expect(await store.get(key)).toBeUndefined();
+      expect((await store.get('tmpx'))?.value).toBe('1');
     });
 
-    it('past maxKeys the whole transaction is insufficient_storage and nothing is applied', async () => {
-      const { store, rev, txn } = await setup({ maxKeys: 2 });
+    it('checks the limits for the whole transaction before anything is applied', async () => {
+      const { store, txn } = await setup({ maxKeys: 2 });
       await store.create('a', '1');
-      await expect(
-        txn({
-          checks: [],
+      const before = store.revision;
+      let caught: unknown;
+      try {
+        await txn({
           ops: [
+            { op: 'set', key: 'a', value: '2' },
             { op: 'create', key: 'b', value: '1' },
             { op: 'create', key: 'c', value: '1' },
           ],
-        }),
-      ).rejects.toMatchObject({ reason: 'insufficient_storage' });
-      expect(await store.get('b')).toBeUndefined();
-      expect(store.revision).toBe(rev(1));
+        });
+      } catch (err) {
+        caught = err;
+      }
+      expect(caught).toBeInstanceOf(StoreError);
+      expect((caught as StoreError).reason).toBe('insufficient_storage');
+      expect(store.revision).toBe(before);
+      expect((await store.get('a'))?.value).toBe('1');
+      // The same two creates fit when the transaction also deletes a: the count is for the whole of it.
       const swap = await txn({
-        checks: [],
         ops: [
           { op: 'delete', key: 'a' },
           { op: 'create', key: 'b', value: '1' },
           { op: 'create', key: 'c', value: '1' },
         ],
       });
-      expect(swap).toMatchObject({ succeeded: true, revision: rev(2) });
+      expect(swap.succeeded).toBe(true);
+      expect(store.stats().keys).toBe(2);
+    });
+
+    it('a single-key write and its one-op transaction make the same entry', async () => {
+      const one = await setup();
+      const two = await setup();
+      one.clock.advance(5);
+      two.clock.advance(5);
+      // Two stores: with sharedRevisions their revisions are one counter, so each entry's revision
+      // is compared with its own store's (the write's revision is the store's current one).
+      const same = (entry: Entry, store: KvStore) => ({
+        ...fields(entry),
+        revision: entry.revision === store.revision ? 'current' : entry.revision,
+      });
+      const viaRest = await one.store.create('k', '{"v":1}', { ttlMs: 1000 });
+      const viaTxn = await two.txn({ ops: [{ op: 'create', key: 'k', value: '{"v":1}', ttlMs: 1000 }] });
+      expect(viaTxn.succeeded && same(viaTxn.results[0] as Entry, two.store)).toEqual(same(viaRest, one.store));
+      const replaced = await one.store.replace('k', '2');
+      const replacedTxn = await two.txn({ ops: [{ op: 'replace', key: 'k', value: '2' }] });
+      expect(replacedTxn.succeeded && same(replacedTxn.results[0] as Entry, two.store)).toEqual(same(replaced, one.store));
     });
   });
 }

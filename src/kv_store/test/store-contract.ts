@@ -5,6 +5,7 @@ import { type ChangeBatch, type Entry, type KvStore, NEVER, type Preconditions, 
 import { StoreError, type StoreErrorReason } from '../src/store/store-error.js';
 import { FakeClock, T0 } from './helpers.js';
 import { listContract } from './store-contract-list.js';
+import { txnContract } from './store-contract-txn.js';
 
 /**
  * The store port's contract: every backend runs this suite unchanged (the way every unstorage
@@ -482,4 +483,5 @@ export function storeContract(name: string, factory: StoreFactory, cost: EntryCo
     });
   });
   listContract(name, (clock) => factory(clock));
+  txnContract(name, factory);
 }

@@ -3,7 +3,6 @@ import { EtcdStore } from '../src/store/etcd/etcd-store.js';
 import { cachedEntryCost } from '../src/store/etcd/keyspace-cache.js';
 import { type EtcdCluster, startEtcdCluster } from './support/etcd-cluster.js';
 import { type StoreFactory, storeContract } from './store-contract.js';
-import { txnContract } from './store-contract-txn.js';
 
 // The store port's contract, unchanged, against the etcd engine on a real three-member cluster:
 // one cluster for the file, a fresh prefix (a store of its own) for every test.
@@ -30,4 +29,3 @@ const factory: StoreFactory = async (clock, limits) => {
 };
 
 storeContract('EtcdStore', factory, cachedEntryCost);
-txnContract('EtcdStore', factory);

@@ -39,7 +39,6 @@ import {
   type ChangeBatch,
   type ChangeListener,
   type CreateOptions,
-  checkPreconditions,
   type DeleteChange,
   type DeleteOptions,
   type Entry,
@@ -52,12 +51,21 @@ import {
   NEVER,
   type Preconditions,
   type PreviousValue,
-  type PutChange,
   type ReplaceOptions,
   type StoreCapabilities,
   type StoreStats,
 } from '../store.js';
 import { StoreError } from '../store-error.js';
+import {
+  planTransaction,
+  singleWriteError,
+  type TxnFailure,
+  type TxnOutcome,
+  type TxnPlan,
+  type TxnRequest,
+  type TxnResult,
+  type TxnView,
+} from '../txn.js';
 import { ChangeHistory, type HistoryLimits } from './change-history.js';
 import { entryBytes } from './entry-cost.js';
 import { ExpiryQueue } from './expiry-queue.js';
@@ -99,6 +107,9 @@ export interface StoreSnapshot {
 
 export const DEFAULT_HISTORY: HistoryLimits = { maxRevisions: 10_000, maxBytes: 64 * 1_048_576 };
 export const DEFAULT_CURSORS: CursorLimits = { ttlMs: 60_000, maxCursors: 1000 };
+
+/** A single-key write checks nothing beyond its own op. */
+const NO_CHECKS: TxnRequest['checks'] = [];
 
 /** Most expired entries removed in one synchronous sweep, so a sweep never stalls requests. */
 export const SWEEP_BATCH = 2000;
@@ -265,54 +276,30 @@ export class MemoryStore implements KvStore {
   }
 
   create(key: string, value: string, options: CreateOptions = {}): MaybePromise<Entry> {
-    const now = this.clock.now();
-    let probe = this.liveProbe(key, now);
-    if (probe.position !== NOT_FOUND) throw new StoreError('key_exists', { key });
-    const expiresAt = expiryTime(now, options.ttlMs);
-    const cost = entryBytes(Buffer.byteLength(key), Buffer.byteLength(value), expiresAt !== NEVER);
-    if (!this.fits(1, cost)) probe = this.makeRoom(key, 1, () => cost, now);
-    const change: PutChange = {
-      type: 'put',
-      key,
-      value,
-      version: 1,
-      revision: this.lastRevision + 1,
-      createdAt: now,
-      updatedAt: now,
-      expiresAt,
-    };
-    return this.answer(this.commit({ revision: change.revision, changes: [change] }, probe), change);
+    const plan = this.plan([{ op: 'create', key, value, ttlMs: options.ttlMs }], undefined);
+    return this.commitPlan(plan.plan, plan.now, undefined, (_revision, results) => results[0] as Entry);
   }
 
   replace(key: string, value: string, options: ReplaceOptions = {}): MaybePromise<Entry> {
-    const now = this.clock.now();
-    const table = this.table;
-    let probe = this.liveProbe(key, now);
-    const old = this.matching(probe, key, options.conditions);
-    const expiresAt = expiryTime(now, options.ttlMs);
-    const growth = entryBytes(table.keyBytes(old), Buffer.byteLength(value), expiresAt !== NEVER) - this.costOf(old);
-    // While a snapshot may read the old record, it stays (retained) beside the new one.
-    const needs = () => growth + (this.pins.mustKeep(table.revision(old)) ? table.classBytes(old) : 0);
-    // Sweeping to make room removes other records; it moves no live one, so `old` stays valid.
-    if (needs() > 0 && !this.fits(0, needs())) probe = this.makeRoom(key, 0, needs, now);
-    const change: PutChange = {
-      type: 'put',
-      key: table.key(old), // the history keeps the change: the record's own key string, never a slice of a request
-      value,
-      version: table.version(old) + 1,
-      revision: this.lastRevision + 1,
-      createdAt: table.createdAt(old),
-      updatedAt: now,
-      expiresAt,
-    };
-    return this.answer(this.commit({ revision: change.revision, changes: [change] }, probe), change);
+    const plan = this.plan([{ op: 'replace', key, value, ttlMs: options.ttlMs }], options.conditions);
+    return this.commitPlan(plan.plan, plan.now, undefined, (_revision, results) => results[0] as Entry);
   }
 
   delete(key: string, options: DeleteOptions = {}): MaybePromise<number> {
-    const probe = this.liveProbe(key, this.clock.now());
-    const old = this.matching(probe, key, options.conditions);
-    const change: DeleteChange = { type: 'delete', key: this.table.key(old), revision: this.lastRevision + 1, reason: 'delete' };
-    return this.answer(this.commit({ revision: change.revision, changes: [change] }, probe), change.revision);
+    const plan = this.plan([{ op: 'delete', key }], options.conditions);
+    return this.commitPlan(plan.plan, plan.now, undefined, (revision) => revision);
+  }
+
+  /**
+   * Runs a transaction: planTransaction (store/txn.ts) evaluates it over the live entries, then
+   * its plan is committed as one batch, as the single-key writes above are: one path for both.
+   */
+  txn(request: TxnRequest): MaybePromise<TxnOutcome> {
+    const now = this.clock.now();
+    const planned = planTransaction(request, this.view(now), now);
+    if ('failures' in planned) return { succeeded: false, revision: this.lastRevision, failures: planned.failures };
+    if (!planned.writes) return { succeeded: true, revision: this.lastRevision, results: planned.at(this.lastRevision).results };
+    return this.commitPlan(planned, now, 'txn', (revision, results) => ({ succeeded: true as const, revision, results }));
   }
 
   /**
@@ -352,6 +339,74 @@ export class MemoryStore implements KvStore {
   /** True when an expired entry is waiting to be swept. */
   hasExpired(): boolean {
     return this.expiry.peekTime() <= this.clock.now();
+  }
+
+  /** How a plan reads the store at `now`: live entries (an expired one found is expired first), keys by prefix. */
+  private view(now: number): TxnView {
+    return {
+      get: (key) => {
+        const probe = this.liveProbe(key, now);
+        return probe.position === NOT_FOUND ? undefined : readEntry(this.table, key, this.table.addressAt(probe.position));
+      },
+      keysWithPrefix: (prefix) => {
+        const keys = this.order.keysWithPrefix(prefix);
+        // Expired keys are still indexed until swept: the plan sees only live ones.
+        return keys.filter((key) => this.liveProbe(key, now).position !== NOT_FOUND);
+      },
+    };
+  }
+
+  /** A one-op plan of a single-key write; a failed op is the StoreError that write answers (key_exists, key_not_found). */
+  private plan(ops: TxnRequest['ops'], conditions: Preconditions | undefined): { plan: TxnPlan; now: number } {
+    const now = this.clock.now();
+    const planned = planTransaction({ checks: NO_CHECKS, ops }, this.view(now), now, conditions);
+    if ('failures' in planned) throw singleWriteError(planned.failures[0] as TxnFailure);
+    return { plan: planned, now };
+  }
+
+  /**
+   * Commits a plan that writes: checks the limits for the whole of it first (insufficient_storage,
+   * nothing applied), then one batch at the next revision. `finish` makes the answer from the
+   * revision and the per-op results.
+   */
+  private commitPlan<T>(
+    plan: TxnPlan,
+    now: number,
+    reason: 'txn' | undefined,
+    finish: (revision: number, results: readonly TxnResult[]) => T,
+  ): MaybePromise<T> {
+    const table = this.table;
+    // What the plan adds to the charged bytes; a record a snapshot may read stays beside its successor.
+    const needs = (): number => {
+      let bytes = 0;
+      for (const change of plan.changes) {
+        const position = table.find(change.type === 'put' ? change.entry.key : change.key);
+        const old = position === NOT_FOUND ? undefined : table.addressAt(position);
+        const kept = old !== undefined && this.pins.mustKeep(table.revision(old)) ? table.classBytes(old) : 0;
+        if (change.type === 'delete') bytes += kept - (old === undefined ? 0 : this.costOf(old));
+        else {
+          const e = change.entry;
+          bytes +=
+            entryBytes(Buffer.byteLength(e.key), Buffer.byteLength(e.value), e.expiresAt !== NEVER) +
+            kept -
+            (old === undefined ? 0 : this.costOf(old));
+        }
+      }
+      return bytes;
+    };
+    if (!this.fits(plan.newKeys, needs())) this.makeRoom(plan.newKeys, needs, now);
+    const revision = this.lastRevision + 1;
+    const { changes, results } = plan.at(revision);
+    const batch: Change[] = [];
+    for (const change of changes) {
+      // The history keeps changes: a key of an existing record is the record's own string, never a slice of a request.
+      const key = change.type === 'put' ? change.entry.key : change.key;
+      const position = table.find(key);
+      const own = position === NOT_FOUND ? key : table.key(table.addressAt(position));
+      if (change.type === 'put') batch.push({ type: 'put', ...change.entry, key: own, ...(reason === undefined ? {} : { reason }) });
+      else batch.push({ type: 'delete', key: own, revision, reason: reason ?? 'delete' });
+    }
+    return this.answer(this.commit({ revision, changes: batch }), finish(revision, results));
   }
 
   /** The result of a write: at once, or once the journal says it is durable. */
@@ -444,14 +499,6 @@ export class MemoryStore implements KvStore {
     this.commit({ revision: change.revision, changes: [change] }, probe);
   }
 
-  /** The address of the live entry `probe` found, if it meets `conditions`; else key_not_found or version_mismatch. */
-  private matching(probe: KeyProbe, key: string, conditions: Preconditions | undefined): RecordAddress {
-    if (probe.position === NOT_FOUND) throw new StoreError('key_not_found', { key });
-    const address = this.table.addressAt(probe.position);
-    if (conditions !== undefined) checkPreconditions(key, String(this.table.revision(address)), conditions);
-    return address;
-  }
-
   /** What the entry at `address` is charged (see entry-cost.ts). */
   private costOf(address: RecordAddress): number {
     const table = this.table;
@@ -462,15 +509,14 @@ export class MemoryStore implements KvStore {
    * Expired entries still hold room until swept, and records kept for listings until their
    * cursors let go: reclaims a batch of the first and lets go of all of the second, then refuses
    * with insufficient_storage if the write (needing `needs()` bytes) still does not fit. Same
-   * `now`: the entry being written, live at `now`, is never swept from under the write. Returns a
-   * fresh probe for `key`.
+   * `now`: the entries a plan read, live at `now`, are never swept from under it.
    */
-  private makeRoom(key: string, newKeys: number, needs: () => number, now: number): KeyProbe {
+  private makeRoom(newKeys: number, needs: () => number, now: number): void {
     if (this.expiry.peekTime() <= now) this.sweepExpired(SWEEP_BATCH, now);
     // Records kept for listings' snapshots yield to writes: those listings' cursors expire.
     if (!this.fits(newKeys, needs()) && this.pins.size > 0) this.pins.evictCursors();
     const newBytes = needs();
-    if (this.table.size + newKeys > this.limits.maxKeys) {
+    if (this.table.size + Math.max(0, newKeys) > this.limits.maxKeys) {
       throw new StoreError('insufficient_storage', {
         why: `the store holds its limit of ${this.limits.maxKeys} keys (KV_MAX_KEYS); delete keys to make room`,
       });
@@ -480,7 +526,6 @@ export class MemoryStore implements KvStore {
         why: `the write needs ${newBytes} more bytes, but the store uses ${this.chargedBytes} of its ${this.limits.maxMemoryBytes} bytes (KV_MAX_MEMORY_BYTES); delete keys to make room`,
       });
     }
-    return this.table.probe(key);
   }
 
   private fits(newKeys: number, newBytes: number): boolean {
@@ -525,6 +570,6 @@ export class MemoryStore implements KvStore {
 }
 
 /** When an entry written at `now` with `ttlMs` expires: NEVER without a TTL. */
-function expiryTime(now: number, ttlMs: number | undefined): number {
+function _expiryTime(now: number, ttlMs: number | undefined): number {
   return ttlMs === undefined || ttlMs === NEVER ? NEVER : now + ttlMs;
 }

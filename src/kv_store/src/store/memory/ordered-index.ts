@@ -95,6 +95,19 @@ export class OrderedIndex {
     this.tree.delete(orderKey(key));
   }
 
+  /** The keys that start with `prefix`, in order (O(log n + found)). */
+  keysWithPrefix(prefix: string): string[] {
+    const low = orderKey(prefix);
+    const high = successor(low);
+    const keys: string[] = [];
+    const collect = (order: string): void => {
+      keys.push(plainKey(order));
+    };
+    if (high === undefined) this.tree.forRange(low, this.tree.maxKey() ?? low, true, collect);
+    else this.tree.forRange(low, high, false, collect);
+    return keys;
+  }
+
   /** A frozen copy of the index as it is now, in O(1) (copy-on-write). */
   freeze(): OrderTree {
     return this.tree.clone();
