@@ -39,6 +39,7 @@ function main(): void {
           maxConnections: config.maxConnections,
         },
         auth: config.authToken !== undefined || config.readToken !== undefined ? 'bearer' : 'off',
+        backend: config.etcd === undefined ? 'memory' : { etcd: config.etcd.endpoints, prefix: config.etcd.prefix },
         node: process.version,
       },
       'kv_store listening',
