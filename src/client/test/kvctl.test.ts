@@ -7,10 +7,11 @@ import { type RealStore, startRealStore } from './real-store.js';
 /**
  * kvctl as a user runs it: the installed binary (node_modules/.bin/kvctl, the built client) in a
  * child process against a real kv_store listening on 127.0.0.1, asserting stdout, stderr and the
- * exit code of each command and each failure. ls, watch and txn: kvctl-list-watch-txn.test.ts.
+ * exit code of each command and each failure. ls, watch and txn: kvctl-list-watch-txn.test.ts;
+ * export and import: kvctl-export-import.test.ts.
  */
 
-const COMMANDS = ['get', 'create', 'put', 'rm', 'ls', 'watch', 'txn', 'health'];
+const COMMANDS = ['get', 'create', 'put', 'rm', 'ls', 'watch', 'txn', 'export', 'import', 'health'];
 
 let store: RealStore | undefined;
 async function serve(env: Record<string, string> = {}): Promise<{ url: string; env: Record<string, string>; real: RealStore }> {
@@ -233,7 +234,7 @@ describe('kvctl: each failure has its exit code and says why on stderr', () => {
     const cases: Array<[string[], string]> = [
       [
         ['frobnicate'],
-        "kvctl: unknown command 'frobnicate'; the commands are get, create, put, rm, ls, watch, txn, health\nRun 'kvctl --help' for usage.\n",
+        "kvctl: unknown command 'frobnicate'; the commands are get, create, put, rm, ls, watch, txn, export, import, health\nRun 'kvctl --help' for usage.\n",
       ],
       [['get'], "kvctl: usage: kvctl get KEY (got 0 arguments)\nRun 'kvctl get --help' for usage.\n"],
       [['get', 'a', 'b'], "kvctl: usage: kvctl get KEY (got 2 arguments)\nRun 'kvctl get --help' for usage.\n"],
