@@ -12,7 +12,7 @@ import {
   type RawResponse,
   type StreamResponse,
 } from './raw-exchange.js';
-import { TxnBuilder } from './txn.js';
+import { type TxnAnswer, TxnBuilder, type TxnSuccess, txnOutcome } from './txn.js';
 import { Watch, type WatchOptions } from './watching.js';
 
 /** Where kv_store is and how to talk to it. */
@@ -141,10 +141,22 @@ export class KvClient {
 
   /** A transaction to build and `commit` (POST /txn): checks, then ops, all or nothing. */
   txn(): TxnBuilder {
-    return new TxnBuilder(async (body) => {
-      const response = await this.call({ method: 'POST', path: '/txn', body }, 200, 409);
-      return { status: response.status, body: parseJsonBody(response, 'POST'), invalid: (what) => invalid(response, 'POST', what) };
-    });
+    return new TxnBuilder((body) => this.sendTxn({ method: 'POST', path: '/txn', body }));
+  }
+
+  /**
+   * Sends a transaction written as JSON text (`{"checks": [...], "ops": [...]}`) as it is, so
+   * its values keep their exact text (12345678901234567890 and 1.50 stay as written; JSON.parse
+   * would change them), and reads the outcome as `txn().commit()` does: TxnSuccess, or
+   * TxnFailedError naming every failed check and op. kv_store checks the text (400 invalid_body).
+   */
+  async txnText(text: string): Promise<TxnSuccess> {
+    return txnOutcome(await this.sendTxn({ method: 'POST', path: '/txn', bodyText: text }));
+  }
+
+  private async sendTxn(request: RawRequest): Promise<TxnAnswer> {
+    const response = await this.call(request, 200, 409);
+    return { status: response.status, body: parseJsonBody(response, 'POST'), invalid: (what) => invalid(response, 'POST', what) };
   }
 
   /**
@@ -202,14 +214,23 @@ export class KvClient {
   private async call(request: RawRequest, ...ok: number[]): Promise<RawResponse> {
     const response = await this.request(request);
     if (ok.includes(response.status)) return response;
-    const body = parseJsonBody(response, request.method);
-    const error = isJsonObject(body) ? body.error : undefined;
-    if (isJsonObject(error)) {
-      const { code, message, ...details } = error;
-      if (typeof code === 'string' && typeof message === 'string') throw new KvError(response.status, code, message, details);
-    }
-    throw invalid(response, request.method, `${response.status} without the contract's error body`);
+    throw refusal(response, request.method);
   }
+}
+
+/**
+ * What an answer that is not the one asked for means: KvError with the contract's code and
+ * details, or KvUnreachableError when its body is not the contract's error (for callers of
+ * `request`, which never throws on a status).
+ */
+export function refusal(response: RawResponse, method: string): KvError | KvUnreachableError {
+  const body = parseJsonBody(response, method);
+  const error = isJsonObject(body) ? body.error : undefined;
+  if (isJsonObject(error)) {
+    const { code, message, ...details } = error;
+    if (typeof code === 'string' && typeof message === 'string') return new KvError(response.status, code, message, details);
+  }
+  return invalid(response, method, `${response.status} without the contract's error body`);
 }
 
 function isCheck(value: unknown): value is ReadinessCheck {

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type JsonValue, KvClient, KvError } from '../src/index.js';
+import { type JsonValue, KvClient, KvError, TxnFailedError } from '../src/index.js';
 import { type RealStore, startRealStore } from './real-store.js';
 
 let store: RealStore;
@@ -176,6 +176,35 @@ describe('KvClient against a real kv_store', () => {
     await spying.health();
     await refusal(spying.get('client-test/spied'));
     expect(seen).toEqual([`GET ${store.url}/healthz`, `GET ${store.url}/v1/client-test%2Fspied`]);
+  });
+});
+
+describe('KvClient.txnText', () => {
+  it('sends the transaction as written, so values keep their exact text, and answers as commit() does', async () => {
+    const key = fresh('txn-text');
+    const done = await client.txnText(`{"ops": [{"op": "set", "key": ${JSON.stringify(key)}, "value": [12345678901234567890, 1.50]}]}`);
+    expect(done).toMatchObject({ succeeded: true, results: [{ key, version: 1, revision: done.revision }] });
+    expect((await store.store.get(key))?.value).toBe('[12345678901234567890, 1.50]');
+  });
+
+  it('a transaction not applied is TxnFailedError naming every failed check and op; a malformed one is KvError 400', async () => {
+    const key = fresh('txn-text-failed');
+    const err = await refusal(
+      client.txnText(
+        `{"checks": [{"key": ${JSON.stringify(key)}, "exists": true}], "ops": [{"op": "delete", "key": ${JSON.stringify(key)}}]}`,
+      ),
+    );
+    expect(err).toBeInstanceOf(TxnFailedError);
+    expect((err as TxnFailedError).failures).toEqual([
+      { type: 'check', index: 0, key, expected: { exists: true }, actual: { exists: false } },
+      { type: 'op', index: 0, key, expected: { exists: true }, actual: { exists: false } },
+    ]);
+    const malformed = await refusal(client.txnText('{"ops": {}}'));
+    expect({ status: malformed.status, code: malformed.code, message: malformed.message }).toEqual({
+      status: 400,
+      code: 'invalid_body',
+      message: "field 'ops' must be an array",
+    });
   });
 });
 

@@ -6,6 +6,8 @@ export type { Env, LogLevel } from './env.js';
 export { baseUrl, ConfigError, host, integer, LOG_LEVELS, oneOf, raw, token, unknownVariables } from './env.js';
 export type { ErrorCode } from './error-codes.js';
 export { ERROR_STATUS, errorBody, isErrorCode } from './error-codes.js';
+export type { Element, Member } from './json-members.js';
+export { arrayElements, topLevelMembers } from './json-members.js';
 export type { JsonObject, JsonValue } from './json-value.js';
 export { isJsonObject } from './json-value.js';
 export { keyPath } from './key-path.js';
