@@ -23,6 +23,7 @@ export class SseParser {
 
   /** Adds a chunk of text; returns the events it completed. */
   feed(chunk: string): SseEvent[] {
+    if (chunk === '') return [];
     let text = chunk;
     // A CR ended the last chunk: an LF that starts this one is the rest of that CRLF.
     if (this.afterCr && text.startsWith('\n')) text = text.slice(1);

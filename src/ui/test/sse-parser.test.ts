@@ -70,6 +70,11 @@ describe('SseParser', () => {
     expect(parser.feed('\n')).toEqual([{ event: 'change', data: '{"revision":1}', id: undefined }]);
   });
 
+  test('a CRLF split across chunks, with an empty chunk between, is one line end', () => {
+    expect(parseInChunks('data: a\r\n\r\n', [7, 8, 8, 9])).toEqual([{ event: 'message', data: 'a', id: undefined }]);
+    expect(parseInChunks('data: a\r\ndata: b\r\n\r\n', [8, 8])).toEqual([{ event: 'message', data: 'a\nb', id: undefined }]);
+  });
+
   test('a byte order mark before the first line is ignored', () => {
     expect(parseInChunks('\ufeffdata: a\n\n', [])).toEqual([{ event: 'message', data: 'a', id: undefined }]);
   });
