@@ -8,6 +8,8 @@ import { basicSetup, EditorView } from 'codemirror';
 export interface JsonEditorOptions {
   /** The accessible name of the editing area. */
   readonly label: string;
+  /** The id of the element that describes it (the JSON check's line). */
+  readonly describedBy?: string;
   readonly readOnly?: boolean;
   /** Called after every change of the text. */
   readonly onChange?: (text: string) => void;
@@ -21,7 +23,10 @@ export function jsonEditor(parent: HTMLElement, text: string, options: JsonEdito
     basicSetup,
     json(),
     EditorView.lineWrapping,
-    EditorView.contentAttributes.of({ 'aria-label': options.label }),
+    EditorView.contentAttributes.of({
+      'aria-label': options.label,
+      ...(options.describedBy === undefined ? {} : { 'aria-describedby': options.describedBy }),
+    }),
   ];
   if (options.readOnly === true) {
     extensions.push(EditorState.readOnly.of(true));

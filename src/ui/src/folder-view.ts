@@ -46,6 +46,8 @@ export class FolderView {
   private query: ListQuery = { prefix: '', limit: PAGE_SIZE };
   private cursor: string | undefined;
   private more = false;
+  /** Keys under the prefix (the listing's count, kept up to date by the watch), if the store counted. */
+  private count: number | undefined;
   private loading = false;
   private failure: ApiError | Error | undefined;
   /** The largest name loaded so far; null once the listing is complete. */
@@ -139,6 +141,7 @@ export class FolderView {
     this.cursor = undefined;
     this.more = false;
     this.frontier = '';
+    this.count = undefined;
     this.failure = undefined;
     this.loading = false;
     this.summary.textContent = 'Loading…';
@@ -164,7 +167,8 @@ export class FolderView {
       if (session !== this.session) return;
       this.merge(page);
       if (first) {
-        this.renderSummary(page);
+        this.count = page.count;
+        this.renderSummary(page.items.length + page.prefixes.length === 0);
         this.startWatch(page.revision);
       }
     } catch (err) {
@@ -221,13 +225,27 @@ export class FolderView {
   }
 
   private applyChanges(message: ChangeMessage): void {
-    for (const change of message.changes) this.applyChange(change);
+    for (const change of message.changes) {
+      if (!change.key.startsWith(this.prefix)) continue;
+      this.applyChange(change);
+      // The count covers every key under the prefix, in subfolders too.
+      if (this.count !== undefined && (change.type === 'delete' || change.version === 1)) {
+        this.count += change.type === 'delete' ? -1 : 1;
+        this.renderSummary();
+      }
+    }
+    this.renderFooter();
+  }
+
+  /** A write made in this page (the watch will report it too; rows take it twice without harm). */
+  noteLocalChange(change: Change): void {
+    if (!change.key.startsWith(this.prefix)) return;
+    this.applyChange(change);
     this.renderFooter();
   }
 
   private applyChange(change: Change): void {
     const prefix = this.prefix;
-    if (!change.key.startsWith(prefix)) return;
     const slash = change.key.indexOf('/', prefix.length);
     if (slash !== -1) {
       const folder = change.key.slice(0, slash + 1);
@@ -352,11 +370,11 @@ export class FolderView {
     this.crumbs.replaceChildren(...items);
   }
 
-  private renderSummary(page: ListPage): void {
+  private renderSummary(empty = false): void {
     const where = this.search !== '' ? `starting with ${this.prefix}` : this.prefix === '' ? 'in the store' : `under ${this.prefix}`;
-    if (page.count !== undefined) {
-      this.summary.textContent = `${page.count.toLocaleString('en')} ${page.count === 1 ? 'key' : 'keys'} ${where}`;
-    } else if (page.items.length === 0 && page.prefixes.length === 0) {
+    if (this.count !== undefined) {
+      this.summary.textContent = `${this.count.toLocaleString('en')} ${this.count === 1 ? 'key' : 'keys'} ${where}`;
+    } else if (empty) {
       this.summary.textContent = `No keys ${where}`;
     } else {
       this.summary.textContent = `Keys ${where}`;

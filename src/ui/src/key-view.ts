@@ -13,7 +13,7 @@ import { encodePath, h, timeElement } from './dom.js';
 import { jsonEditor, jsonProblem, setText } from './editor.js';
 import { ExpiryField } from './expiry-field.js';
 import { displayText } from './json-text.js';
-import { type ChangeMessage, Watch, type WatchStatus } from './watch.js';
+import { type Change, type ChangeMessage, Watch, type WatchStatus } from './watch.js';
 
 /** What the key pane needs from the page around it. */
 export interface KeyViewHost {
@@ -22,6 +22,8 @@ export interface KeyViewHost {
   readonly navigate: (hash: string) => void;
   /** A short message that outlives the pane (after a delete). */
   readonly toast: (message: string) => void;
+  /** A write this pane made, for the folder list (which would otherwise wait for its watch). */
+  readonly onWrite: (change: Change) => void;
 }
 
 type Mode = 'empty' | 'open' | 'missing' | 'create';
@@ -93,10 +95,11 @@ export class KeyView {
     const input = h('input', { id: 'new-key-name', required: true, autocomplete: 'off', spellcheck: 'false', value: prefix });
     input.addEventListener('focus', () => input.setSelectionRange(input.value.length, input.value.length), { once: true });
     this.createKeyInput = input;
-    const editorBox = h('div', { class: 'editor', 'aria-describedby': 'json-status' });
+    const editorBox = h('div', { class: 'editor' });
     this.baseline = '{}';
     this.editor = jsonEditor(editorBox, this.baseline, {
       label: 'Value (JSON)',
+      describedBy: 'json-status',
       onChange: () => this.onEdit(),
       onSave: () => void this.submitCreate(),
     });
@@ -187,8 +190,13 @@ export class KeyView {
     this.mode = 'open';
     this.loaded = loaded;
     this.baseline = text;
-    const editorBox = h('div', { class: 'editor', 'aria-describedby': 'json-status' });
-    this.editor = jsonEditor(editorBox, text, { label: 'Value (JSON)', onChange: () => this.onEdit(), onSave: () => void this.save() });
+    const editorBox = h('div', { class: 'editor' });
+    this.editor = jsonEditor(editorBox, text, {
+      label: 'Value (JSON)',
+      describedBy: 'json-status',
+      onChange: () => this.onEdit(),
+      onSave: () => void this.save(),
+    });
     this.expiry = new ExpiryField(loaded.meta.expiresAt);
     this.renderMeta();
     this.frame(
@@ -343,6 +351,7 @@ export class KeyView {
     await this.work(async () => {
       try {
         await deleteEntry(key, loaded.etag);
+        this.host.onWrite({ type: 'delete', key, revision: loaded.meta.revision });
         this.discardAndLeave(`Deleted ${key}.`);
       } catch (err) {
         if (err instanceof ApiError && err.status === 404) this.discardAndLeave(`${key} was already deleted.`);
@@ -369,6 +378,7 @@ export class KeyView {
     await this.work(async () => {
       try {
         const created = await createEntry(key, text, ttl);
+        this.host.onWrite({ type: 'put', key, version: created.meta.version, revision: created.meta.revision });
         this.reset('open', key);
         this.heading.replaceChildren(h('span', { class: 'visually-hidden' }, 'Key '), h('code', {}, key));
         this.show(created, text);
@@ -385,6 +395,7 @@ export class KeyView {
 
   /** A write succeeded: the editor's text is now the server's. */
   private accept(saved: Loaded, text: string): void {
+    this.host.onWrite({ type: 'put', key: saved.meta.key, version: saved.meta.version, revision: saved.meta.revision });
     this.loaded = saved;
     this.baseline = text;
     this.serverAhead = undefined;

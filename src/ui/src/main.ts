@@ -26,6 +26,7 @@ const keyView = new KeyView(byId('key-pane'), {
     location.hash = hash;
   },
   toast,
+  onWrite: (change) => folderView.noteLocalChange(change),
 });
 
 let shownHash = '';
