@@ -3,8 +3,8 @@
  * second client (plain fetch) changing the store behind the UI's back. Deadlines here are hang
  * guards, not speed verdicts; the time a remote change took to show is printed.
  */
-import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { extname, join, relative } from 'node:path';
 import type { Browser, HTTPRequest, Page } from 'puppeteer-core';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import {
@@ -19,6 +19,7 @@ import {
   seed,
   startKvStore,
   typeInEditor,
+  UI_DIST,
   type WatchedPage,
 } from './browser.js';
 
@@ -112,6 +113,46 @@ function waitForText(page: Page, selector: string, wanted: string, options = WAI
 async function stored(key: string): Promise<{ status: number; body: unknown }> {
   return api(store, 'GET', `/v1/${encodeURIComponent(key)}`);
 }
+
+describe('serving', () => {
+  const TYPES: Record<string, RegExp> = {
+    '.html': /^text\/html\b/,
+    '.js': /^text\/javascript\b/,
+    '.css': /^text\/css\b/,
+    '.svg': /^image\/svg\+xml\b/,
+  };
+
+  test('kv_store serves every built file at /ui/ with its content type, index.html at /ui/, and sends /ui to /ui/', async () => {
+    const files = readdirSync(UI_DIST, { recursive: true, withFileTypes: true })
+      .filter((entry) => entry.isFile())
+      .map((entry) => relative(UI_DIST, join(entry.parentPath, entry.name)));
+    expect(files).toEqual(expect.arrayContaining(['index.html', 'favicon.svg']));
+    for (const file of files) {
+      const response = await fetch(`${store.url}/ui/${file}`);
+      expect(response.status, file).toBe(200);
+      expect(response.headers.get('Content-Type'), file).toMatch(TYPES[extname(file)] ?? /^$/);
+      expect(Buffer.from(await response.arrayBuffer()).equals(readFileSync(join(UI_DIST, file))), file).toBe(true);
+    }
+    const index = await fetch(`${store.url}/ui/`);
+    expect(index.status).toBe(200);
+    expect(await index.text()).toBe(readFileSync(join(UI_DIST, 'index.html'), 'utf8'));
+    // Without the slash, the page's relative asset paths would point outside /ui/.
+    const bare = await fetch(`${store.url}/ui`, { redirect: 'manual' });
+    expect([301, 308]).toContain(bare.status);
+    expect(bare.headers.get('Location')).toBe('/ui/');
+  });
+
+  test('with KV_UI=off, /ui/ is 404 not_found', async () => {
+    const off = await startKvStore({ KV_UI: 'off' });
+    try {
+      const response = await fetch(`${off.url}/ui/`);
+      expect(response.status).toBe(404);
+      expect(await response.json()).toMatchObject({ error: { code: 'not_found' } });
+    } finally {
+      await off.stop();
+    }
+  });
+});
 
 describe('browsing', () => {
   test('the root shows folders and keys; a folder of 1,000 keys loads a page at a time as it scrolls', async () => {
