@@ -1,16 +1,16 @@
 /**
- * The folder pane: one listing by `/` of the open folder (or of what a search's prefix matches),
- * loaded a page at a time as the list scrolls, and kept current by a watch on the same prefix.
+ * The folder pane: breadcrumbs, the prefix search, and one listing by `/` of the open folder (or
+ * of what the search's prefix matches), loaded a page at a time as the list scrolls and kept
+ * current by a watch on the same prefix.
  *
  * Pages come from one snapshot (the first page's revision); the watch starts right after it. So a
- * key the watch has spoken about is newer than any page: pages never overwrite it (`heard`). Rows
- * past the last name loaded (the frontier) are kept back until paging reaches them, so the list
- * shows no gaps; once the listing is complete every row is shown.
+ * key the watch has spoken about is newer than any page: pages never overwrite it (`heard`).
  */
-import { ApiError, type EntryMeta, type ListPage, type ListQuery, listPage } from './api.js';
+import { ApiError, type ListPage, type ListQuery, listPage } from './api.js';
 import { askForToken } from './auth.js';
 import { encodePath, h } from './dom.js';
 import { compareKeys } from './json-text.js';
+import { RowList } from './row-list.js';
 import { type Change, type ChangeMessage, Watch, type WatchStatus } from './watch.js';
 
 const PAGE_SIZE = 100;
@@ -19,23 +19,15 @@ const SEARCH_DELAY_MS = 250;
 const PRELOAD_PX = 400;
 const FOLDER_CHECK_DELAY_MS = 150;
 
-interface Row {
-  readonly name: string;
-  readonly folder: boolean;
-  readonly version?: number;
-  element?: HTMLLIElement;
-}
-
 export class FolderView {
   readonly element: HTMLElement;
   private readonly crumbs = h('ol', { class: 'crumbs' });
   private readonly searchInput = h('input', { id: 'search', type: 'search', autocomplete: 'off', spellcheck: 'false' });
   private readonly summary = h('p', { class: 'summary', role: 'status' });
-  private readonly list = h('ul', { class: 'rows', id: 'rows' });
+  private readonly list = new RowList(() => this.searchInput.focus());
   private readonly footer = h('div', { class: 'list-footer' });
   private folder: string | undefined;
   private search = '';
-  private selected: string | undefined;
   private searchTimer: ReturnType<typeof setTimeout> | undefined;
 
   // The current listing; `session` tells its answers from those of an earlier one.
@@ -50,15 +42,10 @@ export class FolderView {
   private count: number | undefined;
   private loading = false;
   private failure: ApiError | Error | undefined;
-  /** The largest name loaded so far; null once the listing is complete. */
-  private frontier: string | null = '';
-  private readonly rows = new Map<string, Row>();
-  /** Names of the rows in the list, in the store's order. */
-  private order: string[] = [];
+  /** The last name loaded so far; a 410 cursor_expired goes on after it. */
+  private lastName = '';
   private readonly heard = new Set<string>();
   private readonly folderChecks = new Map<string, ReturnType<typeof setTimeout>>();
-  /** The one row link that Tab reaches; arrow keys move within the list. */
-  private tabbable: HTMLAnchorElement | undefined;
 
   constructor(
     private readonly pane: HTMLElement,
@@ -72,17 +59,13 @@ export class FolderView {
     );
     this.searchInput.addEventListener('input', () => this.onSearchInput());
     this.searchInput.addEventListener('keydown', (event) => this.onSearchKey(event));
-    this.list.addEventListener('keydown', (event) => this.onListKey(event));
-    this.list.addEventListener('focusin', (event) => {
-      if (event.target instanceof HTMLAnchorElement) this.setTabbable(event.target);
-    });
     this.element = h(
       'div',
       { class: 'folder-view' },
       h('nav', { 'aria-label': 'Folder path' }, this.crumbs),
       h('div', { class: 'toolbar' }, searchForm, h('a', { class: 'button', id: 'new-key', href: '#/new/' }, 'New key')),
       this.summary,
-      this.list,
+      this.list.element,
       this.footer,
     );
     pane.append(this.element);
@@ -109,18 +92,12 @@ export class FolderView {
 
   /** Marks the open key's row. */
   select(key: string | undefined): void {
-    if (this.selected !== undefined) this.rows.get(this.selected)?.element?.firstElementChild?.removeAttribute('aria-current');
-    this.selected = key;
-    const link = key === undefined ? undefined : this.rows.get(key)?.element?.firstElementChild;
-    if (link instanceof HTMLAnchorElement) {
-      link.setAttribute('aria-current', 'true');
-      this.setTabbable(link);
-    }
+    this.list.select(key);
   }
 
-  /** Moves the focus to the list (the open key's row, or the first). */
+  /** Moves the focus to the list (the open key's row, or the first; the search box while it is empty). */
   focusList(): void {
-    (this.tabbable?.isConnected ? this.tabbable : this.searchInput).focus();
+    if (!this.list.focus()) this.searchInput.focus();
   }
 
   /** Starts the listing again from its first page. */
@@ -132,20 +109,16 @@ export class FolderView {
     this.watch = undefined;
     for (const timer of this.folderChecks.values()) clearTimeout(timer);
     this.folderChecks.clear();
-    this.rows.clear();
     this.heard.clear();
-    this.order = [];
-    this.tabbable = undefined;
-    this.list.replaceChildren();
+    this.list.clear(this.folder ?? '', this.prefix === '' ? 'All keys' : `Keys starting with ${this.prefix}`);
+    this.lastName = '';
     this.query = { prefix: this.prefix, limit: PAGE_SIZE, count: true };
     this.cursor = undefined;
     this.more = false;
-    this.frontier = '';
     this.count = undefined;
     this.failure = undefined;
     this.loading = false;
     this.summary.textContent = 'Loading…';
-    this.list.setAttribute('aria-label', this.prefix === '' ? 'All keys' : `Keys starting with ${this.prefix}`);
     void this.loadPage(true);
   }
 
@@ -173,10 +146,10 @@ export class FolderView {
       }
     } catch (err) {
       if (session !== this.session) return;
-      if (err instanceof ApiError && err.code === 'cursor_expired' && this.frontier !== null) {
+      if (err instanceof ApiError && err.code === 'cursor_expired' && this.more) {
         // Idle too long: go on from the last name loaded, at the store's current state.
         this.cursor = undefined;
-        this.query = { prefix: this.prefix, limit: PAGE_SIZE, start: nameAfter(this.frontier) };
+        this.query = { prefix: this.prefix, limit: PAGE_SIZE, start: nameAfter(this.lastName) };
         this.loading = false;
         return this.loadPage(false);
       }
@@ -196,20 +169,17 @@ export class FolderView {
   }
 
   private merge(page: ListPage): void {
-    let last = '';
     for (const item of page.items) {
-      if (compareKeys(item.key, last) > 0) last = item.key;
-      if (!this.heard.has(item.key)) this.upsert(keyRow(item));
+      if (compareKeys(item.key, this.lastName) > 0) this.lastName = item.key;
+      if (!this.heard.has(item.key)) this.list.upsert({ name: item.key, folder: false, version: item.version });
     }
     for (const prefix of page.prefixes) {
-      if (compareKeys(prefix, last) > 0) last = prefix;
-      if (!this.heard.has(prefix)) this.upsert({ name: prefix, folder: true });
+      if (compareKeys(prefix, this.lastName) > 0) this.lastName = prefix;
+      if (!this.heard.has(prefix)) this.list.upsert({ name: prefix, folder: true });
     }
     this.more = page.more;
     this.cursor = page.more ? page.cursor : undefined;
-    if (!page.more) this.frontier = null;
-    else if (this.frontier !== null && compareKeys(last, this.frontier) > 0) this.frontier = last;
-    for (const row of this.rows.values()) if (row.element === undefined && this.within(row.name)) this.insert(row);
+    this.list.advance(page.more ? this.lastName : null);
   }
 
   private startWatch(after: number): void {
@@ -251,15 +221,15 @@ export class FolderView {
       const folder = change.key.slice(0, slash + 1);
       if (change.type === 'put') {
         this.heard.add(folder);
-        if (!this.rows.has(folder)) this.upsert({ name: folder, folder: true });
+        if (!this.list.has(folder)) this.list.upsert({ name: folder, folder: true });
       } else {
         this.checkFolder(folder);
       }
       return;
     }
     this.heard.add(change.key);
-    if (change.type === 'delete') this.remove(change.key);
-    else this.upsert({ name: change.key, folder: false, ...(change.version === undefined ? {} : { version: change.version }) }, true);
+    if (change.type === 'delete') this.list.remove(change.key);
+    else this.list.upsert({ name: change.key, folder: false, ...(change.version === undefined ? {} : { version: change.version }) }, true);
   }
 
   /** A key under `folder` was deleted: the folder goes if nothing is left in it. */
@@ -272,91 +242,13 @@ export class FolderView {
         const page = await listPage({ prefix: folder, limit: 1 }, this.abort.signal);
         if (session !== this.session || page.items.length > 0 || page.prefixes.length > 0) return;
         this.heard.add(folder);
-        this.remove(folder);
+        this.list.remove(folder);
         this.renderFooter();
       } catch {
         // The folder stays; the next change under it checks again.
       }
     }, FOLDER_CHECK_DELAY_MS);
     this.folderChecks.set(folder, timer);
-  }
-
-  private within(name: string): boolean {
-    return this.frontier === null || compareKeys(name, this.frontier) <= 0;
-  }
-
-  private upsert(row: Row, flash = false): void {
-    const existing = this.rows.get(row.name);
-    this.rows.set(row.name, row);
-    if (existing?.element !== undefined) {
-      const element = this.renderRow(row);
-      const old = existing.element.firstElementChild;
-      const hadFocus = document.activeElement === old;
-      existing.element.replaceWith(element);
-      row.element = element;
-      const link = element.firstElementChild as HTMLAnchorElement;
-      if (old === this.tabbable) this.setTabbable(link);
-      if (hadFocus) link.focus();
-    } else if (this.within(row.name)) {
-      this.insert(row);
-    }
-    if (flash && row.element !== undefined) row.element.classList.add('changed');
-  }
-
-  private insert(row: Row): void {
-    let low = 0;
-    let high = this.order.length;
-    while (low < high) {
-      const mid = (low + high) >>> 1;
-      if (compareKeys(this.order[mid] as string, row.name) < 0) low = mid + 1;
-      else high = mid;
-    }
-    const element = this.renderRow(row);
-    const next = this.order[low];
-    this.list.insertBefore(element, next === undefined ? null : (this.rows.get(next)?.element ?? null));
-    this.order.splice(low, 0, row.name);
-    row.element = element;
-    if (this.tabbable === undefined || !this.tabbable.isConnected) this.setTabbable(element.firstElementChild as HTMLAnchorElement);
-  }
-
-  private remove(name: string): void {
-    const row = this.rows.get(name);
-    this.rows.delete(name);
-    if (row?.element === undefined) return;
-    const index = this.order.indexOf(name);
-    this.order.splice(index, 1);
-    const link = row.element.firstElementChild;
-    const hadFocus = document.activeElement === link;
-    const wasTabbable = link === this.tabbable;
-    row.element.remove();
-    const neighbour = this.order[Math.min(index, this.order.length - 1)];
-    const next = neighbour === undefined ? undefined : this.rows.get(neighbour)?.element?.firstElementChild;
-    if (next instanceof HTMLAnchorElement && (hadFocus || wasTabbable)) {
-      this.setTabbable(next);
-      if (hadFocus) next.focus();
-    }
-  }
-
-  private renderRow(row: Row): HTMLLIElement {
-    const display = row.name.slice((this.folder ?? '').length);
-    const href = row.folder ? `#/f/${encodePath(row.name)}` : `#/k/${encodePath(row.name)}`;
-    const link = h(
-      'a',
-      { class: row.folder ? 'row folder' : 'row key', href, tabindex: '-1', 'data-name': row.name },
-      icon(row.folder),
-      h('span', { class: 'name' }, display),
-      row.version === undefined
-        ? undefined
-        : h('span', { class: 'version', 'aria-hidden': 'true', title: `version ${row.version}` }, `v${row.version}`),
-    );
-    if (row.name === this.selected) link.setAttribute('aria-current', 'true');
-    return h('li', {}, link);
-  }
-
-  private setTabbable(link: HTMLAnchorElement): void {
-    if (this.tabbable !== undefined && this.tabbable !== link) this.tabbable.tabIndex = -1;
-    link.tabIndex = 0;
-    this.tabbable = link;
   }
 
   private renderCrumbs(folder: string): void {
@@ -388,7 +280,7 @@ export class FolderView {
       const retry = async (): Promise<void> => {
         if (needsToken && !(await askForToken(false, true))) return;
         this.failure = undefined;
-        if (this.order.length === 0) this.reload();
+        if (this.list.shown === 0) this.reload();
         else void this.loadPage(false);
       };
       this.footer.replaceChildren(
@@ -403,7 +295,7 @@ export class FolderView {
       this.footer.replaceChildren(h('p', { class: 'muted' }, 'Loading…'));
     } else if (this.more) {
       this.footer.replaceChildren(h('button', { type: 'button', class: 'load-more', onclick: () => this.loadMore() }, 'Load more'));
-    } else if (this.order.length === 0) {
+    } else if (this.list.shown === 0) {
       this.footer.replaceChildren(h('p', { class: 'muted' }, this.search === '' ? 'Nothing here yet.' : 'No key starts with that.'));
     } else {
       this.footer.replaceChildren();
@@ -438,35 +330,6 @@ export class FolderView {
     this.search = search;
     this.reload();
   }
-
-  private onListKey(event: KeyboardEvent): void {
-    const links = [...this.list.querySelectorAll<HTMLAnchorElement>('a.row')];
-    const index = links.indexOf(document.activeElement as HTMLAnchorElement);
-    let target: HTMLAnchorElement | undefined;
-    if (event.key === 'ArrowDown') target = links[index + 1];
-    else if (event.key === 'ArrowUp') target = index > 0 ? links[index - 1] : undefined;
-    else if (event.key === 'Home') target = links[0];
-    else if (event.key === 'End') target = links[links.length - 1];
-    else return;
-    event.preventDefault();
-    if (event.key === 'ArrowUp' && index === 0) this.searchInput.focus();
-    target?.focus();
-  }
-}
-
-const FOLDER_ICON =
-  '<svg viewBox="0 0 16 16" width="16" height="16"><path d="M1.5 3.5h4.5l1.5 1.5h7v8.5h-13z" fill="#ffe9a8" stroke="#b08800"/></svg>';
-const KEY_ICON =
-  '<svg viewBox="0 0 16 16" width="16" height="16"><path d="M3.5 1.5h6l3 3v10h-9z" fill="#fff" stroke="#57606a"/><path d="M9.5 1.5v3h3" fill="none" stroke="#57606a"/></svg>';
-
-function icon(folder: boolean): HTMLSpanElement {
-  const span = h('span', { class: 'icon', 'aria-hidden': 'true' });
-  span.innerHTML = folder ? FOLDER_ICON : KEY_ICON;
-  return span;
-}
-
-function keyRow(item: EntryMeta): Row {
-  return { name: item.key, folder: false, version: item.version };
 }
 
 function crumb(label: string, folder: string, current: boolean): HTMLAnchorElement {

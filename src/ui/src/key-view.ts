@@ -6,13 +6,13 @@
  */
 import type { EditorView } from 'codemirror';
 import { ApiError, createEntry, deleteEntry, type Loaded, keyPath, readEntry, replaceEntry } from './api.js';
-import { askForToken } from './auth.js';
 import { resolveConflict } from './conflict.js';
 import { confirmAction } from './dialogs.js';
 import { encodePath, h, timeElement } from './dom.js';
 import { jsonEditor, jsonProblem, setText } from './editor.js';
 import { ExpiryField } from './expiry-field.js';
 import { displayText } from './json-text.js';
+import { Notice } from './notice.js';
 import { type Change, type ChangeMessage, Watch, type WatchStatus } from './watch.js';
 
 /** What the key pane needs from the page around it. */
@@ -45,7 +45,7 @@ export class KeyView {
   private createKeyInput: HTMLInputElement | undefined;
   private readonly heading = h('h2', { id: 'key-title', tabindex: '-1' });
   private readonly meta = h('dl', { class: 'meta' });
-  private readonly notice = h('div', { class: 'notice', role: 'status' });
+  private readonly notice = new Notice();
   private readonly jsonStatus = h('p', { class: 'json-status', id: 'json-status' });
   private readonly actions = h('div', { class: 'actions' });
   /** Everything below the heading; re-rendered without moving the heading (which may hold the focus). */
@@ -125,7 +125,7 @@ export class KeyView {
       h('button', { type: 'submit', class: 'primary', id: 'create-button' }, 'Create'),
       h('a', { class: 'button', href: `#/f/${encodePath(parentOf(prefix))}` }, 'Cancel'),
     );
-    this.frame(prefix, this.notice, form);
+    this.frame(prefix, this.notice.element, form);
     this.onEdit();
   }
 
@@ -150,7 +150,7 @@ export class KeyView {
     this.busy = false;
     this.mode = mode;
     this.key = key;
-    this.notice.replaceChildren();
+    this.notice.clear();
     this.jsonStatus.replaceChildren();
   }
 
@@ -174,8 +174,8 @@ export class KeyView {
           ),
         );
       } else {
-        this.frame(key, this.notice);
-        this.fail('Could not read the key', err, () => void this.load(session));
+        this.frame(key, this.notice.element);
+        this.notice.fail('Could not read the key', err, () => void this.load(session));
       }
     }
   }
@@ -202,7 +202,7 @@ export class KeyView {
     this.frame(
       loaded.meta.key,
       this.meta,
-      this.notice,
+      this.notice.element,
       h('div', { class: 'field-label', 'aria-hidden': 'true' }, 'Value (JSON)'),
       editorBox,
       this.jsonStatus,
@@ -259,13 +259,16 @@ export class KeyView {
     if (current?.meta.revision === loaded.meta.revision) return;
     if (current === undefined) {
       this.serverAhead = 'deleted';
-      this.say('warn', 'This key was deleted elsewhere. ', this.recreateButton());
+      this.notice.say('warn', 'This key was deleted elsewhere. ', this.recreateButton());
     } else if (!this.dirty && !this.busy) {
       this.show(current);
-      this.say('info', `Updated elsewhere: now version ${current.meta.version}.`);
+      this.notice.say('info', `Updated elsewhere: now version ${current.meta.version}.`);
     } else {
       this.serverAhead = 'changed';
-      this.say('warn', `Changed elsewhere while you were editing (now version ${current.meta.version}). Saving will show both versions.`);
+      this.notice.say(
+        'warn',
+        `Changed elsewhere while you were editing (now version ${current.meta.version}). Saving will show both versions.`,
+      );
     }
     this.onEdit();
   }
@@ -281,13 +284,13 @@ export class KeyView {
       try {
         const saved = await replaceEntry(loaded.meta.key, text, loaded.etag, ttl);
         this.accept(saved, text);
-        this.say('info', `Saved: version ${saved.meta.version}.`);
+        this.notice.say('info', `Saved: version ${saved.meta.version}.`);
       } catch (err) {
         if (err instanceof ApiError && err.status === 412) await this.settleConflict(text);
         else if (err instanceof ApiError && err.status === 404) {
           this.serverAhead = 'deleted';
-          this.say('error', 'Not saved: this key no longer exists. ', this.recreateButton());
-        } else this.fail('Not saved', err, () => void this.save());
+          this.notice.say('error', 'Not saved: this key no longer exists. ', this.recreateButton());
+        } else this.notice.fail('Not saved', err, () => void this.save());
       }
     });
   }
@@ -304,7 +307,7 @@ export class KeyView {
     }
     const choice = await resolveConflict({ key, base: loaded.meta, mine, current });
     if (choice === 'cancel') {
-      this.say('warn', 'Not saved. Your edits are still here; saving again shows the conflict again.');
+      this.notice.say('warn', 'Not saved. Your edits are still here; saving again shows the conflict again.');
       return;
     }
     if (choice === 'theirs') {
@@ -313,7 +316,7 @@ export class KeyView {
         return;
       }
       this.show(current);
-      this.say('info', `Your edits were dropped: this is the server's version ${current.meta.version}.`);
+      this.notice.say('info', `Your edits were dropped: this is the server's version ${current.meta.version}.`);
       return;
     }
     const ttl = this.expiry?.seconds();
@@ -323,7 +326,7 @@ export class KeyView {
           ? await createEntry(key, mine, ttl === false ? undefined : ttl)
           : await replaceEntry(key, mine, current.etag, ttl === false ? undefined : ttl);
       this.accept(saved, mine);
-      this.say('info', `Saved your version over the server's: now version ${saved.meta.version}.`);
+      this.notice.say('info', `Saved your version over the server's: now version ${saved.meta.version}.`);
     } catch (err) {
       // It changed again meanwhile: compare once more.
       if (err instanceof ApiError && (err.status === 412 || err.status === 409 || err.status === 404)) await this.settleConflict(mine);
@@ -335,7 +338,7 @@ export class KeyView {
     if (this.editor === undefined || this.loaded === undefined) return;
     setText(this.editor, this.baseline);
     if (this.serverAhead === 'changed') void this.onRemoteChange(undefined, this.session);
-    this.say('info', 'Edits reverted.');
+    this.notice.say('info', 'Edits reverted.');
   }
 
   private async remove(): Promise<void> {
@@ -357,8 +360,12 @@ export class KeyView {
         if (err instanceof ApiError && err.status === 404) this.discardAndLeave(`${key} was already deleted.`);
         else if (err instanceof ApiError && err.status === 412) {
           this.serverAhead = 'changed';
-          this.say('error', 'Not deleted: the key changed on the server since you opened it. Review it first. ', this.reloadButton());
-        } else this.fail('Not deleted', err, () => void this.remove());
+          this.notice.say(
+            'error',
+            'Not deleted: the key changed on the server since you opened it. Review it first. ',
+            this.reloadButton(),
+          );
+        } else this.notice.fail('Not deleted', err, () => void this.remove());
       }
     });
   }
@@ -368,7 +375,7 @@ export class KeyView {
     const key = this.createKeyInput?.value ?? '';
     if (this.mode !== 'create' || this.busy || editor === undefined) return;
     if (key === '') {
-      this.say('error', 'Enter a key.');
+      this.notice.say('error', 'Enter a key.');
       this.createKeyInput?.focus();
       return;
     }
@@ -383,12 +390,12 @@ export class KeyView {
         this.heading.replaceChildren(h('span', { class: 'visually-hidden' }, 'Key '), h('code', {}, key));
         this.show(created, text);
         this.heading.focus();
-        this.say('info', 'Created: version 1.');
+        this.notice.say('info', 'Created: version 1.');
         this.host.navigate(`#/k/${encodePath(key)}`);
       } catch (err) {
         if (err instanceof ApiError && err.code === 'key_exists') {
-          this.say('error', `${key} already exists. `, h('a', { href: `#/k/${encodePath(key)}` }, 'Open it'), ' to change it.');
-        } else this.fail('Not created', err, () => void this.submitCreate());
+          this.notice.say('error', `${key} already exists. `, h('a', { href: `#/k/${encodePath(key)}` }, 'Open it'), ' to change it.');
+        } else this.notice.fail('Not created', err, () => void this.submitCreate());
       }
     });
   }
@@ -415,12 +422,12 @@ export class KeyView {
   private checkedInput(text: string): number | undefined | false {
     const problem = jsonProblem(text);
     if (problem !== undefined) {
-      this.say('error', `The value is not valid JSON: ${problem}`);
+      this.notice.say('error', `The value is not valid JSON: ${problem}`);
       return false;
     }
     const ttl = this.expiry?.seconds();
     if (ttl === false) {
-      this.say('error', 'Enter the seconds until it expires: a whole number above 0.');
+      this.notice.say('error', 'Enter the seconds until it expires: a whole number above 0.');
       return false;
     }
     return ttl;
@@ -432,7 +439,7 @@ export class KeyView {
     try {
       await task();
     } catch (err) {
-      this.fail('Failed', err);
+      this.notice.fail('Failed', err);
     } finally {
       this.busy = false;
       this.onEdit();
@@ -467,27 +474,6 @@ export class KeyView {
     );
   }
 
-  private say(kind: 'info' | 'warn' | 'error', ...content: (Node | string)[]): void {
-    this.notice.replaceChildren(h('p', { class: kind, role: kind === 'info' ? undefined : 'alert' }, ...content));
-  }
-
-  private fail(what: string, err: unknown, retry?: () => void): void {
-    if (err instanceof ApiError && err.status === 401) {
-      const enter = async (): Promise<void> => {
-        if ((await askForToken(false, true)) && retry !== undefined) retry();
-      };
-      this.say(
-        'error',
-        `${what}: this store needs an access token. `,
-        h('button', { type: 'button', onclick: () => void enter() }, 'Enter token'),
-      );
-    } else if (err instanceof ApiError && err.status === 403) {
-      this.say('error', `${what}: the token may only read (403 forbidden).`);
-    } else {
-      this.say('error', `${what}: ${err instanceof Error ? err.message : String(err)}`);
-    }
-  }
-
   private recreateButton(): HTMLButtonElement {
     const recreate = async (): Promise<void> => {
       const key = this.loaded?.meta.key;
@@ -497,9 +483,9 @@ export class KeyView {
         try {
           const created = await createEntry(key, text, this.expiry?.seconds() || undefined);
           this.accept(created, text);
-          this.say('info', 'Created again: version 1.');
+          this.notice.say('info', 'Created again: version 1.');
         } catch (err) {
-          this.fail('Not created', err);
+          this.notice.fail('Not created', err);
         }
       });
     };
