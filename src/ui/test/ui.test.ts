@@ -174,6 +174,7 @@ describe('browsing', () => {
       ['All keys', null],
       ['big/', 'page'],
     ]);
+    await page.mouse.move(0, 0);
     await page.screenshot({ path: join(SCREENSHOTS, 'folder.png') });
 
     const counts: number[] = [];
