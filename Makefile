@@ -9,7 +9,7 @@ STAMP := node_modules/.install-stamp
 install: $(STAMP)
 
 # npm ci reproduces the committed lockfile; rerun only when it changes.
-$(STAMP): package-lock.json package.json src/client/package.json src/kv_store/package.json src/test_client/package.json
+$(STAMP): package-lock.json package.json src/client/package.json src/kv_store/package.json src/test_client/package.json src/ui/package.json
 	@command -v node >/dev/null || { echo "make: Node.js >= 20 is required (https://nodejs.org)"; exit 1; }
 	$(NPM) ci --no-audit --no-fund
 	@touch $@
