@@ -7,6 +7,7 @@ import type { Config } from './config.js';
 import { nodeHandler } from './http/node-adapter.js';
 import { WireServer } from './http/wire-server.js';
 import { createLogger, type Logger } from './logger.js';
+import { Persistence } from './store/durable/persistence.js';
 import { MemoryStore } from './store/memory/memory-store.js';
 import type { KvStore } from './store/store.js';
 
@@ -36,6 +37,29 @@ export interface App {
 /** The in-memory store with the configuration's limits. */
 export function memoryStore(config: Config, clock?: Clock, id?: string): MemoryStore {
   return new MemoryStore({ clock, id, limits: { maxKeys: config.maxKeys, maxMemoryBytes: config.maxMemoryBytes } });
+}
+
+/**
+ * The store the configuration asks for: in memory, or with KV_DATA_DIR recovered from its data
+ * directory and logged there, with the persistence object that reports readiness and is closed
+ * last. Throws DataDirError when the directory cannot be used.
+ */
+export async function openStore(
+  config: Config,
+  logger: Logger,
+  clock?: Clock,
+): Promise<{ store: KvStore; persistence: Persistence | undefined }> {
+  if (config.dataDir === undefined) return { store: memoryStore(config, clock), persistence: undefined };
+  const persistence = new Persistence({
+    dir: config.dataDir,
+    fsync: config.fsync,
+    recovery: config.recovery,
+    snapshotEveryBytes: config.snapshotEveryBytes,
+    segmentBytes: config.walSegmentBytes,
+    log: logger,
+    createStore: (id) => memoryStore(config, clock, id),
+  });
+  return { store: await persistence.open(), persistence };
 }
 
 /** Builds kv_store: the store, the HTTP API, and a server that is not yet listening. */

@@ -1,4 +1,6 @@
-import { ConfigError, type Env, host, integer, LOG_LEVELS, type LogLevel, oneOf, token, unknownVariables } from '@kv/shared';
+import { resolve } from 'node:path';
+import { ConfigError, type Env, host, integer, LOG_LEVELS, type LogLevel, oneOf, raw, token, unknownVariables } from '@kv/shared';
+import { FSYNC_POLICIES, type FsyncPolicy, RECOVERY_MODES, type RecoveryMode } from './store/durable/options.js';
 
 export type { LogLevel };
 export { ConfigError, LOG_LEVELS };
@@ -21,6 +23,16 @@ export interface Config {
   readonly keepAliveTimeoutMs: number;
   readonly maxConnections: number;
   readonly shutdownTimeoutMs: number;
+  /** Where the store keeps its log and snapshots; undefined: in memory only, nothing touches the disk. */
+  readonly dataDir: string | undefined;
+  /** When the log is fsynced (with dataDir). */
+  readonly fsync: FsyncPolicy;
+  /** What start-up does with damage inside the log (with dataDir). */
+  readonly recovery: RecoveryMode;
+  /** Log bytes since the last snapshot that start the next one (with dataDir). */
+  readonly snapshotEveryBytes: number;
+  /** Size at which a log segment is finished and the next begun (with dataDir). */
+  readonly walSegmentBytes: number;
 }
 
 /** Every variable kv_store reads, for the warning about unknown ones. */
@@ -40,7 +52,15 @@ export const VARIABLES = [
   'KV_KEEP_ALIVE_TIMEOUT_MS',
   'KV_MAX_CONNECTIONS',
   'KV_SHUTDOWN_TIMEOUT_MS',
+  'KV_DATA_DIR',
+  'KV_FSYNC',
+  'KV_RECOVERY',
+  'KV_SNAPSHOT_EVERY_BYTES',
+  'KV_WAL_SEGMENT_BYTES',
 ];
+
+/** The variables that mean something only with KV_DATA_DIR. */
+const PERSISTENCE_VARIABLES = ['KV_FSYNC', 'KV_RECOVERY', 'KV_SNAPSHOT_EVERY_BYTES', 'KV_WAL_SEGMENT_BYTES'];
 
 /** Variables of the KV_ family that other programs read (test_client, kvctl), not typos. */
 const OTHERS = ['KV_STORE_URL', 'KV_URL', 'KV_TOKEN'];
@@ -82,10 +102,32 @@ export function loadConfig(env: Env = process.env): Config {
     keepAliveTimeoutMs: integer(env, 'KV_KEEP_ALIVE_TIMEOUT_MS', 5_000, 100, 3_600_000),
     maxConnections: integer(env, 'KV_MAX_CONNECTIONS', 10_000, 1, 1_000_000),
     shutdownTimeoutMs: integer(env, 'KV_SHUTDOWN_TIMEOUT_MS', 8_000, 0, 3_600_000),
+    dataDir: dataDir(env),
+    fsync: oneOf(env, 'KV_FSYNC', FSYNC_POLICIES, 'always'),
+    recovery: oneOf(env, 'KV_RECOVERY', RECOVERY_MODES, 'strict'),
+    snapshotEveryBytes: integer(env, 'KV_SNAPSHOT_EVERY_BYTES', 64 * 1_048_576, 4096, Number.MAX_SAFE_INTEGER),
+    walSegmentBytes: integer(env, 'KV_WAL_SEGMENT_BYTES', 64 * 1_048_576, 4096, 4 * 1024 * 1_048_576),
   });
 }
 
-/** Warnings for KV_* variables that are set but unknown (typos such as KV_PROT), each naming the closest known one. */
+/** KV_DATA_DIR as an absolute path, so every message names the directory plainly. */
+function dataDir(env: Env): string | undefined {
+  const value = raw(env, 'KV_DATA_DIR');
+  if (value === undefined) return undefined;
+  if (value.includes('\0')) throw new ConfigError('KV_DATA_DIR must be a directory path');
+  return resolve(value);
+}
+
+/**
+ * Warnings for KV_* variables that are set but unknown (typos such as KV_PROT), each naming the
+ * closest known one, and for persistence settings that do nothing without KV_DATA_DIR.
+ */
 export function configWarnings(env: Env = process.env): string[] {
-  return unknownVariables(env, ['KV_'], [...VARIABLES, ...OTHERS]);
+  const warnings = unknownVariables(env, ['KV_'], [...VARIABLES, ...OTHERS]);
+  if (raw(env, 'KV_DATA_DIR') === undefined) {
+    for (const name of PERSISTENCE_VARIABLES) {
+      if (raw(env, name) !== undefined) warnings.push(`${name} has no effect without KV_DATA_DIR: the store is in memory only`);
+    }
+  }
+  return warnings;
 }
