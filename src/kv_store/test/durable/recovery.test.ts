@@ -7,7 +7,7 @@ import { DataDirError, lockDataDir } from '../../src/store/durable/data-dir.js';
 import { NEVER } from '../../src/store/store.js';
 import { sync } from '../helpers.js';
 import { assertFreshBuild } from '../reliability/support/kv-process.js';
-import { DIR, EntryModel, entriesOf, openDurable } from '../support/durable.js';
+import { DIR, EntryModel, entriesOf, openDurable, recordOffsets } from '../support/durable.js';
 import { ManualScheduler, SimDisk } from '../support/sim-disk.js';
 
 const SEGMENT = `${DIR}/wal-0000000000000001.log`;
@@ -231,11 +231,4 @@ describe('the data directory lock (real files, real processes)', () => {
 /** The built data-dir module, for a child process to import. */
 function pathToModule(): string {
   return new URL('../../dist/store/durable/data-dir.js', import.meta.url).href;
-}
-
-/** Offsets of every record in a segment's bytes (after the 8-byte magic), the header record first. */
-export function recordOffsets(bytes: Buffer): number[] {
-  const offsets: number[] = [];
-  for (let at = 8; at + 8 <= bytes.length; at += 8 + bytes.readUInt32LE(at + 4)) offsets.push(at);
-  return offsets;
 }

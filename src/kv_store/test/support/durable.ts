@@ -110,3 +110,10 @@ export function entriesOf(store: MemoryStore, keys: Iterable<string>): Map<strin
   }
   return found;
 }
+
+/** Offsets of every record in a log segment's or snapshot's bytes (after the 8-byte magic), its header record first. */
+export function recordOffsets(bytes: Buffer): number[] {
+  const offsets: number[] = [];
+  for (let at = 8; at + 8 <= bytes.length; at += 8 + bytes.readUInt32LE(at + 4)) offsets.push(at);
+  return offsets;
+}

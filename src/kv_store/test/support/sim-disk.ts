@@ -243,6 +243,18 @@ export class ManualScheduler implements Scheduler {
     throw new Error('ManualScheduler.settle: work keeps deferring more work');
   }
 
+  /** One turn: the promises ready to run settle, then the deferred work queued so far runs once. Returns how many ran. */
+  async step(): Promise<number> {
+    await new Promise((resolve) => setImmediate(resolve));
+    const queue = this.queue;
+    this.queue = [];
+    for (const fn of queue) {
+      this.soonRuns++;
+      fn();
+    }
+    return queue.length;
+  }
+
   /** Moves time on by `ms`, firing each timer when due, settling after each. */
   async advance(ms: number): Promise<void> {
     const end = this.time + ms;
