@@ -156,6 +156,7 @@ export class SimDisk implements FileLayer {
   crash(): void {
     this.fds.clear();
     this.held = [];
+    this.holdFsyncs = false;
     this.names = new Map(this.durableNames);
     for (const inode of new Set(this.names.values())) {
       inode.data = Buffer.from(inode.synced);
