@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig, minBodyBytes } from '../src/config.js';
+import { resolve } from 'node:path';
+import { ConfigError, configWarnings, loadConfig, minBodyBytes } from '../src/config.js';
 
 function configError(env: Record<string, string>): ConfigError {
   try {
@@ -29,6 +30,11 @@ describe('loadConfig', () => {
       keepAliveTimeoutMs: 5_000,
       maxConnections: 10_000,
       shutdownTimeoutMs: 8_000,
+      dataDir: undefined,
+      fsync: 'always',
+      recovery: 'strict',
+      snapshotEveryBytes: 64 * 1_048_576,
+      walSegmentBytes: 64 * 1_048_576,
     });
   });
 
@@ -105,6 +111,10 @@ describe('loadConfig', () => {
       ['KV_KEEP_ALIVE_TIMEOUT_MS', '99'],
       ['KV_MAX_CONNECTIONS', '0'],
       ['KV_SHUTDOWN_TIMEOUT_MS', '-5'],
+      ['KV_FSYNC', 'sometimes'],
+      ['KV_RECOVERY', 'guess'],
+      ['KV_SNAPSHOT_EVERY_BYTES', '1000'],
+      ['KV_WAL_SEGMENT_BYTES', '64MiB'],
     ];
     for (const [name, value] of cases) {
       it(`${name}=${JSON.stringify(value)}`, () => {
@@ -140,6 +150,36 @@ describe('loadConfig', () => {
     it('either token may be set alone', () => {
       expect(loadConfig({ KV_READ_TOKEN: 'read-only-token' })).toMatchObject({ authToken: undefined, readToken: 'read-only-token' });
       expect(loadConfig({ KV_AUTH_TOKEN: 'read-write-token' })).toMatchObject({ authToken: 'read-write-token', readToken: undefined });
+    });
+  });
+
+  describe('persistence', () => {
+    it('KV_DATA_DIR turns it on, as an absolute path; the other settings are read with it', () => {
+      expect(
+        loadConfig({
+          KV_DATA_DIR: 'data/kv',
+          KV_FSYNC: 'everysec',
+          KV_RECOVERY: 'truncate',
+          KV_SNAPSHOT_EVERY_BYTES: '1048576',
+          KV_WAL_SEGMENT_BYTES: '8192',
+        }),
+      ).toMatchObject({
+        dataDir: resolve('data/kv'),
+        fsync: 'everysec',
+        recovery: 'truncate',
+        snapshotEveryBytes: 1_048_576,
+        walSegmentBytes: 8192,
+      });
+      expect(loadConfig({ KV_DATA_DIR: '/var/lib/kv' }).dataDir).toBe('/var/lib/kv');
+      expect(loadConfig({ KV_DATA_DIR: '  ' }).dataDir).toBeUndefined();
+    });
+
+    it('a persistence setting without KV_DATA_DIR is warned about: the store stays in memory', () => {
+      expect(configWarnings({ KV_FSYNC: 'no', KV_RECOVERY: 'truncate' })).toEqual([
+        'KV_FSYNC has no effect without KV_DATA_DIR: the store is in memory only',
+        'KV_RECOVERY has no effect without KV_DATA_DIR: the store is in memory only',
+      ]);
+      expect(configWarnings({ KV_DATA_DIR: '/data', KV_FSYNC: 'no' })).toEqual([]);
     });
   });
 });
