@@ -49,6 +49,14 @@ async function post(
   return { status: res.status, body: (await res.json()) as { error?: { code: string; message: string }; revision?: number } };
 }
 
+/** Waits for a line of the process's log (read from its stdout pipe, so it may come after the answers); fails after 10 s. */
+async function logged(kv: KvProcess, test: (line: string) => boolean): Promise<void> {
+  for (const deadline = Date.now() + 10_000; !kv.stdout.some(test); ) {
+    if (Date.now() > deadline) throw new Error(`no such log line; the log:\n${kv.stdout.join('\n')}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
 describe('a disk that fills', () => {
   it('real tmpfs, real process: read-only with 503 persistence_failed, nothing acknowledged lost, writes again once space is freed', async () => {
     if (!mounted) {
@@ -85,7 +93,7 @@ describe('a disk that fills', () => {
     const read = await fetch(`${kv.baseUrl}/v1/fill-0`);
     expect(read.status).toBe(200);
     expect(((await read.json()) as { value: string }).value).toBe(`0:${value}`);
-    expect(kv.stdout.some((l) => l.includes('"level":50') && l.includes('the store is read-only: the disk holding'))).toBe(true);
+    await logged(kv, (l) => l.includes('"level":50') && l.includes('the store is read-only: the disk holding'));
     // Space returns: within the next checks (once a second) writes are taken again.
     rmSync(ballast);
     let resumed: { status: number } | undefined;
@@ -96,7 +104,7 @@ describe('a disk that fills', () => {
       await new Promise((r) => setTimeout(r, 100));
     }
     expect(resumed?.status).toBe(201);
-    expect(kv.stdout.some((l) => l.includes('the disk has room again: the store takes writes'))).toBe(true);
+    await logged(kv, (l) => l.includes('the disk has room again: the store takes writes'));
     // A kill and a restart on the same disk: everything acknowledged is there, nothing refused is.
     await kv.stop('SIGKILL');
     kv = await startKvStore({ KV_DATA_DIR: dataDir });
