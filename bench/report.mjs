@@ -276,7 +276,7 @@ const durRow = (target, mode) => {
   return existsSync(f) ? run(f) : undefined;
 };
 if (['memory', 'always', 'everysec', 'no'].some((m) => durRow('kv', m) !== undefined)) {
-  out.push('', '### Durability: writes with KV_DATA_DIR beside redis-server\'s AOF', '');
+  out.push('', "### Durability: writes with KV_DATA_DIR beside redis-server's AOF", '');
   out.push(
     `PUT (overwrite) of ${int(settings.keys)} preloaded keys, wrk -c${settings.connections}, one process start each. kv_store with KV_DATA_DIR ` +
       'on the same disk as the results and each KV_FSYNC setting; redis-server with `appendonly yes` and the matching `appendfsync`, ' +
@@ -323,7 +323,11 @@ if (restarts.length > 0) {
     'Keys loaded (16-byte keys, 100-byte values), a clean stop, then the time from starting the process to its first answer ' +
       '(kv_store: GET /healthz, served once recovery is done; redis-server: PONG, not LOADING). Recovery: what kv_store logs it took.',
   );
-  out.push('', '| server | loads | keys | start to first answer | recovery | RSS after | data on disk |', '|---|---|---:|---:|---:|---:|---:|');
+  out.push(
+    '',
+    '| server | loads | keys | start to first answer | recovery | RSS after | data on disk |',
+    '|---|---|---:|---:|---:|---:|---:|',
+  );
   for (const r of restarts) {
     out.push(
       `| ${r.server === 'kv' ? `kv_store (run ${r.run})` : 'redis-server'} | ${LOADS[r.server] ?? r.server} | ${int(r.keys)} | ${int(r.startMs)} ms | ${r.recoveryMs == null ? '—' : `${int(r.recoveryMs)} ms`} | ${mib(r.rssBytes)} | ${mib(r.diskBytes)} |`,
