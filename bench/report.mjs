@@ -156,6 +156,37 @@ if (ranOut.length > 0) {
   out.push('', `† The DELETE run used up its preloaded keys and stopped early; its rate is over the time it ran (${ranOut.join('; ')}).`);
 }
 
+// --- metrics A/B -------------------------------------------------------------------------------------
+/** The measured runs of the metrics A/B for one variant (on, off) and load. */
+function abRuns(variant, load) {
+  if (!existsSync(raw)) return [];
+  return readdirSync(raw)
+    .filter((f) => new RegExp(`^ab-metrics-${variant}-s\\d+-${load}\\.json$`).test(f))
+    .sort()
+    .map((f) => run(join(raw, f)));
+}
+const abLoads = ['get', 'put'].filter((load) => abRuns('on', load).length > 0 && abRuns('off', load).length > 0);
+if (abLoads.length > 0) {
+  out.push('', '### Cost of metrics: KV_METRICS=on against off (A/B)', '');
+  out.push(
+    `kv_store as above, ${abRuns('on', abLoads[0]).length} process start(s) of each, interleaved; the median of the starts, ` +
+      'the range across them in brackets. With metrics on, every answer is counted by method, route and status and timed into ' +
+      'the duration histogram; /metrics is not scraped during the runs.',
+  );
+  out.push('');
+  out.push('| load | on: req/s | off: req/s | on / off | on: p99 ms | off: p99 ms | errors |');
+  out.push('|---|---:|---:|---:|---:|---:|---:|');
+  for (const load of abLoads) {
+    const on = summary(abRuns('on', load));
+    const off = summary(abRuns('off', load));
+    const range = (s) => (s.starts > 1 ? ` (${int(s.minRps)}-${int(s.maxRps)})` : '');
+    out.push(
+      `| ${LOAD_NAMES[load] ?? load} | ${int(on.rps)}${range(on)} | ${int(off.rps)}${range(off)} | ${((100 * on.rps) / off.rps).toFixed(1)}% | ` +
+        `${ms(on.p99)} | ${ms(off.p99)} | ${int(on.errors + off.errors)} |`,
+    );
+  }
+}
+
 // --- memory ------------------------------------------------------------------------------------------
 const memDir = join(dir, 'memory');
 const kvSmall = maybeJson(join(memDir, 'kv-small.json'));

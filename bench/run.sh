@@ -13,7 +13,7 @@
 # Settings (environment): BENCH_QUICK, BENCH_DURATION (s), BENCH_WARMUP (s), BENCH_STARTS (kv_store
 # process starts), BENCH_KEYS (10000), BENCH_MEM_KEYS (1000000; 100000 quick), BENCH_CONNECTIONS (50),
 # BENCH_TARGETS ("kv ref webdis"), BENCH_LOADS ("get put mix post delete"), BENCH_PHASES
-# ("throughput memory expiry profile durability"; add "layouts" for bench/entry-layouts.mjs), BENCH_SKIP_BUILD=1,
+# ("throughput metrics memory expiry profile durability"; add "layouts" for bench/entry-layouts.mjs), BENCH_SKIP_BUILD=1,
 # BENCH_DUR_KEYS (keys for the restart-time rows of the durability phase; BENCH_MEM_KEYS by default),
 # BENCH_OUT (results folder), BENCH_PORT_BASE (18080: kv_store, +1 reference, +2 webdis, +3 redis-server),
 # BENCH_WEBDIS_THREADS (1), BENCH_SERVER_CPU (1), BENCH_CLIENT_CPU (0).
@@ -36,7 +36,7 @@ SERVER_CPU=${BENCH_SERVER_CPU:-1}
 CLIENT_CPU=${BENCH_CLIENT_CPU:-0}
 TARGETS=${BENCH_TARGETS:-kv ref webdis}
 LOADS=${BENCH_LOADS:-get put mix post delete}
-PHASES=${BENCH_PHASES:-throughput memory expiry profile durability}
+PHASES=${BENCH_PHASES:-throughput metrics memory expiry profile durability}
 DUR_KEYS=${BENCH_DUR_KEYS:-$MEM_KEYS}
 PORT_BASE=${BENCH_PORT_BASE:-18080}
 KV_PORT=$PORT_BASE REF_PORT=$((PORT_BASE + 1)) WEBDIS_PORT=$((PORT_BASE + 2)) REDIS_PORT=$((PORT_BASE + 3))
@@ -102,11 +102,10 @@ wait_http() { # URL PID NAME
 }
 
 
-# Variables for kv_store beyond its defaults (the durability phase sets KV_DATA_DIR and KV_FSYNC).
-KV_ENV=()
-
 # start_kv LABEL [probe] [node flags...]: sets KV_PID. With "probe", bench/heap-probe.cjs is
 # preloaded and answers SIGUSR2 (writes to $PROBE_OUT); throughput runs start kv_store bare.
+# KV_ENV (an array of VAR=VALUE) is added to kv_store's otherwise default environment.
+KV_ENV=()
 start_kv() {
   local label=$1
   shift
@@ -121,7 +120,7 @@ start_kv() {
   # A clean environment: kv_store's default configuration, except the port it listens on.
   local v unset_args=()
   for v in $(compgen -e); do [[ $v == KV_* || $v == NODE_OPTIONS ]] && unset_args+=(-u "$v"); done
-  env "${unset_args[@]}" KV_PORT="$KV_PORT" "${extra_env[@]}" "${KV_ENV[@]}" \
+  env "${unset_args[@]}" KV_PORT="$KV_PORT" "${KV_ENV[@]}" "${extra_env[@]}" \
     taskset -c "$SERVER_CPU" node "${KV_NODE_FLAGS[@]}" "$@" "$KV_MAIN" >"$OUT/logs/kv-$label.log" 2>&1 &
   KV_PID=$!
   STARTED+=("$KV_PID")
@@ -392,6 +391,32 @@ if has throughput "$PHASES"; then
         ;;
       *) die "unknown target $target" ;;
     esac
+  done
+fi
+
+# --- metrics A/B: what /metrics costs on the request path ---------------------------------------
+# kv_store with KV_METRICS=on (the default: every answer counted) and off, GET and PUT, STARTS
+# process starts of each, interleaved (on/off, then off/on...) so that a busy machine's drift
+# falls on both. Results: raw/ab-metrics-<on|off>-s<start>-<load>.json.
+if has metrics "$PHASES"; then
+  for start in $(seq "$STARTS"); do
+    order="on off"
+    [ $((start % 2)) = 1 ] || order="off on"
+    for variant in $order; do
+      log "metrics A/B: KV_METRICS=$variant, process start $start of $STARTS"
+      KV_ENV=(KV_METRICS="$variant")
+      start_kv "ab-metrics-$variant-s$start"
+      KV_ENV=()
+      SERVER_PIDS=("$KV_PID")
+      url="http://127.0.0.1:$KV_PORT"
+      code=$(curl -s -o /dev/null -w '%{http_code}' "$url/metrics")
+      [ "$code" = "$([ "$variant" = on ] && echo 200 || echo 404)" ] || die "GET /metrics answered $code with KV_METRICS=$variant"
+      preload kv "$url" k "$KEYS" "ab-metrics-$variant-s$start"
+      for load in get put; do
+        measure "ab-metrics-$variant-s$start-$load" "$load" "$url" BENCH_TARGET=kv BENCH_FLAVOR=kv BENCH_START="$start" BENCH_LOAD="$load"
+      done
+      stop_pid "$KV_PID"
+    done
   done
 fi
 

@@ -3,8 +3,20 @@
 export type { ErrorCode, JsonObject, JsonValue } from '@kv/shared';
 export { entryProblems, isEntry, isJsonObject, keyPath } from '@kv/shared';
 export type { CreatedEntry, Entry, StoredEntry } from './entry.js';
-export type { CreateOptions, DeleteOptions, GetOptions, Health, KvClientOptions, NotModified, ReplaceOptions } from './kv-client.js';
+export type {
+  CreateOptions,
+  DeleteOptions,
+  GetOptions,
+  Health,
+  KvClientOptions,
+  NotModified,
+  Readiness,
+  ReadinessCheck,
+  ReplaceOptions,
+} from './kv-client.js';
 export { KvClient } from './kv-client.js';
+export type { CheckConditions, Comparison, TxnFailureDetail, TxnOpResult, TxnSuccess } from './txn.js';
+export { TxnBuilder, TxnFailedError } from './txn.js';
 export type { KvErrorCode } from './kv-error.js';
 export { KvError } from './kv-error.js';
 export type { UnreachableReason } from './kv-unreachable-error.js';

@@ -2,6 +2,7 @@ import type { CreatedEntry, StoredEntry } from './entry.js';
 import { entryProblems, isJsonObject, type JsonObject, type JsonValue, keyPath } from '@kv/shared';
 import { KvError } from './kv-error.js';
 import { KvUnreachableError } from './kv-unreachable-error.js';
+import { TxnBuilder } from './txn.js';
 import { type ExchangeSettings, exchange, parseJsonBody, type RawRequest, type RawResponse } from './raw-exchange.js';
 
 /** Where kv_store is and how to talk to it. */
@@ -51,6 +52,19 @@ export interface Health {
   readonly status: string;
 }
 
+/** One check of /readyz: its name, and why it fails when it does. */
+export interface ReadinessCheck {
+  readonly name: string;
+  readonly ok: boolean;
+  readonly reason?: string;
+}
+
+/** What /readyz?verbose answers: should kv_store get traffic, and every check. */
+export interface Readiness {
+  readonly ready: boolean;
+  readonly checks: readonly ReadinessCheck[];
+}
+
 const DEFAULT_TIMEOUT_MS = 5000;
 
 /** A typed client for the kv_store HTTP API; every call has a timeout. */
@@ -91,7 +105,7 @@ export class KvClient {
   get(key: string, options: GetOptions): Promise<StoredEntry | NotModified>;
   async get(key: string, options: GetOptions = {}): Promise<StoredEntry | NotModified> {
     const headers = options.ifNoneMatch === undefined ? undefined : { 'if-none-match': options.ifNoneMatch };
-    const response = await this.call({ method: 'GET', path: keyPath(key), headers }, 200, 304);
+    const response = await this.call({ method: 'GET', path: itemPath(key), headers }, 200, 304);
     if (response.status === 304) return { notModified: true, etag: response.headers.etag ?? options.ifNoneMatch ?? '' };
     return toStoredEntry(response, 'GET');
   }
@@ -100,14 +114,22 @@ export class KvClient {
   async replace(key: string, value: JsonValue, options: ReplaceOptions = {}): Promise<StoredEntry> {
     const body: JsonObject = options.ttl === undefined ? { value } : { value, ttl: options.ttl };
     const headers = options.ifMatch === undefined ? undefined : { 'if-match': options.ifMatch };
-    const response = await this.call({ method: 'PUT', path: keyPath(key), body, headers }, 200);
+    const response = await this.call({ method: 'PUT', path: itemPath(key), body, headers }, 200);
     return toStoredEntry(response, 'PUT');
   }
 
   /** Deletes a live `key` (DELETE); KvError 404 if it is not live, 412 if `ifMatch` is stale. */
   async delete(key: string, options: DeleteOptions = {}): Promise<void> {
     const headers = options.ifMatch === undefined ? undefined : { 'if-match': options.ifMatch };
-    await this.call({ method: 'DELETE', path: keyPath(key), headers }, 204);
+    await this.call({ method: 'DELETE', path: itemPath(key), headers }, 204);
+  }
+
+  /** A transaction to build and `commit` (POST /txn): checks, then ops, all or nothing. */
+  txn(): TxnBuilder {
+    return new TxnBuilder(async (body) => {
+      const response = await this.call({ method: 'POST', path: '/txn', body }, 200, 409);
+      return { status: response.status, body: parseJsonBody(response, 'POST'), invalid: (what) => invalid(response, 'POST', what) };
+    });
   }
 
   /** Asks /healthz; resolves when kv_store says it is up. */
@@ -118,6 +140,15 @@ export class KvClient {
       throw invalid(response, 'GET', 'a health answer without a status');
     }
     return { status: body.status };
+  }
+
+  /** Asks /readyz?verbose; not being ready (503) is an answer, not an error. */
+  async readiness(): Promise<Readiness> {
+    const response = await this.call({ method: 'GET', path: '/readyz?verbose' }, 200, 503);
+    const body = parseJsonBody(response, 'GET');
+    const checks = isJsonObject(body) ? body.checks : undefined;
+    if (!Array.isArray(checks) || !checks.every(isCheck)) throw invalid(response, 'GET', 'a readiness answer without its checks');
+    return { ready: response.status === 200, checks: checks.map((c) => ({ ...c })) };
   }
 
   /** Sends `request`; any status but `ok` becomes KvError (or KvUnreachableError when the body is not a contract error). */
@@ -132,6 +163,22 @@ export class KvClient {
     }
     throw invalid(response, request.method, `${response.status} without the contract's error body`);
   }
+}
+
+function isCheck(value: unknown): value is ReadinessCheck {
+  if (!isJsonObject(value)) return false;
+  const { name, ok, reason } = value;
+  return typeof name === 'string' && typeof ok === 'boolean' && (reason === undefined || typeof reason === 'string');
+}
+
+/**
+ * The path of a key to read, overwrite or delete. The keys `.` and `..` are refused here, as
+ * kv_store refuses them (400 invalid_key): no URL can carry them, since URL normalization (in
+ * fetch, and in proxies) turns `/v1/..` and even `/v1/%2E%2E` into `/`.
+ */
+function itemPath(key: string): string {
+  if (key === '.' || key === '..') throw new KvError(400, 'invalid_key', `key must not be '${key}'`);
+  return keyPath(key);
 }
 
 function toStoredEntry(response: RawResponse, method: string): StoredEntry {

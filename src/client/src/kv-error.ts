@@ -5,7 +5,7 @@ export type KvErrorCode = ErrorCode;
 
 /** kv_store refused a request: it answered the contract's JSON error body with this status and code. */
 export class KvError extends Error {
-  override readonly name = 'KvError';
+  override readonly name: string = 'KvError';
 
   constructor(
     readonly status: number,

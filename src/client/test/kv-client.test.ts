@@ -33,6 +33,24 @@ describe('KvClient against a real kv_store', () => {
     expect(entry.createdAt).toBe(entry.updatedAt);
   });
 
+  it("the keys '.' and '..' are refused with 400 invalid_key, as kv_store refuses them (fixed: URL normalization made /v1/.. a 404 not_found)", async () => {
+    for (const key of ['.', '..']) {
+      for (const err of [await refusal(client.get(key)), await refusal(client.replace(key, 1)), await refusal(client.delete(key))]) {
+        expect({ status: err.status, code: err.code, message: err.message }).toEqual({
+          status: 400,
+          code: 'invalid_key',
+          message: `key must not be '${key}'`,
+        });
+      }
+      const err = await refusal(client.create(key, 1));
+      expect({ status: err.status, code: err.code, message: err.message }).toEqual({
+        status: 400,
+        code: 'invalid_key',
+        message: `key must not be '${key}'`,
+      });
+    }
+  });
+
   it('create of a live key is refused with 409 key_exists', async () => {
     const key = fresh('exists');
     await client.create(key, 'first');
@@ -124,6 +142,20 @@ describe('KvClient against a real kv_store', () => {
 
   it('health answers status ok', async () => {
     expect(await client.health()).toEqual({ status: 'ok' });
+  });
+
+  it('readiness says ready with every check, and not ready (503) as an answer, naming the failing check', async () => {
+    expect(await client.readiness()).toEqual({ ready: true, checks: [{ name: 'shutdown', ok: true }] });
+    const other = await startRealStore();
+    try {
+      other.app.drain();
+      expect(await new KvClient({ baseUrl: other.url }).readiness()).toEqual({
+        ready: false,
+        checks: [{ name: 'shutdown', ok: false, reason: 'shutting down: finishing the requests in flight, taking no new connections' }],
+      });
+    } finally {
+      await other.close();
+    }
   });
 
   it('a base URL with a trailing slash works the same', async () => {

@@ -1,5 +1,5 @@
 import type { AddressInfo } from 'node:net';
-import { buildApp } from '../../kv_store/src/app.js';
+import { type App, buildApp } from '../../kv_store/src/app.js';
 import { loadConfig } from '../../kv_store/src/config.js';
 import type { KvStore } from '../../kv_store/src/store/store.js';
 
@@ -7,6 +7,8 @@ import type { KvStore } from '../../kv_store/src/store/store.js';
 export interface RealStore {
   readonly url: string;
   readonly store: KvStore;
+  /** The whole app (readiness, drain...). */
+  readonly app: App;
   close(): Promise<void>;
 }
 
@@ -18,6 +20,7 @@ export async function startRealStore(env: Record<string, string> = {}): Promise<
   return {
     url: `http://127.0.0.1:${port}`,
     store: app.store,
+    app,
     close: () =>
       new Promise((resolve) => {
         void app.close();

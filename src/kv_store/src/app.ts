@@ -2,11 +2,15 @@ import type { RequestListener } from 'node:http';
 import { createApi } from './api/api.js';
 import type { ApiContext } from './api/context.js';
 import type { ApiDoor } from './api/door.js';
+import { answerObserver } from './answer-observer.js';
 import type { Clock } from './clock.js';
 import type { Config } from './config.js';
 import { nodeHandler } from './http/node-adapter.js';
 import { WireServer } from './http/wire-server.js';
 import { createLogger, type Logger } from './logger.js';
+import { Metrics } from './metrics/metrics.js';
+import { registerStoreMetrics } from './metrics/store-metrics.js';
+import { Readiness } from './readiness.js';
 import { Persistence } from './store/durable/persistence.js';
 import { MemoryStore } from './store/memory/memory-store.js';
 import type { KvStore } from './store/store.js';
@@ -17,6 +21,10 @@ export interface AppOptions {
   readonly clock?: Clock;
   /** The store to serve; by default a new in-memory store from the configuration's limits. */
   readonly store?: KvStore;
+  /** Where metrics are registered, for features built before the app; by default a new one (KV_METRICS). */
+  readonly metrics?: Metrics;
+  /** Readiness checks, for features built before the app; by default a new set. */
+  readonly readiness?: Readiness;
 }
 
 export interface App {
@@ -28,7 +36,14 @@ export interface App {
   readonly server: WireServer;
   readonly store: KvStore;
   readonly logger: Logger;
-  /** From now on every answer says Connection: close, so clients stop reusing connections (shutdown). */
+  /** The metrics registry: a feature registers its metrics here (metrics/metrics.ts says how). */
+  readonly metrics: Metrics;
+  /** What /readyz checks: a feature that can make kv_store unready adds a check here. */
+  readonly readiness: Readiness;
+  /**
+   * Shutdown has begun: /readyz answers 503 (check `shutdown`), and every answer says
+   * Connection: close, so clients stop reusing connections.
+   */
   drain(): void;
   /** Stops the store's background work. The server is closed by its owner. */
   close(): Promise<void>;
@@ -67,19 +82,21 @@ export function buildApp(options: AppOptions): App {
   const { config } = options;
   const logger = options.logger ?? createLogger(config.logLevel);
   const store = options.store ?? memoryStore(config, options.clock);
-  const context: ApiContext = { config, store, logger };
+  const metrics = options.metrics ?? new Metrics(config.metrics);
+  registerStoreMetrics(metrics.registry, store);
+  const readiness = options.readiness ?? new Readiness();
+  let stopping = false;
+  readiness.add('shutdown', () => (stopping ? 'shutting down: finishing the requests in flight, taking no new connections' : undefined));
+  const context: ApiContext = { config, store, logger, metrics, readiness };
   const door = createApi(context);
-  const onAnswer = logger.isLevelEnabled('debug')
-    ? (head: { method: string; target: string }, status: number, startedAt: number) =>
-        logger.debug({ method: head.method, url: head.target, status, ms: Date.now() - startedAt }, 'request')
-    : undefined;
+  const onAnswer = answerObserver(logger, metrics.enabled ? metrics.requests : undefined);
   const server = new WireServer(door, {
     headersTimeoutMs: config.headersTimeoutMs,
     requestTimeoutMs: config.requestTimeoutMs,
     keepAliveTimeoutMs: config.keepAliveTimeoutMs,
     maxConnections: config.maxConnections,
     onAnswer,
-    onError: (err) => logger.error({ err }, 'request failed'),
+    onError: (err, head) => logger.error({ err, requestId: head?.requestId, method: head?.method, route: head?.route }, 'request failed'),
   });
   store.start();
 
@@ -89,7 +106,12 @@ export function buildApp(options: AppOptions): App {
     server,
     store,
     logger,
-    drain: () => server.drain(),
+    metrics,
+    readiness,
+    drain: () => {
+      stopping = true;
+      server.drain();
+    },
     close: async () => {
       await store.close();
     },

@@ -1,6 +1,10 @@
 import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { ConfigError, type Env, host, integer, LOG_LEVELS, type LogLevel, oneOf, raw, token, unknownVariables } from '@kv/shared';
 import { FSYNC_POLICIES, type FsyncPolicy, RECOVERY_MODES, type RecoveryMode } from './store/durable/options.js';
+
+/** The web UI's build beside kv_store's: src/ui/dist, from src/kv_store/dist (or src/kv_store/src in tests). */
+const DEFAULT_UI_DIR = fileURLToPath(new URL('../../ui/dist/', import.meta.url));
 
 export type { LogLevel };
 export { ConfigError, LOG_LEVELS };
@@ -23,6 +27,14 @@ export interface Config {
   readonly keepAliveTimeoutMs: number;
   readonly maxConnections: number;
   readonly shutdownTimeoutMs: number;
+  /** Most checks and ops in one transaction (KV_MAX_TXN_OPS). */
+  readonly maxTxnOps: number;
+  /** Serve the web UI at /ui/ (KV_UI=on|off). */
+  readonly ui: boolean;
+  /** Where the web UI's build is (KV_UI_DIR). */
+  readonly uiDir: string;
+  /** GET /metrics and the request metrics (KV_METRICS=on, the default), or neither (off). */
+  readonly metrics: boolean;
   /** Where the store keeps its log and snapshots; undefined: in memory only, nothing touches the disk. */
   readonly dataDir: string | undefined;
   /** When the log is fsynced (with dataDir). */
@@ -52,6 +64,10 @@ export const VARIABLES = [
   'KV_KEEP_ALIVE_TIMEOUT_MS',
   'KV_MAX_CONNECTIONS',
   'KV_SHUTDOWN_TIMEOUT_MS',
+  'KV_UI',
+  'KV_UI_DIR',
+  'KV_MAX_TXN_OPS',
+  'KV_METRICS',
   'KV_DATA_DIR',
   'KV_FSYNC',
   'KV_RECOVERY',
@@ -102,6 +118,10 @@ export function loadConfig(env: Env = process.env): Config {
     keepAliveTimeoutMs: integer(env, 'KV_KEEP_ALIVE_TIMEOUT_MS', 5_000, 100, 3_600_000),
     maxConnections: integer(env, 'KV_MAX_CONNECTIONS', 10_000, 1, 1_000_000),
     shutdownTimeoutMs: integer(env, 'KV_SHUTDOWN_TIMEOUT_MS', 8_000, 0, 3_600_000),
+    maxTxnOps: integer(env, 'KV_MAX_TXN_OPS', 128, 1, 100_000),
+    ui: oneOf(env, 'KV_UI', ['on', 'off'], 'on') === 'on',
+    uiDir: raw(env, 'KV_UI_DIR') ?? DEFAULT_UI_DIR,
+    metrics: oneOf(env, 'KV_METRICS', ['on', 'off'], 'on') === 'on',
     dataDir: dataDir(env),
     fsync: oneOf(env, 'KV_FSYNC', FSYNC_POLICIES, 'always'),
     recovery: oneOf(env, 'KV_RECOVERY', RECOVERY_MODES, 'strict'),

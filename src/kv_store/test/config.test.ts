@@ -30,6 +30,11 @@ describe('loadConfig', () => {
       keepAliveTimeoutMs: 5_000,
       maxConnections: 10_000,
       shutdownTimeoutMs: 8_000,
+      maxTxnOps: 128,
+      ui: true,
+      // src/ui/dist beside kv_store's own folder (from src/kv_store/src here, from dist/ when built).
+      uiDir: expect.stringMatching(/\/src\/ui\/dist\/$/),
+      metrics: true,
       dataDir: undefined,
       fsync: 'always',
       recovery: 'strict',
@@ -53,6 +58,10 @@ describe('loadConfig', () => {
       KV_AUTH_TOKEN: 'write-token-1',
       KV_READ_TOKEN: 'read-token-1',
       KV_LOG_LEVEL: 'debug',
+      KV_MAX_TXN_OPS: '16',
+      KV_UI: 'off',
+      KV_UI_DIR: '/srv/kv-ui',
+      KV_METRICS: 'off',
     });
     expect(config).toMatchObject({
       host: '0.0.0.0',
@@ -65,7 +74,19 @@ describe('loadConfig', () => {
       authToken: 'write-token-1',
       readToken: 'read-token-1',
       logLevel: 'debug',
+      maxTxnOps: 16,
+      ui: false,
+      uiDir: '/srv/kv-ui',
+      metrics: false,
     });
+  });
+
+  it('warns about KV_* variables it does not know, naming the closest one (issue 16)', () => {
+    expect(configWarnings({ KV_PROT: '9090', KV_PORT: '1', KV_STORE_URL: 'http://x', HOME: '/root', KV_ZZZZZZZZZZZ: '1' })).toEqual([
+      'KV_PROT is not a known variable and is ignored; did you mean KV_PORT?',
+      'KV_ZZZZZZZZZZZ is not a known variable and is ignored',
+    ]);
+    expect(configWarnings({ KV_MAX_KEY: '5' })).toEqual(['KV_MAX_KEY is not a known variable and is ignored; did you mean KV_MAX_KEYS?']);
   });
 
   it('treats empty and blank values as unset, and trims numbers', () => {
@@ -111,6 +132,7 @@ describe('loadConfig', () => {
       ['KV_KEEP_ALIVE_TIMEOUT_MS', '99'],
       ['KV_MAX_CONNECTIONS', '0'],
       ['KV_SHUTDOWN_TIMEOUT_MS', '-5'],
+      ['KV_METRICS', 'yes'],
       ['KV_FSYNC', 'sometimes'],
       ['KV_RECOVERY', 'guess'],
       ['KV_SNAPSHOT_EVERY_BYTES', '1000'],

@@ -175,13 +175,27 @@ describe('docs/openapi.json agrees with the app', () => {
     note('/healthz', 'GET', (await t.get('/healthz')).statusCode);
     note('/healthz', 'HEAD', (await t.head('/healthz')).statusCode);
     note('/healthz', 'POST', (await t.inject({ method: 'POST', url: '/healthz' })).statusCode);
+    note('/livez', 'GET', (await t.get('/livez')).statusCode);
+    note('/livez', 'HEAD', (await t.head('/livez')).statusCode);
+    note('/readyz', 'GET', (await t.get('/readyz?verbose')).statusCode);
+    note('/readyz', 'HEAD', (await t.head('/readyz')).statusCode);
+    note('/readyz', 'DELETE', (await t.delete('/readyz')).statusCode);
+    note('/metrics', 'GET', (await t.get('/metrics', r)).statusCode);
+    note('/metrics', 'GET', (await t.get('/metrics')).statusCode);
+    note('/metrics', 'HEAD', (await t.head('/metrics', r)).statusCode);
+    note('/metrics', 'HEAD', (await t.head('/metrics')).statusCode);
+    note('/metrics', 'POST', (await t.inject({ method: 'POST', url: '/metrics', headers: r })).statusCode);
+    t.app.drain();
+    note('/readyz', 'GET', (await t.get('/readyz')).statusCode);
+    note('/readyz', 'HEAD', (await t.head('/readyz')).statusCode);
     note('/v2/a', 'GET', (await t.get('/v2/a')).statusCode);
+    expectError(await testApp({ KV_METRICS: 'off' }).get('/metrics'), 404, 'not_found', "no resource at '/metrics'; keys live under /v1/");
 
     for (const [path, method, status] of seen) expect(documented(path, method), `${method} ${path}`).toContain(String(status));
     // The walk reaches every success and most failures; its statuses, for the record.
     expect(seen.map(([, , status]) => status)).toEqual([
       201, 409, 400, 413, 403, 401, 415, 405, 201, 507, 200, 304, 404, 400, 401, 200, 304, 404, 400, 401, 405, 200, 412, 404, 403, 412, 204,
-      404, 200, 200, 405, 404,
+      404, 200, 200, 405, 200, 200, 200, 200, 405, 200, 401, 200, 401, 405, 503, 503, 404,
     ]);
   });
 
@@ -227,7 +241,7 @@ describe('docs/openapi.json agrees with the app', () => {
       ['GET', '/v1'],
       ['POST', '/v2/'],
       ['DELETE', '/healthz/x'],
-      ['PUT', '/metrics'],
+      ['PUT', '/metricz'],
     ] as const) {
       expect(Object.keys(doc.paths)).not.toContain(url);
       expectError(await t.inject({ method, url }), 404, 'not_found', `no resource at '${url}'; keys live under /v1/`);
@@ -250,6 +264,27 @@ describe('docs/openapi.json agrees with the app', () => {
       body: created.body,
     });
     expect({ status: encoded.statusCode, body: encoded.body }).toEqual({ status: 200, body: created.body });
+  });
+
+  it('lists X-Request-Id on every response and as a parameter of every path, as every answer of the app carries it', async () => {
+    for (const [path, method, operation] of operations()) {
+      for (const [status, response] of Object.entries(operation.responses)) {
+        expect(Object.keys(resolve(response).headers ?? {}), `${method} ${path} ${status}`).toContain('X-Request-Id');
+      }
+    }
+    for (const [path, item] of Object.entries(doc.paths)) {
+      expect(Object.keys(resolve(item['x-kv-other-methods'].response).headers ?? {}), path).toContain('X-Request-Id');
+      expect(
+        (item.parameters ?? []).map((p) => resolve(p).name),
+        path,
+      ).toContain('X-Request-Id');
+    }
+    expect(Object.keys(resolve(doc['x-kv-unknown-paths'].response).headers ?? {})).toContain('X-Request-Id');
+    const t = testApp();
+    for (const path of Object.keys(doc.paths)) {
+      const res = await t.get(path.replace('{key}', 'k'), { 'x-request-id': 'doc-check' });
+      expect(res.headers['x-request-id'], path).toBe('doc-check');
+    }
   });
 
   it('gives HEAD the conditional header GET has', () => {

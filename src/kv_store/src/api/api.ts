@@ -4,90 +4,149 @@ import type { ApiContext } from './context.js';
 import type { Answer, ApiDoor, BodyHandler, RequestHead } from './door.js';
 import { HttpError, isAnswerable, methodNotAllowed, payloadTooLarge } from './errors.js';
 import { keyFromPath } from './keys.js';
+import { RequestIds } from './request-id.js';
 import { requireJson } from './media-type.js';
 import { type Access, ApiRequest, type Route, Router } from './router.js';
 import { collectionRoutes } from './routes/collection.js';
 import { healthRoutes } from './routes/health.js';
 import { itemRoutes } from './routes/items.js';
+import { metricsRoutes } from './routes/metrics.js';
+import { txnRoutes } from './routes/txn.js';
+import { uiRoutes } from './routes/ui.js';
 
 const NO_BODY = Buffer.alloc(0);
 
 /** The route table: one module per resource. A new endpoint is a row in one of them (or a new module here). */
 export function routeTable(context: ApiContext): Route[] {
-  return [...collectionRoutes(context), ...itemRoutes(context), ...healthRoutes()];
+  return [
+    ...collectionRoutes(context),
+    ...itemRoutes(context),
+    ...txnRoutes(context),
+    ...healthRoutes(context),
+    ...metricsRoutes(context),
+    ...uiRoutes(context),
+  ];
 }
 
 /**
  * kv_store's HTTP API behind its door (door.ts): routes a request by its head, checks access,
  * the key and the media type before any body is read, and turns every refusal into the
- * contract's error answer. Answers of the store's resources carry KV-Revision and KV-Store-Id.
+ * contract's error answer. Every answer carries the request's id (X-Request-Id); answers of the
+ * store's resources carry KV-Revision and KV-Store-Id too. The head is noted with the request
+ * id and the route's template, for the transport's answer observer (the request log, metrics).
  */
 export function createApi(context: ApiContext, routes: readonly Route[] = routeTable(context)): ApiDoor {
-  const { config, store, logger } = context;
+  const { config, store, logger, metrics } = context;
   const router = new Router(routes);
   const authorize = createAuthorizer(config);
+  const ids = new RequestIds();
   const tooLarge = errorAnswer(payloadTooLarge(config.maxBodyBytes));
 
-  function guard(head: RequestHead, access: Access): void {
-    if (authorize !== null && access !== 'open') authorize(header(head, 'authorization'), access);
+  /** Checks the token for `access`; returns what it grants ('write' when access control is off). */
+  function guard(head: RequestHead, access: Access): 'read' | 'write' {
+    if (authorize === null || access === 'open') return 'write';
+    return authorize(header(head, 'authorization'), access);
   }
 
-  /** Errors become answers; anything that is not a refusal is a bug: logged, never sent. */
-  function failed(head: RequestHead, err: unknown): Answer {
-    if (isAnswerable(err)) return errorAnswer(err instanceof HttpError ? err : new HttpError(err.reason, err.message));
-    logger.error({ err, method: head.method, url: head.target }, 'request failed');
-    return errorAnswer(new HttpError('internal', 'internal error'));
+  /**
+   * Errors become answers; anything that is not a refusal is a bug: logged (with the route, never
+   * the key), never sent. A refused write is counted by its code.
+   */
+  function failed(head: RequestHead, err: unknown, write: boolean): Answer {
+    let refusal: HttpError;
+    if (isAnswerable(err)) refusal = err instanceof HttpError ? err : new HttpError(err.reason, err.message);
+    else {
+      logger.error({ err, requestId: head.requestId, method: head.method, route: head.route, status: 500 }, 'request failed');
+      refusal = new HttpError('internal', 'internal error');
+    }
+    if (write) metrics.rejectedWrite(refusal.code);
+    return errorAnswer(refusal);
   }
 
-  function revisioned(answer: Answer): Answer {
-    return withHeaders(answer, ['KV-Revision', String(store.revision), 'KV-Store-Id', store.id]);
+  /** The answer with the request's id, and the store's revision and id if the route is one of the store's. */
+  function stamped(head: RequestHead, answer: Answer, revisioned: boolean): Answer {
+    return withHeaders(
+      answer,
+      revisioned
+        ? ['KV-Revision', String(store.revision), 'KV-Store-Id', store.id, 'X-Request-Id', head.requestId]
+        : ['X-Request-Id', head.requestId],
+    );
   }
 
-  /** Runs a handler; its answer, sync or not, gets the store headers if the route has them. */
+  /** Runs a handler; its answer, sync or not, is stamped. */
   function run(head: RequestHead, route: Route, request: ApiRequest): Answer | Promise<Answer> {
+    const revisioned = route.revisioned === true;
+    const write = route.access === 'write';
     let result: Answer | Promise<Answer>;
     try {
       result = route.handle(request);
     } catch (err) {
-      result = failed(head, err);
+      result = failed(head, err, write);
     }
     if (result instanceof Promise) {
-      const settled = result.catch((err: unknown) => failed(head, err));
-      return route.revisioned === true ? settled.then(revisioned) : settled;
+      return result.then(
+        (answer) => stamped(head, answer, revisioned),
+        (err: unknown) => stamped(head, failed(head, err, write), revisioned),
+      );
     }
-    return route.revisioned === true ? revisioned(result) : result;
+    return stamped(head, result, revisioned);
   }
 
   function accept(head: RequestHead): Answer | Promise<Answer> | BodyHandler {
+    head.requestId = ids.take(head.headers['x-request-id']);
     const target = originForm(head.target);
     const q = target.indexOf('?');
     const path = q === -1 ? target : target.slice(0, q);
     const match = router.match(head.method, path);
-    let revisionedPath = false;
+    head.route = match === undefined ? 'other' : match.template;
+    let revisioned = false;
+    let write = false;
     try {
       if (match === undefined) throw new HttpError('not_found', `no resource at '${path}'; keys live under /v1/`);
       if (match.route === undefined) {
-        revisionedPath = match.routes.revisioned;
+        revisioned = match.routes.revisioned;
         guard(head, match.routes.access);
         throw methodNotAllowed(head.method, match.routes.allow);
       }
       const route = match.route;
-      revisionedPath = route.revisioned === true;
-      guard(head, route.access);
-      const key = match.rest === '' ? '' : keyFromPath(match.rest, config.maxKeyBytes);
+      revisioned = route.revisioned === true;
+      write = route.access === 'write';
+      const granted = guard(head, route.access);
+      const restIsKey = match.rest !== '' && route.rest !== 'path';
+      const key = restIsKey ? keyFromPath(match.rest, config.maxKeyBytes) : '';
       if (route.json === true) requireJson(header(head, 'content-type'));
-      const request = new ApiRequest(head.method, path, q === -1 ? '' : target.slice(q + 1), head.headers, key, NO_BODY);
+      const query = q === -1 ? '' : target.slice(q + 1);
+      const request = new ApiRequest(
+        head.requestId,
+        head.method,
+        path,
+        query,
+        head.headers,
+        key,
+        NO_BODY,
+        restIsKey ? '' : match.rest,
+        granted,
+      );
       if (route.json !== true) return run(head, route, request);
       return (body) => run(head, route, request.withBody(body));
     } catch (err) {
-      const answer = failed(head, err);
-      return revisionedPath ? revisioned(answer) : answer;
+      return stamped(head, failed(head, err, write), revisioned);
     }
+  }
+
+  /** True when the request is to a write route: a body too large for it is a refused write. */
+  function isWrite(head: RequestHead): boolean {
+    const target = originForm(head.target);
+    const q = target.indexOf('?');
+    return router.match(head.method, q === -1 ? target : target.slice(0, q))?.route?.access === 'write';
   }
 
   return {
     accept,
-    payloadTooLarge: () => tooLarge,
+    payloadTooLarge(head) {
+      if (isWrite(head)) metrics.rejectedWrite('payload_too_large');
+      return stamped(head, tooLarge, false);
+    },
     maxBodyBytes: config.maxBodyBytes,
   };
 }

@@ -7,13 +7,27 @@
 /** Request headers by lower-case name; repeated headers joined with ", ". */
 export type RequestHeaders = Readonly<Record<string, string | string[] | undefined>>;
 
-/** A request as far as its head. */
+/**
+ * A request as far as its head. The transport makes it with `requestId` and `route` empty; the
+ * API's `accept` fills them in, for the answer and for whoever observes it (the request log,
+ * metrics).
+ */
 export interface RequestHead {
   readonly method: string;
   /** The request target as sent: origin form (`/v1/k?x`) or absolute form. */
   readonly target: string;
   readonly headers: RequestHeaders;
+  /** The request's id: the client's X-Request-Id if it is a valid one, else a new one. */
+  requestId: string;
+  /** The route that matched, as a template (`/v1/{key}`, never a key), or 'other'. */
+  route: string;
 }
+
+/**
+ * Called by a transport once it has written an answer: the request log and metrics. `startedAt`
+ * is `performance.now()` when the request's head was read.
+ */
+export type AnswerObserver = (head: RequestHead, status: number, startedAt: number) => void;
 
 /** Where a streamed answer writes. */
 export interface StreamSink {
@@ -53,12 +67,13 @@ export type BodyHandler = (body: Buffer) => Answer | Promise<Answer>;
 /**
  * The API as a transport sees it. `accept` sees the head: it answers at once (refused before
  * the body matters, or nothing to read) or returns the BodyHandler that answers once the body is
- * in; the transport enforces `maxBodyBytes` in between, answering `payloadTooLarge()`. Nothing
- * here throws or rejects: errors are the contract's error answers.
+ * in; the transport enforces `maxBodyBytes` in between, answering `payloadTooLarge(head)`.
+ * Nothing here throws or rejects: errors are the contract's error answers.
  */
 export interface ApiDoor {
   accept(head: RequestHead): Answer | Promise<Answer> | BodyHandler;
-  payloadTooLarge(): Answer;
+  /** The 413 for a body past maxBodyBytes, for a request `accept` has seen. */
+  payloadTooLarge(head: RequestHead): Answer;
   readonly maxBodyBytes: number;
 }
 

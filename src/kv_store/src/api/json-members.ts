@@ -15,9 +15,9 @@ const STRUCTURE = /["[\]{}]/g;
  * valid JSON whose top level is an object (JSON.parse has accepted it). Iterative, so
  * deeply nested values cannot overflow the stack.
  */
-export function topLevelMembers(text: string): Member[] {
+export function topLevelMembers(text: string, from = 0): Member[] {
   const members: Member[] = [];
-  let i = skipSpace(text, 0) + 1; // past '{'
+  let i = skipSpace(text, from) + 1; // past '{'
   for (;;) {
     i = skipSpace(text, i);
     const c = text.charCodeAt(i);
@@ -33,6 +33,33 @@ export function topLevelMembers(text: string): Member[] {
     const start = skipSpace(text, i);
     const end = skipValue(text, start);
     members.push({ name, start, end });
+    i = end;
+  }
+}
+
+/** The raw text span of one element of a JSON array. */
+export interface Element {
+  readonly start: number;
+  readonly end: number;
+}
+
+/**
+ * The elements of the array that starts at `from` in `text` (valid JSON, as JSON.parse has
+ * accepted it), with where each element's text starts and ends.
+ */
+export function arrayElements(text: string, from: number): Element[] {
+  const elements: Element[] = [];
+  let i = skipSpace(text, from) + 1; // past '['
+  for (;;) {
+    i = skipSpace(text, i);
+    const c = text.charCodeAt(i);
+    if (c === 0x5d /* ] */) return elements;
+    if (c === 0x2c /* , */) {
+      i++;
+      continue;
+    }
+    const end = skipValue(text, i);
+    elements.push({ start: i, end });
     i = end;
   }
 }

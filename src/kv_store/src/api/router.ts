@@ -6,6 +6,8 @@ export type Access = 'open' | 'read' | 'write';
 /** A request as a handler sees it: the head, the route's key, and the whole body. */
 export class ApiRequest {
   constructor(
+    /** The request's id (X-Request-Id): put it on every log line about this request. */
+    readonly requestId: string,
     readonly method: string,
     /** The path, still percent-encoded, without the query. */
     readonly path: string,
@@ -15,6 +17,10 @@ export class ApiRequest {
     /** The key of a `/v1/<key>` route, percent-decoded and validated; '' for other routes. */
     readonly key: string,
     readonly body: Buffer,
+    /** The rest of a `*` path that is not a key, as sent (still percent-encoded); '' otherwise. */
+    readonly rest = '',
+    /** What the request's token grants: 'write' also when access control is off. */
+    readonly granted: 'read' | 'write' = 'write',
   ) {}
 
   /** A header as one string (repeated ones joined with ", "), by lower-case name. */
@@ -25,7 +31,7 @@ export class ApiRequest {
 
   /** The same request with its body. */
   withBody(body: Buffer): ApiRequest {
-    return new ApiRequest(this.method, this.path, this.query, this.headers, this.key, body);
+    return new ApiRequest(this.requestId, this.method, this.path, this.query, this.headers, this.key, body, this.rest, this.granted);
   }
 }
 
@@ -35,8 +41,16 @@ export type Handler = (request: ApiRequest) => Answer | Promise<Answer>;
 /** A row of the route table. */
 export interface Route {
   readonly method: string;
-  /** An exact path (`/v1/`), or a prefix ending in `*` whose rest is the key (`/v1/*`). */
+  /** An exact path (`/v1/`), or a prefix ending in `*` (`/v1/*`) whose rest is a key or a plain path. */
   readonly path: string;
+  /** What the rest of a `*` path is: a key (decoded and validated before the handler runs; the default) or a path. */
+  readonly rest?: 'key' | 'path';
+  /**
+   * How metrics and logs name the route (and the OpenAPI document its path): by default the
+   * path, a trailing `*` written `{key}` (`{path}` when the rest is a path). Never a key, so the
+   * names stay few.
+   */
+  readonly template?: string;
   readonly access: Access;
   /** The route reads a JSON body: Content-Type is checked before the body is read. */
   readonly json?: boolean;
@@ -48,6 +62,8 @@ export interface Route {
 /** The routes of one path: by method, with what a 405 for it needs. */
 export interface PathRoutes {
   readonly byMethod: ReadonlyMap<string, Route>;
+  /** The path's template (`/v1/{key}`), for metrics and logs. */
+  readonly template: string;
   /** The Allow header's methods, in table order (HEAD after GET). */
   readonly allow: readonly string[];
   /** What a refused method still needs: open if any route here is open, else a read token. */
@@ -56,7 +72,9 @@ export interface PathRoutes {
 }
 
 /** What a path and method found: the route (with the rest of a `*` path), or the path's routes for a 405. */
-export type Match = { readonly route: Route; readonly rest: string } | { readonly route: undefined; readonly routes: PathRoutes };
+export type Match =
+  | { readonly route: Route; readonly rest: string; readonly template: string }
+  | { readonly route: undefined; readonly routes: PathRoutes; readonly template: string };
 
 /**
  * The route table: exact paths by a map, then `*` prefixes, longest first. HEAD is served by a
@@ -95,7 +113,7 @@ export class Router {
 
 function found(routes: PathRoutes, method: string, rest: string): Match {
   const route = routes.byMethod.get(method) ?? (method === 'HEAD' ? routes.byMethod.get('GET') : undefined);
-  return route === undefined ? { route: undefined, routes } : { route, rest };
+  return route === undefined ? { route: undefined, routes, template: routes.template } : { route, rest, template: routes.template };
 }
 
 function pathRoutes(group: readonly Route[]): PathRoutes {
@@ -105,8 +123,13 @@ function pathRoutes(group: readonly Route[]): PathRoutes {
     allow.push(r.method);
     if (r.method === 'GET' && !byMethod.has('HEAD')) allow.push('HEAD');
   }
+  const first = group[0] as Route;
+  const star = first.rest === 'path' ? '{path}' : '{key}';
   return {
     byMethod,
+    template:
+      group.find((r) => r.template !== undefined)?.template ??
+      (first.path.endsWith('*') ? `${first.path.slice(0, -1)}${star}` : first.path),
     allow,
     access: group.some((r) => r.access === 'open') ? 'open' : 'read',
     revisioned: group.some((r) => r.revisioned === true),

@@ -1,5 +1,5 @@
 import type { Socket } from 'node:net';
-import type { Answer, AnswerStream, ApiDoor, BodyHandler, RequestHead, StreamSink } from '../api/door.js';
+import type { Answer, AnswerObserver, AnswerStream, ApiDoor, BodyHandler, RequestHead, StreamSink } from '../api/door.js';
 import { type BodyPlan, type Framing, ParseError, type ParserEvents, type ParserLimits, RequestParser } from './request-parser.js';
 import { answerHead, chunk, currentDateLine, LAST_CHUNK, refusal } from './response-writer.js';
 
@@ -22,8 +22,9 @@ export interface ConnectionHost {
   readonly keepAliveLines: string;
   /** True once the server is shutting down: every answer closes its connection. */
   readonly draining: boolean;
-  readonly onAnswer: ((head: RequestHead, status: number, startedAt: number) => void) | undefined;
-  readonly onError: ((err: unknown) => void) | undefined;
+  readonly onAnswer: AnswerObserver | undefined;
+  /** A bug of kv_store's, with the request it happened on when there is one. */
+  readonly onError: ((err: unknown, head: RequestHead | undefined) => void) | undefined;
 }
 
 /** How long a closing connection may go on sending before it is cut off. */
@@ -39,6 +40,8 @@ export class Connection implements ParserEvents {
   private readonly parser: RequestParser;
   /** The request being handled, and what its head said. */
   private head: RequestHead | undefined;
+  /** performance.now() when its head was read, for the answer's observer. */
+  private headAt = 0;
   private keepAlive = true;
   private bodyHandler: BodyHandler | undefined;
   /** The current request has an answer (written, or pending): a broken body after it gets no second one. */
@@ -98,7 +101,7 @@ export class Connection implements ParserEvents {
     try {
       this.parser.push(chunk);
     } catch (err) {
-      if (!(err instanceof ParseError)) this.host.onError?.(err);
+      if (!(err instanceof ParseError)) this.host.onError?.(err, this.head);
       // A request that has its answer already gets no second one: the connection just closes.
       if (!this.answered || this.parser.inHead) this.out += refusal(err instanceof ParseError ? err.status : 500);
       this.close();
@@ -146,6 +149,7 @@ export class Connection implements ParserEvents {
 
   onHead(head: RequestHead, framing: Framing): BodyPlan {
     this.head = head;
+    if (this.host.onAnswer !== undefined) this.headAt = performance.now();
     this.keepAlive = framing.keepAlive;
     this.answered = false;
     const door = this.host.door;
@@ -164,7 +168,7 @@ export class Connection implements ParserEvents {
       return 'discard';
     }
     if (tooLong) {
-      this.deliver(door.payloadTooLarge(), false);
+      this.deliver(door.payloadTooLarge(head), false);
       return 'stop';
     }
     this.bodyHandler = accepted;
@@ -185,7 +189,7 @@ export class Connection implements ParserEvents {
 
   onBodyTooLarge(): void {
     this.bodyHandler = undefined;
-    this.deliver(this.host.door.payloadTooLarge(), false);
+    this.deliver(this.host.door.payloadTooLarge(this.head as RequestHead), false);
   }
 
   // Answers.
@@ -195,7 +199,7 @@ export class Connection implements ParserEvents {
     this.answered = true;
     const head = this.head as RequestHead;
     const keepAlive = this.keepAlive && !close;
-    const startedAt = this.requestStart;
+    const startedAt = this.headAt;
     if (!(result instanceof Promise)) {
       this.write(head, keepAlive, startedAt, result);
       return;
@@ -205,7 +209,7 @@ export class Connection implements ParserEvents {
       (answer) => this.settle(head, keepAlive, startedAt, answer),
       (err: unknown) => {
         // The door never rejects; should it, the client gets a bare 500 and the connection ends.
-        this.host.onError?.(err);
+        this.host.onError?.(err, head);
         this.waiting = false;
         this.out += refusal(500);
         this.close();

@@ -1,5 +1,5 @@
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
-import type { Answer, ApiDoor, RequestHead } from '../api/door.js';
+import type { Answer, AnswerObserver, ApiDoor, RequestHead } from '../api/door.js';
 import { answerFields } from './response-writer.js';
 
 /*
@@ -11,14 +11,11 @@ import { answerFields } from './response-writer.js';
 /** How long a connection refused for its body's size may go on sending before it is cut off. */
 const LINGER_MS = 2000;
 
-/** Called after each answer, for the access log. */
-export type AnswerObserver = (head: RequestHead, status: number, startedAt: number) => void;
-
 /** The door as a node:http request listener. */
 export function nodeHandler(door: ApiDoor, onAnswer?: AnswerObserver): RequestListener {
   return (req, res) => {
-    const startedAt = Date.now();
-    const head: RequestHead = { method: req.method ?? '', target: req.url ?? '/', headers: req.headers };
+    const startedAt = onAnswer === undefined ? 0 : performance.now();
+    const head: RequestHead = { method: req.method ?? '', target: req.url ?? '/', headers: req.headers, requestId: '', route: '' };
     const send = (answer: Answer): void => {
       if (res.headersSent || res.destroyed) {
         answer.stream?.stop();
@@ -39,7 +36,7 @@ export function nodeHandler(door: ApiDoor, onAnswer?: AnswerObserver): RequestLi
     readBody(req, door.maxBodyBytes).then(
       (body) => settle(accepted(body)),
       (err: unknown) => {
-        if (err === TOO_LARGE) send(door.payloadTooLarge());
+        if (err === TOO_LARGE) send(door.payloadTooLarge(head));
         else res.destroy(); // the client went away mid-body
       },
     );

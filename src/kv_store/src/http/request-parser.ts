@@ -293,7 +293,7 @@ export class RequestParser {
 
     const hasBody = chunked || length > 0;
     const plan = this.events.onHead(
-      { method, target, headers },
+      { method, target, headers, requestId: '', route: '' },
       { chunked, length, hasBody, expectContinue: expect !== undefined, keepAlive },
     );
     // The connection may have stopped the parser while answering (the answer closes it).

@@ -1,5 +1,5 @@
 import { Server, type Socket } from 'node:net';
-import type { ApiDoor, RequestHead } from '../api/door.js';
+import type { AnswerObserver, ApiDoor, RequestHead } from '../api/door.js';
 import { Connection, type ConnectionHost } from './connection.js';
 import type { ParserLimits } from './request-parser.js';
 
@@ -22,10 +22,10 @@ export interface WireServerOptions {
   readonly maxConnections: number;
   /** Largest request head (request line and headers), as node:http's default: 16 KiB. */
   readonly maxHeadBytes?: number;
-  /** Called after each answer, for the access log. */
-  readonly onAnswer?: ((head: RequestHead, status: number, startedAt: number) => void) | undefined;
+  /** Called after each answer is written: the request log and metrics. */
+  readonly onAnswer?: AnswerObserver | undefined;
   /** Called with an error that is a bug of kv_store's (the client got a 500 and the connection closed). */
-  readonly onError?: ((err: unknown) => void) | undefined;
+  readonly onError?: ((err: unknown, head: RequestHead | undefined) => void) | undefined;
 }
 
 const DEFAULT_MAX_HEAD_BYTES = 16 * 1024;

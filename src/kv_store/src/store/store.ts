@@ -16,6 +16,7 @@
  */
 
 import { StoreError } from './store-error.js';
+import type { TxnOutcome, TxnRequest } from './txn.js';
 
 /** A result that may be immediate (the memory engine) or come later (a networked backend). */
 export type MaybePromise<T> = T | Promise<T>;
@@ -152,6 +153,13 @@ export interface KvStore {
   replace(key: string, value: string, options?: ReplaceOptions): MaybePromise<Entry>;
   /** Deletes a live `key`; returns the revision of the delete. */
   delete(key: string, options?: DeleteOptions): MaybePromise<number>;
+  /**
+   * Runs a transaction: checks, then ops in order, all or nothing under one new revision (none
+   * if it only checks and reads). Failed checks and ops are the outcome, not an error;
+   * insufficient_storage is thrown when the whole plan passes a limit. Absent when the backend
+   * cannot run transactions (then /txn is not offered).
+   */
+  txn?(request: TxnRequest): MaybePromise<TxnOutcome>;
   /** Calls `listener` with every batch committed from now on; returns the unsubscribe function. */
   subscribe(listener: ChangeListener): () => void;
   stats(): StoreStats;

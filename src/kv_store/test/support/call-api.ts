@@ -1,4 +1,4 @@
-import type { Answer, ApiDoor, StreamSink } from '../../src/api/door.js';
+import type { Answer, ApiDoor, RequestHead, StreamSink } from '../../src/api/door.js';
 import { answerFields } from '../../src/http/response-writer.js';
 
 /** A request as a test writes it (the shape light-my-request takes). */
@@ -33,10 +33,11 @@ export async function callApi(door: ApiDoor, call: ApiCall): Promise<ApiResponse
   for (const [name, value] of Object.entries(call.headers ?? {})) headers[name.toLowerCase()] = value;
   const payload = call.payload === undefined ? Buffer.alloc(0) : Buffer.from(call.payload);
   if (payload.length > 0 && headers['content-length'] === undefined) headers['content-length'] = String(payload.length);
-  const accepted = door.accept({ method: call.method, target: call.url, headers });
+  const head: RequestHead = { method: call.method, target: call.url, headers, requestId: '', route: '' };
+  const accepted = door.accept(head);
   let answer: Answer;
   if (typeof accepted === 'function') {
-    answer = payload.length > door.maxBodyBytes ? door.payloadTooLarge() : await accepted(payload);
+    answer = payload.length > door.maxBodyBytes ? door.payloadTooLarge(head) : await accepted(payload);
   } else answer = await accepted;
   return toResponse(call.method, answer);
 }

@@ -10,10 +10,10 @@ if (typeof globalThis.gc !== 'function' || dist === undefined) {
   process.exit(2);
 }
 const load = (path) => import(pathToFileURL(`${dist}/${path}`).href);
-const { MemoryStore } = await load('store/memory-store.js');
-const { parseWriteBody } = await load('http/write-body.js');
-const { keyFromPath } = await load('http/keys.js');
-const { ENTRY_OVERHEAD_BYTES } = await load('store/entry.js');
+const { MemoryStore } = await load('store/memory/memory-store.js');
+const { parseWriteBody } = await load('api/write-body.js');
+const { keyFromPath } = await load('api/keys.js');
+const { ENTRY_OVERHEAD_BYTES } = await load('store/memory/entry-cost.js');
 
 const limits = { maxKeyBytes: 512, maxValueBytes: 1_048_576 };
 

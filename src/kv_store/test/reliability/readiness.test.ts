@@ -1,0 +1,57 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import { startKvStore, stopAllKvStores } from './support/kv-process.js';
+import { RawConnection, rawRequest } from './support/raw-http.js';
+
+/**
+ * /readyz over real sockets against a real kv_store process (`node dist/main.js`): ready while
+ * it serves, 503 naming the `shutdown` check once SIGTERM has arrived. Shutdown closes the
+ * listening socket at once, so the probe that sees the 503 is one already in flight: its head
+ * is half sent before SIGTERM and finished after.
+ */
+
+afterAll(stopAllKvStores);
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+describe('/readyz of a real kv_store process', () => {
+  it('answers 200 while serving, then 503 with the shutdown check and why once SIGTERM has arrived; /livez stays 200', async () => {
+    const kv = await startKvStore();
+    const probe = await RawConnection.open(kv.port);
+    const ready = await probe.exchange([rawRequest('GET', '/readyz'), rawRequest('GET', '/livez')]);
+    expect(ready.responses.map((r) => [r.status, JSON.parse(r.body.toString())])).toEqual([
+      [200, { status: 'ready' }],
+      [200, { status: 'ok' }],
+    ]);
+
+    // Probes in flight at SIGTERM: their heads are finished once shutdown has begun.
+    const inFlight = await Promise.all([RawConnection.open(kv.port), RawConnection.open(kv.port)]);
+    const [readyz, livez] = inFlight as [RawConnection, RawConnection];
+    readyz.expect('GET');
+    readyz.write('GET /readyz?verbose HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Request-Id: probe-1\r\n');
+    livez.expect('GET');
+    livez.write('GET /livez HTTP/1.1\r\nHost: 127.0.0.1\r\n');
+    await sleep(100);
+    kv.child.kill('SIGTERM');
+    for (let i = 0; i < 500 && !kv.stdout.some((l) => l.includes('shutting down')); i++) await sleep(10);
+    expect(kv.stdout.some((l) => l.includes('shutting down'))).toBe(true);
+    readyz.write('\r\n');
+    livez.write('\r\n');
+    const [notReady, live] = await Promise.all([readyz.collect(1), livez.collect(1)]);
+
+    const answer = notReady.responses[0];
+    expect(answer?.status).toBe(503);
+    expect(JSON.parse(answer?.body.toString() ?? '')).toEqual({
+      status: 'not_ready',
+      checks: [{ name: 'shutdown', ok: false, reason: 'shutting down: finishing the requests in flight, taking no new connections' }],
+    });
+    expect(answer?.headers).toMatchObject({
+      connection: 'close',
+      'x-request-id': 'probe-1',
+      'content-type': 'application/json; charset=utf-8',
+    });
+    expect(live.responses[0]?.status).toBe(200);
+
+    for (const c of [probe, readyz, livez]) c.destroy();
+    expect(await kv.exited).toEqual({ code: 0, signal: null });
+  }, 30_000);
+});
