@@ -3,6 +3,8 @@ import { buildApp, openStore } from './app.js';
 import { type Config, ConfigError, configWarnings, loadConfig } from './config.js';
 import { createLogger } from './logger.js';
 import { MemoryGovernor } from './memory-governor.js';
+import { registerPersistenceMetrics } from './metrics/persistence-metrics.js';
+import { Readiness } from './readiness.js';
 import { DataDirError } from './store/durable/data-dir.js';
 
 /** Starts kv_store from the environment and shuts it down cleanly on SIGTERM or SIGINT. */
@@ -27,7 +29,15 @@ async function main(): Promise<void> {
     process.exit(1);
   }
   const { persistence } = opened;
-  const app = buildApp({ config, logger, store: opened.store });
+  const readiness = new Readiness();
+  if (persistence !== undefined) {
+    readiness.add('persistence', () => {
+      const state = persistence.ready();
+      return state.ok ? undefined : state.reason;
+    });
+  }
+  const app = buildApp({ config, logger, store: opened.store, readiness });
+  if (persistence !== undefined) registerPersistenceMetrics(app.metrics.registry, persistence);
   const { server } = app;
   // With a memory limit, keep RSS within what the process had at start plus 1.5 times the limit.
   const governor = Number.isFinite(config.maxMemoryBytes)

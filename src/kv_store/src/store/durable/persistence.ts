@@ -36,8 +36,8 @@ export interface PersistenceOptions {
   readonly snapshots?: (store: MemoryStore) => StateSnapshot;
 }
 
-/** Whether the store should get traffic, and why (for /readyz). */
-export interface Readiness {
+/** Whether the store should get traffic, and why not (for /readyz). */
+export interface ReadyState {
   readonly ok: boolean;
   readonly reason: string;
 }
@@ -60,6 +60,7 @@ export class Persistence {
   private snapshotQueued = false;
   private lastSnapshot: PersistenceStats['lastSnapshot'];
   private warnedNoSnapshots = false;
+  private readonly fsyncObservers: Array<(seconds: number) => void> = [];
   private closing = false;
 
   constructor(private readonly options: PersistenceOptions) {
@@ -98,6 +99,9 @@ export class Persistence {
           scheduler: this.scheduler,
           log,
           onWrite: (bytes) => this.written(bytes),
+          onFsync: (seconds) => {
+            for (const observe of this.fsyncObservers) observe(seconds);
+          },
         },
         recovered.revision,
         recovered.segments,
@@ -129,14 +133,21 @@ export class Persistence {
     }
   }
 
-  /** Whether the store should get traffic: not while recovering, closed, or read-only after a failure. */
-  ready(): Readiness {
-    const dir = this.options.dir;
-    if (this.state === 'new' || this.state === 'recovering') return { ok: false, reason: `recovering the store from ${dir}` };
+  /**
+   * Whether the store should get traffic: not while recovering, closed, or read-only after a
+   * failure. Reasons name no path (/readyz says them to anyone).
+   */
+  ready(): ReadyState {
+    if (this.state === 'new' || this.state === 'recovering') return { ok: false, reason: 'recovering the store from its data directory' };
     if (this.state === 'closed' || this.wal === undefined) return { ok: false, reason: 'persistence is closed' };
     const failure = this.wal.failed;
     if (failure !== undefined) return { ok: false, reason: `read-only: ${failure.why}` };
-    return { ok: true, reason: `every write is logged to ${dir} (KV_FSYNC=${this.options.fsync})` };
+    return { ok: true, reason: `every write is logged (KV_FSYNC=${this.options.fsync})` };
+  }
+
+  /** Calls `observer` with the duration of every fsync of the log from now on, in seconds (for the metrics). */
+  observeFsyncs(observer: (seconds: number) => void): void {
+    this.fsyncObservers.push(observer);
   }
 
   stats(): PersistenceStats | undefined {

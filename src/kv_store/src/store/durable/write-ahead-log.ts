@@ -54,6 +54,8 @@ export interface WalOptions {
   readonly log: PersistenceLog;
   /** Told the size of every record written (the snapshot trigger counts them). */
   readonly onWrite?: (bytes: number) => void;
+  /** Told how long each fsync round took, in seconds (kv_wal_fsync_duration_seconds). */
+  readonly onFsync?: (seconds: number) => void;
 }
 
 /** Why the log is read-only. */
@@ -245,10 +247,11 @@ export class WriteAheadLog implements Journal {
         cutBack = false;
       }
       const full = e.code === 'ENOSPC' || e.code === 'EDQUOT';
+      // Said to clients and to /readyz: no paths. The log line names the file.
       const why = full
-        ? `the disk holding ${dir} is full (${e.code} writing ${segment.name}); writes resume when space is freed`
-        : `writing ${join(dir, segment.name)} failed (${e.code ?? e.message}); restart kv_store once the disk is fixed`;
-      this.fail(why, full && cutBack);
+        ? `the disk holding the data directory is full (${e.code} writing the log); writes resume when space is freed`
+        : `writing the log failed (${e.code ?? e.message}); restart kv_store once the disk is fixed`;
+      this.fail(why, full && cutBack, join(dir, segment.name));
       return false;
     }
     segment.size += record.length;
@@ -257,14 +260,14 @@ export class WriteAheadLog implements Journal {
     return true;
   }
 
-  private fail(why: string, recoverable: boolean): void {
+  private fail(why: string, recoverable: boolean, file: string): void {
     if (this.failure === undefined) {
       this.failure = { why, recoverable, since: this.options.scheduler.now() };
-      this.options.log.error({ dir: this.options.dir, recoverable }, `the store is read-only: ${why}`);
+      this.options.log.error({ dir: this.options.dir, file, recoverable }, `the store is read-only: ${why}`);
       if (recoverable) this.stopResumeCheck = this.options.scheduler.every(RESUME_CHECK_MS, () => this.tryResume());
     } else if (!recoverable && this.failure.recoverable) {
       this.failure = { why, recoverable: false, since: this.failure.since };
-      this.options.log.error({ dir: this.options.dir }, `the store stays read-only until restarted: ${why}`);
+      this.options.log.error({ dir: this.options.dir, file }, `the store stays read-only until restarted: ${why}`);
       this.stopResumeCheck?.();
     }
   }
@@ -340,7 +343,7 @@ export class WriteAheadLog implements Journal {
       await files.datasync(current.fd);
     } catch (err) {
       const e = err as NodeJS.ErrnoException;
-      this.fail(`fsync of the log in ${dir} failed (${e.code ?? e.message}); restart kv_store to recover from what is on disk`, false);
+      this.fail(`fsync of the log failed (${e.code ?? e.message}); restart kv_store to recover from what is on disk`, false, dir);
       const refusal = new StoreError('persistence_failed', { why: (this.failure as LogFailure).why });
       covered?.reject(refusal);
       // Appends written while this round ran: the fsync that would cover them cannot be trusted.
@@ -350,6 +353,7 @@ export class WriteAheadLog implements Journal {
       return;
     }
     const ms = scheduler.now() - started;
+    this.options.onFsync?.(ms / 1000);
     this.fsyncs++;
     this.lastFsyncMs = ms;
     if (ms > this.maxFsyncMs) this.maxFsyncMs = ms;
