@@ -17,6 +17,8 @@ import { ManualScheduler, SimDisk } from '../support/sim-disk.js';
  */
 
 const KEYS = ['a', 'b', 'c', 'd', 'e'];
+/** Sequences per setting; MACHINE_CRASH_RUNS=5000 for a longer search. */
+const RUNS = Number(process.env.MACHINE_CRASH_RUNS ?? 150);
 
 type Command =
   | { op: 'create' | 'replace' | 'delete'; key: string; value: number; ifMatch: 'current' | 'stale' | 'none' }
@@ -151,6 +153,22 @@ function write(store: MemoryStore, c: Extract<Command, { key: string }>, ack: (r
 }
 
 describe('a machine crash (a file layer that forgets what was not fsynced)', () => {
+  it('a segment begun but never written, whose name a later directory fsync made durable, is a torn tail, not damage (found by the property below)', async () => {
+    // Fixed: start-up refused with "wal-0000000000000002.log: the file does not start as a kv_store log segment".
+    const commands: Command[] = [
+      { op: 'create', key: 'a', value: 0, ifMatch: 'current' },
+      { op: 'snapshot' },
+      { op: 'delete', key: 'a', value: 0, ifMatch: 'current' },
+      { op: 'turn' },
+      { op: 'hold' },
+      { op: 'snapshot' },
+      { op: 'turn' },
+    ];
+    const coverage: Coverage = { runs: 0, lostUnacknowledged: 0, recoveredFromSnapshot: 0 };
+    await crashAndCheck('always', commands, 4096, coverage);
+    expect(coverage).toEqual({ runs: 1, lostUnacknowledged: 1, recoveredFromSnapshot: 1 });
+  });
+
   for (const fsync of ['always', 'everysec', 'no'] as const) {
     const promise =
       fsync === 'always'
@@ -166,10 +184,10 @@ describe('a machine crash (a file layer that forgets what was not fsynced)', () 
           fc.constantFrom(4096, 64 * 1_048_576),
           (commands, segmentBytes) => crashAndCheck(fsync, commands, segmentBytes, coverage),
         ),
-        { numRuns: 150 },
+        { numRuns: RUNS },
       );
       // The crashes hit something: writes not yet durable were lost, and snapshots were recovered from.
-      expect(coverage.runs).toBe(150);
+      expect(coverage.runs).toBe(RUNS);
       expect(coverage.lostUnacknowledged).toBeGreaterThan(0);
       expect(coverage.recoveredFromSnapshot).toBeGreaterThan(0);
     });

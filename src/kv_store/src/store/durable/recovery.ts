@@ -67,6 +67,15 @@ export async function recover(store: MemoryStore, input: RecoveryInput): Promise
   for (const covered of all.slice(0, first)) obsolete.push(covered.name);
   let kept = all.slice(first);
 
+  // Segments at the end with nothing written in them were being begun when the process or the
+  // machine stopped (a directory fsync can make a new segment's name durable before its first
+  // bytes): a torn tail that spans files. Anything written after them would make them damage.
+  while (kept.length > 0 && unwritten(input, kept.at(-1) as NamedFile)) {
+    const empty = kept.pop() as NamedFile;
+    input.log.warn({ file: join(input.dir, empty.name) }, 'removed a log segment that was begun but never written (a torn tail)');
+    input.files.unlink(join(input.dir, empty.name));
+  }
+
   if (kept.length > 0 && (kept[0] as NamedFile).revision > snapshotRevision + 1) {
     const start = kept[0] as NamedFile;
     refuseUnlessTruncating(
@@ -133,6 +142,20 @@ export async function recover(store: MemoryStore, input: RecoveryInput): Promise
     entriesLoaded,
     batchesReplayed,
   };
+}
+
+/** Whether a segment holds no header and no commit: nothing of it was written before the stop. */
+function unwritten(input: RecoveryInput, segment: NamedFile): boolean {
+  const reader = new RecordReader(input.files, join(input.dir, segment.name));
+  try {
+    if (reader.hasMagic(WAL_MAGIC)) {
+      const header = reader.next();
+      if (header?.ok === true) return false;
+    }
+    return reader.laterBatch(0, 1) === undefined;
+  } finally {
+    reader.close();
+  }
 }
 
 interface SegmentResult {
