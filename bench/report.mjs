@@ -49,6 +49,7 @@ function run(file) {
     durationS,
     ranOut: j.load === 'delete' && j.deleteKeys !== undefined && (j.deleteOffset ?? 0) + j.issued > j.deleteKeys,
     wrkCpuPct: cpu?.wrkCpuS === undefined ? null : (100 * cpu.wrkCpuS) / durationS,
+    serverPct: cpu?.serverTicks === undefined ? null : (100 * cpu.serverTicks) / (cpu.clkTck ?? 100) / durationS,
     rps: j.requests / durationS,
     p50: l.p50 / 1000,
     p99: l.p99 / 1000,
@@ -256,6 +257,78 @@ if (scaleRows.length > 0) {
     out.push(
       `| ${name} | ${keys} | ${int(r.rps)} | ${ms(r.p50)} | ${ms(r.p99)} | ${ms(r.p999)} | ${ms(r.max)} | ${int(r.errors)} | ${pctCell(r.othersPct)} / ${pctCell(r.clientOthersPct)} |`,
     );
+  }
+}
+
+// --- listing and watch --------------------------------------------------------------------------------
+const lwDir = join(dir, 'listwatch');
+const pageFile = join(raw, 'scale-kv-large-list.json');
+const getFile = join(raw, 'scale-kv-large.json');
+const listAll = ['kv', 'redis', 'etcd'].map((m) => [m, maybeJson(join(lwDir, `list-all-${m}.json`))]).filter(([, r]) => r !== undefined);
+const watchNone = join(raw, 'watch-none.json');
+const watchMany = join(raw, 'watch-many.json');
+if (existsSync(pageFile) || listAll.length > 0 || existsSync(watchMany)) {
+  out.push('', '### Listing and watch', '');
+  if (existsSync(pageFile) && existsSync(getFile)) {
+    const page = run(pageFile);
+    const get = run(getFile);
+    out.push(
+      `A 100-key page (\`GET /v1/?limit=100&start=<random key>\`: keys and their numbers, no values) against a single GET, both on kv_store with ${int(settings.keys)} + ${int(memKeys)} keys, the same process, one after the other.`,
+      '',
+      '| request | req/s | p50 ms | p99 ms | errors | cost vs a GET (GET req/s ÷ req/s) |',
+      '|---|---:|---:|---:|---:|---:|',
+      `| GET one key | ${int(get.rps)} | ${ms(get.p50)} | ${ms(get.p99)} | ${int(get.errors)} | 1.00× |`,
+      `| **a 100-key page** | ${int(page.rps)} | ${ms(page.p50)} | ${ms(page.p99)} | ${int(page.errors)} | **${(get.rps / page.rps).toFixed(2)}×** (target ≤ 3×) |`,
+    );
+  }
+  if (listAll.length > 0) {
+    const name = {
+      kv: 'kv_store: GET /v1/?limit=1000, following cursors (one revision)',
+      redis: 'redis-server: SCAN, COUNT 1000 (keys may repeat)',
+      etcd: "etcd: range through its JSON gateway, limit 1000, keys_only, pinned to the first page's revision",
+    };
+    const etcdVersion = existsSync(join(lwDir, 'etcd-version.txt'))
+      ? readFileSync(join(lwDir, 'etcd-version.txt'), 'utf8').trim()
+      : undefined;
+    out.push(
+      '',
+      `Listing every key (${int(settings.keys)} + ${int(memKeys)}), one client on the load generator's CPU, the server on its own${etcdVersion === undefined ? '' : `; etcd ${etcdVersion}`}:`,
+      '',
+      '| how | keys | seconds | keys/s | vs kv_store |',
+      '|---|---:|---:|---:|---:|',
+    );
+    const kvRate = listAll.find(([m]) => m === 'kv')?.[1]?.keysPerS;
+    for (const [m, r] of listAll)
+      out.push(
+        `| ${name[m]} | ${int(r.keys)} | ${r.seconds.toFixed(2)} | ${int(r.keysPerS)} | ${m === 'kv' ? '—' : ratio(kvRate, r.keysPerS)} |`,
+      );
+    if (existsSync(join(lwDir, 'etcd-missing.txt'))) out.push('', '(etcd is not installed: its row is missing.)');
+  }
+  if (existsSync(watchMany) && existsSync(watchNone)) {
+    const none = run(watchNone);
+    const many = run(watchMany);
+    const w = maybeJson(join(lwDir, 'watchers.json'));
+    out.push(
+      '',
+      `PUT (overwrite) throughput of wrk on ${int(settings.keys)} keys, without watchers and with ${int(w?.watchers ?? settings.watchers)} SSE watchers of the prefix \`w/\` ` +
+        `(${int(w?.streaming)} streaming), to which a probe writer PUTs one key every ${settings.probeMs} ms during the run; delivery latency is from the probe's answer ` +
+        "to its event on each watcher (watchers and probe in one process on the load generator's CPU; an event before the answer counts as 0).",
+      '',
+      '| run | PUT req/s | p50 ms | p99 ms | errors | kv_store CPU | wrk CPU | others on server / wrk CPU |',
+      '|---|---:|---:|---:|---:|---:|---:|---:|',
+      `| no watchers | ${int(none.rps)} | ${ms(none.p50)} | ${ms(none.p99)} | ${int(none.errors)} | ${pctCell(none.serverPct)} | ${pctCell(none.wrkCpuPct)} | ${pctCell(none.othersPct)} / ${pctCell(none.clientOthersPct)} |`,
+      `| **${int(w?.watchers ?? settings.watchers)} watchers** | ${int(many.rps)} (**${((100 * many.rps) / none.rps).toFixed(0)}%**, target ≥ 80%) | ${ms(many.p50)} | ${ms(many.p99)} | ${int(many.errors)} | ${pctCell(many.serverPct)} | ${pctCell(many.wrkCpuPct)} | ${pctCell(many.othersPct)} / ${pctCell(many.clientOthersPct)} |`,
+      '',
+      '"kv_store CPU" and "wrk CPU": the share of one core each used over the run. When kv_store is far from a full core while wrk ' +
+        'is starved (the watchers share its core), the write rate measures the load generator, not kv_store.',
+    );
+    if (w !== undefined) {
+      out.push(
+        '',
+        `Delivery: ${int(w.probes)} probe writes, ${int(w.deliveries)} events received (${int(w.missing)} missing, ${int(w.cutOff)} watchers cut off as slow consumers); ` +
+          `latency **p50 ${ms(w.p50Ms)} ms, p99 ${ms(w.p99Ms)} ms** (target ≤ 50 ms), max ${ms(w.maxMs)} ms.`,
+      );
+    }
   }
 }
 

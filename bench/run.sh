@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # bench/run.sh: kv_store's benchmark (docs/performance.md says what it measures and how to read it).
 #
-#   bash bench/run.sh                 full run (about 12 minutes)
-#   BENCH_QUICK=1 bash bench/run.sh   smoke test (about 2.5 minutes): 2 s runs, 1 start, 100k keys
+#   bash bench/run.sh                 full run (about 15 minutes)
+#   BENCH_QUICK=1 bash bench/run.sh   smoke test (about 3.5 minutes): 2 s runs, 1 start, 100k keys
 #
 # Servers (kv_store as built, with its default configuration; the bare node:http + Map reference
 # in bench/reference-server.mjs; webdis in front of redis-server) run on CPU $BENCH_SERVER_CPU (1),
@@ -13,9 +13,11 @@
 # Settings (environment): BENCH_QUICK, BENCH_DURATION (s), BENCH_WARMUP (s), BENCH_STARTS (kv_store
 # process starts), BENCH_KEYS (10000), BENCH_MEM_KEYS (1000000; 100000 quick), BENCH_CONNECTIONS (50),
 # BENCH_TARGETS ("kv ref webdis"), BENCH_LOADS ("get put mix post delete"), BENCH_PHASES
-# ("throughput metrics memory expiry profile durability"; add "layouts" for bench/entry-layouts.mjs), BENCH_SKIP_BUILD=1,
+# ("throughput metrics memory expiry profile watch durability"; add "layouts" for bench/entry-layouts.mjs), BENCH_SKIP_BUILD=1,
+# BENCH_WATCHERS (1000 SSE watchers in the watch phase), BENCH_PROBE_MS (50: a probe write every 50 ms),
+# BENCH_ETCD (1: list-all through etcd's JSON gateway when etcd is installed; 0 to leave it out),
 # BENCH_DUR_KEYS (keys for the restart-time rows of the durability phase; BENCH_MEM_KEYS by default),
-# BENCH_OUT (results folder), BENCH_PORT_BASE (18080: kv_store, +1 reference, +2 webdis, +3 redis-server),
+# BENCH_OUT (results folder), BENCH_PORT_BASE (18080: kv_store, +1 reference, +2 webdis, +3 redis-server, +4/+5 etcd),
 # BENCH_WEBDIS_THREADS (1), BENCH_SERVER_CPU (1), BENCH_CLIENT_CPU (0).
 set -euo pipefail
 
@@ -36,14 +38,18 @@ SERVER_CPU=${BENCH_SERVER_CPU:-1}
 CLIENT_CPU=${BENCH_CLIENT_CPU:-0}
 TARGETS=${BENCH_TARGETS:-kv ref webdis}
 LOADS=${BENCH_LOADS:-get put mix post delete}
-PHASES=${BENCH_PHASES:-throughput metrics memory expiry profile durability}
+PHASES=${BENCH_PHASES:-throughput metrics memory expiry profile watch durability}
+WATCHERS=${BENCH_WATCHERS:-1000}
+PROBE_MS=${BENCH_PROBE_MS:-50}
+ETCD=${BENCH_ETCD:-1}
 DUR_KEYS=${BENCH_DUR_KEYS:-$MEM_KEYS}
 PORT_BASE=${BENCH_PORT_BASE:-18080}
 KV_PORT=$PORT_BASE REF_PORT=$((PORT_BASE + 1)) WEBDIS_PORT=$((PORT_BASE + 2)) REDIS_PORT=$((PORT_BASE + 3))
+ETCD_PORT=$((PORT_BASE + 4)) ETCD_PEER_PORT=$((PORT_BASE + 5))
 WEBDIS_THREADS=${BENCH_WEBDIS_THREADS:-1}
 WRK_TIMEOUT=5s
 OUT=${BENCH_OUT:-bench/results/$(date -u +%Y%m%dT%H%M%SZ)}
-mkdir -p "$OUT"/{raw,logs,memory,expiry,profile,durability}
+mkdir -p "$OUT"/{raw,logs,memory,expiry,profile,listwatch,durability}
 OUT=$(cd "$OUT" && pwd)
 LUA=$ROOT/bench/lua
 KV_MAIN=$ROOT/src/kv_store/dist/main.js
@@ -169,6 +175,18 @@ EOF
   WEBDIS_PID=$!
   STARTED+=("$WEBDIS_PID")
   wait_http "http://127.0.0.1:$WEBDIS_PORT/PING" "$WEBDIS_PID" "webdis"
+}
+
+start_etcd() { # LABEL; etcd (one member, its own data dir under the results), pinned like the servers
+  port_free "$ETCD_PORT" || die "port $ETCD_PORT is in use (set BENCH_PORT_BASE)"
+  mkdir -p "$OUT/etcd-$1"
+  taskset -c "$SERVER_CPU" etcd --data-dir "$OUT/etcd-$1" --listen-client-urls "http://127.0.0.1:$ETCD_PORT" \
+    --advertise-client-urls "http://127.0.0.1:$ETCD_PORT" --listen-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" \
+    --initial-advertise-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" --initial-cluster "default=http://127.0.0.1:$ETCD_PEER_PORT" \
+    >"$OUT/logs/etcd-$1.log" 2>&1 &
+  ETCD_PID=$!
+  STARTED+=("$ETCD_PID")
+  wait_http "http://127.0.0.1:$ETCD_PORT/health" "$ETCD_PID" "etcd"
 }
 
 # --- CPU accounting: how busy the server core was, and how much of that was ours -------------
@@ -303,6 +321,7 @@ ensure_tools() {
     command -v redis-cli >/dev/null || missing+=(redis-tools)
   fi
   has webdis "$TARGETS" && ! command -v webdis >/dev/null && missing+=(webdis)
+  if has memory "$PHASES" && [ "$ETCD" = 1 ]; then command -v etcd >/dev/null || missing+=(etcd-server); fi
   if [ ${#missing[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
       log "installing ${missing[*]} with apt-get"
@@ -355,7 +374,8 @@ cat >"$OUT/env.json" <<EOF
   "loadAvgStart": "$(cut -d' ' -f1-3 /proc/loadavg)",
   "settings": { "threads": 1, "connections": $CONNS, "durationS": $DURATION, "warmupS": $WARMUP, "starts": $STARTS,
     "keys": $KEYS, "memKeys": $MEM_KEYS, "keyBytes": 16, "valueBytes": 100, "serverCpu": $SERVER_CPU, "clientCpu": $CLIENT_CPU,
-    "wrkTimeout": "$WRK_TIMEOUT", "targets": "$TARGETS", "loads": "$LOADS", "phases": "$PHASES" }
+    "wrkTimeout": "$WRK_TIMEOUT", "targets": "$TARGETS", "loads": "$LOADS", "phases": "$PHASES",
+    "watchers": $WATCHERS, "probeMs": $PROBE_MS }
 }
 EOF
 log "results in $OUT"
@@ -440,6 +460,10 @@ if has memory "$PHASES"; then
   probe gc loaded "$OUT/memory/kv-loaded.json"
   log "  GET with $KEYS + $MEM_KEYS keys"
   measure scale-kv-large get "$url" "${labels[@]}" BENCH_LOAD=get BENCH_PREFIX=m BENCH_KEYS="$MEM_KEYS"
+  log "  a 100-key page (GET /v1/?limit=100&start=<random key>) with $KEYS + $MEM_KEYS keys"
+  measure scale-kv-large-list list "$url" "${labels[@]}" BENCH_LOAD=list BENCH_PREFIX=m BENCH_KEYS="$MEM_KEYS"
+  log "  list every key, 1000 a page"
+  taskset -c "$CLIENT_CPU" node "$ROOT/bench/list-all.mjs" kv "$url" >"$OUT/listwatch/list-all-kv.json" || die "list-all (kv_store) failed"
   stop_pid "$KV_PID"
 
   if command -v redis-server >/dev/null; then
@@ -450,6 +474,8 @@ if has memory "$PHASES"; then
     node "$ROOT/bench/memory.mjs" redis "$REDIS_PORT" "$REDIS_PID" small >"$OUT/memory/redis-small.json"
     redis_load m "$MEM_KEYS"
     node "$ROOT/bench/memory.mjs" redis "$REDIS_PORT" "$REDIS_PID" loaded >"$OUT/memory/redis-loaded.json"
+    log "  redis-server: SCAN every key, COUNT 1000"
+    taskset -c "$CLIENT_CPU" node "$ROOT/bench/list-all.mjs" redis "$REDIS_PORT" >"$OUT/listwatch/list-all-redis.json" || die "list-all (redis) failed"
     if has webdis "$TARGETS"; then
       start_webdis mem
       SERVER_PIDS=("$WEBDIS_PID" "$REDIS_PID")
@@ -459,6 +485,20 @@ if has memory "$PHASES"; then
       stop_pid "$WEBDIS_PID"
     fi
     stop_pid "$REDIS_PID"
+  fi
+
+  if [ "$ETCD" = 1 ] && command -v etcd >/dev/null; then
+    log "memory: etcd with $KEYS + $MEM_KEYS keys, for list-all through its JSON gateway"
+    start_etcd mem
+    etcd_url="http://127.0.0.1:$ETCD_PORT"
+    taskset -c "$CLIENT_CPU" node "$ROOT/bench/list-all.mjs" etcd-load "$etcd_url" k "$KEYS" >/dev/null || die "loading etcd failed"
+    taskset -c "$CLIENT_CPU" node "$ROOT/bench/list-all.mjs" etcd-load "$etcd_url" m "$MEM_KEYS" >/dev/null || die "loading etcd failed"
+    log "  etcd: range over every key, 1000 a page, keys only, at one revision"
+    taskset -c "$CLIENT_CPU" node "$ROOT/bench/list-all.mjs" etcd "$etcd_url" >"$OUT/listwatch/list-all-etcd.json" || die "list-all (etcd) failed"
+    dpkg-query -W -f='${Version}' etcd-server >"$OUT/listwatch/etcd-version.txt" 2>/dev/null || etcd --version | head -1 >"$OUT/listwatch/etcd-version.txt"
+    stop_pid "$ETCD_PID"
+  elif [ "$ETCD" = 1 ]; then
+    echo "etcd is not installed (apt-get install -y etcd-server)" >"$OUT/listwatch/etcd-missing.txt"
   fi
 fi
 
@@ -528,6 +568,31 @@ if has profile "$PHASES"; then
       --from "$(field "$OUT/profile/$load-start.json" hrtimeUs)" --to "$(field "$OUT/profile/$load-end.json" hrtimeUs)" \
       --json "$OUT/profile/$load-summary.json" >"$OUT/profile/$load-summary.md"
   done
+fi
+
+# --- watch: PUT throughput without and with WATCHERS SSE watchers, and delivery latency ------------
+if has watch "$PHASES"; then
+  log "watch: PUT with no watchers, then with $WATCHERS SSE watchers of prefix w/ (a probe write every $PROBE_MS ms)"
+  start_kv watch
+  SERVER_PIDS=("$KV_PID")
+  url="http://127.0.0.1:$KV_PORT"
+  labels=(BENCH_TARGET=kv BENCH_FLAVOR=kv BENCH_START=1 BENCH_LOAD=put)
+  preload kv "$url" k "$KEYS" watch
+  measure watch-none put "$url" "${labels[@]}"
+  ready="$OUT/listwatch/watchers.ready"
+  taskset -c "$CLIENT_CPU" node "$ROOT/bench/watch-load.mjs" "$url" "$WATCHERS" $((WARMUP + DURATION + 2)) w/ "$PROBE_MS" "$ready" \
+    >"$OUT/listwatch/watchers.json" 2>"$OUT/logs/watch-load.log" &
+  WL_PID=$!
+  STARTED+=("$WL_PID")
+  for _ in $(seq 600); do [ -f "$ready" ] && break; sleep 0.1; done
+  [ -f "$ready" ] || die "the watchers did not connect within 60 s; see $OUT/logs/watch-load.log"
+  log "  $(cat "$ready") of $WATCHERS watchers streaming"
+  measure watch-many put "$url" "${labels[@]}"
+  wait "$WL_PID" || die "bench/watch-load.mjs failed; see $OUT/logs/watch-load.log"
+  kept=()
+  for p in "${STARTED[@]}"; do [ "$p" = "$WL_PID" ] || kept+=("$p"); done
+  STARTED=("${kept[@]}")
+  stop_pid "$KV_PID"
 fi
 
 # --- durability: writes with KV_DATA_DIR under each KV_FSYNC, beside redis-server's AOF; restart time --

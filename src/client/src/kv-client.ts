@@ -2,8 +2,18 @@ import type { CreatedEntry, StoredEntry } from './entry.js';
 import { entryProblems, isJsonObject, type JsonObject, type JsonValue, keyPath } from '@kv/shared';
 import { KvError } from './kv-error.js';
 import { KvUnreachableError } from './kv-unreachable-error.js';
+import { type ListOptions, type ListPage, Listing, listQuery } from './listing.js';
+import {
+  type ExchangeSettings,
+  exchange,
+  openStream,
+  parseJsonBody,
+  type RawRequest,
+  type RawResponse,
+  type StreamResponse,
+} from './raw-exchange.js';
 import { TxnBuilder } from './txn.js';
-import { type ExchangeSettings, exchange, parseJsonBody, type RawRequest, type RawResponse } from './raw-exchange.js';
+import { Watch, type WatchOptions } from './watching.js';
 
 /** Where kv_store is and how to talk to it. */
 export interface KvClientOptions {
@@ -90,6 +100,11 @@ export class KvClient {
     return exchange(this.settings, request);
   }
 
+  /** Sends any request and resolves once the answer's head is in, its body a stream (watches); throws only KvUnreachableError. */
+  requestStream(request: RawRequest, signal: AbortSignal): Promise<StreamResponse> {
+    return openStream(this.settings, request, signal);
+  }
+
   /** Creates `key` (POST /v1/); KvError 409 key_exists if it is live. */
   async create(key: string, value: JsonValue, options: CreateOptions = {}): Promise<CreatedEntry> {
     const body: JsonObject = options.ttl === undefined ? { key, value } : { key, value, ttl: options.ttl };
@@ -130,6 +145,38 @@ export class KvClient {
       const response = await this.call({ method: 'POST', path: '/txn', body }, 200, 409);
       return { status: response.status, body: parseJsonBody(response, 'POST'), invalid: (what) => invalid(response, 'POST', what) };
     });
+  }
+
+  /**
+   * One page of a listing (GET /v1/): the first, or the one `cursor` (the previous page's)
+   * points at, with the same options as the first page. KvError 410 cursor_expired when the
+   * listing is no longer held.
+   */
+  async listPage(options: ListOptions = {}, cursor?: string): Promise<ListPage> {
+    const query = listQuery(options, cursor);
+    const response = await this.call({ method: 'GET', path: query === '' ? '/v1/' : `/v1/?${query}` }, 200);
+    const body = parseJsonBody(response, 'GET');
+    if (!isJsonObject(body) || typeof body.revision !== 'number' || !Array.isArray(body.items) || !Array.isArray(body.prefixes)) {
+      throw invalid(response, 'GET', 'a listing page without revision, items and prefixes');
+    }
+    return body as unknown as ListPage;
+  }
+
+  /**
+   * Every key of a listing, in order, as an async iterator that follows the cursors; all pages
+   * at one revision (`listing.revision`, once the first page is in).
+   */
+  list(options: ListOptions = {}): Listing {
+    return new Listing((cursor) => this.listPage(options, cursor));
+  }
+
+  /**
+   * Follows every change to a key or a range, as an async iterator of one event per revision.
+   * It reconnects and resumes by revision by itself; a history the store no longer holds is
+   * KvHistoryCompactedError (list again, then watch after the listing's revision).
+   */
+  watch(options: WatchOptions = {}): Watch {
+    return new Watch(this.settings, options);
   }
 
   /** Asks /healthz; resolves when kv_store says it is up. */

@@ -98,3 +98,39 @@ function snippet(text: string): string {
   const flat = text.replace(/\s+/g, ' ').trim();
   return JSON.stringify(flat.length > 80 ? `${flat.slice(0, 80)}...` : flat);
 }
+
+/** A streamed answer: status and headers now, the body as it comes. */
+export interface StreamResponse {
+  readonly status: number;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly url: string;
+  /** The body; null when there is none. */
+  readonly body: ReadableStream<Uint8Array> | null;
+}
+
+/**
+ * Sends one request and resolves as soon as the answer's head is in (within the timeout), with
+ * its body as a stream: for watches. `signal` ends the request (and the stream).
+ */
+export async function openStream(settings: ExchangeSettings, request: RawRequest, signal: AbortSignal): Promise<StreamResponse> {
+  const url = `${settings.baseUrl}${request.path}`;
+  const headers: Record<string, string> = { ...request.headers };
+  if (settings.token !== undefined) headers.authorization = `Bearer ${settings.token}`;
+  // The timeout covers the head only: the body of a watch goes on as long as the caller wants.
+  const controller = new AbortController();
+  const abort = () => controller.abort(signal.reason);
+  signal.addEventListener('abort', abort, { once: true });
+  const timer = setTimeout(() => controller.abort(new DOMException('timed out', 'TimeoutError')), settings.timeoutMs);
+  try {
+    const response = await settings.fetch(url, { method: request.method, headers, redirect: 'manual', signal: controller.signal });
+    clearTimeout(timer);
+    const responseHeaders: Record<string, string> = {};
+    response.headers.forEach((value, name) => {
+      responseHeaders[name] = value;
+    });
+    return { status: response.status, headers: responseHeaders, url, body: response.body };
+  } catch (err) {
+    clearTimeout(timer);
+    throw unreachable(err, request.method, url, settings.timeoutMs);
+  }
+}

@@ -3,6 +3,7 @@ import { createApi } from './api/api.js';
 import type { ApiContext } from './api/context.js';
 import type { ApiDoor } from './api/door.js';
 import { answerObserver } from './answer-observer.js';
+import { WatchHub } from './api/watch/watch-hub.js';
 import type { Clock } from './clock.js';
 import type { Config } from './config.js';
 import { nodeHandler } from './http/node-adapter.js';
@@ -40,18 +41,26 @@ export interface App {
   readonly metrics: Metrics;
   /** What /readyz checks: a feature that can make kv_store unready adds a check here. */
   readonly readiness: Readiness;
+  /** Watch streams and long-polls. */
+  readonly watches: WatchHub;
   /**
-   * Shutdown has begun: /readyz answers 503 (check `shutdown`), and every answer says
-   * Connection: close, so clients stop reusing connections.
+   * Shutdown has begun: /readyz answers 503 (check `shutdown`), every answer says
+   * Connection: close, so clients stop reusing connections, and watches end.
    */
   drain(): void;
-  /** Stops the store's background work. The server is closed by its owner. */
+  /** Ends the watches and stops the store's background work. The server is closed by its owner. */
   close(): Promise<void>;
 }
 
 /** The in-memory store with the configuration's limits. */
 export function memoryStore(config: Config, clock?: Clock, id?: string): MemoryStore {
-  return new MemoryStore({ clock, id, limits: { maxKeys: config.maxKeys, maxMemoryBytes: config.maxMemoryBytes } });
+  return new MemoryStore({
+    clock,
+    id,
+    limits: { maxKeys: config.maxKeys, maxMemoryBytes: config.maxMemoryBytes },
+    history: { maxRevisions: config.watchHistory, maxBytes: config.watchHistoryBytes },
+    cursors: { ttlMs: config.cursorTtlMs, maxCursors: config.maxCursors },
+  });
 }
 
 /**
@@ -87,7 +96,12 @@ export function buildApp(options: AppOptions): App {
   const readiness = options.readiness ?? new Readiness();
   let stopping = false;
   readiness.add('shutdown', () => (stopping ? 'shutting down: finishing the requests in flight, taking no new connections' : undefined));
-  const context: ApiContext = { config, store, logger, metrics, readiness };
+  const watches = new WatchHub(
+    store,
+    { maxWatchers: config.maxWatchers, progressMs: config.watchProgressMs, bufferBytes: config.watchBufferBytes },
+    logger,
+  );
+  const context: ApiContext = { config, store, logger, metrics, readiness, watches };
   const door = createApi(context);
   const onAnswer = answerObserver(logger, metrics.enabled ? metrics.requests : undefined);
   const server = new WireServer(door, {
@@ -108,11 +122,14 @@ export function buildApp(options: AppOptions): App {
     logger,
     metrics,
     readiness,
+    watches,
     drain: () => {
       stopping = true;
       server.drain();
+      watches.close();
     },
     close: async () => {
+      watches.close();
       await store.close();
     },
   };

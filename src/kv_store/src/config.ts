@@ -35,6 +35,20 @@ export interface Config {
   readonly uiDir: string;
   /** GET /metrics and the request metrics (KV_METRICS=on, the default), or neither (off). */
   readonly metrics: boolean;
+  /** How long a listing's cursor lives after its last use. */
+  readonly cursorTtlMs: number;
+  /** Most listings whose snapshot is pinned for their cursors at once. */
+  readonly maxCursors: number;
+  /** Most revisions of change history kept for watchers. */
+  readonly watchHistory: number;
+  /** Most bytes of change history, by estimate. */
+  readonly watchHistoryBytes: number;
+  /** Most watchers (streams and waiting long-polls) at once. */
+  readonly maxWatchers: number;
+  /** A watch stream idle this long gets a progress event (at most this long apart). */
+  readonly watchProgressMs: number;
+  /** Bytes a watch stream's client may leave unread before it is cut off as a slow consumer. */
+  readonly watchBufferBytes: number;
   /** Where the store keeps its log and snapshots; undefined: in memory only, nothing touches the disk. */
   readonly dataDir: string | undefined;
   /** When the log is fsynced (with dataDir). */
@@ -68,6 +82,13 @@ export const VARIABLES = [
   'KV_UI_DIR',
   'KV_MAX_TXN_OPS',
   'KV_METRICS',
+  'KV_CURSOR_TTL_MS',
+  'KV_MAX_CURSORS',
+  'KV_WATCH_HISTORY',
+  'KV_WATCH_HISTORY_BYTES',
+  'KV_MAX_WATCHERS',
+  'KV_WATCH_PROGRESS_MS',
+  'KV_WATCH_BUFFER_BYTES',
   'KV_DATA_DIR',
   'KV_FSYNC',
   'KV_RECOVERY',
@@ -122,6 +143,14 @@ export function loadConfig(env: Env = process.env): Config {
     ui: oneOf(env, 'KV_UI', ['on', 'off'], 'on') === 'on',
     uiDir: raw(env, 'KV_UI_DIR') ?? DEFAULT_UI_DIR,
     metrics: oneOf(env, 'KV_METRICS', ['on', 'off'], 'on') === 'on',
+    cursorTtlMs: integer(env, 'KV_CURSOR_TTL_MS', 60_000, 1000, 3_600_000),
+    maxCursors: integer(env, 'KV_MAX_CURSORS', 1000, 1, 1_000_000),
+    watchHistory: integer(env, 'KV_WATCH_HISTORY', 10_000, 0, 10_000_000),
+    watchHistoryBytes: integer(env, 'KV_WATCH_HISTORY_BYTES', 64 * 1_048_576, 0, Number.MAX_SAFE_INTEGER),
+    maxWatchers: integer(env, 'KV_MAX_WATCHERS', 10_000, 1, 1_000_000),
+    // The contract promises progress at least every 15 s to an idle watcher.
+    watchProgressMs: integer(env, 'KV_WATCH_PROGRESS_MS', 15_000, 10, 15_000),
+    watchBufferBytes: integer(env, 'KV_WATCH_BUFFER_BYTES', 1_048_576, 1024, 1_073_741_824),
     dataDir: dataDir(env),
     fsync: oneOf(env, 'KV_FSYNC', FSYNC_POLICIES, 'always'),
     recovery: oneOf(env, 'KV_RECOVERY', RECOVERY_MODES, 'strict'),

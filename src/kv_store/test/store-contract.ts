@@ -1,9 +1,11 @@
 import { describe, expect, it, onTestFinished } from 'vitest';
 import type { Clock } from '../src/clock.js';
 import type { StoreLimits } from '../src/store/memory/memory-store.js';
-import { type ChangeBatch, type Entry, type KvStore, NEVER, type Preconditions } from '../src/store/store.js';
+import { type ChangeBatch, type Entry, type KvStore, NEVER, type Preconditions, type PreviousValue } from '../src/store/store.js';
 import { StoreError, type StoreErrorReason } from '../src/store/store-error.js';
 import { FakeClock, T0 } from './helpers.js';
+import { listContract } from './store-contract-list.js';
+import { txnContract } from './store-contract-txn.js';
 
 /**
  * The store port's contract: every backend runs this suite unchanged (the way every unstorage
@@ -28,6 +30,11 @@ function fields(entry: Entry | undefined): Entry | undefined {
   if (entry === undefined) return undefined;
   const { key, value, version, revision, createdAt, updatedAt, expiresAt } = entry;
   return { key, value, version, revision, createdAt, updatedAt, expiresAt };
+}
+
+/** A change's `prev` member as a backend with previous values in its change records has it; none for one without. */
+function withPrevious(store: KvStore) {
+  return (prev: PreviousValue | null): { prev?: PreviousValue | null } => (store.capabilities.previousValues ? { prev } : {});
 }
 
 /** Asserts that `write` is refused with `reason` and takes no revision. */
@@ -179,16 +186,32 @@ export function storeContract(name: string, factory: StoreFactory, cost: EntryCo
         await store.create('a', '1');
         await store.replace('a', '2', { ttlMs: 5000 });
         await store.delete('a');
+        const prev = withPrevious(store);
         expect(batches).toEqual([
           {
             revision: 1,
-            changes: [expect.objectContaining({ type: 'put', key: 'a', value: '1', version: 1, revision: 1, expiresAt: NEVER })],
+            changes: [
+              expect.objectContaining({ type: 'put', key: 'a', value: '1', version: 1, revision: 1, expiresAt: NEVER, ...prev(null) }),
+            ],
           },
           {
             revision: 2,
-            changes: [expect.objectContaining({ type: 'put', key: 'a', value: '2', version: 2, revision: 2, expiresAt: T0 + 5000 })],
+            changes: [
+              expect.objectContaining({
+                type: 'put',
+                key: 'a',
+                value: '2',
+                version: 2,
+                revision: 2,
+                expiresAt: T0 + 5000,
+                ...prev({ value: '1', version: 1, revision: 1 }),
+              }),
+            ],
           },
-          { revision: 3, changes: [{ type: 'delete', key: 'a', revision: 3, reason: 'delete' }] },
+          {
+            revision: 3,
+            changes: [{ type: 'delete', key: 'a', revision: 3, reason: 'delete', ...prev({ value: '2', version: 2, revision: 2 }) }],
+          },
         ]);
       });
 
@@ -197,7 +220,8 @@ export function storeContract(name: string, factory: StoreFactory, cost: EntryCo
         await store.create('k', '1', { ttlMs: 1000 });
         clock.advance(1000);
         expect(await store.get('k')).toBeUndefined();
-        expect(batches.at(-1)).toEqual({ revision: 2, changes: [{ type: 'delete', key: 'k', revision: 2, reason: 'expired' }] });
+        const prev = withPrevious(store)({ value: '1', version: 1, revision: 1 });
+        expect(batches.at(-1)).toEqual({ revision: 2, changes: [{ type: 'delete', key: 'k', revision: 2, reason: 'expired', ...prev }] });
         expect(batches).toHaveLength(2);
       });
 
@@ -431,4 +455,6 @@ export function storeContract(name: string, factory: StoreFactory, cost: EntryCo
       });
     });
   });
+  listContract(name, (clock) => factory(clock));
+  txnContract(name, factory);
 }

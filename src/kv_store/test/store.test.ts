@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { entryCost } from '../src/store/memory/entry-cost.js';
+import { entryCost, orderIndexBytes } from '../src/store/memory/entry-cost.js';
 import type { ExpiryQueue } from '../src/store/memory/expiry-queue.js';
 import { MemoryStore, SWEEP_BATCH } from '../src/store/memory/memory-store.js';
 import { recordClassBytes } from '../src/store/memory/record-table.js';
@@ -12,18 +12,21 @@ import { storeContract } from './store-contract.js';
 storeContract('MemoryStore', (clock, limits) => new MemoryStore({ clock, limits: limits ?? {} }), entryCost);
 
 describe('MemoryStore', () => {
-  it('charges each entry its record (header, key and value bytes, rounded to its size class) and index share, and gives it back on delete', () => {
+  it('charges each entry its record (header, key and value bytes, rounded to its size class) and index shares, and gives it back on delete', () => {
     const store = new MemoryStore({ clock: new FakeClock() });
     store.create('abc', '"hello"');
-    // 48-byte header + 3 + 7 = 58 bytes: the 64-byte class, plus 16 bytes of index.
-    expect(store.usedBytes).toBe(64 + 16);
+    // 48-byte header + 3 + 7 = 58 bytes: the 64-byte class, plus 16 bytes of hash index and the
+    // key's place in the ordered index (its own string, 16 + 8 bytes, and 32 bytes of tree).
+    const ordered = 32 + 16 + 8;
+    expect(orderIndexBytes(3)).toBe(ordered);
+    expect(store.usedBytes).toBe(64 + 16 + ordered);
     expect(store.usedBytes).toBe(entryCost('abc', '"hello"'));
     store.replace('abc', JSON.stringify('x'.repeat(100)));
-    expect(store.usedBytes).toBe(160 + 16); // 48 + 3 + 102 = 153: the 160-byte class
+    expect(store.usedBytes).toBe(160 + 16 + ordered); // 48 + 3 + 102 = 153: the 160-byte class
     store.replace('abc', '1', { ttlMs: 10_000 });
     // 48 + 3 + 1 = 52: the 56-byte class; an entry with a TTL also pays for its expiry-queue
     // item and key copy.
-    expect(store.usedBytes).toBe(56 + 16 + 40 + 8);
+    expect(store.usedBytes).toBe(56 + 16 + ordered + 40 + 8);
     expect(store.usedBytes).toBe(entryCost('abc', '1', true));
     store.delete('abc');
     expect(store.usedBytes).toBe(0);
@@ -31,9 +34,9 @@ describe('MemoryStore', () => {
   });
 
   it('charges the UTF-8 bytes of keys and values (CJK is 3 bytes a character)', () => {
-    expect(entryCost('k', `"${'キ'.repeat(20)}"`)).toBe(recordClassBytes(48 + 1 + 62) + 16);
-    expect(entryCost('ключ', '"abc"')).toBe(recordClassBytes(48 + 8 + 5) + 16);
-    expect(entryCost('k', '"abc"')).toBe(56 + 16);
+    expect(entryCost('k', `"${'キ'.repeat(20)}"`)).toBe(recordClassBytes(48 + 1 + 62) + 16 + orderIndexBytes(1));
+    expect(entryCost('ключ', '"abc"')).toBe(recordClassBytes(48 + 8 + 5) + 16 + orderIndexBytes(8));
+    expect(entryCost('k', '"abc"')).toBe(56 + 16 + 32 + 16 + 8);
   });
 
   it('rounds records up to size classes: multiples of 8 bytes to 256, then eight classes per power of two', () => {

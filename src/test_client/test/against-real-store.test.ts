@@ -91,6 +91,36 @@ describe('test_client against the real kv_store', () => {
     });
   });
 
+  it('GET /test_list answers 200 passed, every step ok, and leaves no key behind', async () => {
+    const { status, report } = await runEndpoint(client.url, '/test_list');
+    expect(status).toBe(200);
+    expectPassed(report, 'test_list');
+    expect(report.steps.filter((s) => s.cleanup === true).map((s) => s.actual.status)).toEqual([404, 204, 204, 204, 204, 204, 204]);
+    for (const key of [report.key, ...['a', 'b', 'bb', 'c/1', 'c/2', 'd'].map((n) => `${report.key}/${n}`)]) {
+      expect(await store.store.get(key), key).toBeUndefined();
+    }
+  });
+
+  it('GET /test_watch answers 200 passed, every step ok, and leaves no key behind', async () => {
+    const { status, report } = await runEndpoint(client.url, '/test_watch');
+    expect(status).toBe(200);
+    expectPassed(report, 'test_watch');
+    expect(report.steps.map((s) => s.name)).toEqual([
+      'create a fresh key',
+      'a long-poll after the creation has no changes yet',
+      'open an SSE watch of the key',
+      'PUT a new value',
+      'DELETE the key',
+      'the SSE stream delivered the PUT and the DELETE, in order, with id = revision',
+      'a long-poll from the creation gets both changes at once',
+      'reconnect as a browser does, with Last-Event-ID of the PUT',
+      'the reconnected stream resumes at the DELETE, and nothing before it',
+      'a watch that names neither SSE, NDJSON nor wait is refused',
+      'clean up: delete the key',
+    ]);
+    expect(await store.store.get(report.key)).toBeUndefined();
+  });
+
   it('overlapping runs each use their own key and all pass', async () => {
     const runs = await Promise.all([
       runEndpoint(client.url, '/test_overwrite'),
@@ -110,6 +140,8 @@ describe('test_client against the real kv_store', () => {
     expect(body.results.map((r) => [r.test, r.status])).toEqual([
       ['test_overwrite', 'passed'],
       ['test_delete', 'passed'],
+      ['test_list', 'passed'],
+      ['test_watch', 'passed'],
     ]);
   });
 
@@ -144,8 +176,18 @@ describe('test_client routes', () => {
     expect(body.tests.map((t) => [t.name, t.path])).toEqual([
       ['test_overwrite', '/test_overwrite'],
       ['test_delete', '/test_delete'],
+      ['test_list', '/test_list'],
+      ['test_watch', '/test_watch'],
     ]);
-    expect(body.endpoints.map((e) => e.path)).toEqual(['/test_overwrite', '/test_delete', '/test_all', '/healthz', '/']);
+    expect(body.endpoints.map((e) => e.path)).toEqual([
+      '/test_overwrite',
+      '/test_delete',
+      '/test_list',
+      '/test_watch',
+      '/test_all',
+      '/healthz',
+      '/',
+    ]);
   });
 
   it('an unknown path is 404 not_found in kv_store error shape', async () => {

@@ -22,10 +22,47 @@ async function brokenRun(faults: Faults, path: string) {
 }
 
 describe('the fake store without faults', () => {
-  it('passes both tests, so each fault below is what breaks them', async () => {
+  it('passes every test, so each fault below is what breaks them', async () => {
     const { client } = await against(startBrokenStore());
-    expect((await runEndpoint(client.url, '/test_overwrite')).report.status).toBe('passed');
-    expect((await runEndpoint(client.url, '/test_delete')).report.status).toBe('passed');
+    for (const test of ['/test_overwrite', '/test_delete', '/test_list', '/test_watch']) {
+      const { report } = await runEndpoint(client.url, test);
+      expect(report.status, `${test}: ${report.error}`).toBe('passed');
+    }
+  });
+});
+
+describe('test_list against deliberately broken stores', () => {
+  it('a store whose later pages show the current state fails at the second page, and still cleans up', async () => {
+    const { store, status, report } = await brokenRun({ listIgnoresRevision: true }, '/test_list');
+    expect(status).toBe(500);
+    expect(firstFailedStep(report)).toBe('the second page is still at the first revision');
+    const failed = report.steps.find((s) => !s.ok);
+    expect(failed?.problems).toContain(
+      `body.items.*.key: expected ${JSON.stringify([`${report.key}/c/1`, `${report.key}/c/2`])}, got ${JSON.stringify([`${report.key}/bb`, `${report.key}/c/1`])}`,
+    );
+    expect(store.keys()).toEqual([]);
+  });
+
+  it('a store whose cursor starts over fails at the second page', async () => {
+    const { status, report } = await brokenRun({ listIgnoresCursor: true }, '/test_list');
+    expect(status).toBe(500);
+    expect(firstFailedStep(report)).toBe('the second page is still at the first revision');
+  });
+});
+
+describe('test_watch against deliberately broken stores', () => {
+  it('a store whose watches leave deletes out fails when the stream has only the PUT', async () => {
+    const { store, status, report } = await brokenRun({ watchDropsDeletes: true }, '/test_watch');
+    expect(status).toBe(500);
+    expect(firstFailedStep(report)).toBe('the SSE stream delivered the PUT and the DELETE, in order, with id = revision');
+    expect(report.steps.find((s) => !s.ok)?.problems?.[0]).toBe('expected 2 change events within 5000 ms, got 1');
+    expect(store.keys()).toEqual([]);
+  });
+
+  it('a store that ignores Last-Event-ID fails at the reconnection', async () => {
+    const { status, report } = await brokenRun({ watchIgnoresLastEventId: true }, '/test_watch');
+    expect(status).toBe(500);
+    expect(firstFailedStep(report)).toBe('the reconnected stream resumes at the DELETE, and nothing before it');
   });
 });
 
@@ -137,6 +174,8 @@ describe('GET /test_all against a broken store', () => {
     expect(body.results.map((r) => [r.test, r.status])).toEqual([
       ['test_overwrite', 'failed'],
       ['test_delete', 'passed'],
+      ['test_list', 'passed'],
+      ['test_watch', 'passed'],
     ]);
     expect(body.error).toMatch(/^test_overwrite: step 'a PUT with the stale If-Match/);
   });

@@ -58,4 +58,27 @@ describe('mismatches', () => {
     expect(mismatches({ status: [204, 404] }, { status: 200, headers: {}, body: {} })).toEqual(['status: expected 204 or 404, got 200']);
     expect(mismatches({ status: 204, shape: 'empty' }, { status: 204, headers: {}, body: {} })).toEqual(['body: expected none, got {}']);
   });
+
+  it('reads array elements by index and maps over arrays with *; a listing needs its shape', () => {
+    const page = {
+      revision: 3,
+      items: [
+        { key: 'a', revision: 1 },
+        { key: 'b', revision: 2 },
+      ],
+      prefixes: [],
+      more: false,
+      cursor: null,
+    };
+    const observed = { status: 200, headers: {}, body: page };
+    expect(mismatches({ status: 200, shape: 'listing', body: { 'items.*.key': ['a', 'b'], 'items.1.revision': 2 } }, observed)).toEqual([]);
+    expect(mismatches({ status: 200, body: { 'items.*.key': ['a'], 'items.2.key': 'c' } }, observed)).toEqual([
+      'body.items.*.key: expected ["a"], got ["a","b"]',
+      'body.items.2.key: expected "c", got (missing)',
+    ]);
+    expect(mismatches({ status: 200, shape: 'listing' }, { status: 200, headers: {}, body: { ...page, more: true } })).toHaveLength(1);
+    expect(
+      mismatches({ status: 200, shape: 'changes' }, { status: 200, headers: {}, body: { revision: 1, changes: [], more: false } }),
+    ).toEqual([]);
+  });
 });

@@ -2,7 +2,7 @@ import { errorAnswer, withHeaders } from './answers.js';
 import { createAuthorizer } from './auth.js';
 import type { ApiContext } from './context.js';
 import type { Answer, ApiDoor, BodyHandler, RequestHead } from './door.js';
-import { HttpError, isAnswerable, methodNotAllowed, payloadTooLarge } from './errors.js';
+import { fromStoreError, HttpError, isAnswerable, methodNotAllowed, payloadTooLarge } from './errors.js';
 import { keyFromPath } from './keys.js';
 import { RequestIds } from './request-id.js';
 import { requireJson } from './media-type.js';
@@ -54,7 +54,7 @@ export function createApi(context: ApiContext, routes: readonly Route[] = routeT
    */
   function failed(head: RequestHead, err: unknown, write: boolean): Answer {
     let refusal: HttpError;
-    if (isAnswerable(err)) refusal = err instanceof HttpError ? err : new HttpError(err.reason, err.message);
+    if (isAnswerable(err)) refusal = err instanceof HttpError ? err : fromStoreError(err);
     else {
       logger.error({ err, requestId: head.requestId, method: head.method, route: head.route, status: 500 }, 'request failed');
       refusal = new HttpError('internal', 'internal error');

@@ -37,6 +37,8 @@ export interface StreamSink {
   end(): void;
   /** Bytes written but not yet taken by the client. */
   readonly pending: number;
+  /** Calls `listener` once, when the client has taken what was queued (after a write returned false). */
+  onDrain(listener: () => void): void;
 }
 
 /** A body produced over time (watch): started once the answer's head is out, stopped if the client leaves. */

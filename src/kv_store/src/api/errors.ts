@@ -1,5 +1,5 @@
 import { ERROR_STATUS, type ErrorCode, errorBody } from '@kv/shared';
-import { StoreError } from '../store/store-error.js';
+import { publicDetails, StoreError } from '../store/store-error.js';
 
 export type { ErrorCode };
 
@@ -26,9 +26,9 @@ export class HttpError extends Error {
   }
 }
 
-/** A store refusal as the HTTP error of the same code. */
+/** A store refusal as the HTTP error of the same code, with the details its answer carries. */
 export function fromStoreError(err: StoreError): HttpError {
-  return new HttpError(err.reason, err.message);
+  return new HttpError(err.reason, err.message, {}, publicDetails(err));
 }
 
 /** True for the errors that are answers (HttpError, StoreError), as opposed to bugs. */

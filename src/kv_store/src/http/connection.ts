@@ -117,8 +117,18 @@ export class Connection implements ParserEvents {
 
   /** The client ended its side: answer what it sent (once parsing may go on), then close. */
   onEnd(): void {
-    if (this.closing) return; // both sides ended: the socket closes
+    if (this.closing && this.stream === undefined) return; // both sides ended: the socket closes
     this.peerEnded = true;
+    const stream = this.stream;
+    if (stream !== undefined) {
+      // A stream (a watch) never ends by itself: a client that ends its side has gone away.
+      this.stream = undefined;
+      this.waiting = false;
+      stream.stop();
+      this.close();
+      this.socket.destroy();
+      return;
+    }
     if (!this.blocked && !this.waiting) this.flush();
   }
 
@@ -274,6 +284,9 @@ export class Connection implements ParserEvents {
       },
       get pending() {
         return socket.writableLength;
+      },
+      onDrain: (listener) => {
+        if (live()) socket.once('drain', listener);
       },
     };
     stream.start(sink);

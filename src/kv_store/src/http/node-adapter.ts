@@ -72,6 +72,9 @@ function writeAnswer(req: IncomingMessage, res: ServerResponse, answer: Answer):
     get pending() {
       return res.writableLength;
     },
+    onDrain: (listener) => {
+      if (!res.destroyed) res.once('drain', listener);
+    },
   });
 }
 

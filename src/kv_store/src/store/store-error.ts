@@ -5,7 +5,8 @@ export type StoreErrorReason =
   | 'version_mismatch'
   | 'insufficient_storage'
   | 'persistence_failed'
-  | 'backend_unavailable';
+  | 'backend_unavailable'
+  | 'cursor_expired';
 
 /** What a refusal is about, for its message and for the answer's details. */
 export interface StoreErrorDetails {
@@ -18,6 +19,10 @@ export interface StoreErrorDetails {
   readonly condition?: 'If-Match' | 'If-None-Match';
   /** Why, in words, when the reason alone does not say (limits, persistence, backend). */
   readonly why?: string;
+  /** The revision of the listing a cursor belonged to (cursor_expired). */
+  readonly revision?: number;
+  /** The last key (or rolled-up prefix) the listing returned (cursor_expired). */
+  readonly lastKey?: string;
 }
 
 const MESSAGES: Readonly<Record<StoreErrorReason, (d: StoreErrorDetails) => string>> = {
@@ -30,7 +35,15 @@ const MESSAGES: Readonly<Record<StoreErrorReason, (d: StoreErrorDetails) => stri
   insufficient_storage: (d) => d.why ?? 'the store is full',
   persistence_failed: (d) => `the store is read-only: ${d.why ?? 'its log could not be written'}`,
   backend_unavailable: (d) => `the backend cannot be reached: ${d.why ?? 'no answer'}`,
+  cursor_expired: (d) =>
+    `the listing at revision ${d.revision} is no longer held (${d.why ?? 'its cursor expired'}); list again, starting after its last key, to go on at the latest revision`,
 };
+
+/** The details of a refusal that its answer carries beside code and message (the rest stay in the log). */
+export function publicDetails(err: StoreError): Readonly<Record<string, unknown>> | undefined {
+  if (err.reason === 'cursor_expired') return { revision: err.details.revision, lastKey: err.details.lastKey };
+  return undefined;
+}
 
 /** A refused store operation. It knows nothing of HTTP: the reason names what went wrong. */
 export class StoreError extends Error {

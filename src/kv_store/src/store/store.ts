@@ -13,6 +13,12 @@
  *
  * Every committed change takes the next store revision and is announced once, as a
  * ChangeBatch, to the store's subscribers: watch, the durable log and metrics feed from it.
+ * A backend keeps a bounded history of those batches (`changesSince`), so a watcher that
+ * disconnects resumes where it stopped, and lists its keys in order, page by page, each page
+ * of one listing at the revision of its first (`list`).
+ *
+ * Order is bytewise on the keys' UTF-8 (which is code point order, not JavaScript's `<` on
+ * UTF-16 units: U+E000-U+FFFF sort before the astral planes in UTF-16, after them in UTF-8).
  */
 
 import { StoreError } from './store-error.js';
@@ -82,18 +88,33 @@ export interface DeleteOptions {
 /** Why a key went away. */
 export type DeleteReason = 'delete' | 'expired' | 'txn';
 
-/** A key written: the entry as it now is. `reason` is 'txn' when a transaction wrote it. */
+/** What a key held just before a change: its value, version and revision. */
+export interface PreviousValue {
+  /** The value's JSON text. */
+  readonly value: string;
+  readonly version: number;
+  readonly revision: number;
+}
+
+/**
+ * A key written: the entry as it now is. `reason` is 'txn' when a transaction wrote it.
+ * `prev` is what the key held before (null when it was absent); a backend whose capabilities
+ * say `previousValues` fills it in at its commit point, before subscribers see the batch (a
+ * journal, which sees the batch first, must not rely on it).
+ */
 export interface PutChange extends Entry {
   readonly type: 'put';
   readonly reason?: 'txn' | undefined;
+  prev?: PreviousValue | null | undefined;
 }
 
-/** A key removed, at `revision`. */
+/** A key removed, at `revision`; `prev` as for PutChange. */
 export interface DeleteChange {
   readonly type: 'delete';
   readonly key: string;
   readonly revision: number;
   readonly reason: DeleteReason;
+  prev?: PreviousValue | null | undefined;
 }
 
 export type Change = PutChange | DeleteChange;
@@ -117,10 +138,84 @@ export interface Journal {
   append(batch: ChangeBatch): Promise<void> | undefined;
 }
 
+/**
+ * The history of changes no longer holds every batch after the revision asked for: a watcher
+ * from there would miss changes. Every batch with a revision of `oldestRevision` or more is
+ * still held (a watch with `after` >= oldestRevision - 1 resumes).
+ */
+export interface HistoryCompacted {
+  readonly compacted: true;
+  readonly oldestRevision: number;
+}
+
+/** Keys inside `prefix`, from `start` (inclusive) to `end` (exclusive), in UTF-8 byte order. */
+export interface KeyRange {
+  /** '' for every key. */
+  readonly prefix: string;
+  /** The first key of the range, if it is not the prefix itself. */
+  readonly start?: string | undefined;
+  /** The key past the last of the range (exclusive); none: up to the end of the prefix. */
+  readonly end?: string | undefined;
+}
+
+/** Where a listing stands between two pages: its revision and the last key (or rolled-up prefix) it returned. */
+export interface ListPosition {
+  readonly revision: number;
+  /** The next page starts after this key; a rolled-up prefix (see ListQuery.delimiter) is passed whole. */
+  readonly after: string;
+}
+
+/** One page of an ordered listing. */
+export interface ListQuery extends KeyRange {
+  /** Most items and prefixes on the page, 1 or more. */
+  readonly limit: number;
+  /** Descending order. */
+  readonly reverse: boolean;
+  /** Include each item's value. */
+  readonly values: boolean;
+  /**
+   * Keys that contain the delimiter after the prefix are rolled up into one entry of
+   * `prefixes`: the key up to and including the delimiter (S3's CommonPrefixes).
+   */
+  readonly delimiter?: string | undefined;
+  /** Count the keys in the range (on the first page only). */
+  readonly count: boolean;
+  /** A later page: where the previous page of the same listing ended. None: a first page, at the current revision. */
+  readonly from?: ListPosition | undefined;
+}
+
+/** A key as a listing shows it: the entry's numbers, its value's size and, when asked, the value. */
+export interface ListItem {
+  readonly key: string;
+  readonly version: number;
+  readonly revision: number;
+  readonly createdAt: number;
+  readonly updatedAt: number;
+  readonly expiresAt: number;
+  /** Bytes of the value's JSON text. */
+  readonly size: number;
+  /** The value's JSON text, if the query asked for values. */
+  readonly value: string | undefined;
+}
+
+/** A page of a listing: the store exactly as it was at `revision`, whatever was written since. */
+export interface ListPage {
+  readonly revision: number;
+  readonly items: readonly ListItem[];
+  /** Rolled-up prefixes, in order (with a delimiter). */
+  readonly prefixes: readonly string[];
+  /** Where the next page starts; undefined on the last page. */
+  readonly next: ListPosition | undefined;
+  /** Keys in the range at `revision`, on a first page that asked. */
+  readonly count: number | undefined;
+}
+
 /** What a backend can do; the API answers 501-free: routes a backend cannot serve are not offered. */
 export interface StoreCapabilities {
   /** Writes survive a restart. */
   readonly durable: boolean;
+  /** Change records carry the key's previous value (`prev`), for watchers that ask for it. */
+  readonly previousValues: boolean;
 }
 
 /** Numbers for metrics and health. */
@@ -162,6 +257,18 @@ export interface KvStore {
   txn?(request: TxnRequest): MaybePromise<TxnOutcome>;
   /** Calls `listener` with every batch committed from now on; returns the unsubscribe function. */
   subscribe(listener: ChangeListener): () => void;
+  /**
+   * The batches committed after revision `after`, oldest first, at most `limit` of them; or
+   * HistoryCompacted when the bounded history no longer holds them all. Empty when `after` is
+   * the current revision (or later).
+   */
+  changesSince(after: number, limit: number): MaybePromise<readonly ChangeBatch[] | HistoryCompacted>;
+  /**
+   * One page of keys in order. A first page is at the current revision; `query.from` continues
+   * a listing at its own revision, or is refused with cursor_expired once the backend no
+   * longer holds that revision.
+   */
+  list(query: ListQuery): MaybePromise<ListPage>;
   stats(): StoreStats;
   /** Starts background work (expiry sweeping...). */
   start(): void;
@@ -193,4 +300,34 @@ function describeTags(tags: readonly EntityTag[], strong: boolean): string {
   if (tags.length === 0) return 'no ETag';
   const text = tags.map((t) => (t.weak ? `W/"${t.tag}"` : `"${t.tag}"`)).join(', ');
   return strong && tags.every((t) => t.weak) ? `${text} (weak ETags never match If-Match)` : text;
+}
+
+/**
+ * Compares two keys in the port's order, UTF-8 bytes (which is code point order): negative,
+ * zero or positive. JavaScript's `<` compares UTF-16 units, which puts astral characters
+ * (surrogate pairs) before U+E000-U+FFFF; this does not.
+ */
+export function compareKeys(a: string, b: string): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    let x = a.charCodeAt(i);
+    let y = b.charCodeAt(i);
+    if (x === y) continue;
+    // Only where both units are D800 or above do the two orders differ: surrogates go last.
+    if (x >= 0xd800 && y >= 0xd800) {
+      x = x < 0xe000 ? x + 0x2000 : x - 0x800;
+      y = y < 0xe000 ? y + 0x2000 : y - 0x800;
+    }
+    return x - y;
+  }
+  return a.length - b.length;
+}
+
+/** True when `key` is in `range`: inside its prefix, at or after its start and before its end. */
+export function inKeyRange(range: KeyRange, key: string): boolean {
+  return (
+    key.startsWith(range.prefix) &&
+    (range.start === undefined || compareKeys(key, range.start) >= 0) &&
+    (range.end === undefined || compareKeys(key, range.end) < 0)
+  );
 }

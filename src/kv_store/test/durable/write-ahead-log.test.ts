@@ -85,7 +85,9 @@ describe('KV_FSYNC=always: group commit', () => {
     const err = await refused;
     expect(err).toBeInstanceOf(StoreError);
     expect(err).toMatchObject({ reason: 'persistence_failed' });
-    expect((err as Error).message).toBe('the store is read-only: fsync of the log failed (EIO); restart kv_store to recover from what is on disk');
+    expect((err as Error).message).toBe(
+      'the store is read-only: fsync of the log failed (EIO); restart kv_store to recover from what is on disk',
+    );
     disk.failFsync = undefined;
     expect(() => store.create('b', '2')).toThrow(/^the store is read-only: fsync of the log/);
     await scheduler.advance(5000);
@@ -167,10 +169,18 @@ describe('a full disk (ENOSPC injected in the file layer)', () => {
     expect(store.get('big')).toBeUndefined();
     expect(store.revision).toBe(2);
     expect(disk.bytes(segment).length).toBe(sizeBefore);
-    expect(persistence.ready()).toEqual({ ok: false, reason: 'read-only: the disk holding the data directory is full (ENOSPC writing the log); writes resume when space is freed' });
+    expect(persistence.ready()).toEqual({
+      ok: false,
+      reason: 'read-only: the disk holding the data directory is full (ENOSPC writing the log); writes resume when space is freed',
+    });
     // The log line names the file; what clients and /readyz are told does not.
     expect(log.lines.filter((l) => l.level === 'error')).toEqual([
-      { level: 'error', fields: { dir: DIR, file: segment, recoverable: true }, message: 'the store is read-only: the disk holding the data directory is full (ENOSPC writing the log); writes resume when space is freed' },
+      {
+        level: 'error',
+        fields: { dir: DIR, file: segment, recoverable: true },
+        message:
+          'the store is read-only: the disk holding the data directory is full (ENOSPC writing the log); writes resume when space is freed',
+      },
     ]);
     // Reads go on; an expiry still happens (applied, its record queued until there is room).
     clock.advance(2000);

@@ -38,7 +38,8 @@ afterAll(async () => {
 });
 
 const JSON_HEADERS = { 'content-type': 'application/json' };
-const FULL = 'the store is read-only: the disk holding the data directory is full (ENOSPC writing the log); writes resume when space is freed';
+const FULL =
+  'the store is read-only: the disk holding the data directory is full (ENOSPC writing the log); writes resume when space is freed';
 
 async function post(
   base: string,
@@ -97,7 +98,10 @@ describe('a disk that fills', () => {
     // /readyz says so, without a path.
     const notReady = await fetch(`${kv.baseUrl}/readyz`);
     expect(notReady.status).toBe(503);
-    expect(await notReady.json()).toEqual({ status: 'not_ready', checks: [{ name: 'persistence', ok: false, reason: FULL.replace('the store is ', '') }] });
+    expect(await notReady.json()).toEqual({
+      status: 'not_ready',
+      checks: [{ name: 'persistence', ok: false, reason: FULL.replace('the store is ', '') }],
+    });
     // Space returns: within the next checks (once a second) writes are taken again.
     rmSync(ballast);
     let resumed: { status: number } | undefined;
@@ -155,8 +159,7 @@ describe('a disk that fills', () => {
     expect(refused.json()).toEqual({
       error: {
         code: 'persistence_failed',
-        message:
-          FULL,
+        message: FULL,
       },
     });
     expect((await call('PUT', '/v1/a', { value: 2 })).statusCode).toBe(503);

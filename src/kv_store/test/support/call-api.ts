@@ -75,6 +75,9 @@ export function readStream(stream: NonNullable<Answer['stream']>): {
       ended = true;
     },
     pending: 0,
+    onDrain() {
+      // Never full: every write returned true.
+    },
   };
   stream.start(sink);
   return { text: () => text, ended: () => ended, stop: () => stream.stop() };

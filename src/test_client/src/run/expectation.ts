@@ -7,10 +7,12 @@ export interface Expected {
   readonly status: number | readonly number[];
   /**
    * `entry`: a contract entry (key, value, version, revision, times) with `ETag: "<revision>"`;
-   * `error`: the contract error body `{"error": {"code", "message"}}`; `empty`: no body at all.
+   * `error`: the contract error body `{"error": {"code", "message"}}`; `empty`: no body at all;
+   * `listing`: a listing page `{"revision", "items", "prefixes", "more", "cursor"}`;
+   * `changes`: a long-poll watch answer `{"revision", "changes", "more"}`.
    */
-  readonly shape?: 'entry' | 'error' | 'empty';
-  /** Exact values at dotted paths of the body, e.g. `{"version": 2, "error.code": "key_exists"}`. */
+  readonly shape?: 'entry' | 'error' | 'empty' | 'listing' | 'changes';
+  /** Exact values at dotted paths of the body, e.g. `{"version": 2, "error.code": "key_exists", "items.*.key": ["a"]}`. */
   readonly body?: Readonly<Record<string, JsonValue>>;
   /** Exact values of response headers (lower-case names). */
   readonly headers?: Readonly<Record<string, string>>;
@@ -58,6 +60,22 @@ function shapeProblems(shape: Expected['shape'], observed: Observed): string[] {
         return [`body: expected the contract error {"error": {"code", "message"}}, got ${show(observed.body)}`];
       }
       return [];
+    }
+    case 'listing': {
+      const b = isJsonObject(observed.body) ? observed.body : {};
+      const ok =
+        typeof b.revision === 'number' &&
+        Array.isArray(b.items) &&
+        b.items.every((i: JsonValue) => isJsonObject(i) && typeof i.key === 'string' && typeof i.revision === 'number') &&
+        Array.isArray(b.prefixes) &&
+        typeof b.more === 'boolean' &&
+        (b.more ? typeof b.cursor === 'string' : b.cursor === null);
+      return ok ? [] : [`body: expected a listing page {"revision", "items", "prefixes", "more", "cursor"}, got ${show(observed.body)}`];
+    }
+    case 'changes': {
+      const b = isJsonObject(observed.body) ? observed.body : {};
+      const ok = typeof b.revision === 'number' && Array.isArray(b.changes) && typeof b.more === 'boolean';
+      return ok ? [] : [`body: expected a watch answer {"revision", "changes", "more"}, got ${show(observed.body)}`];
     }
     case 'entry': {
       const problems = entryProblems(observed.body).map((p) => `body is not an entry: ${p}`);

@@ -13,14 +13,27 @@ export function jsonEqual(a: JsonValue | undefined, b: JsonValue | undefined): b
   return keys.every((k) => Object.hasOwn(b, k) && jsonEqual(a[k], b[k]));
 }
 
-/** The value at a dotted path (`error.code`) of a JSON body, or undefined when it is not there. */
+/**
+ * The value at a dotted path of a JSON body (`error.code`), or undefined when it is not there. A
+ * number picks an array element (`items.0.key`); `*` maps the rest of the path over an array
+ * (`items.*.key`: every item's key).
+ */
 export function valueAt(body: JsonValue | undefined, path: string): JsonValue | undefined {
-  let current: JsonValue | undefined = body;
-  for (const name of path.split('.')) {
-    if (!isJsonObject(current) || !Object.hasOwn(current, name)) return undefined;
-    current = current[name];
+  return walk(body, path.split('.'));
+}
+
+function walk(current: JsonValue | undefined, names: readonly string[]): JsonValue | undefined {
+  const [name, ...rest] = names;
+  if (name === undefined) return current;
+  if (Array.isArray(current)) {
+    if (name === '*') {
+      const values = current.map((item: JsonValue) => walk(item, rest));
+      return values.every((v) => v !== undefined) ? (values as JsonValue[]) : undefined;
+    }
+    return /^\d+$/.test(name) && Number(name) < current.length ? walk(current[Number(name)] as JsonValue, rest) : undefined;
   }
-  return current;
+  if (!isJsonObject(current) || !Object.hasOwn(current, name)) return undefined;
+  return walk(current[name], rest);
 }
 
 /** A JSON value for a message: its JSON text, or `(missing)`. */

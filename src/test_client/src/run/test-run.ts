@@ -1,4 +1,5 @@
 import { type JsonValue, type KvClient, KvUnreachableError, keyPath, parseJsonBody, type RawResponse } from '@kv/client';
+import { WatchStream } from './watch-stream.js';
 import type { Logger } from '../logger.js';
 import { type Expected, mismatches } from './expectation.js';
 import type { StepActual, StepReport, StepRequest } from './report.js';
@@ -18,6 +19,9 @@ const RECORDED_HEADERS = ['etag', 'location'] as const;
 /** One run of one test: its fresh key, the steps taken so far, and the log lines of its calls. */
 export class TestRun {
   readonly steps: StepReport[] = [];
+  /** Keys besides the run's own that clean-up deletes. */
+  private readonly extraKeys: string[] = [];
+  private readonly streams: WatchStream[] = [];
   /** The key's path, `/v1/<key percent-encoded>`. */
   readonly path: string;
 
@@ -42,12 +46,73 @@ export class TestRun {
     };
   }
 
-  /** Deletes the run's key (204, or 404 when it is already gone); recorded as a step, never throws. */
-  async cleanup(): Promise<void> {
+  /** A key under the run's own (`<key>/<name>`) that clean-up deletes too. */
+  keyUnder(name: string): string {
+    const key = `${this.key}/${name}`;
+    this.extraKeys.push(key);
+    return key;
+  }
+
+  /**
+   * Opens a watch stream (SSE or NDJSON, by the request's Accept header) and checks its answer's
+   * status and headers; the stream goes on collecting events until `events` reads them.
+   */
+  async openWatch(name: string, request: StepRequest, expected: Expected): Promise<WatchStream> {
+    const started = performance.now();
+    const stream = new WatchStream(this.client, request);
+    this.streams.push(stream);
+    let head: Awaited<ReturnType<WatchStream['open']>>;
     try {
-      await this.send('clean up: delete the key', { method: 'DELETE', path: this.path }, { status: [204, 404] }, true);
-    } catch {
-      // Recorded in the step already; a failed clean-up must not hide the test's own outcome.
+      head = await stream.open();
+    } catch (err) {
+      if (!(err instanceof KvUnreachableError)) throw err;
+      this.record(name, request, expected, false, started, { status: null, body: null, error: err.message }, [err.message]);
+      throw err;
+    }
+    this.logCall(request, head.url, head.status, Math.round(performance.now() - started));
+    const observed = { status: head.status, headers: head.headers, body: head.body };
+    const problems = mismatches(expected, observed);
+    const contentType = head.headers['content-type'];
+    this.record(
+      name,
+      request,
+      expected,
+      false,
+      started,
+      { status: head.status, ...(contentType === undefined ? {} : { headers: { 'content-type': contentType } }), body: head.body ?? null },
+      problems,
+    );
+    if (problems.length > 0) {
+      stream.close();
+      throw new StepFailed(name, problems);
+    }
+    return stream;
+  }
+
+  /**
+   * Waits until `stream` has delivered `count` change events (at most `deadlineMs`, a hang
+   * guard), ends it, and checks them as a body `{"events": [{"event", "id", "data"}...]}`.
+   */
+  async events(name: string, stream: WatchStream, count: number, expected: Expected, deadlineMs = 5000): Promise<void> {
+    const started = performance.now();
+    const changes = await stream.changes(count, deadlineMs);
+    stream.close();
+    const body = { events: changes } as unknown as JsonValue;
+    const problems = mismatches(expected, { status: 200, headers: {}, body });
+    if (changes.length !== count) problems.unshift(`expected ${count} change events within ${deadlineMs} ms, got ${changes.length}`);
+    this.record(name, stream.request, expected, false, started, { status: 200, body }, problems);
+    if (problems.length > 0) throw new StepFailed(name, problems);
+  }
+
+  /** Deletes the run's keys (204, or 404 when one is already gone), each recorded as a step; never throws. */
+  async cleanup(): Promise<void> {
+    for (const stream of this.streams) stream.close();
+    for (const key of [this.key, ...this.extraKeys]) {
+      try {
+        await this.send('clean up: delete the key', { method: 'DELETE', path: keyPath(key) }, { status: [204, 404] }, true);
+      } catch {
+        // Recorded in the step already; a failed clean-up must not hide the test's own outcome.
+      }
     }
   }
 

@@ -21,6 +21,14 @@ export interface Faults {
   readonly putForgets?: boolean;
   /** PUT and DELETE ignore If-Match. */
   readonly ignoresIfMatch?: boolean;
+  /** A listing's later pages show the store as it is now, not at the first page's revision. */
+  readonly listIgnoresRevision?: boolean;
+  /** A cursor gives the first page again. */
+  readonly listIgnoresCursor?: boolean;
+  /** Watches leave deletes out. */
+  readonly watchDropsDeletes?: boolean;
+  /** An SSE watch ignores Last-Event-ID (it starts from `after`, or now). */
+  readonly watchIgnoresLastEventId?: boolean;
 }
 
 interface Stored {
@@ -52,21 +60,152 @@ export async function startFakeServer(handler: RequestListener, keys: () => stri
   };
 }
 
-/** A small in-memory kv_store with the given faults built in. */
+/** A change as a watch sends it. */
+interface FakeChange {
+  readonly type: 'put' | 'delete';
+  readonly key: string;
+  readonly revision: number;
+  readonly value?: unknown;
+  readonly version?: number;
+  readonly expiresAt?: null;
+  readonly reason?: 'delete';
+}
+
+/** A small in-memory kv_store with the given faults built in (listing and watch included). */
 export function startBrokenStore(faults: Faults = {}): Promise<FakeStore> {
   const entries = new Map<string, Stored>();
   let revision = 0;
+  const log: FakeChange[] = [];
+  const listeners = new Set<(change: FakeChange) => void>();
+  /** The store at each revision a listing began at. */
+  const snapshots = new Map<number, Map<string, Stored>>();
 
   const handler: RequestListener = (req, res) => {
+    const url = new URL(req.url ?? '/', 'http://fake');
+    if (req.method === 'GET' && url.searchParams.get('watch') === 'true') {
+      watch(req, res, url);
+      return;
+    }
     readJson(req).then(
       (body) => send(res, answer(req, body)),
       () => send(res, error(400, 'invalid_json')),
     );
   };
 
+  function changed(change: FakeChange): void {
+    log.push(change);
+    for (const listener of listeners) listener(change);
+  }
+
+  function list(url: URL): Reply {
+    const params = url.searchParams;
+    const prefix = params.get('prefix') ?? '';
+    const limit = Number(params.get('limit') ?? '100');
+    if (!(limit >= 1 && limit <= 1000)) return error(400, 'invalid_query');
+    const delimiter = params.get('delimiter');
+    const cursorText = params.get('cursor');
+    params.delete('cursor');
+    const query = params.toString();
+    let at = revision;
+    let after: string | undefined;
+    if (cursorText !== null) {
+      const cursor = JSON.parse(Buffer.from(cursorText, 'base64url').toString()) as { r: number; k: string; q: string };
+      if (cursor.q !== query) return error(400, 'invalid_query');
+      if (!faults.listIgnoresCursor) {
+        at = cursor.r;
+        after = cursor.k;
+      }
+    }
+    if (!snapshots.has(at)) snapshots.set(at, new Map(entries));
+    const state = faults.listIgnoresRevision ? entries : (snapshots.get(at) as Map<string, Stored>);
+    const keys = [...state.keys()].filter((k) => k.startsWith(prefix)).sort((x, y) => Buffer.compare(Buffer.from(x), Buffer.from(y)));
+    const shown: Array<{ key: string } | { prefix: string }> = [];
+    for (const key of keys) {
+      const cut = delimiter === null ? -1 : key.indexOf(delimiter, prefix.length);
+      const item = cut === -1 ? { key } : { prefix: key.slice(0, cut + (delimiter as string).length) };
+      const last = shown.at(-1);
+      if ('prefix' in item && last !== undefined && 'prefix' in last && last.prefix === item.prefix) continue;
+      shown.push(item);
+    }
+    const from = after === undefined ? 0 : shown.findIndex((s) => ('key' in s ? s.key : s.prefix) === after) + 1;
+    const page = shown.slice(from, from + limit);
+    const more = from + limit < shown.length;
+    const last = page.at(-1);
+    const cursor =
+      more && last !== undefined
+        ? Buffer.from(JSON.stringify({ r: at, k: 'key' in last ? last.key : last.prefix, q: query })).toString('base64url')
+        : null;
+    const items = page.flatMap((s) => {
+      if (!('key' in s)) return [];
+      const e = state.get(s.key) as Stored;
+      const item = {
+        key: s.key,
+        version: e.version,
+        revision: e.revision,
+        createdAt: e.createdAt,
+        updatedAt: e.updatedAt,
+        expiresAt: null,
+        size: 1,
+      };
+      return [params.get('values') === 'true' ? { ...item, value: e.value } : item];
+    });
+    const prefixes = page.flatMap((s) => ('prefix' in s ? [s.prefix] : []));
+    return {
+      status: 200,
+      body: { revision: at, items, prefixes, more, cursor, ...(params.get('count') === 'true' ? { count: keys.length } : {}) },
+    };
+  }
+
+  function watch(req: IncomingMessage, res: ServerResponse, url: URL): void {
+    const key = decodeURIComponent(url.pathname.slice(4));
+    const watched = (c: FakeChange) => (url.pathname === '/v1/' || c.key === key) && !(faults.watchDropsDeletes && c.type === 'delete');
+    const lastEventId = faults.watchIgnoresLastEventId ? undefined : req.headers['last-event-id'];
+    const after = Number(lastEventId ?? url.searchParams.get('after') ?? revision);
+    const wait = url.searchParams.get('wait');
+    if (wait !== null) {
+      const found = log.filter((c) => c.revision > after && watched(c));
+      const finish = (changes: FakeChange[]) => send(res, { status: 200, body: { revision, changes, more: false } });
+      if (found.length > 0 || Number(wait) === 0) {
+        finish(found);
+        return;
+      }
+      const timer = setTimeout(() => {
+        listeners.delete(listener);
+        finish([]);
+      }, Number(wait) * 1000);
+      const listener = (c: FakeChange) => {
+        if (!watched(c)) return;
+        clearTimeout(timer);
+        listeners.delete(listener);
+        finish([c]);
+      };
+      listeners.add(listener);
+      return;
+    }
+    if (req.headers.accept !== 'text/event-stream') {
+      send(res, error(400, 'invalid_query'));
+      return;
+    }
+    res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8' });
+    const event = (c: FakeChange) =>
+      `id: ${c.revision}\nevent: change\ndata: ${JSON.stringify({ revision: c.revision, changes: [c] })}\n\n`;
+    res.write(
+      `retry: 1000\n\n${log
+        .filter((c) => c.revision > after && watched(c))
+        .map(event)
+        .join('')}`,
+    );
+    const listener = (c: FakeChange) => {
+      if (watched(c)) res.write(event(c));
+    };
+    listeners.add(listener);
+    res.on('close', () => listeners.delete(listener));
+  }
+
   function answer(req: IncomingMessage, body: Record<string, unknown> | undefined): Reply {
     const path = (req.url ?? '/').split('?')[0] ?? '/';
     if (path === '/healthz') return { status: 200, body: { status: 'ok' } };
+    if (path === '/v1/' && req.method === 'GET') return list(new URL(req.url ?? '/', 'http://fake'));
     if (path === '/v1/' && req.method === 'POST') {
       const key = String(body?.key);
       if (entries.has(key) && !faults.postOverwrites) return error(409, 'key_exists');
@@ -91,6 +230,7 @@ export function startBrokenStore(faults: Faults = {}): Promise<FakeStore> {
       case 'DELETE':
         revision++;
         if (!faults.deleteKeeps) entries.delete(key);
+        changed({ type: 'delete', key, revision, reason: 'delete' });
         return { status: 204 };
       default:
         return error(405, 'method_not_allowed');
@@ -107,6 +247,7 @@ export function startBrokenStore(faults: Faults = {}): Promise<FakeStore> {
       updatedAt: now,
     };
     entries.set(key, entry);
+    changed({ type: 'put', key, value, version: entry.version, revision: entry.revision, expiresAt: null });
     return entry;
   }
 

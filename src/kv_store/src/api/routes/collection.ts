@@ -4,13 +4,27 @@ import { StoreError } from '../../store/store-error.js';
 import { entryAnswer } from '../answers.js';
 import type { ApiContext } from '../context.js';
 import { HttpError } from '../errors.js';
+import { QueryParams } from '../query.js';
 import type { Route } from '../router.js';
 import { parseWriteBody } from '../write-body.js';
+import { listKeys } from './listing.js';
+import { isWatch, watch } from './watch.js';
 
-/** `/v1/`: the collection of keys; POST creates one. */
-export function collectionRoutes({ store, config }: ApiContext): Route[] {
+/** `/v1/`: the collection of keys; GET lists them (or, with watch=true, watches them), POST creates one. */
+export function collectionRoutes({ store, config, watches }: ApiContext): Route[] {
   const limits = { maxKeyBytes: config.maxKeyBytes, maxValueBytes: config.maxValueBytes };
   return [
+    {
+      method: 'GET',
+      path: '/v1/',
+      access: 'read',
+      revisioned: true,
+      handle(request) {
+        const params = QueryParams.parse(request.query);
+        if (isWatch(params)) return watch(store, watches, request, params, undefined, config.maxKeyBytes);
+        return listKeys(store, params, config.maxKeyBytes);
+      },
+    },
     {
       method: 'POST',
       path: '/v1/',

@@ -5,11 +5,13 @@ import { noneMatchHits, parseTagCondition } from '../conditional.js';
 import type { ApiContext } from '../context.js';
 import type { Answer } from '../door.js';
 import type { HttpError } from '../errors.js';
+import { QueryParams } from '../query.js';
 import type { ApiRequest, Route } from '../router.js';
 import { parseWriteBody } from '../write-body.js';
+import { isWatch, watch } from './watch.js';
 
-/** `/v1/<key>`: read, overwrite and delete one key. */
-export function itemRoutes({ store, config }: ApiContext): Route[] {
+/** `/v1/<key>`: read (or, with watch=true, watch), overwrite and delete one key. */
+export function itemRoutes({ store, config, watches }: ApiContext): Route[] {
   const limits = { maxKeyBytes: config.maxKeyBytes, maxValueBytes: config.maxValueBytes };
 
   function read(request: ApiRequest, entry: Entry | undefined): Answer {
@@ -26,7 +28,14 @@ export function itemRoutes({ store, config }: ApiContext): Route[] {
       path: '/v1/*',
       access: 'read',
       revisioned: true,
-      handle: (request) => whenReady(store.get(request.key), (entry) => read(request, entry)),
+      handle(request) {
+        // A read ignores its query string, as it always has; only watch=... makes it a watch.
+        if (request.query.includes('watch')) {
+          const params = QueryParams.parse(request.query);
+          if (params.has('watch') && isWatch(params)) return watch(store, watches, request, params, request.key, config.maxKeyBytes);
+        }
+        return whenReady(store.get(request.key), (entry) => read(request, entry));
+      },
     },
     {
       method: 'PUT',

@@ -1,15 +1,25 @@
 import { INDEX_BYTES_PER_ENTRY, RECORD_HEADER_BYTES, recordClassBytes } from './record-table.js';
 
 /**
+ * What an entry's key costs in the ordered index (ordered-index.ts): a V8 string of its own (a
+ * 16-byte header and the characters, which the key's UTF-8 length bounds), and its share of the
+ * B+ tree's leaves (a key and a value slot, 8 bytes each, in leaves about 70% full, and the
+ * nodes themselves): 58-67 bytes for a 16-byte key, measured over 1M keys (docs/list-watch.md).
+ */
+export function orderIndexBytes(keyBytes: number): number {
+  return 32 + 16 + ((keyBytes + 7) & ~7);
+}
+
+/**
  * What an entry costs, as counted against KV_MAX_MEMORY_BYTES: its record (a 48-byte header, the
- * key's UTF-8 and the value's JSON text, rounded up to the record's size class) and its share of
- * the key index at the index's fullest; and, if it expires, its item in the expiry queue (a time,
- * a pointer and a copy of its key as a V8 string, whose length the key's UTF-8 length bounds).
- * This is the memory the store really holds for it (test/store-memory.test.ts and
- * test/reliability/memory-accounting.test.ts measure it).
+ * key's UTF-8 and the value's JSON text, rounded up to the record's size class), its share of
+ * the hash index at the index's fullest and its place in the ordered index; and, if it expires,
+ * its item in the expiry queue (a time, a pointer and a copy of its key as a V8 string, whose
+ * length the key's UTF-8 length bounds). This is the memory the store really holds for it
+ * (test/store-memory.test.ts and test/reliability/memory-accounting.test.ts measure it).
  */
 export function entryBytes(keyBytes: number, valueBytes: number, expiring: boolean): number {
-  const record = recordClassBytes(RECORD_HEADER_BYTES + keyBytes + valueBytes) + INDEX_BYTES_PER_ENTRY;
+  const record = recordClassBytes(RECORD_HEADER_BYTES + keyBytes + valueBytes) + INDEX_BYTES_PER_ENTRY + orderIndexBytes(keyBytes);
   return expiring ? record + 40 + ((keyBytes + 7) & ~7) : record;
 }
 

@@ -11,8 +11,20 @@
  * (watch, the durable log, metrics). Creates, overwrites, deletes and expiries, including an
  * expiry that a read discovers, all pass through it; nothing else writes to the table.
  *
+ * Beside the hash index, an ordered index (ordered-index.ts) keeps every key in UTF-8 byte
+ * order for listings, and a bounded history (change-history.ts), fed from the commit point,
+ * keeps the latest batches for watchers to catch up from. A listing longer than a page pins a
+ * copy-on-write snapshot of the ordered index at its revision (snapshot-pins.ts); while one is
+ * pinned, a record it may read is never rewritten in place or freed but retired to a graveyard,
+ * and records are not moved between slabs (maintain). Before a listing or snapshot takes its
+ * revision, every expiry that is due is committed, so it never shows a key whose expiry has
+ * passed but took a later revision.
+ *
  * Invariants:
  * - `revision` is the revision of the last committed batch; a refused write takes none.
+ * - The ordered index holds exactly the keys of the hash index, each with its record's address.
+ * - A record last written at r is neither rewritten in place nor freed while a snapshot at R >= r
+ *   is pinned; it is freed once no pinned snapshot is older than the commit that retired it.
  * - An entry whose `expiresAt` has passed is never returned: reads check the clock, and the
  *   first operation to find it expired commits its expiry (one revision, reason 'expired').
  * - `chargedBytes` is the sum of entryBytes over the records held; `expiringCount` the number
@@ -27,24 +39,40 @@ import {
   type ChangeBatch,
   type ChangeListener,
   type CreateOptions,
-  checkPreconditions,
   type DeleteChange,
   type DeleteOptions,
   type Entry,
+  type HistoryCompacted,
   type Journal,
   type KvStore,
+  type ListPage,
+  type ListQuery,
   type MaybePromise,
   NEVER,
   type Preconditions,
-  type PutChange,
+  type PreviousValue,
   type ReplaceOptions,
   type StoreCapabilities,
   type StoreStats,
 } from '../store.js';
 import { StoreError } from '../store-error.js';
+import {
+  planTransaction,
+  singleWriteError,
+  type TxnFailure,
+  type TxnOutcome,
+  type TxnPlan,
+  type TxnRequest,
+  type TxnResult,
+  type TxnView,
+} from '../txn.js';
+import { ChangeHistory, type HistoryLimits } from './change-history.js';
 import { entryBytes } from './entry-cost.js';
 import { ExpiryQueue } from './expiry-queue.js';
+import { countRange, OrderedIndex, scanPage } from './ordered-index.js';
+import { readEntry, readPage, treeEntries } from './record-reads.js';
 import { type IndexPosition, type KeyProbe, NOT_FOUND, type RecordAddress, RecordTable } from './record-table.js';
+import { type CursorLimits, SnapshotPins } from './snapshot-pins.js';
 import { SweepScheduler } from './sweep-scheduler.js';
 
 /** Limits a store enforces on writes that would grow it. */
@@ -60,17 +88,40 @@ export interface MemoryStoreOptions {
   readonly limits?: Partial<StoreLimits> | undefined;
   /** The store's id; a new random one by default. */
   readonly id?: string | undefined;
+  /** How much change history to keep for watchers (default 10,000 revisions and 64 MiB). */
+  readonly history?: Partial<HistoryLimits> | undefined;
+  /** How long listings' snapshots are kept for their cursors (default 60 s after last use, 1,000 at most). */
+  readonly cursors?: Partial<CursorLimits> | undefined;
+  /** Record each change's previous value in its change record (default true; see docs/list-watch.md for its cost). */
+  readonly previousValues?: boolean | undefined;
 }
+
+/** A consistent view of every live entry at one revision, for a durable snapshot. */
+export interface StoreSnapshot {
+  readonly revision: number;
+  /** The entries live at `revision`, in key order (UTF-8 bytes). Iterate while the snapshot is held. */
+  entries(): Iterable<Entry>;
+  /** Lets go of the snapshot (once; later calls do nothing). */
+  release(): void;
+}
+
+export const DEFAULT_HISTORY: HistoryLimits = { maxRevisions: 10_000, maxBytes: 64 * 1_048_576 };
+export const DEFAULT_CURSORS: CursorLimits = { ttlMs: 60_000, maxCursors: 1000 };
+
+/** A single-key write checks nothing beyond its own op. */
+const NO_CHECKS: TxnRequest['checks'] = [];
 
 /** Most expired entries removed in one synchronous sweep, so a sweep never stalls requests. */
 export const SWEEP_BATCH = 2000;
 
-const CAPABILITIES: StoreCapabilities = { durable: false };
-
 export class MemoryStore implements KvStore {
-  readonly capabilities = CAPABILITIES;
+  readonly capabilities: StoreCapabilities;
   readonly id: string;
   private readonly table = new RecordTable();
+  private readonly order = new OrderedIndex();
+  private readonly pins: SnapshotPins;
+  private readonly history: ChangeHistory;
+  private readonly previousValues: boolean;
   private readonly expiry = new ExpiryQueue();
   private readonly sweeper = new SweepScheduler(this);
   private readonly clock: Clock;
@@ -89,6 +140,12 @@ export class MemoryStore implements KvStore {
       maxKeys: options.limits?.maxKeys ?? Number.POSITIVE_INFINITY,
       maxMemoryBytes: options.limits?.maxMemoryBytes ?? Number.POSITIVE_INFINITY,
     };
+    this.previousValues = options.previousValues ?? true;
+    this.capabilities = { durable: false, previousValues: this.previousValues };
+    this.pins = new SnapshotPins({ ...DEFAULT_CURSORS, ...options.cursors }, (address) => this.table.free(address));
+    this.history = new ChangeHistory({ ...DEFAULT_HISTORY, ...options.history });
+    // The history is the first subscriber, so every other one finds a batch in it already.
+    this.subscribe((batch) => this.history.append(batch));
   }
 
   /** Entries held, including expired ones not yet swept. */
@@ -110,12 +167,28 @@ export class MemoryStore implements KvStore {
     return this.lastRevision;
   }
 
+  /** Snapshots pinned (by listings' cursors and other holders). */
+  get pinnedSnapshots(): number {
+    return this.pins.size;
+  }
+
+  /** Bytes of records kept only for pinned snapshots (counted against maxMemoryBytes). */
+  get retainedBytes(): number {
+    return this.pins.retainedBytes;
+  }
+
+  /** Records kept only for pinned snapshots. */
+  get retainedRecords(): number {
+    return this.pins.retainedRecords;
+  }
+
   start(): void {
     this.sweeper.start();
   }
 
   close(): void {
     this.sweeper.stop();
+    this.pins.clear();
   }
 
   /** From now on every batch is appended to `journal` before it is applied (persistence). */
@@ -145,6 +218,47 @@ export class MemoryStore implements KvStore {
     };
   }
 
+  changesSince(after: number, limit: number): readonly ChangeBatch[] | HistoryCompacted {
+    return this.history.since(after, limit);
+  }
+
+  list(query: ListQuery): ListPage {
+    const now = this.clock.now();
+    this.pins.expireIdle(now);
+    const from = query.from;
+    if (from === undefined) {
+      this.sweepDue(now);
+      const revision = this.lastRevision;
+      const tree = this.order.live;
+      const scan = scanPage(tree, query, query, undefined);
+      const page = readPage(this.table, revision, scan, query.values, query.count ? countRange(tree, query) : undefined);
+      // More to come: the listing's revision is pinned for its next pages (same tick: nothing changed since the scan).
+      if (page.next !== undefined) this.pins.pinForCursor(revision, () => this.order.freeze(), now);
+      return page;
+    }
+    const snapshot = this.pins.cursor(from.revision, now);
+    if (snapshot === undefined) {
+      throw new StoreError('cursor_expired', {
+        revision: from.revision,
+        lastKey: from.after,
+        why: 'a cursor lives KV_CURSOR_TTL_MS after its last use, at most KV_MAX_CURSORS at once, and none survives a restart',
+      });
+    }
+    return readPage(this.table, from.revision, scanPage(snapshot.tree, query, query, from.after), query.values, undefined);
+  }
+
+  /**
+   * Every live entry at the current revision, consistently, however long the iteration takes
+   * and whatever is written meanwhile (for durable snapshots). Due expiries are committed first.
+   * Records the snapshot reads are kept until `release`: release it as soon as it is written.
+   */
+  snapshot(): StoreSnapshot {
+    this.sweepDue(this.clock.now());
+    const revision = this.lastRevision;
+    const held = this.pins.hold(revision, () => this.order.freeze());
+    return { revision, entries: () => treeEntries(this.table, held.tree), release: held.release };
+  }
+
   stats(): StoreStats {
     return {
       keys: this.table.size,
@@ -158,56 +272,34 @@ export class MemoryStore implements KvStore {
 
   get(key: string): Entry | undefined {
     const probe = this.liveProbe(key, this.clock.now());
-    return probe.position === NOT_FOUND ? undefined : this.entryAt(key, this.table.addressAt(probe.position));
+    return probe.position === NOT_FOUND ? undefined : readEntry(this.table, key, this.table.addressAt(probe.position));
   }
 
   create(key: string, value: string, options: CreateOptions = {}): MaybePromise<Entry> {
-    const now = this.clock.now();
-    let probe = this.liveProbe(key, now);
-    if (probe.position !== NOT_FOUND) throw new StoreError('key_exists', { key });
-    const expiresAt = expiryTime(now, options.ttlMs);
-    const cost = entryBytes(Buffer.byteLength(key), Buffer.byteLength(value), expiresAt !== NEVER);
-    if (!this.fits(1, cost)) probe = this.makeRoom(key, 1, cost, now);
-    const change: PutChange = {
-      type: 'put',
-      key,
-      value,
-      version: 1,
-      revision: this.lastRevision + 1,
-      createdAt: now,
-      updatedAt: now,
-      expiresAt,
-    };
-    return this.answer(this.commit({ revision: change.revision, changes: [change] }, probe), change);
+    const plan = this.plan([{ op: 'create', key, value, ttlMs: options.ttlMs }], undefined);
+    return this.commitPlan(plan.plan, plan.now, undefined, (_revision, results) => results[0] as Entry);
   }
 
   replace(key: string, value: string, options: ReplaceOptions = {}): MaybePromise<Entry> {
-    const now = this.clock.now();
-    const table = this.table;
-    let probe = this.liveProbe(key, now);
-    const old = this.matching(probe, key, options.conditions);
-    const expiresAt = expiryTime(now, options.ttlMs);
-    const growth = entryBytes(table.keyBytes(old), Buffer.byteLength(value), expiresAt !== NEVER) - this.costOf(old);
-    // Sweeping to make room removes other records; it moves no live one, so `old` stays valid.
-    if (growth > 0 && !this.fits(0, growth)) probe = this.makeRoom(key, 0, growth, now);
-    const change: PutChange = {
-      type: 'put',
-      key,
-      value,
-      version: table.version(old) + 1,
-      revision: this.lastRevision + 1,
-      createdAt: table.createdAt(old),
-      updatedAt: now,
-      expiresAt,
-    };
-    return this.answer(this.commit({ revision: change.revision, changes: [change] }, probe), change);
+    const plan = this.plan([{ op: 'replace', key, value, ttlMs: options.ttlMs }], options.conditions);
+    return this.commitPlan(plan.plan, plan.now, undefined, (_revision, results) => results[0] as Entry);
   }
 
   delete(key: string, options: DeleteOptions = {}): MaybePromise<number> {
-    const probe = this.liveProbe(key, this.clock.now());
-    this.matching(probe, key, options.conditions);
-    const change: DeleteChange = { type: 'delete', key, revision: this.lastRevision + 1, reason: 'delete' };
-    return this.answer(this.commit({ revision: change.revision, changes: [change] }, probe), change.revision);
+    const plan = this.plan([{ op: 'delete', key }], options.conditions);
+    return this.commitPlan(plan.plan, plan.now, undefined, (revision) => revision);
+  }
+
+  /**
+   * Runs a transaction: planTransaction (store/txn.ts) evaluates it over the live entries, then
+   * its plan is committed as one batch, as the single-key writes above are: one path for both.
+   */
+  txn(request: TxnRequest): MaybePromise<TxnOutcome> {
+    const now = this.clock.now();
+    const planned = planTransaction(request, this.view(now), now);
+    if ('failures' in planned) return { succeeded: false, revision: this.lastRevision, failures: planned.failures };
+    if (!planned.writes) return { succeeded: true, revision: this.lastRevision, results: planned.at(this.lastRevision).results };
+    return this.commitPlan(planned, now, 'txn', (revision, results) => ({ succeeded: true as const, revision, results }));
   }
 
   /**
@@ -229,14 +321,92 @@ export class MemoryStore implements KvStore {
     return removed;
   }
 
-  /** Gives record memory back when much of it is free (see RecordTable.maintain); returns the bytes given back. */
+  /**
+   * Lets go of idle cursors' snapshots, and gives record memory back when much of it is free
+   * (see RecordTable.maintain; records are not moved while a snapshot is pinned). Returns the
+   * bytes given back.
+   */
   maintain(): number {
-    return this.table.maintain();
+    this.pins.expireIdle(this.clock.now());
+    return this.table.maintain({ evacuate: this.pins.size === 0, moved: this.recordMoved });
   }
+
+  /** A record moved to another slab: the ordered index follows it. */
+  private readonly recordMoved = (address: RecordAddress): void => {
+    this.order.move(this.table.key(address), address);
+  };
 
   /** True when an expired entry is waiting to be swept. */
   hasExpired(): boolean {
     return this.expiry.peekTime() <= this.clock.now();
+  }
+
+  /** How a plan reads the store at `now`: live entries (an expired one found is expired first), keys by prefix. */
+  private view(now: number): TxnView {
+    return {
+      get: (key) => {
+        const probe = this.liveProbe(key, now);
+        return probe.position === NOT_FOUND ? undefined : readEntry(this.table, key, this.table.addressAt(probe.position));
+      },
+      keysWithPrefix: (prefix) => {
+        const keys = this.order.keysWithPrefix(prefix);
+        // Expired keys are still indexed until swept: the plan sees only live ones.
+        return keys.filter((key) => this.liveProbe(key, now).position !== NOT_FOUND);
+      },
+    };
+  }
+
+  /** A one-op plan of a single-key write; a failed op is the StoreError that write answers (key_exists, key_not_found). */
+  private plan(ops: TxnRequest['ops'], conditions: Preconditions | undefined): { plan: TxnPlan; now: number } {
+    const now = this.clock.now();
+    const planned = planTransaction({ checks: NO_CHECKS, ops }, this.view(now), now, conditions);
+    if ('failures' in planned) throw singleWriteError(planned.failures[0] as TxnFailure);
+    return { plan: planned, now };
+  }
+
+  /**
+   * Commits a plan that writes: checks the limits for the whole of it first (insufficient_storage,
+   * nothing applied), then one batch at the next revision. `finish` makes the answer from the
+   * revision and the per-op results.
+   */
+  private commitPlan<T>(
+    plan: TxnPlan,
+    now: number,
+    reason: 'txn' | undefined,
+    finish: (revision: number, results: readonly TxnResult[]) => T,
+  ): MaybePromise<T> {
+    const table = this.table;
+    // What the plan adds to the charged bytes; a record a snapshot may read stays beside its successor.
+    const needs = (): number => {
+      let bytes = 0;
+      for (const change of plan.changes) {
+        const position = table.find(change.type === 'put' ? change.entry.key : change.key);
+        const old = position === NOT_FOUND ? undefined : table.addressAt(position);
+        const kept = old !== undefined && this.pins.mustKeep(table.revision(old)) ? table.classBytes(old) : 0;
+        if (change.type === 'delete') bytes += kept - (old === undefined ? 0 : this.costOf(old));
+        else {
+          const e = change.entry;
+          bytes +=
+            entryBytes(Buffer.byteLength(e.key), Buffer.byteLength(e.value), e.expiresAt !== NEVER) +
+            kept -
+            (old === undefined ? 0 : this.costOf(old));
+        }
+      }
+      return bytes;
+    };
+    if (!this.fits(plan.newKeys, needs())) this.makeRoom(plan.newKeys, needs, now);
+    const revision = this.lastRevision + 1;
+    const { changes, results } = plan.at(revision);
+    const batch: Change[] = [];
+    for (const change of changes) {
+      // The history keeps changes: a key of an existing record is the record's own string, never a slice of a request.
+      const key = change.type === 'put' ? change.entry.key : change.key;
+      const position = table.find(key);
+      const own = position === NOT_FOUND ? key : table.key(table.addressAt(position));
+      if (change.type === 'put') batch.push({ type: 'put', ...change.entry, key: own, ...(reason === undefined ? {} : { reason }) });
+      else batch.push({ type: 'delete', key: own, revision, reason: reason ?? 'delete' });
+    }
+    return this.answer(this.commit({ revision, changes: batch }), finish(revision, results));
   }
 
   /** The result of a write: at once, or once the journal says it is durable. */
@@ -260,12 +430,21 @@ export class MemoryStore implements KvStore {
     return durable;
   }
 
-  /** Makes the table say what `change` says. Called only by commit. */
+  /**
+   * Makes the table and the ordered index say what `change` says, and records what the key held
+   * before (`prev`). Called only by commit. A record a pinned snapshot may read is retired, not
+   * rewritten or freed.
+   */
   private apply(change: Change, hint: KeyProbe | undefined): void {
     const table = this.table;
     const probe = hint ?? table.probe(change.key);
     if (change.type === 'delete') {
-      if (probe.position !== NOT_FOUND) this.remove(probe.position);
+      if (probe.position === NOT_FOUND) {
+        if (this.previousValues) change.prev = null;
+        return;
+      }
+      if (this.previousValues) change.prev = this.previous(table.addressAt(probe.position));
+      this.remove(probe.position, change.key, change.revision);
       return;
     }
     const expiring = change.expiresAt !== NEVER;
@@ -273,17 +452,35 @@ export class MemoryStore implements KvStore {
     let address: RecordAddress;
     if (probe.position === NOT_FOUND) {
       address = table.insertAt(probe, change.value, change);
+      // The index keeps a key string of its own, decoded from the record (never a slice of a request).
+      this.order.add(table.key(address), address);
       this.chargedBytes += entryBytes(table.keyBytes(address), valueBytes, expiring);
+      if (this.previousValues) change.prev = null;
     } else {
       const old = table.addressAt(probe.position);
+      if (this.previousValues) change.prev = this.previous(old);
       const oldCost = this.costOf(old);
       const hadExpiry = table.expiresAt(old) !== NEVER;
       if (hadExpiry) this.expiringCount--;
       this.chargedBytes += entryBytes(table.keyBytes(old), valueBytes, expiring) - oldCost;
-      address = table.rewrite(probe.position, change.value, change);
+      const keep = this.pins.mustKeep(table.revision(old));
+      address = table.rewrite(probe.position, change.value, change, keep);
+      if (keep) this.pins.retire(old, table.classBytes(old), change.revision);
+      if (address !== old) this.order.move(change.key, address);
       if (!expiring && hadExpiry) this.compactExpiryQueue();
     }
     if (expiring) this.trackExpiry(address, change.expiresAt);
+  }
+
+  /** What the record at `address` holds, as a change's `prev`. */
+  private previous(address: RecordAddress): PreviousValue {
+    const table = this.table;
+    return { value: table.value(address), version: table.version(address), revision: table.revision(address) };
+  }
+
+  /** Commits every expiry that is due at `now`, however many (before a listing or snapshot takes its revision). */
+  private sweepDue(now: number): void {
+    while (this.expiry.peekTime() <= now) this.sweepExpired(SWEEP_BATCH, now);
   }
 
   /** The probe of `key` if it is live; an expired entry found on the way is expired (committed) first. */
@@ -297,29 +494,9 @@ export class MemoryStore implements KvStore {
   /** Commits the expiry of the entry `probe` found. */
   private expire(probe: KeyProbe): void {
     this.expiredTotal++;
-    const change: DeleteChange = { type: 'delete', key: probe.key, revision: this.lastRevision + 1, reason: 'expired' };
+    const key = this.table.key(this.table.addressAt(probe.position));
+    const change: DeleteChange = { type: 'delete', key, revision: this.lastRevision + 1, reason: 'expired' };
     this.commit({ revision: change.revision, changes: [change] }, probe);
-  }
-
-  /** The address of the live entry `probe` found, if it meets `conditions`; else key_not_found or version_mismatch. */
-  private matching(probe: KeyProbe, key: string, conditions: Preconditions | undefined): RecordAddress {
-    if (probe.position === NOT_FOUND) throw new StoreError('key_not_found', { key });
-    const address = this.table.addressAt(probe.position);
-    if (conditions !== undefined) checkPreconditions(key, String(this.table.revision(address)), conditions);
-    return address;
-  }
-
-  private entryAt(key: string, address: RecordAddress): Entry {
-    const table = this.table;
-    return {
-      key,
-      value: table.value(address),
-      version: table.version(address),
-      revision: table.revision(address),
-      createdAt: table.createdAt(address),
-      updatedAt: table.updatedAt(address),
-      expiresAt: table.expiresAt(address),
-    };
   }
 
   /** What the entry at `address` is charged (see entry-cost.ts). */
@@ -329,13 +506,17 @@ export class MemoryStore implements KvStore {
   }
 
   /**
-   * Expired entries still hold room until swept: reclaims a batch of them, then refuses with
-   * insufficient_storage if the write still does not fit. Same `now`: the entry being written,
-   * live at `now`, is never swept from under the write. Returns a fresh probe for `key`.
+   * Expired entries still hold room until swept, and records kept for listings until their
+   * cursors let go: reclaims a batch of the first and lets go of all of the second, then refuses
+   * with insufficient_storage if the write (needing `needs()` bytes) still does not fit. Same
+   * `now`: the entries a plan read, live at `now`, are never swept from under it.
    */
-  private makeRoom(key: string, newKeys: number, newBytes: number, now: number): KeyProbe {
+  private makeRoom(newKeys: number, needs: () => number, now: number): void {
     if (this.expiry.peekTime() <= now) this.sweepExpired(SWEEP_BATCH, now);
-    if (this.table.size + newKeys > this.limits.maxKeys) {
+    // Records kept for listings' snapshots yield to writes: those listings' cursors expire.
+    if (!this.fits(newKeys, needs()) && this.pins.size > 0) this.pins.evictCursors();
+    const newBytes = needs();
+    if (this.table.size + Math.max(0, newKeys) > this.limits.maxKeys) {
       throw new StoreError('insufficient_storage', {
         why: `the store holds its limit of ${this.limits.maxKeys} keys (KV_MAX_KEYS); delete keys to make room`,
       });
@@ -345,11 +526,13 @@ export class MemoryStore implements KvStore {
         why: `the write needs ${newBytes} more bytes, but the store uses ${this.chargedBytes} of its ${this.limits.maxMemoryBytes} bytes (KV_MAX_MEMORY_BYTES); delete keys to make room`,
       });
     }
-    return this.table.probe(key);
   }
 
   private fits(newKeys: number, newBytes: number): boolean {
-    return this.table.size + newKeys <= this.limits.maxKeys && this.chargedBytes + newBytes <= this.limits.maxMemoryBytes;
+    return (
+      this.table.size + newKeys <= this.limits.maxKeys &&
+      this.chargedBytes + this.pins.retainedBytes + newBytes <= this.limits.maxMemoryBytes
+    );
   }
 
   /** Queues the entry at `address` for expiry, under a key string of its own (decoded from the record). */
@@ -359,11 +542,17 @@ export class MemoryStore implements KvStore {
     this.compactExpiryQueue();
   }
 
-  private remove(position: IndexPosition): void {
-    const address = this.table.addressAt(position);
+  /** Removes the record at `position` (of `key`) by the commit of `revision`: freed, or retired if a snapshot may read it. */
+  private remove(position: IndexPosition, key: string, revision: number): void {
+    const table = this.table;
+    const address = table.addressAt(position);
     this.chargedBytes -= this.costOf(address);
-    const hadExpiry = this.table.expiresAt(address) !== NEVER;
-    this.table.removeAt(position);
+    const hadExpiry = table.expiresAt(address) !== NEVER;
+    if (this.pins.mustKeep(table.revision(address))) {
+      table.detachAt(position);
+      this.pins.retire(address, table.classBytes(address), revision);
+    } else table.removeAt(position);
+    this.order.remove(key);
     if (hadExpiry) {
       this.expiringCount--;
       this.compactExpiryQueue();
@@ -381,6 +570,6 @@ export class MemoryStore implements KvStore {
 }
 
 /** When an entry written at `now` with `ttlMs` expires: NEVER without a TTL. */
-function expiryTime(now: number, ttlMs: number | undefined): number {
+function _expiryTime(now: number, ttlMs: number | undefined): number {
   return ttlMs === undefined || ttlMs === NEVER ? NEVER : now + ttlMs;
 }

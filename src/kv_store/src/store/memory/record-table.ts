@@ -104,6 +104,14 @@ export interface KeyProbe {
   readonly key: string;
 }
 
+/** What maintain() may do. */
+export interface MaintainOptions {
+  /** Move live records out of emptied slabs (default true). */
+  readonly evacuate?: boolean | undefined;
+  /** Called with the new address of each record moved. */
+  readonly moved?: ((address: RecordAddress) => void) | undefined;
+}
+
 export class RecordTable {
   private readonly slabs: Array<Slab | undefined> = [];
   private readonly freeSlabIds: number[] = [];
@@ -209,16 +217,18 @@ export class RecordTable {
 
   /**
    * Gives the record at `position` a new value and numbers, in place when it fits its size
-   * class, else moved to a record of the right class. Returns the (maybe new) address.
+   * class, else moved to a record of the right class. With `keepOld`, always a new record, and
+   * the old one is left as it is, out of the index, for the caller to `free` later (a pinned
+   * snapshot may still read it). Returns the (maybe new) address.
    */
-  rewrite(position: IndexPosition, value: string, numbers: RecordNumbers): RecordAddress {
+  rewrite(position: IndexPosition, value: string, numbers: RecordNumbers, keepOld = false): RecordAddress {
     const old = this.addressAt(position);
     const oldSlab = this.slabOf(old);
     const oldAt = this.offsetOf(old);
     const keyBytes = oldSlab.u32[(oldAt >>> 2) + KEY_BYTES] as number;
     const valueBytes = Buffer.byteLength(value);
     const size = recordClassBytes(RECORD_HEADER_BYTES + keyBytes + valueBytes);
-    if (size === this.classBytes(old)) {
+    if (size === this.classBytes(old) && !keepOld) {
       this.writeValue(oldSlab, oldAt, keyBytes, value, valueBytes, numbers);
       return old;
     }
@@ -228,14 +238,23 @@ export class RecordTable {
     oldSlab.bytes.copy(slab.bytes, at + RECORD_HEADER_BYTES, oldAt + RECORD_HEADER_BYTES, oldAt + RECORD_HEADER_BYTES + keyBytes);
     slab.u32[(at >>> 2) + KEY_BYTES] = keyBytes;
     this.writeValue(slab, at, keyBytes, value, valueBytes, numbers);
-    this.release(old);
+    if (!keepOld) this.release(old);
     this.slots[position] = address + 1;
     return address;
   }
 
-  /** Removes the record at `position` (backward-shift deletion: no tombstones). */
+  /** Removes the record at `position` from the index and frees it. */
   removeAt(position: IndexPosition): void {
-    this.release(this.addressAt(position));
+    this.release(this.detachAt(position));
+  }
+
+  /**
+   * Removes the record at `position` from the index but keeps it, readable at its address, until
+   * `free` (a pinned snapshot may still read it). Returns its address. Backward-shift deletion:
+   * no tombstones.
+   */
+  detachAt(position: IndexPosition): RecordAddress {
+    const address = this.addressAt(position);
     this.count--;
     this.changes++;
     const slots = this.slots;
@@ -253,6 +272,12 @@ export class RecordTable {
       slots[j] = 0;
       hole = j;
     }
+    return address;
+  }
+
+  /** Frees a record that `detachAt` or `rewrite(..., keepOld)` left out of the index. */
+  free(address: RecordAddress): void {
+    this.release(address);
   }
 
   /** The bytes the record at `address` takes (its size class). */
@@ -458,14 +483,19 @@ export class RecordTable {
    * memory held (and over two slabs' worth), the live records of the emptiest slab are moved to
    * other slabs, at most MAINTAIN_STEP_BYTES of them per call, until it can be given back too.
    * An index far emptier than it needs to be is halved. Returns the bytes given back.
+   *
+   * `evacuate: false` pauses the moving of records (a pinned snapshot reads records by their
+   * addresses; records out of the index must not be walked either); `moved` is told the new
+   * address of every record moved.
    */
-  maintain(): number {
+  maintain(options: MaintainOptions = {}): number {
+    const evacuate = options.evacuate ?? true;
     let capacity = this.slots.length;
     while (capacity > INITIAL_INDEX_SLOTS && this.count < capacity * MAX_LOAD * 0.25) capacity /= 2;
     if (capacity < this.slots.length) this.rehash(capacity);
     let released = 0;
     if (this.evacuating !== -1) {
-      if (!this.evacuateStep()) return 0;
+      if (!evacuate || !this.evacuateStep(options.moved)) return 0;
       const id = this.evacuating;
       this.evacuating = -1;
       this.dropSlab(id, SLAB_BYTES);
@@ -485,7 +515,7 @@ export class RecordTable {
         victimLive = live;
       }
     }
-    if (victim !== -1 && this.freeBytes > Math.max(2 * SLAB_BYTES, this.reservedBytes / 4)) {
+    if (evacuate && victim !== -1 && this.freeBytes > Math.max(2 * SLAB_BYTES, this.reservedBytes / 4)) {
       this.retireFree(victim);
       this.evacuating = victim;
       this.evacuateAt = 0;
@@ -494,7 +524,7 @@ export class RecordTable {
   }
 
   /** Moves live records out of the slab being emptied, up to MAINTAIN_STEP_BYTES; true when it is empty. */
-  private evacuateStep(): boolean {
+  private evacuateStep(onMoved: ((address: RecordAddress) => void) | undefined): boolean {
     const id = this.evacuating;
     const slab = this.slabs[id] as Slab;
     const end = this.slabTop[id] as number;
@@ -521,6 +551,7 @@ export class RecordTable {
       let p = hash & this.mask;
       while (this.slots[p] !== old + 1) p = (p + 1) & this.mask;
       this.slots[p] = address + 1;
+      onMoved?.(address);
       // The old place is left as a free record, so the walk can step over it if it resumes here.
       slab.u32[i + KEY_BYTES] = FREE;
       slab.u32[i + VALUE_BYTES] = size;

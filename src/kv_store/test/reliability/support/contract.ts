@@ -6,8 +6,8 @@ const ENTRY_FIELDS = ['key', 'value', 'version', 'revision', 'createdAt', 'updat
 
 /**
  * Why `body` (with this status) is not the contract's JSON error body, or undefined if it is:
- * exactly `{"error": {"code", "message"}}`, a known code whose status is `status`, a non-empty
- * message and no stack trace.
+ * `{"error": {"code", "message", ...details}}` and nothing else, a known code whose status is
+ * `status`, a non-empty message and no stack trace.
  */
 export function errorBodyProblem(status: number, body: Buffer | string): string | undefined {
   const text = typeof body === 'string' ? body : body.toString('utf8');
@@ -21,9 +21,12 @@ export function errorBodyProblem(status: number, body: Buffer | string): string 
     return `error body must be {"error": ...}: ${text.slice(0, 200)}`;
   }
   const error = (parsed as { error: unknown }).error;
-  if (typeof error !== 'object' || error === null || Object.keys(error).sort().join() !== 'code,message') {
-    return `error must have exactly code and message: ${text.slice(0, 200)}`;
+  if (typeof error !== 'object' || error === null || Array.isArray(error) || !('code' in error) || !('message' in error)) {
+    return `error must have code and message: ${text.slice(0, 200)}`;
   }
+  // Members beside code and message are the error's details (a cursor's last key, the oldest revision held...).
+  const details = Object.keys(error).filter((k) => k !== 'code' && k !== 'message');
+  if (details.some((k) => /stack|trace/i.test(k))) return `error details carry a stack trace: ${text.slice(0, 200)}`;
   const { code, message } = error as { code: unknown; message: unknown };
   if (typeof code !== 'string' || !isErrorCode(code)) return `unknown error code ${JSON.stringify(code)}`;
   if (ERROR_STATUS[code] !== status) return `code ${code} is ${ERROR_STATUS[code]}, but the status was ${status}`;
@@ -70,7 +73,47 @@ export function handlerResponseProblem(res: RawResponse, method: string): string
   }
   const text = res.body.toString('utf8');
   if (text === '{"status":"ok"}') return undefined;
+  if (text.startsWith('{"revision":')) return text.includes('"changes":') ? pollProblem(text) : listingProblem(text);
   return entryProblem(text);
+}
+
+const LISTED_FIELDS = ['key', 'version', 'revision', 'createdAt', 'updatedAt', 'expiresAt', 'size'];
+
+/** Why `text` is not a listing page as the contract shapes it, or undefined if it is. */
+export function listingProblem(text: string): string | undefined {
+  let page: Record<string, unknown>;
+  try {
+    page = JSON.parse(text) as Record<string, unknown>;
+  } catch {
+    return `listing is not JSON: ${JSON.stringify(text.slice(0, 200))}`;
+  }
+  const fields = Object.keys(page).join();
+  if (fields !== 'revision,items,prefixes,more,cursor' && fields !== 'revision,items,prefixes,more,cursor,count') {
+    return `listing fields are ${fields}`;
+  }
+  if (!Number.isSafeInteger(page.revision) || !Array.isArray(page.items) || !Array.isArray(page.prefixes))
+    return `listing is malformed: ${text.slice(0, 200)}`;
+  if (typeof page.more !== 'boolean' || (page.more ? typeof page.cursor !== 'string' : page.cursor !== null)) {
+    return `listing more/cursor disagree: ${text.slice(0, 200)}`;
+  }
+  for (const item of page.items as Array<Record<string, unknown>>) {
+    const keys = Object.keys(item).join();
+    if (keys !== LISTED_FIELDS.join() && keys !== [...LISTED_FIELDS, 'value'].join()) return `listed item fields are ${keys}`;
+  }
+  return undefined;
+}
+
+/** Why `text` is not a long-poll answer `{"revision", "changes", "more"}`, or undefined if it is. */
+export function pollProblem(text: string): string | undefined {
+  let body: Record<string, unknown>;
+  try {
+    body = JSON.parse(text) as Record<string, unknown>;
+  } catch {
+    return `long-poll answer is not JSON: ${JSON.stringify(text.slice(0, 200))}`;
+  }
+  if (Object.keys(body).join() !== 'revision,changes,more' || !Array.isArray(body.changes))
+    return `long-poll answer is malformed: ${text.slice(0, 200)}`;
+  return undefined;
 }
 
 /**

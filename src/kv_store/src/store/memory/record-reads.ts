@@ -1,0 +1,59 @@
+import type { Entry, ListItem, ListPage } from '../store.js';
+import { type OrderTree, plainKey, type ScanResult } from './ordered-index.js';
+import type { RecordAddress, RecordTable } from './record-table.js';
+
+/*
+ * Reading entries out of records, for answers, listings and snapshots. A record is read by its
+ * address, which for a listing's later page or a durable snapshot may be one retired from the
+ * index but kept for the snapshot (see snapshot-pins.ts): these functions never touch the index.
+ */
+
+/** The entry of `key` held in the record at `address`. */
+export function readEntry(table: RecordTable, key: string, address: RecordAddress): Entry {
+  return {
+    key,
+    value: table.value(address),
+    version: table.version(address),
+    revision: table.revision(address),
+    createdAt: table.createdAt(address),
+    updatedAt: table.updatedAt(address),
+    expiresAt: table.expiresAt(address),
+  };
+}
+
+/** A listing's page at `revision` from what a scan found, each item read from its record. */
+export function readPage(table: RecordTable, revision: number, scan: ScanResult, values: boolean, count: number | undefined): ListPage {
+  const items: ListItem[] = [];
+  for (let i = 0; i < scan.keys.length; i++) {
+    const address = scan.addresses[i] as RecordAddress;
+    items.push({
+      key: scan.keys[i] as string,
+      version: table.version(address),
+      revision: table.revision(address),
+      createdAt: table.createdAt(address),
+      updatedAt: table.updatedAt(address),
+      expiresAt: table.expiresAt(address),
+      size: table.valueBytes(address),
+      value: values ? table.value(address) : undefined,
+    });
+  }
+  const next = scan.resumeAfter === undefined ? undefined : { revision, after: scan.resumeAfter };
+  return { revision, items, prefixes: scan.prefixes, next, count };
+}
+
+/** Every entry of a (frozen) ordered index, in key order, read one at a time as it is iterated. */
+export function treeEntries(table: RecordTable, tree: OrderTree): Iterable<Entry> {
+  return {
+    [Symbol.iterator]: () => {
+      const walk = tree.entries(undefined, []);
+      return {
+        next: (): IteratorResult<Entry> => {
+          const step = walk.next();
+          if (step.done === true) return { done: true, value: undefined };
+          const [order, address] = step.value;
+          return { done: false, value: readEntry(table, plainKey(order), address) };
+        },
+      };
+    },
+  };
+}
