@@ -13,7 +13,11 @@
 // a random delay of 0-15 ms, so a slow machine makes no fewer checks, only slower ones.
 // Needs a build (npx tsc -p src/kv_store).
 //
-//   node scripts/crash-harness.mjs [--kills 50] [--fsync always|everysec|no] [--clients 8] [--keys 6] [--json]
+// kv_store runs with small snapshot and segment sizes, so kills also land while snapshots are
+// written and segments are begun, and restarts recover from snapshot plus log.
+//
+//   node scripts/crash-harness.mjs [--kills 50] [--fsync always|everysec|no] [--clients 8] [--keys 6]
+//                                  [--snapshot-every 16384] [--segment-bytes 8192] [--json]
 //
 // Prints a summary; with --json the last line is `CRASH_RESULT <json>`. Exits 1 on any violation.
 import { spawn } from 'node:child_process';
@@ -31,6 +35,8 @@ const { values: args } = parseArgs({
     keys: { type: 'string', default: '6' },
     counters: { type: 'string', default: '3' },
     dir: { type: 'string' },
+    'snapshot-every': { type: 'string', default: '16384' },
+    'segment-bytes': { type: 'string', default: '8192' },
     json: { type: 'boolean', default: false },
   },
 });
@@ -68,6 +74,8 @@ const counts = {
   revisionRegressions: 0,
   unexpectedStatus: 0,
   maxRevision: 0,
+  snapshotsWritten: 0,
+  recoveredFromSnapshot: 0,
   ttlAcrossDowntime: undefined,
 };
 
@@ -86,6 +94,8 @@ async function startServer(dataDir) {
       KV_LOG_LEVEL: 'info',
       KV_DATA_DIR: dataDir,
       KV_FSYNC: FSYNC,
+      KV_SNAPSHOT_EVERY_BYTES: args['snapshot-every'],
+      KV_WAL_SEGMENT_BYTES: args['segment-bytes'],
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -104,7 +114,10 @@ async function startServer(dataDir) {
       out = lines.pop() ?? '';
       for (const line of lines) {
         if (line.includes('kv_store listening')) resolve(JSON.parse(line).address.port);
-        else if (/"level":(40|50|60)/.test(line)) serverWarnings.push(line);
+        else if (line.includes('"msg":"snapshot written"')) counts.snapshotsWritten++;
+        else if (line.includes('"msg":"recovered the store from the data directory"') && JSON.parse(line).snapshotEntries > 0) {
+          counts.recoveredFromSnapshot++;
+        } else if (/"level":(40|50|60)/.test(line)) serverWarnings.push(line);
       }
     });
     void exited.then(({ code, signal }) => reject(new Error(`kv_store exited (${code ?? signal}) before listening: ${stderr.trim()}`)));
@@ -440,7 +453,7 @@ console.log(
     `${counts.cutOffWrites} cut off by a kill (${counts.cutOffApplied} found applied, ${counts.cutOffNotApplied} not); ` +
     `${counts.checkedKeys} key checks after restarts (${counts.checkedAcknowledged} of acknowledged entries, ${counts.expiredChecked} expired); ` +
     `lost ${counts.lost}, refused present ${counts.refusedPresent}, wrong ${counts.wrong}, revision regressions ${counts.revisionRegressions}, ` +
-    `unexpected ${counts.unexpectedStatus}; ${result.seconds} s`,
+    `unexpected ${counts.unexpectedStatus}; ${counts.snapshotsWritten} snapshots written, ${counts.recoveredFromSnapshot} restarts from a snapshot; ${result.seconds} s`,
 );
 for (const v of violations.slice(0, 10)) console.log('VIOLATION', JSON.stringify(v));
 if (args.json) console.log(`CRASH_RESULT ${JSON.stringify(result)}`);

@@ -56,7 +56,7 @@ describe('recovery at start-up', () => {
     const expired: unknown[] = [];
     again.store.subscribe((batch) => expired.push(...batch.changes));
     expect(again.store.get('ttl')).toBeUndefined();
-    expect(expired).toEqual([{ type: 'delete', key: 'ttl', revision: revision + 1, reason: 'expired' }]);
+    expect(expired).toMatchObject([{ type: 'delete', key: 'ttl', revision: revision + 1, reason: 'expired' }]);
     await again.persistence.close();
     const third = await openDurable(disk, scheduler, { clock });
     expect(third.store.revision).toBe(revision + 1);

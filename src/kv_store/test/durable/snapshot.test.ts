@@ -73,16 +73,37 @@ describe('snapshots', () => {
     expect(again.store.revision).toBe(300);
   });
 
-  it('without a snapshot source (an engine without snapshot()), persistence says once that the log is not bounded', async () => {
+  it("use the engine's own pinned snapshot(): one starts by itself after KV_SNAPSHOT_EVERY_BYTES, writes go on while it is written, and a restart finds the same state", async () => {
     const disk = new SimDisk();
     const scheduler = new ManualScheduler();
-    const { store, log } = await openDurable(disk, scheduler, { fsync: 'no', snapshotEveryBytes: 4096 });
-    for (let i = 0; i < 200; i++) sync(store.create(`k${i}`, JSON.stringify('v'.repeat(100))));
-    await scheduler.settle();
-    expect(log.messages('warn')).toEqual([
-      'the log has passed KV_SNAPSHOT_EVERY_BYTES, but this engine cannot take snapshots yet: the log grows without bound and restarts replay all of it',
-    ]);
+    const { store, persistence, log, clock } = await openDurable(disk, scheduler, { fsync: 'no', snapshotEveryBytes: 200_000 });
+    const model = new EntryModel(store);
+    const value = JSON.stringify('v'.repeat(100));
+    // About 180 bytes of log each: the snapshot starts after some 1,100 writes, with 1,000 entries a slice.
+    for (let i = 0; i < 1200; i++) sync(store.create(`k${i}`, value, i % 2 === 0 ? { ttlMs: 3_600_000 } : {}));
     expect(snapFiles(disk)).toEqual([]);
+    let turns = 0;
+    while ((await scheduler.step()) > 0) {
+      // Writes between slices: overwrites of entries the snapshot has and has not written yet, a delete, a new key.
+      sync(store.replace(`k${turns}`, `"during ${turns}"`));
+      sync(store.replace(`k${1199 - turns}`, `"during ${turns}"`));
+      sync(store.delete(`k${600 + turns}`));
+      sync(store.create(`new-${turns}`, '1'));
+      turns++;
+    }
+    expect(turns).toBeGreaterThanOrEqual(2);
+    expect(log.messages('info')).toContain('snapshot written');
+    const [name] = snapFiles(disk);
+    expect(name).toMatch(/^snapshot-\d{16}\.snap$/);
+    await persistence.close();
+    const again = await openDurable(disk, scheduler, { fsync: 'no', clock });
+    const keys = [...model.entries.keys(), ...Array.from({ length: 1200 }, (_, i) => `k${i}`)];
+    expect(entriesOf(again.store, keys)).toEqual(model.entries);
+    expect(again.store.size).toBe(model.entries.size);
+    expect(again.store.revision).toBe(store.revision);
+    expect(again.log.lines.find((l) => l.message === 'recovered the store from the data directory')?.fields).toMatchObject({
+      snapshotEntries: expect.any(Number),
+    });
   });
 
   it('a snapshot cut short by close leaves no file behind and the log whole', async () => {

@@ -9,7 +9,8 @@ import { assertFreshBuild, REPO_ROOT } from './support/kv-process.js';
  * kv_store processes on real data directories, under KV_FSYNC=always and no at once:
  * CRASH_KILLS kill points each (50 by default). After every restart each acknowledged write is
  * there with its revision, nothing refused is, revisions never go back, TTLs hold across the
- * downtime. The run is bounded by the number of kills, not by time.
+ * downtime. Snapshots are small and frequent there, so kills also land while one is written and
+ * restarts recover from snapshot plus log. The run is bounded by the number of kills, not by time.
  */
 
 const KILLS = Number(process.env.CRASH_KILLS ?? 50);
@@ -28,6 +29,8 @@ interface CrashResult {
   wrong: number;
   revisionRegressions: number;
   unexpectedStatus: number;
+  snapshotsWritten: number;
+  recoveredFromSnapshot: number;
   ttlAcrossDowntime?: { expiredWhileDown: boolean; keptExpiry: boolean };
   violations: unknown[];
 }
@@ -77,6 +80,9 @@ it(
       expect(r.casIncrements).toBeGreaterThan(0);
       expect(r.ttlWrites).toBeGreaterThan(0);
       expect(r.ttlAcrossDowntime).toEqual({ expiredWhileDown: true, keptExpiry: true });
+      // The harness's small KV_SNAPSHOT_EVERY_BYTES: kills land among snapshots, restarts read them.
+      expect(r.snapshotsWritten).toBeGreaterThan(0);
+      expect(r.recoveredFromSnapshot).toBeGreaterThan(0);
     }
     // Kills landed mid-request: some writes were cut off.
     expect(results.reduce((n, r) => n + r.cutOffWrites, 0)).toBeGreaterThan(0);

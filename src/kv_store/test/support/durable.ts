@@ -43,7 +43,7 @@ export class EntryModel {
       if (change.type === 'delete') {
         this.entries.delete(change.key);
       } else {
-        const { type: _type, reason: _reason, ...entry } = change;
+        const { type: _type, reason: _reason, prev: _prev, ...entry } = change;
         this.entries.set(change.key, entry);
       }
     }

@@ -32,7 +32,7 @@ export interface PersistenceOptions {
   readonly scheduler?: Scheduler;
   /** Lock the directory against a second process; on by default (off with a file-layer double). */
   readonly lock?: boolean;
-  /** Where snapshots come from; by default the engine's snapshot(), once it has one. */
+  /** Where snapshots come from; the engine's pinned snapshot() by default (tests give a model's). */
   readonly snapshots?: (store: MemoryStore) => StateSnapshot;
 }
 
@@ -59,7 +59,6 @@ export class Persistence {
   private snapshotting: Promise<WrittenSnapshot | undefined> | undefined;
   private snapshotQueued = false;
   private lastSnapshot: PersistenceStats['lastSnapshot'];
-  private warnedNoSnapshots = false;
   private readonly fsyncObservers: Array<(seconds: number) => void> = [];
   private closing = false;
 
@@ -164,7 +163,7 @@ export class Persistence {
     const source = this.source();
     const wal = this.wal;
     const store = this.store;
-    if (source === undefined || wal === undefined || store === undefined || wal.failed !== undefined || this.closing) {
+    if (wal === undefined || store === undefined || wal.failed !== undefined || this.closing) {
       return Promise.resolve(undefined);
     }
     this.snapshotting = this.takeSnapshot(source(store), wal).finally(() => {
@@ -229,16 +228,6 @@ export class Persistence {
   private written(bytes: number): void {
     this.logBytes += bytes;
     if (this.logBytes < this.options.snapshotEveryBytes || this.snapshotQueued || this.snapshotting !== undefined) return;
-    if (this.source() === undefined) {
-      if (!this.warnedNoSnapshots) {
-        this.warnedNoSnapshots = true;
-        this.options.log.warn(
-          { dir: this.options.dir, logBytes: this.logBytes },
-          'the log has passed KV_SNAPSHOT_EVERY_BYTES, but this engine cannot take snapshots yet: the log grows without bound and restarts replay all of it',
-        );
-      }
-      return;
-    }
     this.snapshotQueued = true;
     this.scheduler.soon(() => {
       this.snapshotQueued = false;
@@ -246,12 +235,9 @@ export class Persistence {
     });
   }
 
-  /** The snapshot source: the option, else the engine's own snapshot() when it has one. */
-  private source(): ((store: MemoryStore) => StateSnapshot) | undefined {
-    if (this.options.snapshots !== undefined) return this.options.snapshots;
-    const engine = this.store as unknown as { snapshot?: () => StateSnapshot } | undefined;
-    if (typeof engine?.snapshot !== 'function') return undefined;
-    return (store) => (store as unknown as { snapshot(): StateSnapshot }).snapshot();
+  /** Where snapshots come from: the engine's pinned snapshot(), or the option (tests). */
+  private source(): (store: MemoryStore) => StateSnapshot {
+    return this.options.snapshots ?? ((store) => store.snapshot());
   }
 
   private remove(name: string): void {
