@@ -418,7 +418,7 @@ const restarts = existsSync(durDir)
   : [];
 if (restarts.length > 0) {
   const LOADS = {
-    kv: 'its log (every commit, no snapshot yet)',
+    kv: 'its log',
     'redis-aof': 'its AOF (every SET, no rewrite)',
     'redis-rdb': 'its AOF after BGREWRITEAOF (an RDB preamble)',
   };
@@ -434,7 +434,7 @@ if (restarts.length > 0) {
   );
   for (const r of restarts) {
     out.push(
-      `| ${r.server === 'kv' ? `kv_store (run ${r.run})` : 'redis-server'} | ${LOADS[r.server] ?? r.server} | ${int(r.keys)} | ${int(r.startMs)} ms | ${r.recoveryMs == null ? '—' : `${int(r.recoveryMs)} ms`} | ${mib(r.rssBytes)} | ${mib(r.diskBytes)} |`,
+      `| ${r.server === 'kv' ? `kv_store (run ${r.run})` : 'redis-server'} | ${r.snapshotEntries > 0 ? `its snapshot (${int(r.snapshotEntries)} entries) and the log after it (${int(r.logCommits)} commits)` : (LOADS[r.server] ?? r.server)} | ${int(r.keys)} | ${int(r.startMs)} ms | ${r.recoveryMs == null ? '—' : `${int(r.recoveryMs)} ms`} | ${mib(r.rssBytes)} | ${mib(r.diskBytes)} |`,
     );
   }
 }

@@ -642,9 +642,10 @@ if has durability "$PHASES"; then
       die "kv_store lost keys over its restart; see $OUT/logs/checks.log"
     rss=$(awk '/VmRSS/ { print $2 * 1024 }' "/proc/$KV_PID/status")
     stop_pid "$KV_PID"
-    recovery_ms=$(node -e 'for (const l of require("fs").readFileSync(process.argv[1], "utf8").split("\n")) { try { const j = JSON.parse(l); if (j.msg === "recovered the store from the data directory") console.log(j.ms); } catch {} }' \
+    # What kv_store logged about its recovery: how long, and how much came from the snapshot and the log.
+    recovery=$(node -e 'for (const l of require("fs").readFileSync(process.argv[1], "utf8").split("\n")) { try { const j = JSON.parse(l); if (j.msg === "recovered the store from the data directory") console.log(JSON.stringify({ recoveryMs: j.ms, snapshotEntries: j.snapshotEntries, logCommits: j.logCommits }).slice(1, -1)); } catch {} }' \
       "$OUT/logs/kv-dur-restart-$i.log")
-    echo "{\"server\":\"kv\",\"keys\":$DUR_KEYS,\"run\":$i,\"startMs\":$(((t1 - t0) / 1000000)),\"recoveryMs\":${recovery_ms:-null},\"rssBytes\":${rss:-null},\"diskBytes\":$(du -sb "$OUT/durability/data/kv-restart" | cut -f1)}" \
+    echo "{\"server\":\"kv\",\"keys\":$DUR_KEYS,\"run\":$i,\"startMs\":$(((t1 - t0) / 1000000)),${recovery:+$recovery,}\"rssBytes\":${rss:-null},\"diskBytes\":$(du -sb "$OUT/durability/data/kv-restart" | cut -f1)}" \
       >"$OUT/durability/restart-kv-$i.json"
   done
   KV_ENV=()
