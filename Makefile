@@ -4,7 +4,7 @@ SHELL := /bin/bash
 NPM ?= npm
 STAMP := node_modules/.install-stamp
 
-.PHONY: install build start test check format lint typecheck e2e-docker bench soak crash-soak clean
+.PHONY: install build start start-cluster bench-etcd test check format lint typecheck e2e-docker bench soak crash-soak clean
 
 install: $(STAMP)
 
@@ -20,6 +20,11 @@ build: install
 ## start: build, then run kv_store (127.0.0.1:8080) and test_client (127.0.0.1:8081) until Ctrl-C
 start: build
 	@bash scripts/start.sh
+
+## start-cluster: build, then run a three-member etcd cluster (127.0.0.1:2379/2381/2383) and two kv_store
+## nodes on it (KV_BACKEND=etcd, 127.0.0.1:8080 and :8082) until Ctrl-C, which stops them all (docs/etcd-backend.md)
+start-cluster: build
+	@bash scripts/start-cluster.sh
 
 ## test: every test: unit, contract (in-process and real sockets), property, end-to-end processes
 test: build
@@ -50,6 +55,11 @@ e2e-docker:
 ## bench: throughput, latency and memory beside a bare node:http reference and webdis + redis-server (docs/performance.md)
 bench: build
 	bash bench/run.sh
+
+## bench-etcd: GET and PUT through one and two kv_store nodes on a three-member etcd cluster, beside etcd's
+## JSON gateway and the in-memory kv_store (bench/etcd-nodes.mjs; docs/etcd-backend.md, "Numbers")
+bench-etcd: build
+	node bench/etcd-nodes.mjs
 
 ## soak: concurrent writers checked against a model for SOAK_DURATION_S seconds (default 300; CI runs 30 s inside make test)
 soak: build

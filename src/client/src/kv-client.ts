@@ -120,7 +120,7 @@ export class KvClient {
   get(key: string, options: GetOptions): Promise<StoredEntry | NotModified>;
   async get(key: string, options: GetOptions = {}): Promise<StoredEntry | NotModified> {
     const headers = options.ifNoneMatch === undefined ? undefined : { 'if-none-match': options.ifNoneMatch };
-    const response = await this.call({ method: 'GET', path: itemPath(key), headers }, 200, 304);
+    const response = await this.call({ method: 'GET', path: keyPath(key), headers }, 200, 304);
     if (response.status === 304) return { notModified: true, etag: response.headers.etag ?? options.ifNoneMatch ?? '' };
     return toStoredEntry(response, 'GET');
   }
@@ -129,14 +129,14 @@ export class KvClient {
   async replace(key: string, value: JsonValue, options: ReplaceOptions = {}): Promise<StoredEntry> {
     const body: JsonObject = options.ttl === undefined ? { value } : { value, ttl: options.ttl };
     const headers = options.ifMatch === undefined ? undefined : { 'if-match': options.ifMatch };
-    const response = await this.call({ method: 'PUT', path: itemPath(key), body, headers }, 200);
+    const response = await this.call({ method: 'PUT', path: keyPath(key), body, headers }, 200);
     return toStoredEntry(response, 'PUT');
   }
 
   /** Deletes a live `key` (DELETE); KvError 404 if it is not live, 412 if `ifMatch` is stale. */
   async delete(key: string, options: DeleteOptions = {}): Promise<void> {
     const headers = options.ifMatch === undefined ? undefined : { 'if-match': options.ifMatch };
-    await this.call({ method: 'DELETE', path: itemPath(key), headers }, 204);
+    await this.call({ method: 'DELETE', path: keyPath(key), headers }, 204);
   }
 
   /** A transaction to build and `commit` (POST /txn): checks, then ops, all or nothing. */
@@ -216,16 +216,6 @@ function isCheck(value: unknown): value is ReadinessCheck {
   if (!isJsonObject(value)) return false;
   const { name, ok, reason } = value;
   return typeof name === 'string' && typeof ok === 'boolean' && (reason === undefined || typeof reason === 'string');
-}
-
-/**
- * The path of a key to read, overwrite or delete. The keys `.` and `..` are refused here, as
- * kv_store refuses them (400 invalid_key): no URL can carry them, since URL normalization (in
- * fetch, and in proxies) turns `/v1/..` and even `/v1/%2E%2E` into `/`.
- */
-function itemPath(key: string): string {
-  if (key === '.' || key === '..') throw new KvError(400, 'invalid_key', `key must not be '${key}'`);
-  return keyPath(key);
 }
 
 function toStoredEntry(response: RawResponse, method: string): StoredEntry {

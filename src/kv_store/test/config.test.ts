@@ -1,3 +1,4 @@
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { resolve } from 'node:path';
 import { ConfigError, configWarnings, loadConfig, minBodyBytes } from '../src/config.js';
@@ -34,6 +35,8 @@ describe('loadConfig', () => {
       ui: true,
       // src/ui/dist beside kv_store's own folder (from src/kv_store/src here, from dist/ when built).
       uiDir: expect.stringMatching(/\/src\/ui\/dist\/$/),
+      backend: 'memory',
+      etcd: undefined,
       metrics: true,
       cursorTtlMs: 60_000,
       maxCursors: 1000,
@@ -175,6 +178,98 @@ describe('loadConfig', () => {
     }
   });
 
+  describe('the etcd backend (KV_BACKEND=etcd)', () => {
+    const etcd = { KV_BACKEND: 'etcd', KV_ETCD_ENDPOINTS: 'http://127.0.0.1:2379, http://10.0.0.2:2379/' };
+
+    it('reads the endpoints (trimmed, without a trailing slash) and defaults the prefix to kv/', () => {
+      expect(loadConfig(etcd)).toMatchObject({
+        backend: 'etcd',
+        etcd: {
+          endpoints: ['http://127.0.0.1:2379', 'http://10.0.0.2:2379'],
+          prefix: 'kv/',
+          username: undefined,
+          password: undefined,
+          caFile: undefined,
+          certFile: undefined,
+          keyFile: undefined,
+        },
+      });
+    });
+
+    it('reads the prefix, the credentials and the TLS files', () => {
+      const file = fileURLToPath(import.meta.url);
+      const config = loadConfig({
+        KV_BACKEND: 'etcd',
+        KV_ETCD_ENDPOINTS: 'https://etcd-1:2379',
+        KV_ETCD_PREFIX: 'stores/a/',
+        KV_ETCD_USERNAME: 'kv',
+        KV_ETCD_PASSWORD: 'secret words',
+        KV_ETCD_CA_FILE: file,
+        KV_ETCD_CERT_FILE: file,
+        KV_ETCD_KEY_FILE: file,
+      });
+      expect(config.etcd).toEqual({
+        endpoints: ['https://etcd-1:2379'],
+        prefix: 'stores/a/',
+        username: 'kv',
+        password: 'secret words',
+        caFile: file,
+        certFile: file,
+        keyFile: file,
+      });
+    });
+
+    const refused: ReadonlyArray<readonly [string, Record<string, string>, string]> = [
+      ['KV_BACKEND', { KV_BACKEND: 'redis' }, "KV_BACKEND must be one of memory, etcd, got 'redis'"],
+      ['KV_ETCD_ENDPOINTS', { KV_BACKEND: 'etcd' }, 'KV_ETCD_ENDPOINTS must list the client URLs of etcd'],
+      [
+        'KV_ETCD_ENDPOINTS',
+        { ...etcd, KV_ETCD_ENDPOINTS: 'unix:///run/etcd.sock' },
+        'KV_ETCD_ENDPOINTS must hold http:// or https:// URLs',
+      ],
+      ['KV_ETCD_ENDPOINTS', { ...etcd, KV_ETCD_ENDPOINTS: 'http://a:1,,http://b:2' }, 'KV_ETCD_ENDPOINTS must be comma-separated URLs'],
+      ['KV_ETCD_ENDPOINTS', { ...etcd, KV_ETCD_ENDPOINTS: 'http://u:p@a:2379' }, 'KV_ETCD_ENDPOINTS must not contain credentials'],
+      ['KV_ETCD_ENDPOINTS', { ...etcd, KV_ETCD_ENDPOINTS: 'http://a:2379/v3' }, 'KV_ETCD_ENDPOINTS must hold URLs without a path'],
+      ['KV_ETCD_PASSWORD', { ...etcd, KV_ETCD_PASSWORD: 'pw' }, 'KV_ETCD_PASSWORD is set but KV_ETCD_USERNAME is not'],
+      [
+        'KV_ETCD_CA_FILE',
+        { ...etcd, KV_ETCD_CA_FILE: '/nonexistent/ca.pem' },
+        "KV_ETCD_CA_FILE must name a readable file, got '/nonexistent/ca.pem'",
+      ],
+      [
+        'KV_ETCD_CA_FILE',
+        { ...etcd, KV_ETCD_CA_FILE: fileURLToPath(import.meta.url) },
+        'KV_ETCD_CA_FILE is set but KV_ETCD_ENDPOINTS has no https:// endpoint',
+      ],
+      [
+        'KV_ETCD_KEY_FILE',
+        { ...etcd, KV_ETCD_KEY_FILE: fileURLToPath(import.meta.url) },
+        'KV_ETCD_KEY_FILE is set without KV_ETCD_CERT_FILE',
+      ],
+      ['KV_ETCD_PREFIX', { ...etcd, KV_ETCD_PREFIX: 'a\nb' }, 'KV_ETCD_PREFIX must be at most 256 characters without control characters'],
+      ['KV_ETCD_ENDPOINTS', { KV_ETCD_ENDPOINTS: 'http://127.0.0.1:2379' }, 'KV_ETCD_ENDPOINTS is set but KV_BACKEND is memory'],
+    ];
+    for (const [name, env, message] of refused) {
+      it(`refuses ${JSON.stringify(env)} naming ${name}`, () => {
+        const err = configError(env);
+        expect(err.message.startsWith(`${name} `)).toBe(true);
+        expect(err.message).toContain(message);
+      });
+    }
+
+    it('never echoes the password', () => {
+      const err = configError({ ...etcd, KV_ETCD_PASSWORD: 'hunter2-secret' });
+      expect(err.message).not.toContain('hunter2-secret');
+    });
+
+    it('knows every KV_ETCD_* variable (no warning for them)', () => {
+      expect(configWarnings({ KV_BACKEND: 'etcd', KV_ETCD_ENDPOINTS: 'x', KV_ETCD_PREFIX: 'p/', KV_ETCD_CA_FILE: 'f' })).toEqual([]);
+      expect(configWarnings({ KV_ETCD_ENDPOINT: 'x' })).toEqual([
+        'KV_ETCD_ENDPOINT is not a known variable and is ignored; did you mean KV_ETCD_ENDPOINTS?',
+      ]);
+    });
+  });
+
   describe('tokens', () => {
     it('a short token is refused, naming the variable but not echoing the secret', () => {
       for (const name of ['KV_AUTH_TOKEN', 'KV_READ_TOKEN']) {
@@ -222,6 +317,12 @@ describe('loadConfig', () => {
       });
       expect(loadConfig({ KV_DATA_DIR: '/var/lib/kv' }).dataDir).toBe('/var/lib/kv');
       expect(loadConfig({ KV_DATA_DIR: '  ' }).dataDir).toBeUndefined();
+    });
+
+    it('KV_DATA_DIR with KV_BACKEND=etcd is refused: etcd keeps the data', () => {
+      expect(configError({ KV_BACKEND: 'etcd', KV_ETCD_ENDPOINTS: 'http://127.0.0.1:2379', KV_DATA_DIR: '/data' }).message).toBe(
+        'KV_DATA_DIR is set but KV_BACKEND is etcd: etcd keeps the data; unset KV_DATA_DIR',
+      );
     });
 
     it('a persistence setting without KV_DATA_DIR is warned about: the store stays in memory', () => {
