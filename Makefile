@@ -4,7 +4,7 @@ SHELL := /bin/bash
 NPM ?= npm
 STAMP := node_modules/.install-stamp
 
-.PHONY: install build start start-cluster bench-etcd test check format lint typecheck e2e-docker bench soak clean
+.PHONY: install build start start-cluster bench-etcd test check format lint typecheck e2e-docker bench soak crash-soak clean
 
 install: $(STAMP)
 
@@ -64,6 +64,10 @@ bench-etcd: build
 ## soak: concurrent writers checked against a model for SOAK_DURATION_S seconds (default 300; CI runs 30 s inside make test)
 soak: build
 	node scripts/soak.mjs --duration $${SOAK_DURATION_S:-300}
+
+## crash-soak: kill -9 kv_store at CRASH_KILLS random moments (default 1000) under each KV_FSYNC setting and check nothing acknowledged is lost (CI kills 50 times under always and no inside make test)
+crash-soak: build
+	@for fsync in always everysec no; do node scripts/crash-harness.mjs --kills $${CRASH_KILLS:-1000} --fsync $$fsync || exit 1; done
 
 clean:
 	rm -rf node_modules src/*/dist src/*/node_modules .test-results.json

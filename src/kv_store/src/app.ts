@@ -14,6 +14,7 @@ import { EtcdStore } from './store/etcd/etcd-store.js';
 import { Metrics } from './metrics/metrics.js';
 import { registerStoreMetrics } from './metrics/store-metrics.js';
 import { Readiness } from './readiness.js';
+import { Persistence } from './store/durable/persistence.js';
 import { MemoryStore } from './store/memory/memory-store.js';
 import type { KvStore } from './store/store.js';
 
@@ -84,6 +85,30 @@ export function etcdStore(etcd: EtcdConfig, config: Config, clock?: Clock, logge
 /** The store KV_BACKEND names: this process's memory (the default), or a node over an etcd cluster. */
 export function storeFromConfig(config: Config, clock?: Clock, logger?: Logger): KvStore {
   return config.etcd === undefined ? memoryStore(config, clock) : etcdStore(config.etcd, config, clock, logger);
+}
+
+/**
+ * The store the configuration asks for, ready to serve: storeFromConfig's, or with KV_DATA_DIR
+ * the memory engine recovered from its data directory and logged there, with the persistence
+ * object that reports readiness and is closed last. Throws DataDirError when the directory
+ * cannot be used.
+ */
+export async function openStore(
+  config: Config,
+  logger: Logger,
+  clock?: Clock,
+): Promise<{ store: KvStore; persistence: Persistence | undefined }> {
+  if (config.dataDir === undefined) return { store: storeFromConfig(config, clock, logger), persistence: undefined };
+  const persistence = new Persistence({
+    dir: config.dataDir,
+    fsync: config.fsync,
+    recovery: config.recovery,
+    snapshotEveryBytes: config.snapshotEveryBytes,
+    segmentBytes: config.walSegmentBytes,
+    log: logger,
+    createStore: (id) => memoryStore(config, clock, id),
+  });
+  return { store: await persistence.open(), persistence };
 }
 
 /** Builds kv_store: the store, the HTTP API, and a server that is not yet listening. */

@@ -1,6 +1,8 @@
 import { accessSync, constants } from 'node:fs';
+import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError, type Env, host, integer, LOG_LEVELS, type LogLevel, oneOf, raw, token, unknownVariables } from '@kv/shared';
+import { FSYNC_POLICIES, type FsyncPolicy, RECOVERY_MODES, type RecoveryMode } from './store/durable/options.js';
 
 /** The web UI's build beside kv_store's: src/ui/dist, from src/kv_store/dist (or src/kv_store/src in tests). */
 const DEFAULT_UI_DIR = fileURLToPath(new URL('../../ui/dist/', import.meta.url));
@@ -52,6 +54,16 @@ export interface Config {
   readonly watchProgressMs: number;
   /** Bytes a watch stream's client may leave unread before it is cut off as a slow consumer. */
   readonly watchBufferBytes: number;
+  /** Where the store keeps its log and snapshots; undefined: in memory only, nothing touches the disk. */
+  readonly dataDir: string | undefined;
+  /** When the log is fsynced (with dataDir). */
+  readonly fsync: FsyncPolicy;
+  /** What start-up does with damage inside the log (with dataDir). */
+  readonly recovery: RecoveryMode;
+  /** Log bytes since the last snapshot that start the next one (with dataDir). */
+  readonly snapshotEveryBytes: number;
+  /** Size at which a log segment is finished and the next begun (with dataDir). */
+  readonly walSegmentBytes: number;
 }
 
 /** The etcd backend's settings (KV_ETCD_*). */
@@ -105,9 +117,17 @@ export const VARIABLES = [
   'KV_ETCD_CA_FILE',
   'KV_ETCD_CERT_FILE',
   'KV_ETCD_KEY_FILE',
+  'KV_DATA_DIR',
+  'KV_FSYNC',
+  'KV_RECOVERY',
+  'KV_SNAPSHOT_EVERY_BYTES',
+  'KV_WAL_SEGMENT_BYTES',
 ];
 
 const ETCD_VARIABLES = VARIABLES.filter((name) => name.startsWith('KV_ETCD_'));
+
+/** The variables that mean something only with KV_DATA_DIR. */
+const PERSISTENCE_VARIABLES = ['KV_FSYNC', 'KV_RECOVERY', 'KV_SNAPSHOT_EVERY_BYTES', 'KV_WAL_SEGMENT_BYTES'];
 
 /** Variables of the KV_ family that other programs read (test_client, kvctl), not typos. */
 const OTHERS = ['KV_STORE_URL', 'KV_URL', 'KV_TOKEN'];
@@ -164,7 +184,21 @@ export function loadConfig(env: Env = process.env): Config {
     watchBufferBytes: integer(env, 'KV_WATCH_BUFFER_BYTES', 1_048_576, 1024, 1_073_741_824),
     backend,
     etcd: backend === 'etcd' ? loadEtcdConfig(env) : noEtcdConfig(env),
+    dataDir: dataDir(env, backend),
+    fsync: oneOf(env, 'KV_FSYNC', FSYNC_POLICIES, 'always'),
+    recovery: oneOf(env, 'KV_RECOVERY', RECOVERY_MODES, 'strict'),
+    snapshotEveryBytes: integer(env, 'KV_SNAPSHOT_EVERY_BYTES', 64 * 1_048_576, 4096, Number.MAX_SAFE_INTEGER),
+    walSegmentBytes: integer(env, 'KV_WAL_SEGMENT_BYTES', 64 * 1_048_576, 4096, 4 * 1024 * 1_048_576),
   });
+}
+
+/** KV_DATA_DIR as an absolute path, so every message names the directory plainly; the memory backend's alone. */
+function dataDir(env: Env, backend: 'memory' | 'etcd'): string | undefined {
+  const value = raw(env, 'KV_DATA_DIR');
+  if (value === undefined) return undefined;
+  if (backend === 'etcd') throw new ConfigError('KV_DATA_DIR is set but KV_BACKEND is etcd: etcd keeps the data; unset KV_DATA_DIR');
+  if (value.includes('\0')) throw new ConfigError('KV_DATA_DIR must be a directory path');
+  return resolve(value);
 }
 
 /** KV_ETCD_*: the endpoints are required; credentials come in pairs; TLS files must be readable. */
@@ -239,7 +273,16 @@ function noEtcdConfig(env: Env): undefined {
   return undefined;
 }
 
-/** Warnings for KV_* variables that are set but unknown (typos such as KV_PROT), each naming the closest known one. */
+/**
+ * Warnings for KV_* variables that are set but unknown (typos such as KV_PROT), each naming the
+ * closest known one, and for persistence settings that do nothing without KV_DATA_DIR.
+ */
 export function configWarnings(env: Env = process.env): string[] {
-  return unknownVariables(env, ['KV_'], [...VARIABLES, ...OTHERS]);
+  const warnings = unknownVariables(env, ['KV_'], [...VARIABLES, ...OTHERS]);
+  if (raw(env, 'KV_DATA_DIR') === undefined) {
+    for (const name of PERSISTENCE_VARIABLES) {
+      if (raw(env, name) !== undefined) warnings.push(`${name} has no effect without KV_DATA_DIR: the store is in memory only`);
+    }
+  }
+  return warnings;
 }

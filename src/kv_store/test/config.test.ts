@@ -1,5 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { resolve } from 'node:path';
 import { ConfigError, configWarnings, loadConfig, minBodyBytes } from '../src/config.js';
 
 function configError(env: Record<string, string>): ConfigError {
@@ -44,6 +45,11 @@ describe('loadConfig', () => {
       maxWatchers: 10_000,
       watchProgressMs: 15_000,
       watchBufferBytes: 1_048_576,
+      dataDir: undefined,
+      fsync: 'always',
+      recovery: 'strict',
+      snapshotEveryBytes: 64 * 1_048_576,
+      walSegmentBytes: 64 * 1_048_576,
     });
   });
 
@@ -158,6 +164,10 @@ describe('loadConfig', () => {
       ['KV_MAX_WATCHERS', '0'],
       ['KV_WATCH_PROGRESS_MS', '15001'],
       ['KV_WATCH_BUFFER_BYTES', '1023'],
+      ['KV_FSYNC', 'sometimes'],
+      ['KV_RECOVERY', 'guess'],
+      ['KV_SNAPSHOT_EVERY_BYTES', '1000'],
+      ['KV_WAL_SEGMENT_BYTES', '64MiB'],
     ];
     for (const [name, value] of cases) {
       it(`${name}=${JSON.stringify(value)}`, () => {
@@ -285,6 +295,42 @@ describe('loadConfig', () => {
     it('either token may be set alone', () => {
       expect(loadConfig({ KV_READ_TOKEN: 'read-only-token' })).toMatchObject({ authToken: undefined, readToken: 'read-only-token' });
       expect(loadConfig({ KV_AUTH_TOKEN: 'read-write-token' })).toMatchObject({ authToken: 'read-write-token', readToken: undefined });
+    });
+  });
+
+  describe('persistence', () => {
+    it('KV_DATA_DIR turns it on, as an absolute path; the other settings are read with it', () => {
+      expect(
+        loadConfig({
+          KV_DATA_DIR: 'data/kv',
+          KV_FSYNC: 'everysec',
+          KV_RECOVERY: 'truncate',
+          KV_SNAPSHOT_EVERY_BYTES: '1048576',
+          KV_WAL_SEGMENT_BYTES: '8192',
+        }),
+      ).toMatchObject({
+        dataDir: resolve('data/kv'),
+        fsync: 'everysec',
+        recovery: 'truncate',
+        snapshotEveryBytes: 1_048_576,
+        walSegmentBytes: 8192,
+      });
+      expect(loadConfig({ KV_DATA_DIR: '/var/lib/kv' }).dataDir).toBe('/var/lib/kv');
+      expect(loadConfig({ KV_DATA_DIR: '  ' }).dataDir).toBeUndefined();
+    });
+
+    it('KV_DATA_DIR with KV_BACKEND=etcd is refused: etcd keeps the data', () => {
+      expect(configError({ KV_BACKEND: 'etcd', KV_ETCD_ENDPOINTS: 'http://127.0.0.1:2379', KV_DATA_DIR: '/data' }).message).toBe(
+        'KV_DATA_DIR is set but KV_BACKEND is etcd: etcd keeps the data; unset KV_DATA_DIR',
+      );
+    });
+
+    it('a persistence setting without KV_DATA_DIR is warned about: the store stays in memory', () => {
+      expect(configWarnings({ KV_FSYNC: 'no', KV_RECOVERY: 'truncate' })).toEqual([
+        'KV_FSYNC has no effect without KV_DATA_DIR: the store is in memory only',
+        'KV_RECOVERY has no effect without KV_DATA_DIR: the store is in memory only',
+      ]);
+      expect(configWarnings({ KV_DATA_DIR: '/data', KV_FSYNC: 'no' })).toEqual([]);
     });
   });
 });
