@@ -54,11 +54,12 @@ export interface App {
   close(): Promise<void>;
 }
 
-/** The in-memory store with the configuration's limits. */
-export function memoryStore(config: Config, clock?: Clock, id?: string): MemoryStore {
+/** The in-memory store with the configuration's limits; `durable` when it is logged to KV_DATA_DIR. */
+export function memoryStore(config: Config, clock?: Clock, id?: string, durable = false): MemoryStore {
   return new MemoryStore({
     clock,
     id,
+    durable,
     limits: { maxKeys: config.maxKeys, maxMemoryBytes: config.maxMemoryBytes },
     history: { maxRevisions: config.watchHistory, maxBytes: config.watchHistoryBytes },
     cursors: { ttlMs: config.cursorTtlMs, maxCursors: config.maxCursors },
@@ -106,7 +107,7 @@ export async function openStore(
     snapshotEveryBytes: config.snapshotEveryBytes,
     segmentBytes: config.walSegmentBytes,
     log: logger,
-    createStore: (id) => memoryStore(config, clock, id),
+    createStore: (id) => memoryStore(config, clock, id, true),
   });
   return { store: await persistence.open(), persistence };
 }

@@ -47,6 +47,15 @@ describe('snapshots', () => {
     expect(again.store.revision).toBe(store.revision);
     expect(again.store.get('k3')?.expiresAt).toBe(opened.clock.now() + 86_400_000);
     expect(again.store.get('k1')?.expiresAt).toBe(NEVER);
+    // The snapshot is loaded, not replayed as made-up commits: the history after a restart begins
+    // at the snapshot's revision (a watcher resuming from before it is told history_compacted),
+    // and holds the log's commits after it.
+    expect(again.store.capabilities.durable).toBe(true);
+    expect(again.store.changesSince(atSnapshot - 1, 10)).toEqual({ compacted: true, oldestRevision: atSnapshot + 1 });
+    const replayed = again.store.changesSince(atSnapshot, 10_000);
+    expect(Array.isArray(replayed) && replayed.map((b) => b.revision)).toEqual(
+      Array.from({ length: store.revision - atSnapshot }, (_, i) => atSnapshot + 1 + i),
+    );
   });
 
   it('start by themselves once KV_SNAPSHOT_EVERY_BYTES of log is written, and replace the snapshot before them', async () => {

@@ -91,7 +91,7 @@ export async function openDurable(
     snapshotEveryBytes: options.snapshotEveryBytes ?? Number.MAX_SAFE_INTEGER,
     segmentBytes: options.segmentBytes ?? 64 * 1_048_576,
     log,
-    createStore: (id) => new MemoryStore({ id, clock }),
+    createStore: (id) => new MemoryStore({ id, clock, durable: true }),
     files,
     scheduler,
     lock: false,

@@ -293,16 +293,13 @@ function restoreSnapshot(store: MemoryStore, input: RecoveryInput, file: NamedFi
 }
 
 /**
- * Feeds snapshot entries to the engine through `replay`, the one way in it offers today. Each
- * entry keeps its own revision; the batches that carry them are numbered 1, 2, 3... and the
- * last one takes the snapshot's revision, so the store ends at exactly that revision. (Should
- * a snapshot hold more slices than revisions, the rest rides in the last batch.) A dedicated
- * engine hook, load(entries, revision), would say this directly.
+ * Gathers a snapshot's entries, record by record, and loads them into the engine at the
+ * snapshot's revision (MemoryStore.load): not journaled, not announced, and the change history
+ * starts after that revision, so a watcher resuming from before it is told history_compacted.
  */
 class SnapshotLoader {
   count = 0;
-  private held: PutChange[] | undefined;
-  private nextRevision = 1;
+  private readonly records: PutChange[][] = [];
 
   constructor(
     private readonly store: MemoryStore,
@@ -310,22 +307,12 @@ class SnapshotLoader {
   ) {}
 
   add(entries: PutChange[]): void {
-    if (entries.length === 0) return;
     this.count += entries.length;
-    if (this.held === undefined) {
-      this.held = entries;
-    } else if (this.nextRevision < this.revision) {
-      this.store.replay({ revision: this.nextRevision++, changes: this.held });
-      this.held = entries;
-    } else {
-      this.held = this.held.concat(entries);
-    }
+    this.records.push(entries);
   }
 
   finish(): void {
-    if (this.held !== undefined) this.store.replay({ revision: this.revision, changes: this.held });
-    else if (this.revision > this.store.revision) this.store.replay({ revision: this.revision, changes: [] });
-    this.held = undefined;
+    this.store.load(this.records.flat(), this.revision);
   }
 }
 

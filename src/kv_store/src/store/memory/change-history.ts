@@ -59,6 +59,15 @@ export class ChangeHistory {
     return this.floorRevision;
   }
 
+  /** Holds nothing, and nothing at or before `revision` (the store was loaded at it): resuming from before it is compacted. */
+  startAfter(revision: number): void {
+    this.batches = [];
+    this.sizes = [];
+    this.head = 0;
+    this.heldBytes = 0;
+    this.floorRevision = revision;
+  }
+
   /** Keeps `batch` (the newest), dropping the oldest past the limits. */
   append(batch: ChangeBatch): void {
     const size = batchBytes(batch);
