@@ -9,5 +9,7 @@ export { ERROR_STATUS, errorBody, isErrorCode } from './error-codes.js';
 export type { JsonObject, JsonValue } from './json-value.js';
 export { isJsonObject } from './json-value.js';
 export { keyPath } from './key-path.js';
+export type { LogOutput, OutputStream } from './log-output.js';
+export { createLogOutput, MAX_QUEUED_BYTES, standardLogOutput } from './log-output.js';
 export type { ClosableServer, GracefulShutdownOptions, ShutdownLog } from './shutdown.js';
 export { stopOnSignals } from './shutdown.js';
