@@ -49,13 +49,17 @@ export function startService(script: string, env: Record<string, string>): Promi
 }
 
 /** Runs `node <script>` with `env` until it exits; for start-up failures. */
-export function runToExit(script: string, env: Record<string, string>): Promise<{ code: number | null; stderr: string }> {
+export function runToExit(script: string, env: Record<string, string>): Promise<{ code: number | null; stderr: string; stdout: string }> {
   const child = spawn(process.execPath, [script], { cwd: ROOT, env: { PATH: process.env.PATH ?? '', ...env }, stdio: 'pipe' });
   let err = '';
+  let out = '';
   child.stderr.on('data', (chunk: Buffer) => {
     err += chunk.toString('utf8');
   });
-  return new Promise((resolve) => child.once('close', (code) => resolve({ code, stderr: err })));
+  child.stdout.on('data', (chunk: Buffer) => {
+    out += chunk.toString('utf8');
+  });
+  return new Promise((resolve) => child.once('close', (code) => resolve({ code, stderr: err, stdout: out })));
 }
 
 function listeningPort(stdout: string): number | undefined {
