@@ -79,7 +79,7 @@ export async function startKvStore(
   if (pid === undefined) throw new Error('kv_store did not start');
 
   const port = await new Promise<number>((resolve, reject) => {
-    const limit = options.startTimeoutMs ?? 10_000;
+    const limit = options.startTimeoutMs ?? 20_000;
     const timer = setTimeout(() => {
       clearInterval(poll);
       child.kill('SIGKILL');
@@ -117,7 +117,7 @@ export async function startKvStore(
     stderr,
     exited,
     rssBytes: () => (alive ? rssOf(pid) : undefined),
-    stop: async (signal = 'SIGTERM', timeoutMs = 10_000) => {
+    stop: async (signal = 'SIGTERM', timeoutMs = 20_000) => {
       if (alive) child.kill(signal);
       const timer = setTimeout(() => {
         if (alive) child.kill('SIGKILL');
