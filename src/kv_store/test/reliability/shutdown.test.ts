@@ -16,6 +16,8 @@ afterAll(stopAllKvStores);
 
 const IN_FLIGHT = 200;
 const HAMMERS = 8;
+/** Answers each hammer gets before SIGTERM. */
+const WARM_ANSWERS = 100;
 /** Longer than this test can take, so the drain, not the deadline, ends the run. */
 const SHUTDOWN_TIMEOUT_MS = 60_000;
 /** Only ends a wait that would otherwise never end. */
@@ -68,8 +70,14 @@ async function sigtermUnderLoad(): Promise<Outcome> {
   // Clients that keep a keep-alive socket busy with small requests until it is closed.
   let stopHammers = false;
   const hammer = { sent: 0, answered: 0, unanswered: 0, bad: [] as string[], refusedConnects: 0 };
+  let warm = 0;
+  let allWarm: () => void = () => undefined;
+  const hammersWarm = new Promise<void>((resolve) => {
+    allWarm = resolve;
+  });
   const hammers = Array.from({ length: HAMMERS }, async (_, h) => {
     let conn: RawConnection | undefined = await RawConnection.open(kv.port);
+    let answered = 0;
     for (let n = 0; !stopHammers && n < 1_000_000; n++) {
       if (conn === undefined || conn.closed) {
         conn?.destroy();
@@ -85,7 +93,7 @@ async function sigtermUnderLoad(): Promise<Outcome> {
           ? jsonRequest('POST', '/v1/', `{"key":"hammer-${h}-${n}","value":${n}}`)
           : rawRequest('GET', `/v1/hammer-${h}-${n - 1}`);
       hammer.sent++;
-      const result = await conn.exchange([req], 5000);
+      const result = await conn.exchange([req], HANG_GUARD_MS);
       const res = result.responses[0];
       if (res === undefined) {
         // The server closed the socket as this request went out (the keep-alive race): it was
@@ -94,6 +102,7 @@ async function sigtermUnderLoad(): Promise<Outcome> {
         continue;
       }
       hammer.answered++;
+      if (++answered === WARM_ANSWERS && ++warm === HAMMERS) allWarm();
       // A well-behaved client does not reuse a connection the server said it will close.
       if (res.headers.connection === 'close') conn.destroy();
       const problem = handlerResponseProblem(res, req.method);
@@ -102,6 +111,8 @@ async function sigtermUnderLoad(): Promise<Outcome> {
     conn?.destroy();
   });
 
+  // Every hammer has had its first answers: they are busy when SIGTERM comes.
+  await hammersWarm;
   const sigtermAt = Date.now();
   kv.child.kill('SIGTERM');
   // Nothing new is accepted once shutdown began (logged once the listener is closed).
