@@ -3,19 +3,28 @@
 SHELL := /bin/bash
 NPM ?= npm
 STAMP := node_modules/.install-stamp
+PACKAGES := shared client kv_store test_client
+# What the build reads, and what it writes: each package's tsc build info, kept in its dist/ so
+# that removing dist/ rebuilds it. tsc -b then recompiles only the packages whose sources changed.
+BUILD_INPUTS := $(shell find $(PACKAGES:%=src/%/src) -name '*.ts') $(PACKAGES:%=src/%/tsconfig.json) tsconfig.base.json tsconfig.build.json
+BUILD_INFO := $(PACKAGES:%=src/%/dist/tsconfig.tsbuildinfo)
 
 .PHONY: install build start start-cluster bench-etcd test check format lint typecheck e2e-docker bench soak clean
 
 install: $(STAMP)
 
 # npm ci reproduces the committed lockfile; rerun only when it changes.
-$(STAMP): package-lock.json package.json src/client/package.json src/kv_store/package.json src/test_client/package.json
-	@command -v node >/dev/null || { echo "make: Node.js >= 20 is required (https://nodejs.org)"; exit 1; }
+$(STAMP): package-lock.json package.json src/shared/package.json src/client/package.json src/kv_store/package.json src/test_client/package.json
+	@command -v node >/dev/null || { echo "make: Node.js (24 or 22; 20.11+ still works) is required (https://nodejs.org)"; exit 1; }
 	$(NPM) ci --no-audit --no-fund
 	@touch $@
 
-build: install
-	$(NPM) run build
+## build: compile what changed since the last build (nothing at all on a warm tree)
+build: $(BUILD_INFO)
+
+$(BUILD_INFO) &: $(BUILD_INPUTS) $(STAMP)
+	npx tsc -b tsconfig.build.json
+	@touch $(BUILD_INFO)
 
 ## start: build, then run kv_store (127.0.0.1:8080) and test_client (127.0.0.1:8081) until Ctrl-C
 start: build
@@ -66,4 +75,4 @@ soak: build
 	node scripts/soak.mjs --duration $${SOAK_DURATION_S:-300}
 
 clean:
-	rm -rf node_modules src/*/dist src/*/node_modules .test-results.json
+	rm -rf node_modules src/*/dist src/*/node_modules src/*/*.tsbuildinfo .test-results.json

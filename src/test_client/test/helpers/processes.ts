@@ -7,11 +7,10 @@ export const ROOT = fileURLToPath(new URL('../../../../', import.meta.url));
 
 const TSC = `${ROOT}node_modules/typescript/bin/tsc`;
 
-/** Builds client, kv_store and test_client with tsc if their dist is missing (`make test` builds them first). */
+/** Builds every package with tsc -b if a service's dist is missing (`make test` builds them first). */
 export function ensureBuilt(): void {
-  for (const pkg of ['client/dist/index.js', 'kv_store/dist/main.js', 'test_client/dist/main.js']) {
-    const [dir] = pkg.split('/');
-    if (!existsSync(`${ROOT}src/${pkg}`)) execFileSync(process.execPath, [TSC, '-p', `src/${dir}`], { cwd: ROOT, stdio: 'inherit' });
+  if (['kv_store/dist/main.js', 'test_client/dist/main.js'].some((file) => !existsSync(`${ROOT}src/${file}`))) {
+    execFileSync(process.execPath, [TSC, '-b', 'tsconfig.build.json'], { cwd: ROOT, stdio: 'inherit' });
   }
 }
 
