@@ -8,6 +8,9 @@ const DEFAULT_UI_DIR = fileURLToPath(new URL('../../ui/dist/', import.meta.url))
 export type { LogLevel };
 export { ConfigError, LOG_LEVELS };
 
+/** KV_CORS_ORIGINS: '*', or origins as browsers send them in Origin (https://app.example). */
+export type CorsOrigins = '*' | readonly string[];
+
 /** kv_store's configuration, read once from the environment at start-up. */
 export interface Config {
   readonly host: string;
@@ -52,6 +55,8 @@ export interface Config {
   readonly watchProgressMs: number;
   /** Bytes a watch stream's client may leave unread before it is cut off as a slow consumer. */
   readonly watchBufferBytes: number;
+  /** Origins whose browser apps may call the API (CORS): '*', a list, or undefined (off). */
+  readonly corsOrigins: CorsOrigins | undefined;
 }
 
 /** The etcd backend's settings (KV_ETCD_*). */
@@ -105,6 +110,7 @@ export const VARIABLES = [
   'KV_ETCD_CA_FILE',
   'KV_ETCD_CERT_FILE',
   'KV_ETCD_KEY_FILE',
+  'KV_CORS_ORIGINS',
 ];
 
 const ETCD_VARIABLES = VARIABLES.filter((name) => name.startsWith('KV_ETCD_'));
@@ -164,6 +170,7 @@ export function loadConfig(env: Env = process.env): Config {
     watchBufferBytes: integer(env, 'KV_WATCH_BUFFER_BYTES', 1_048_576, 1024, 1_073_741_824),
     backend,
     etcd: backend === 'etcd' ? loadEtcdConfig(env) : noEtcdConfig(env),
+    corsOrigins: corsOrigins(env),
   });
 }
 
@@ -237,6 +244,41 @@ function noEtcdConfig(env: Env): undefined {
   const set = ETCD_VARIABLES.find((name) => raw(env, name) !== undefined);
   if (set !== undefined) throw new ConfigError(`${set} is set but KV_BACKEND is memory; set KV_BACKEND=etcd to use etcd`);
   return undefined;
+}
+
+/**
+ * KV_CORS_ORIGINS: '*', or origins separated by commas (`https://app.example.com,
+ * http://localhost:5173`), kept as browsers send them in Origin (lower case, no default port);
+ * undefined when unset.
+ */
+function corsOrigins(env: Env): CorsOrigins | undefined {
+  const value = raw(env, 'KV_CORS_ORIGINS');
+  if (value === undefined) return undefined;
+  if (value === '*') return '*';
+  const origins: string[] = [];
+  for (const item of value.split(',')) {
+    const text = item.trim();
+    let url: URL | undefined;
+    try {
+      url = new URL(text);
+    } catch {
+      url = undefined;
+    }
+    const plain =
+      url !== undefined &&
+      (url.protocol === 'http:' || url.protocol === 'https:') &&
+      url.username === '' &&
+      url.password === '' &&
+      url.pathname === '/' &&
+      !/[?#]/.test(text);
+    if (url === undefined || !plain) {
+      throw new ConfigError(
+        `KV_CORS_ORIGINS must be * or origins separated by commas, such as https://app.example.com,http://localhost:5173; got '${text}'`,
+      );
+    }
+    origins.push(url.origin);
+  }
+  return Object.freeze(origins);
 }
 
 /** Warnings for KV_* variables that are set but unknown (typos such as KV_PROT), each naming the closest known one. */

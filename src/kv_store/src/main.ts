@@ -40,6 +40,7 @@ function main(): void {
         },
         auth: config.authToken !== undefined || config.readToken !== undefined ? 'bearer' : 'off',
         backend: config.etcd === undefined ? 'memory' : { etcd: config.etcd.endpoints, prefix: config.etcd.prefix },
+        cors: config.corsOrigins ?? 'off',
         node: process.version,
       },
       'kv_store listening',
