@@ -349,10 +349,10 @@ ensure_tools() {
 ensure_tools
 [ "$(nproc)" -ge 2 ] || log "warning: $(nproc) CPU(s); the server and the load generator will share one"
 if [ "${BENCH_SKIP_BUILD:-0}" != 1 ]; then
-  log "building kv_store (npx tsc -p src/kv_store)"
-  npx tsc -p src/kv_store >&2 || die "kv_store does not build"
+  log "building kv_store (npx tsc -b src/kv_store)"
+  npx tsc -b src/kv_store >&2 || die "kv_store does not build"
 fi
-[ -f "$KV_MAIN" ] || die "$KV_MAIN is missing; build kv_store first (npx tsc -p src/kv_store)"
+[ -f "$KV_MAIN" ] || die "$KV_MAIN is missing; build kv_store first (npx tsc -b src/kv_store)"
 
 cat >"$OUT/env.json" <<EOF
 {

@@ -103,12 +103,16 @@ export function startKvctl(args: readonly string[], env: Record<string, string>)
   };
 }
 
-/** dist/ must be built from the current source (make build, or npm run build). */
+/**
+ * dist/ must be built from the current source (make build, or npm run build). tsc -b rewrites
+ * only the outputs of changed files, but its build info after every build that changed anything.
+ */
 export function assertFreshBuild(): void {
   const main = join(CLIENT, 'dist', 'kvctl', 'main.js');
   let built: number;
   try {
-    built = statSync(main).mtimeMs;
+    statSync(main);
+    built = statSync(join(CLIENT, 'dist', 'tsconfig.tsbuildinfo')).mtimeMs;
   } catch {
     throw new Error(`${main} is missing: build first (make build, or npm run build)`);
   }

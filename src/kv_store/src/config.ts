@@ -10,6 +10,9 @@ const DEFAULT_UI_DIR = fileURLToPath(new URL('../../ui/dist/', import.meta.url))
 export type { LogLevel };
 export { ConfigError, LOG_LEVELS };
 
+/** KV_CORS_ORIGINS: '*', or origins as browsers send them in Origin (https://app.example). */
+export type CorsOrigins = '*' | readonly string[];
+
 /** kv_store's configuration, read once from the environment at start-up. */
 export interface Config {
   readonly host: string;
@@ -64,6 +67,8 @@ export interface Config {
   readonly snapshotEveryBytes: number;
   /** Size at which a log segment is finished and the next begun (with dataDir). */
   readonly walSegmentBytes: number;
+  /** Origins whose browser apps may call the API (CORS): '*', a list, or undefined (off). */
+  readonly corsOrigins: CorsOrigins | undefined;
 }
 
 /** The etcd backend's settings (KV_ETCD_*). */
@@ -122,6 +127,7 @@ export const VARIABLES = [
   'KV_RECOVERY',
   'KV_SNAPSHOT_EVERY_BYTES',
   'KV_WAL_SEGMENT_BYTES',
+  'KV_CORS_ORIGINS',
 ];
 
 const ETCD_VARIABLES = VARIABLES.filter((name) => name.startsWith('KV_ETCD_'));
@@ -189,6 +195,7 @@ export function loadConfig(env: Env = process.env): Config {
     recovery: oneOf(env, 'KV_RECOVERY', RECOVERY_MODES, 'strict'),
     snapshotEveryBytes: integer(env, 'KV_SNAPSHOT_EVERY_BYTES', 64 * 1_048_576, 4096, Number.MAX_SAFE_INTEGER),
     walSegmentBytes: integer(env, 'KV_WAL_SEGMENT_BYTES', 64 * 1_048_576, 4096, 4 * 1024 * 1_048_576),
+    corsOrigins: corsOrigins(env),
   });
 }
 
@@ -271,6 +278,41 @@ function noEtcdConfig(env: Env): undefined {
   const set = ETCD_VARIABLES.find((name) => raw(env, name) !== undefined);
   if (set !== undefined) throw new ConfigError(`${set} is set but KV_BACKEND is memory; set KV_BACKEND=etcd to use etcd`);
   return undefined;
+}
+
+/**
+ * KV_CORS_ORIGINS: '*', or origins separated by commas (`https://app.example.com,
+ * http://localhost:5173`), kept as browsers send them in Origin (lower case, no default port);
+ * undefined when unset.
+ */
+function corsOrigins(env: Env): CorsOrigins | undefined {
+  const value = raw(env, 'KV_CORS_ORIGINS');
+  if (value === undefined) return undefined;
+  if (value === '*') return '*';
+  const origins: string[] = [];
+  for (const item of value.split(',')) {
+    const text = item.trim();
+    let url: URL | undefined;
+    try {
+      url = new URL(text);
+    } catch {
+      url = undefined;
+    }
+    const plain =
+      url !== undefined &&
+      (url.protocol === 'http:' || url.protocol === 'https:') &&
+      url.username === '' &&
+      url.password === '' &&
+      url.pathname === '/' &&
+      !/[?#]/.test(text);
+    if (url === undefined || !plain) {
+      throw new ConfigError(
+        `KV_CORS_ORIGINS must be * or origins separated by commas, such as https://app.example.com,http://localhost:5173; got '${text}'`,
+      );
+    }
+    origins.push(url.origin);
+  }
+  return Object.freeze(origins);
 }
 
 /**

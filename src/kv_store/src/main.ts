@@ -64,6 +64,7 @@ async function main(): Promise<void> {
         auth: config.authToken !== undefined || config.readToken !== undefined ? 'bearer' : 'off',
         backend: config.etcd === undefined ? 'memory' : { etcd: config.etcd.endpoints, prefix: config.etcd.prefix },
         persistence: config.dataDir === undefined ? 'off' : { dataDir: config.dataDir, fsync: config.fsync },
+        cors: config.corsOrigins ?? 'off',
         node: process.version,
       },
       'kv_store listening',

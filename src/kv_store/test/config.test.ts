@@ -50,6 +50,7 @@ describe('loadConfig', () => {
       recovery: 'strict',
       snapshotEveryBytes: 64 * 1_048_576,
       walSegmentBytes: 64 * 1_048_576,
+      corsOrigins: undefined,
     });
   });
 
@@ -168,6 +169,14 @@ describe('loadConfig', () => {
       ['KV_RECOVERY', 'guess'],
       ['KV_SNAPSHOT_EVERY_BYTES', '1000'],
       ['KV_WAL_SEGMENT_BYTES', '64MiB'],
+      ['KV_CORS_ORIGINS', 'app.example.com'],
+      ['KV_CORS_ORIGINS', 'https://app.example.com/path'],
+      ['KV_CORS_ORIGINS', 'https://app.example.com?x=1'],
+      ['KV_CORS_ORIGINS', 'https://user:pw@app.example.com'],
+      ['KV_CORS_ORIGINS', 'ftp://files.example.com'],
+      ['KV_CORS_ORIGINS', '*,https://app.example.com'],
+      ['KV_CORS_ORIGINS', 'https://app.example.com,'],
+      ['KV_CORS_ORIGINS', 'null'],
     ];
     for (const [name, value] of cases) {
       it(`${name}=${JSON.stringify(value)}`, () => {
@@ -266,6 +275,33 @@ describe('loadConfig', () => {
       expect(configWarnings({ KV_BACKEND: 'etcd', KV_ETCD_ENDPOINTS: 'x', KV_ETCD_PREFIX: 'p/', KV_ETCD_CA_FILE: 'f' })).toEqual([]);
       expect(configWarnings({ KV_ETCD_ENDPOINT: 'x' })).toEqual([
         'KV_ETCD_ENDPOINT is not a known variable and is ignored; did you mean KV_ETCD_ENDPOINTS?',
+      ]);
+    });
+  });
+
+  describe('KV_CORS_ORIGINS', () => {
+    it('is off when unset or blank, * for any origin, else the origins as browsers send them', () => {
+      expect(loadConfig({}).corsOrigins).toBeUndefined();
+      expect(loadConfig({ KV_CORS_ORIGINS: '  ' }).corsOrigins).toBeUndefined();
+      expect(loadConfig({ KV_CORS_ORIGINS: ' * ' }).corsOrigins).toBe('*');
+      expect(loadConfig({ KV_CORS_ORIGINS: 'https://App.Example.com:443/, http://localhost:5173' }).corsOrigins).toEqual([
+        'https://app.example.com',
+        'http://localhost:5173',
+      ]);
+    });
+
+    it('refuses anything but origins, with a message that shows one', () => {
+      expect(configError({ KV_CORS_ORIGINS: 'https://app.example.com/app' }).message).toBe(
+        "KV_CORS_ORIGINS must be * or origins separated by commas, such as https://app.example.com,http://localhost:5173; got 'https://app.example.com/app'",
+      );
+    });
+  });
+
+  describe('configWarnings', () => {
+    it("names the closest known variable for a misspelt KV_ one, and leaves the other programs' variables alone", () => {
+      expect(configWarnings({ KV_PROT: '9090', KV_CORS_ORIGIN: '*', KV_STORE_URL: 'http://x', KV_PORT: '1', PATH: '/bin' })).toEqual([
+        'KV_CORS_ORIGIN is not a known variable and is ignored; did you mean KV_CORS_ORIGINS?',
+        'KV_PROT is not a known variable and is ignored; did you mean KV_PORT?',
       ]);
     });
   });

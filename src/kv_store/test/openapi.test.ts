@@ -34,6 +34,7 @@ interface OpenApi {
   info: { description: string };
   paths: Record<string, PathItem>;
   'x-kv-unknown-paths': { response: ResponseObject | Ref };
+  'x-kv-cors': { variable: string; preflight: ResponseObject | Ref; answers: ResponseObject | Ref };
   components: { schemas: { Error: { properties: { error: { properties: { code: { enum: string[] } } } } } } };
 }
 
@@ -331,6 +332,42 @@ describe('docs/openapi.json agrees with the app', () => {
     for (const path of Object.keys(doc.paths)) {
       const res = await t.get(path.replace('{key}', 'k'), { 'x-request-id': 'doc-check' });
       expect(res.headers['x-request-id'], path).toBe('doc-check');
+    }
+  });
+
+  it('describes in x-kv-cors the preflight answer and the headers of every other answer, as the app sends them with KV_CORS_ORIGINS', async () => {
+    const cors = doc['x-kv-cors'];
+    expect(cors.variable).toBe('KV_CORS_ORIGINS');
+    const t = testApp({ KV_CORS_ORIGINS: 'https://app.example.com' });
+    const origin = { origin: 'https://app.example.com' };
+    /** The documented headers of a response, with each one's const value when it has one. */
+    const documentedHeaders = (response: ResponseObject | Ref): Record<string, string | undefined> =>
+      Object.fromEntries(
+        Object.entries(resolve(response).headers ?? {}).map(([name, header]) => [
+          name.toLowerCase(),
+          resolve(header as { schema: { const?: string } } | Ref).schema.const,
+        ]),
+      );
+    /** The CORS headers of an answer (and those the document lists), with the values it fixes (const) and the others as undefined. */
+    const sent = (
+      headers: Record<string, string | undefined>,
+      fixed: Record<string, string | undefined>,
+    ): Record<string, string | undefined> =>
+      Object.fromEntries(
+        Object.entries(headers)
+          .filter(([name]) => name.startsWith('access-control-') || name === 'vary' || name in fixed)
+          .map(([name, value]) => [name, fixed[name] === undefined ? undefined : value]),
+      );
+
+    for (const path of Object.keys(doc.paths)) {
+      const url = path.replace('{key}', 'some-key');
+      const preflight = await t.inject({ method: 'OPTIONS', url, headers: { ...origin, 'access-control-request-method': 'GET' } });
+      expect(preflight.statusCode, url).toBe(204);
+      expect(sent(preflight.headers, documentedHeaders(cors.preflight)), url).toStrictEqual(documentedHeaders(cors.preflight));
+      expect(preflight.headers['access-control-allow-methods'], url).toBe(doc.paths[path]?.['x-kv-other-methods'].allow);
+    }
+    for (const res of [await t.post({ key: 'a', value: 1 }, origin), await t.get('/v1/a', origin), await t.get('/v1/missing', origin)]) {
+      expect(sent(res.headers, documentedHeaders(cors.answers))).toStrictEqual(documentedHeaders(cors.answers));
     }
   });
 

@@ -11,5 +11,7 @@ export { arrayElements, topLevelMembers } from './json-members.js';
 export type { JsonObject, JsonValue } from './json-value.js';
 export { isJsonObject } from './json-value.js';
 export { keyPath } from './key-path.js';
+export type { LogOutput, OutputStream } from './log-output.js';
+export { createLogOutput, MAX_QUEUED_BYTES, standardLogOutput } from './log-output.js';
 export type { ClosableServer, GracefulShutdownOptions, ShutdownLog } from './shutdown.js';
 export { stopOnSignals } from './shutdown.js';
