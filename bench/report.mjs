@@ -439,6 +439,37 @@ if (restarts.length > 0) {
   }
 }
 
+// --- transactions ----------------------------------------------------------------------------------
+const txnRow = (target, n) => {
+  const f = join(raw, `txn-${target}-${n}-${n === 1 ? 'put' : 'txn'}.json`);
+  return existsSync(f) ? run(f) : undefined;
+};
+if (txnRow('kv', 1) !== undefined) {
+  out.push('', '### Transactions: POST /txn beside a single PUT, and Redis scripts through webdis', '');
+  out.push(
+    `Random keys among ${int(settings.keys)} preloaded ones, each set to the 100-byte value, wrk -c${settings.connections}, one process start. ` +
+      'kv_store: `PUT /v1/<key>`, then `POST /txn` with 2 and with 10 `set` ops (all or nothing, one revision). webdis + redis-server: ' +
+      '`SET`, then an `EVAL` of a script that SETs 2 and 10 keys (Redis runs a script atomically, as it runs MULTI/EXEC; ' +
+      'webdis cannot hold MULTI and EXEC on one connection). "keys/s": req/s × keys written per request.',
+  );
+  out.push('', '| server | request | req/s | keys/s | p50 ms | p99 ms | errors | vs its single write | vs webdis, same keys |');
+  out.push('|---|---|---:|---:|---:|---:|---:|---:|---:|');
+  for (const target of ['kv', 'webdis']) {
+    const single = txnRow(target, 1);
+    for (const n of [1, 2, 10]) {
+      const r = txnRow(target, n);
+      if (r === undefined) continue;
+      const request =
+        target === 'kv' ? (n === 1 ? 'PUT (one key)' : `POST /txn, ${n} sets`) : n === 1 ? 'SET (one key)' : `EVAL, ${n} SETs`;
+      const vsSingle = n === 1 ? '—' : ratio(r.rps, single?.rps);
+      const vsWebdis = target === 'kv' ? ratio(r.rps, txnRow('webdis', n)?.rps) : '—';
+      out.push(
+        `| ${target === 'kv' ? 'kv_store' : 'webdis + redis-server'} | ${request} | ${int(r.rps)} | ${int(r.rps * n)} | ${ms(r.p50)} | ${ms(r.p99)} | ${int(r.errors)} | ${vsSingle} | ${vsWebdis} |`,
+      );
+    }
+  }
+}
+
 // --- profile -----------------------------------------------------------------------------------------
 for (const load of ['get', 'put']) {
   const f = join(dir, 'profile', `${load}-summary.md`);

@@ -13,7 +13,7 @@
 # Settings (environment): BENCH_QUICK, BENCH_DURATION (s), BENCH_WARMUP (s), BENCH_STARTS (kv_store
 # process starts), BENCH_KEYS (10000), BENCH_MEM_KEYS (1000000; 100000 quick), BENCH_CONNECTIONS (50),
 # BENCH_TARGETS ("kv ref webdis"), BENCH_LOADS ("get put mix post delete"), BENCH_PHASES
-# ("throughput metrics memory expiry profile watch durability"; add "layouts" for bench/entry-layouts.mjs), BENCH_SKIP_BUILD=1,
+# ("throughput metrics memory expiry profile watch durability txn"; add "layouts" for bench/entry-layouts.mjs), BENCH_SKIP_BUILD=1,
 # BENCH_WATCHERS (1000 SSE watchers in the watch phase), BENCH_PROBE_MS (50: a probe write every 50 ms),
 # BENCH_ETCD (1: list-all through etcd's JSON gateway when etcd is installed; 0 to leave it out),
 # BENCH_DUR_KEYS (keys for the restart-time rows of the durability phase; BENCH_MEM_KEYS by default),
@@ -38,7 +38,7 @@ SERVER_CPU=${BENCH_SERVER_CPU:-1}
 CLIENT_CPU=${BENCH_CLIENT_CPU:-0}
 TARGETS=${BENCH_TARGETS:-kv ref webdis}
 LOADS=${BENCH_LOADS:-get put mix post delete}
-PHASES=${BENCH_PHASES:-throughput metrics memory expiry profile watch durability}
+PHASES=${BENCH_PHASES:-throughput metrics memory expiry profile watch durability txn}
 WATCHERS=${BENCH_WATCHERS:-1000}
 PROBE_MS=${BENCH_PROBE_MS:-50}
 ETCD=${BENCH_ETCD:-1}
@@ -681,6 +681,36 @@ if has durability "$PHASES"; then
     done
   fi
   rm -rf "$OUT/durability/data" "$OUT/redis-dur-"*
+fi
+
+if has txn "$PHASES"; then
+  # Transactions: a single PUT, then POST /txn setting 2 and 10 random preloaded keys at once, on one
+  # kv_store process; beside webdis + redis-server running SET and an EVAL that SETs 2 and 10 keys
+  # (Redis runs a script atomically; webdis cannot hold MULTI and EXEC on one connection).
+  log "txn: kv_store PUT, then POST /txn with 2 and 10 sets"
+  start_kv txn
+  SERVER_PIDS=("$KV_PID")
+  url="http://127.0.0.1:$KV_PORT"
+  preload kv "$url" k "$KEYS" txn
+  measure "txn-kv-1-put" put "$url" BENCH_FLAVOR=kv BENCH_START=1 BENCH_TARGET=kv BENCH_LOAD=put
+  for n in 2 10; do
+    measure "txn-kv-$n-txn" txn "$url" BENCH_FLAVOR=kv BENCH_START=1 BENCH_TARGET=kv BENCH_LOAD="txn$n" BENCH_TXN_OPS="$n"
+  done
+  stop_pid "$KV_PID"
+  if has webdis "$TARGETS"; then
+    log "txn: webdis + redis-server SET, then EVAL setting 2 and 10 keys"
+    start_redis txn
+    start_webdis txn
+    SERVER_PIDS=("$WEBDIS_PID" "$REDIS_PID")
+    url="http://127.0.0.1:$WEBDIS_PORT"
+    preload webdis "$url" k "$KEYS" txn
+    measure "txn-webdis-1-put" put "$url" BENCH_FLAVOR=webdis BENCH_START=1 BENCH_TARGET=webdis BENCH_LOAD=put
+    for n in 2 10; do
+      measure "txn-webdis-$n-txn" txn "$url" BENCH_FLAVOR=webdis BENCH_START=1 BENCH_TARGET=webdis BENCH_LOAD="txn$n" BENCH_TXN_OPS="$n"
+    done
+    stop_pid "$WEBDIS_PID"
+    stop_pid "$REDIS_PID"
+  fi
 fi
 
 if has layouts "$PHASES"; then
