@@ -13,6 +13,7 @@ import { createLogger, type Logger } from './logger.js';
 import { EtcdStore } from './store/etcd/etcd-store.js';
 import { Metrics } from './metrics/metrics.js';
 import { registerStoreMetrics } from './metrics/store-metrics.js';
+import { registerWatchMetrics } from './metrics/watch-metrics.js';
 import { Readiness } from './readiness.js';
 import { Persistence } from './store/durable/persistence.js';
 import { MemoryStore } from './store/memory/memory-store.js';
@@ -135,6 +136,7 @@ export function buildApp(options: AppOptions): App {
     { maxWatchers: config.maxWatchers, progressMs: config.watchProgressMs, bufferBytes: config.watchBufferBytes },
     logger,
   );
+  registerWatchMetrics(metrics.registry, watches);
   const context: ApiContext = { config, store, logger, metrics, readiness, watches };
   const door = createApi(context);
   const onAnswer = answerObserver(logger, metrics.enabled ? metrics.requests : undefined);

@@ -1,4 +1,5 @@
 import { getMetricsFromIterator, type PromData, type PromHistogramData, type PromMetrics } from 'prom2javascript';
+import { connect } from 'node:net';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { buildApp } from '../src/app.js';
 import { loadConfig } from '../src/config.js';
@@ -60,6 +61,15 @@ function histograms(metrics: PromMetrics, name: string): Record<string, PromHist
   const out: Record<string, PromHistogramData> = {};
   for (const d of metric.data as PromHistogramData[]) out[labelKey(d.labels)] = d;
   return out;
+}
+
+/** Resolves when `check` holds (a hang guard of 15 s). */
+async function until(check: () => boolean, what: string): Promise<void> {
+  const deadline = Date.now() + 15_000;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
 }
 
 function labelKey(labels: Record<string, string>): string {
@@ -167,6 +177,67 @@ describe('GET /metrics', () => {
       'reason=key_not_found': 1,
       'reason=payload_too_large': 1,
     });
+  });
+
+  it('counts transactions by result, and a refused or failed write transaction as a rejected write by its code', async () => {
+    const { url, send } = await served({ KV_MAX_TXN_OPS: '4', KV_AUTH_TOKEN: 'write-token-1', KV_READ_TOKEN: 'read-token-1' });
+    const w = { authorization: 'Bearer write-token-1' };
+    const r = { authorization: 'Bearer read-token-1' };
+    const set = (key: string) => ({ op: 'set', key, value: 1 });
+    const sent = [
+      await send('POST', '/txn', { ops: [set('a'), set('b')] }, w),
+      await send('POST', '/txn', { checks: [{ key: 'a', version: 1 }], ops: [{ op: 'incr', key: 'a' }] }, w),
+      await send('POST', '/txn', { checks: [{ key: 'a', version: 1 }], ops: [set('b')] }, w),
+      await send('POST', '/txn', { ops: [{ op: 'replace', key: 'missing', value: 1 }] }, w),
+      await send('POST', '/txn', { ops: [set('a'), set('b'), set('c'), set('d'), set('e')] }, w),
+      await send('POST', '/txn', { ops: [set('a')] }, r),
+      await send('POST', '/txn', '{"ops":', w),
+      await send('POST', '/txn', { checks: [{ key: 'a', version: 2 }], ops: [{ op: 'get', key: 'a' }] }, r),
+      await send('POST', '/txn', { checks: [{ key: 'a', version: 9 }], ops: [{ op: 'get', key: 'a' }] }, r),
+    ];
+    expect(sent).toEqual([200, 200, 409, 409, 413, 403, 400, 200, 409]);
+    const { metrics } = await scrape(url, r);
+    expect(samples(metrics, 'kv_txn_total')).toEqual({ 'result=succeeded': 3, 'result=failed': 3, 'result=rejected': 3 });
+    // The read-only transaction whose check failed wrote nothing, so it is no rejected write.
+    expect(samples(metrics, 'kv_rejected_writes_total')).toEqual({
+      'reason=txn_failed': 2,
+      'reason=too_many_ops': 1,
+      'reason=forbidden': 1,
+      'reason=invalid_json': 1,
+    });
+  });
+
+  it('reports the watchers now and the streams cut off, by reason (slow_consumer)', async () => {
+    const { app, url, send } = await served({ KV_WATCH_BUFFER_BYTES: '65536', KV_KEEP_ALIVE_TIMEOUT_MS: '120000' });
+    const before = await scrape(url);
+    expect(samples(before.metrics, 'kv_watchers')).toEqual({ '': 0 });
+    expect(samples(before.metrics, 'kv_watch_evictions_total')).toEqual({ 'reason=slow_consumer': 0, 'reason=history_compacted': 0 });
+    // One client that reads its stream, one that stops reading.
+    const reader = new AbortController();
+    onTestFinished(() => reader.abort());
+    const reading = await fetch(`${url}/v1/?watch=true`, { headers: { accept: 'application/x-ndjson' }, signal: reader.signal });
+    expect(reading.status).toBe(200);
+    void reading.body?.pipeTo(new WritableStream()).catch(() => undefined);
+    const stalled = connect(Number(new URL(url).port), '127.0.0.1');
+    onTestFinished(() => {
+      stalled.destroy();
+    });
+    let received = '';
+    stalled.on('data', (d: Buffer) => {
+      received += d.toString('latin1');
+    });
+    stalled.write('GET /v1/?watch=true HTTP/1.1\r\nHost: x\r\nAccept: application/x-ndjson\r\n\r\n');
+    await until(() => received.includes('"type":"progress"'), 'the watch to start');
+    stalled.pause(); // this client stops reading
+    expect(samples((await scrape(url)).metrics, 'kv_watchers')).toEqual({ '': 2 });
+    const value = 'v'.repeat(64 * 1024);
+    for (let i = 0; i < 300 && app.watches.evictions.slow_consumer === 0; i++) {
+      expect(await send('POST', '/v1/', { key: `k${i}`, value })).toBe(201);
+    }
+    await until(() => app.watches.watchers === 1, 'the stalled watcher to be cut off');
+    const after = await scrape(url);
+    expect(samples(after.metrics, 'kv_watchers')).toEqual({ '': 1 });
+    expect(samples(after.metrics, 'kv_watch_evictions_total')).toEqual({ 'reason=slow_consumer': 1, 'reason=history_compacted': 0 });
   });
 
   it("reports the store's keys, bytes, limits, revision and expiries, read from its stats when scraped", async () => {

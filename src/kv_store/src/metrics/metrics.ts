@@ -7,7 +7,7 @@ import { RequestMetrics } from './request-metrics.js';
  * `registry` is where every metric is registered. A feature adds its own where it is built, with
  * prom-client's classes, e.g. in a route module (which gets `metrics` in its ApiContext):
  *
- *     const txns = new Counter({ name: 'kv_txn_total', help: '…', labelNames: ['result'], registers: [metrics.registry] });
+ *     const hits = new Counter({ name: 'kv_cache_hits_total', help: '…', registers: [metrics.registry] });
  *
  * A metric read from state (a gauge of watchers, the last snapshot's time) is best a `collect()`
  * that reads it at scrape time; a counter bumped on every request should count plain numbers and
@@ -28,6 +28,9 @@ function runtimeRegistry(): Registry {
   return runtime;
 }
 
+/** What became of a POST /txn. */
+export type TxnResult = 'succeeded' | 'failed' | 'rejected';
+
 export class Metrics {
   /** Every metric of this kv_store: features register theirs here. */
   readonly registry = new Registry();
@@ -36,6 +39,8 @@ export class Metrics {
   /** The Content-Type of `render()`'s text. */
   readonly contentType: string = Registry.PROMETHEUS_CONTENT_TYPE;
   private readonly rejected: Counter<'reason'>;
+  /** Transactions by outcome, handed to prom-client when /metrics is scraped. */
+  private readonly txns: Record<TxnResult, number> = { succeeded: 0, failed: 0, rejected: 0 };
 
   /** `enabled` false (KV_METRICS=off): no /metrics, no runtime metrics, nothing counted per request. */
   constructor(readonly enabled: boolean) {
@@ -46,7 +51,23 @@ export class Metrics {
       labelNames: ['reason'] as const,
       registers: [this.registry],
     });
+    const txns = this.txns;
+    new Counter({
+      name: 'kv_txn_total',
+      help: 'POST /txn requests by result: succeeded (applied), failed (a check or op failed: 409 txn_failed, nothing applied), rejected (refused before it ran: bad body, access, too many ops, limits).',
+      labelNames: ['result'] as const,
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const [result, n] of Object.entries(txns)) this.inc({ result }, n);
+      },
+    });
     if (enabled) runtimeRegistry();
+  }
+
+  /** Counts a transaction's result. */
+  txn(result: TxnResult): void {
+    this.txns[result]++;
   }
 
   /** Counts a refused write; `reason` is the contract's error code. */

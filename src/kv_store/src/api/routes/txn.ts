@@ -1,10 +1,9 @@
-import { whenReady } from '../../store/store.js';
 import type { TxnFailure, TxnOp, TxnOutcome, TxnResult } from '../../store/txn.js';
 import { entryJson, jsonAnswer } from '../answers.js';
 import { forbidden } from '../auth.js';
 import type { ApiContext } from '../context.js';
 import type { Answer } from '../door.js';
-import { HttpError } from '../errors.js';
+import { HttpError, isAnswerable } from '../errors.js';
 import type { Route } from '../router.js';
 import { parseTxnBody } from '../txn-body.js';
 
@@ -12,7 +11,7 @@ import { parseTxnBody } from '../txn-body.js';
 const READS = new Set<TxnOp['op']>(['get']);
 
 /** `/txn`: several keys changed together or not at all (list-watch-txn.md, "Transactions"). */
-export function txnRoutes({ store, config }: ApiContext): Route[] {
+export function txnRoutes({ store, config, metrics }: ApiContext): Route[] {
   const txn = store.txn?.bind(store);
   if (txn === undefined) return [];
   const limits = { maxKeyBytes: config.maxKeyBytes, maxValueBytes: config.maxValueBytes, maxOps: config.maxTxnOps };
@@ -25,9 +24,28 @@ export function txnRoutes({ store, config }: ApiContext): Route[] {
       json: true,
       revisioned: true,
       handle(request) {
-        const body = parseTxnBody(request.body, limits);
-        if (request.granted !== 'write' && body.ops.some((op) => !READS.has(op.op))) throw forbidden();
-        return whenReady(txn(body), outcomeAnswer);
+        // Counted here, not as the door counts a write route's refusals: the route is a read
+        // route (for check-and-get), and a failed transaction is an answer, not an error.
+        let writes = true;
+        const refused = (err: unknown): never => {
+          metrics.txn('rejected');
+          if (writes && isAnswerable(err)) metrics.rejectedWrite(err instanceof HttpError ? err.code : err.reason);
+          throw err;
+        };
+        const counted = (outcome: TxnOutcome): Answer => {
+          metrics.txn(outcome.succeeded ? 'succeeded' : 'failed');
+          if (!outcome.succeeded && writes) metrics.rejectedWrite('txn_failed');
+          return outcomeAnswer(outcome);
+        };
+        try {
+          const body = parseTxnBody(request.body, limits);
+          writes = body.ops.some((op) => !READS.has(op.op));
+          if (request.granted !== 'write' && writes) throw forbidden();
+          const outcome = txn(body);
+          return outcome instanceof Promise ? outcome.then(counted, refused) : counted(outcome);
+        } catch (err) {
+          return refused(err);
+        }
       },
     },
   ];

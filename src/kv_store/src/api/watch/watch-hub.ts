@@ -62,6 +62,9 @@ export function historyCompacted(after: number, oldestRevision: number): HttpErr
   );
 }
 
+/** Why a stream was ended for its watcher rather than by it: the code of its last message. */
+export type EvictionReason = 'slow_consumer' | 'history_compacted';
+
 /** Retry-After of a 429 too_many_watchers, in seconds. */
 const RETRY_AFTER_S = '5';
 
@@ -71,6 +74,8 @@ export class WatchHub {
   private readonly polls = new Set<LongPoll>();
   /** Watchers counted against maxWatchers: from the answer's making to its end. */
   private slots = 0;
+  /** Streams cut off since start, by why: for kv_watch_evictions_total. */
+  readonly evictions: Record<EvictionReason, number> = { slow_consumer: 0, history_compacted: 0 };
   private liveCount = 0;
   private pending: ChangeBatch[] = [];
   private flushScheduled = false;

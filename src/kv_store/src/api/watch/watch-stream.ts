@@ -124,6 +124,7 @@ export class StreamWatcher implements AnswerStream, Subscriber {
   private replay(held: readonly ChangeBatch[] | HistoryCompacted): boolean {
     if (this.done) return false;
     if ('compacted' in held) {
+      this.hub.evictions.history_compacted++;
       this.finish(
         compactedMessage(
           this.form,
@@ -171,6 +172,7 @@ export class StreamWatcher implements AnswerStream, Subscriber {
   private checkBacklog(): void {
     const sink = this.sink;
     if (this.done || sink === undefined || sink.pending <= this.hub.settings.bufferBytes) return;
+    this.hub.evictions.slow_consumer++;
     this.finish(
       errorMessage(
         this.form,
