@@ -25,8 +25,8 @@ describe('MemoryStore', () => {
     expect(store.usedBytes).toBe(160 + 16 + ordered); // 48 + 3 + 102 = 153: the 160-byte class
     store.replace('abc', '1', { ttlMs: 10_000 });
     // 48 + 3 + 1 = 52: the 56-byte class; an entry with a TTL also pays for its expiry-queue
-    // item and key copy.
-    expect(store.usedBytes).toBe(56 + 16 + ordered + 40 + 8);
+    // items (a time and a key hash, 12 bytes, two at most as stale ones are pruned).
+    expect(store.usedBytes).toBe(56 + 16 + ordered + 24);
     expect(store.usedBytes).toBe(entryCost('abc', '1', true));
     store.delete('abc');
     expect(store.usedBytes).toBe(0);

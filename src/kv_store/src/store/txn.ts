@@ -67,6 +67,12 @@ export type TxnOutcome =
 /** How a plan reads the store: live entries only (an expired one is missing). */
 export interface TxnView {
   get(key: string): Entry | undefined;
+  /**
+   * The same entry as `get`, for reading during the plan only: its value may be read until the
+   * plan is committed, not after (an engine can then skip decoding values no op needs). A view
+   * without it is read with `get`.
+   */
+  peek?(key: string): Entry | undefined;
   /** The live keys that start with `prefix`. */
   keysWithPrefix(prefix: string): Iterable<string>;
 }
@@ -218,10 +224,11 @@ export function planTransaction(
   const existedBefore = new Map<string, boolean>();
   // Entries written get their revision from `at`; until then it is 0.
   const PENDING = 0;
+  const peek = view.peek === undefined ? (key: string) => view.get(key) : (key: string) => view.peek?.(key);
   const current = (key: string): Entry | undefined => {
     const s = staged.get(key);
     if (s !== undefined) return s ?? undefined;
-    const entry = view.get(key);
+    const entry = peek(key);
     if (!existedBefore.has(key)) existedBefore.set(key, entry !== undefined);
     return entry;
   };
@@ -248,9 +255,12 @@ export function planTransaction(
 
   const run = (op: TxnOp, index: number): void => {
     switch (op.op) {
-      case 'get':
-        results.push(current(op.key) ?? null);
+      case 'get': {
+        // A result outlives the plan: an entry of the store is read whole (`get`), not peeked.
+        const s = staged.get(op.key);
+        results.push(s !== undefined ? s : (view.get(op.key) ?? null));
         return;
+      }
       case 'create': {
         const old = current(op.key);
         if (old !== undefined) {

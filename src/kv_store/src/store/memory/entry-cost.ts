@@ -14,13 +14,17 @@ export function orderIndexBytes(keyBytes: number): number {
  * What an entry costs, as counted against KV_MAX_MEMORY_BYTES: its record (a 48-byte header, the
  * key's UTF-8 and the value's JSON text, rounded up to the record's size class), its share of
  * the hash index at the index's fullest and its place in the ordered index; and, if it expires,
- * its item in the expiry queue (a time, a pointer and a copy of its key as a V8 string, whose
- * length the key's UTF-8 length bounds). This is the memory the store really holds for it
+ * its items in the expiry queue (a time and a key hash, 12 bytes, in typed arrays; stale items
+ * are pruned once over half of the queue, so two items an entry at most, give or take 1,024).
+ * This is the memory the store really holds for it
  * (test/store-memory.test.ts and test/reliability/memory-accounting.test.ts measure it).
  */
+/** What an expiring entry's items in the expiry queue take: two of 12 bytes. */
+const EXPIRY_ITEM_BYTES = 24;
+
 export function entryBytes(keyBytes: number, valueBytes: number, expiring: boolean): number {
   const record = recordClassBytes(RECORD_HEADER_BYTES + keyBytes + valueBytes) + INDEX_BYTES_PER_ENTRY + orderIndexBytes(keyBytes);
-  return expiring ? record + 40 + ((keyBytes + 7) & ~7) : record;
+  return expiring ? record + EXPIRY_ITEM_BYTES : record;
 }
 
 /** The bytes an entry with this key and value (JSON text) is charged; `expiring` if it has a TTL. */

@@ -21,6 +21,35 @@ export function readEntry(table: RecordTable, key: string, address: RecordAddres
   };
 }
 
+/**
+ * The entry of `key` in the record at `address`, its numbers read now and its value decoded only
+ * if asked for: for a plan (TxnView.peek), which mostly needs the version and times of the entry
+ * it overwrites and not its value. Valid only until the table next changes.
+ */
+export class PeekedEntry implements Entry {
+  readonly version: number;
+  readonly revision: number;
+  readonly createdAt: number;
+  readonly updatedAt: number;
+  readonly expiresAt: number;
+
+  constructor(
+    private readonly table: RecordTable,
+    readonly key: string,
+    private readonly address: RecordAddress,
+  ) {
+    this.version = table.version(address);
+    this.revision = table.revision(address);
+    this.createdAt = table.createdAt(address);
+    this.updatedAt = table.updatedAt(address);
+    this.expiresAt = table.expiresAt(address);
+  }
+
+  get value(): string {
+    return this.table.value(this.address);
+  }
+}
+
 /** A listing's page at `revision` from what a scan found, each item read from its record. */
 export function readPage(table: RecordTable, revision: number, scan: ScanResult, values: boolean, count: number | undefined): ListPage {
   const items: ListItem[] = [];

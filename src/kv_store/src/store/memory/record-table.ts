@@ -124,6 +124,8 @@ export interface KeyProbe {
   /** The key's position, or NOT_FOUND. */
   readonly position: IndexPosition;
   readonly key: string;
+  /** The key's hash (what the expiry queue keeps). */
+  readonly hash: number;
 }
 
 /** What maintain() may do. */
@@ -220,6 +222,16 @@ export class RecordTable {
       }
     }
     return state;
+  }
+
+  /**
+   * The latest probe if it is of `key` and nothing has changed the index since it was taken;
+   * else a new probe. The commit path asks for the same key several times (to plan, to size,
+   * to apply): only the first one hashes and searches.
+   */
+  reprobe(key: string): KeyProbe {
+    const state = this.probeState;
+    return state.key === key && state.changes === this.changes ? state : this.probe(key);
   }
 
   /** True while the index is being resized (two tables). */
