@@ -431,12 +431,34 @@ export class MemoryStore implements KvStore {
     const { changes, results } = plan.at(revision);
     const batch: Change[] = [];
     for (const change of changes) {
-      // The history keeps changes: a key of an existing record is the record's own string, never a slice of a request.
-      const key = change.type === 'put' ? change.entry.key : change.key;
-      const position = table.reprobe(key).position;
-      const own = position === NOT_FOUND ? key : table.key(table.addressAt(position));
-      if (change.type === 'put') batch.push({ type: 'put', ...change.entry, key: own, ...(reason === undefined ? {} : { reason }) });
-      else batch.push({ type: 'delete', key: own, revision, reason: reason ?? 'delete' });
+      // No one keeps a batch for long (the history keeps bytes): the plan's key strings will do.
+      if (change.type === 'put') {
+        const e = change.entry;
+        batch.push(
+          reason === undefined
+            ? {
+                type: 'put',
+                key: e.key,
+                value: e.value,
+                version: e.version,
+                revision: e.revision,
+                createdAt: e.createdAt,
+                updatedAt: e.updatedAt,
+                expiresAt: e.expiresAt,
+              }
+            : {
+                type: 'put',
+                key: e.key,
+                value: e.value,
+                version: e.version,
+                revision: e.revision,
+                createdAt: e.createdAt,
+                updatedAt: e.updatedAt,
+                expiresAt: e.expiresAt,
+                reason,
+              },
+        );
+      } else batch.push({ type: 'delete', key: change.key, revision, reason: reason ?? 'delete' });
     }
     return this.answer(this.commit({ revision, changes: batch }), finish(revision, results));
   }
