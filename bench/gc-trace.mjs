@@ -20,7 +20,8 @@ for (const line of readFileSync(file, 'utf8').split('\n')) {
   if (at < from || at > to) continue;
   const kind = m[2];
   const pause = Number(m[3]);
-  const k = (kinds[kind] ??= { count: 0, maxMs: 0, totalMs: 0 });
+  if (kinds[kind] === undefined) kinds[kind] = { count: 0, maxMs: 0, totalMs: 0 };
+  const k = kinds[kind];
   k.count++;
   k.totalMs = Math.round((k.totalMs + pause) * 100) / 100;
   if (pause > k.maxMs) k.maxMs = pause;

@@ -21,11 +21,12 @@ import type { Change, ChangeBatch, DeleteReason, HistoryCompacted, PreviousValue
  * oldest batch frees nothing at once: a chunk is given back (kept as the spare) when its last
  * batch is dropped. Finding where a watcher resumes is a binary search over the revisions.
  *
- * A batch: u32 changes, f64 revision; then per change: u8 type (0 put, 1 delete), u8 reason
- * (0 none, 1 delete, 2 expired, 3 txn), u8 prev (0 absent, 1 null, 2 held), u32 key bytes and
- * the key's UTF-8; a put: u32 value bytes, the value's JSON text, f64 version, revision,
- * createdAt, updatedAt, expiresAt; a delete: f64 revision; a held prev: u32 bytes, the value,
- * f64 version, revision.
+ * A batch, 8-byte aligned so numbers are stored through typed-array views (no DataView, no
+ * byte-by-byte writes): u32 changes, u32 unused, f64 revision; then per change, 8-byte aligned:
+ * f64 version, revision, createdAt, updatedAt, expiresAt, prev's version, prev's revision (those
+ * a change has); u32 flags (type 0 put / 1 delete; reason << 8, 0 none, 1 delete, 2 expired,
+ * 3 txn; prev << 16, 0 absent, 1 null, 2 held), u32 bytes of the key, of the value, of prev's
+ * value; then the key's UTF-8, the value's and prev's JSON text.
  */
 
 /** How much history to keep. */
@@ -61,19 +62,24 @@ const REASON_CODE: Readonly<Record<string, number>> = { delete: 1, expired: 2, t
 
 interface Chunk {
   readonly bytes: Buffer;
+  readonly f64: Float64Array;
+  readonly u32: Uint32Array;
   /** Bytes written. */
   used: number;
   /** Batches held in it. */
   batches: number;
 }
 
-/** The most bytes `batch` can take encoded (UTF-8 is at most 3 bytes a UTF-16 unit). */
+/** A change's fixed part: seven float64s (version, revision, createdAt, updatedAt, expiresAt, prev's version and revision), four uint32s (flags, key, value and prev bytes). */
+const CHANGE_HEAD_BYTES = 72;
+
+/** The most bytes `batch` can take encoded (UTF-8 is at most 3 bytes a UTF-16 unit; 7 of padding a change). */
 function boundOf(batch: ChangeBatch): number {
-  let bytes = 12;
+  let bytes = 16;
   for (const change of batch.changes) {
-    bytes += 7 + 3 * change.key.length + 48;
+    bytes += CHANGE_HEAD_BYTES + 7 + 3 * change.key.length;
     if (change.type === 'put') bytes += 3 * change.value.length;
-    if (change.prev != null) bytes += 20 + 3 * change.prev.value.length;
+    if (change.prev != null) bytes += 3 * change.prev.value.length;
   }
   return bytes;
 }
@@ -124,7 +130,7 @@ export class ChangeHistory {
     let chunk = this.chunks[this.chunks.length - 1];
     if (chunk === undefined || chunk.used + bound > chunk.bytes.length) chunk = this.newChunk(bound);
     const start = chunk.used;
-    const length = encode(batch, chunk.bytes, start);
+    const length = encode(batch, chunk, start);
     chunk.used = start + length;
     chunk.batches++;
     if (this.count === this.capacity) this.growRings();
@@ -154,7 +160,7 @@ export class ChangeHistory {
     for (let i = lo; i < this.count && batches.length < limit; i++) {
       const at = (this.head + i) % this.capacity;
       const chunk = this.chunks[(this.chunkOf[at] as number) - this.firstChunk] as Chunk;
-      batches.push(decode(chunk.bytes, this.offsets[at] as number));
+      batches.push(decode(chunk, this.offsets[at] as number));
     }
     return batches;
   }
@@ -166,7 +172,10 @@ export class ChangeHistory {
       this.spare = undefined;
       chunk.used = 0;
       chunk.batches = 0;
-    } else chunk = { bytes: Buffer.allocUnsafeSlow(Math.max(CHUNK_BYTES, bound)), used: 0, batches: 0 };
+    } else {
+      const memory = new ArrayBuffer((Math.max(CHUNK_BYTES, bound) + 7) & ~7);
+      chunk = { bytes: Buffer.from(memory), f64: new Float64Array(memory), u32: new Uint32Array(memory), used: 0, batches: 0 };
+    }
     this.chunks.push(chunk);
     return chunk;
   }
@@ -213,86 +222,90 @@ export class ChangeHistory {
   }
 }
 
-/** Writes `batch` at `at` (the room is there: boundOf); returns the bytes written. */
-function encode(batch: ChangeBatch, bytes: Buffer, at: number): number {
-  let p = at;
-  p = bytes.writeUInt32LE(batch.changes.length, p);
-  p = bytes.writeDoubleLE(batch.revision, p);
+/** Writes `batch` at `at` (8-byte aligned; the room is there: boundOf); returns the bytes written, a multiple of 8. */
+function encode(batch: ChangeBatch, chunk: Chunk, at: number): number {
+  const { bytes, f64, u32 } = chunk;
+  u32[at >>> 2] = batch.changes.length;
+  f64[(at >>> 3) + 1] = batch.revision;
+  let p = at + 16;
   for (const change of batch.changes) {
-    bytes[p++] = change.type === 'put' ? 0 : 1;
-    bytes[p++] = change.reason === undefined ? 0 : (REASON_CODE[change.reason] as number);
+    const f = p >>> 3;
+    const u = (p >>> 2) + 14;
     const prev = change.prev;
-    bytes[p++] = prev === undefined ? 0 : prev === null ? 1 : 2;
-    p = writeText(bytes, p, change.key);
-    if (change.type === 'put') {
-      p = writeText(bytes, p, change.value);
-      p = bytes.writeDoubleLE(change.version, p);
-      p = bytes.writeDoubleLE(change.revision, p);
-      p = bytes.writeDoubleLE(change.createdAt, p);
-      p = bytes.writeDoubleLE(change.updatedAt, p);
-      p = bytes.writeDoubleLE(change.expiresAt, p);
-    } else p = bytes.writeDoubleLE(change.revision, p);
-    if (prev != null) {
-      p = writeText(bytes, p, prev.value);
-      p = bytes.writeDoubleLE(prev.version, p);
-      p = bytes.writeDoubleLE(prev.revision, p);
+    const put = change.type === 'put';
+    if (put) {
+      f64[f] = change.version;
+      f64[f + 2] = change.createdAt;
+      f64[f + 3] = change.updatedAt;
+      f64[f + 4] = change.expiresAt;
     }
+    f64[f + 1] = change.revision;
+    const reason = change.reason === undefined ? 0 : (REASON_CODE[change.reason] as number);
+    u32[u] = (put ? 0 : 1) | (reason << 8) | ((prev === undefined ? 0 : prev === null ? 1 : 2) << 16);
+    let q = p + CHANGE_HEAD_BYTES;
+    const keyBytes = bytes.write(change.key, q, 'utf8');
+    u32[u + 1] = keyBytes;
+    q += keyBytes;
+    if (put) {
+      const valueBytes = bytes.write(change.value, q, 'utf8');
+      u32[u + 2] = valueBytes;
+      q += valueBytes;
+    }
+    if (prev != null) {
+      f64[f + 5] = prev.version;
+      f64[f + 6] = prev.revision;
+      const prevBytes = bytes.write(prev.value, q, 'utf8');
+      u32[u + 3] = prevBytes;
+      q += prevBytes;
+    }
+    p = (q + 7) & ~7;
   }
   return p - at;
 }
 
-/** A u32 length and the text's UTF-8; returns the position after it. */
-function writeText(bytes: Buffer, at: number, text: string): number {
-  const length = bytes.write(text, at + 4, 'utf8');
-  bytes.writeUInt32LE(length, at);
-  return at + 4 + length;
-}
-
 /** The batch encoded at `at`. */
-function decode(bytes: Buffer, at: number): ChangeBatch {
-  let p = at;
-  const n = bytes.readUInt32LE(p);
-  const revision = bytes.readDoubleLE(p + 4);
-  p += 12;
-  const text = (): string => {
-    const length = bytes.readUInt32LE(p);
-    const value = bytes.toString('utf8', p + 4, p + 4 + length);
-    p += 4 + length;
-    return value;
-  };
-  const number = (): number => {
-    const value = bytes.readDoubleLE(p);
-    p += 8;
-    return value;
-  };
+function decode(chunk: Chunk, at: number): ChangeBatch {
+  const { bytes, f64, u32 } = chunk;
+  const n = u32[at >>> 2] as number;
+  const revision = f64[(at >>> 3) + 1] as number;
+  let p = at + 16;
   const changes: Change[] = [];
   for (let i = 0; i < n; i++) {
-    const type = bytes[p] as number;
-    const reason = REASONS[bytes[p + 1] as number];
-    const prevState = bytes[p + 2] as number;
-    p += 3;
-    const key = text();
+    const f = p >>> 3;
+    const u = (p >>> 2) + 14;
+    const flags = u32[u] as number;
+    const reason = REASONS[(flags >>> 8) & 0xff];
+    const prevState = flags >>> 16;
+    let q = p + CHANGE_HEAD_BYTES;
+    const keyBytes = u32[u + 1] as number;
+    const key = bytes.toString('utf8', q, q + keyBytes);
+    q += keyBytes;
     let change: Change;
-    if (type === 0) {
-      const value = text();
-      const version = number();
-      const changeRevision = number();
-      const createdAt = number();
-      const updatedAt = number();
-      const expiresAt = number();
-      change = { type: 'put', key, value, version, revision: changeRevision, createdAt, updatedAt, expiresAt };
+    if ((flags & 0xff) === 0) {
+      const valueBytes = u32[u + 2] as number;
+      const value = bytes.toString('utf8', q, q + valueBytes);
+      q += valueBytes;
+      change = {
+        type: 'put',
+        key,
+        value,
+        version: f64[f] as number,
+        revision: f64[f + 1] as number,
+        createdAt: f64[f + 2] as number,
+        updatedAt: f64[f + 3] as number,
+        expiresAt: f64[f + 4] as number,
+      };
       if (reason !== undefined) change = { ...change, reason: reason as 'txn' };
-    } else {
-      change = { type: 'delete', key, revision: number(), reason: reason ?? 'delete' };
-    }
+    } else change = { type: 'delete', key, revision: f64[f + 1] as number, reason: reason ?? 'delete' };
     if (prevState === 1) change.prev = null;
     else if (prevState === 2) {
-      const value = text();
-      const version = number();
-      const prevRevision = number();
-      change.prev = { value, version, revision: prevRevision } satisfies PreviousValue;
+      const prevBytes = u32[u + 3] as number;
+      const value = bytes.toString('utf8', q, q + prevBytes);
+      q += prevBytes;
+      change.prev = { value, version: f64[f + 5] as number, revision: f64[f + 6] as number } satisfies PreviousValue;
     }
     changes.push(change);
+    p = (q + 7) & ~7;
   }
   return { revision, changes };
 }
