@@ -76,7 +76,15 @@ import { entryBytes } from './entry-cost.js';
 import { ExpiryQueue } from './expiry-queue.js';
 import { countRange, OrderedIndex, scanPage } from './ordered-index.js';
 import { PeekedEntry, readEntry, readPage, treeEntries } from './record-reads.js';
-import { type IndexPosition, type KeyProbe, NOT_FOUND, type RecordAddress, RecordTable } from './record-table.js';
+import {
+  type IndexPosition,
+  type KeyProbe,
+  NOT_FOUND,
+  RECORD_HEADER_BYTES,
+  type RecordAddress,
+  RecordTable,
+  recordClassBytes,
+} from './record-table.js';
 import { type CursorLimits, SnapshotPins } from './snapshot-pins.js';
 import { SweepScheduler } from './sweep-scheduler.js';
 
@@ -136,7 +144,7 @@ export class MemoryStore implements KvStore {
   readonly capabilities: StoreCapabilities;
   readonly id: string;
   private readonly table = new RecordTable();
-  private readonly order = new OrderedIndex();
+  private readonly order = new OrderedIndex(this.table);
   private readonly pins: SnapshotPins;
   private readonly history: ChangeHistory;
   private readonly previousValues: boolean;
@@ -510,8 +518,7 @@ export class MemoryStore implements KvStore {
     let address: RecordAddress;
     if (probe.position === NOT_FOUND) {
       address = table.insertAt(probe, change.value, change);
-      // The index keeps a key string of its own, decoded from the record (never a slice of a request).
-      this.order.add(table.key(address), address);
+      this.order.add(change.key, address);
       this.chargedBytes += entryBytes(table.keyBytes(address), valueBytes, expiring);
       if (this.previousValues) change.prev = null;
     } else {
@@ -522,9 +529,13 @@ export class MemoryStore implements KvStore {
       if (hadExpiry) this.expiringCount--;
       this.chargedBytes += entryBytes(table.keyBytes(old), valueBytes, expiring) - oldCost;
       const keep = this.pins.mustKeep(table.revision(old));
-      address = table.rewrite(probe.position, change.value, change, keep);
-      if (keep) this.pins.retire(old, table.classBytes(old), change.revision);
+      // A record that moves to another size class is freed only after the ordered index follows
+      // it (the index compares keys in their records: the old one must still read as the key).
+      const moves = keep || recordClassBytes(RECORD_HEADER_BYTES + table.keyBytes(old) + valueBytes) !== table.classBytes(old);
+      address = table.rewrite(probe.position, change.value, change, moves);
       if (address !== old) this.order.move(change.key, address);
+      if (keep) this.pins.retire(old, table.classBytes(old), change.revision);
+      else if (moves) table.free(old);
       if (!expiring && hadExpiry) this.pruneExpiryQueue();
     }
     if (expiring) this.trackExpiry(probe.hash, change.expiresAt);
@@ -606,11 +617,12 @@ export class MemoryStore implements KvStore {
     const address = table.addressAt(position);
     this.chargedBytes -= this.costOf(address);
     const hadExpiry = table.expiresAt(address) !== NEVER;
+    // Out of the ordered index first: it compares keys in their records, so the record must still be there.
+    this.order.remove(key);
     if (this.pins.mustKeep(table.revision(address))) {
       table.detachAt(position);
       this.pins.retire(address, table.classBytes(address), revision);
     } else table.removeAt(position);
-    this.order.remove(key);
     if (hadExpiry) {
       this.expiringCount--;
       this.pruneExpiryQueue();

@@ -1,5 +1,5 @@
 import type { Entry, ListItem, ListPage } from '../store.js';
-import { type OrderTree, plainKey, type ScanResult } from './ordered-index.js';
+import { type OrderTree, type ScanResult, treeWalk } from './ordered-index.js';
 import type { RecordAddress, RecordTable } from './record-table.js';
 
 /*
@@ -74,13 +74,13 @@ export function readPage(table: RecordTable, revision: number, scan: ScanResult,
 export function treeEntries(table: RecordTable, tree: OrderTree): Iterable<Entry> {
   return {
     [Symbol.iterator]: () => {
-      const walk = tree.entries(undefined, []);
+      const walk = treeWalk(tree);
       return {
         next: (): IteratorResult<Entry> => {
           const step = walk.next();
           if (step.done === true) return { done: true, value: undefined };
-          const [order, address] = step.value;
-          return { done: false, value: readEntry(table, plainKey(order), address) };
+          const [key, address] = step.value;
+          return { done: false, value: readEntry(table, key, address) };
         },
       };
     },

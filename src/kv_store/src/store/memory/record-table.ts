@@ -370,6 +370,16 @@ export class RecordTable {
     return recordClassBytes(RECORD_HEADER_BYTES + this.keyBytes(address) + this.valueBytes(address));
   }
 
+  /** The memory holding the record at `address`, for reading its key's UTF-8 in place (from keyStart, keyBytes long). */
+  keySlab(address: RecordAddress): Buffer {
+    return this.slabOf(address).bytes;
+  }
+
+  /** Where the key's UTF-8 of the record at `address` starts in its keySlab. */
+  keyStart(address: RecordAddress): number {
+    return this.offsetOf(address) + RECORD_HEADER_BYTES;
+  }
+
   keyBytes(address: RecordAddress): number {
     return this.slabOf(address).u32[(this.offsetOf(address) >>> 2) + KEY_BYTES] as number;
   }
