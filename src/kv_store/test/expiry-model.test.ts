@@ -65,7 +65,18 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
 
 const keyOf = (i: number): string => `key-${i % POOL}`;
 
-function run(ops: readonly Op[], seen: { expiredByFeed: number; pruned: number }): void {
+/** Every run starts with these: 600 keys that expire and are swept, and 600 TTLs cleared (stale items) and pruned. */
+const START: readonly Op[] = [
+  { op: 'bulk', from: 0, count: 600, ttl: 50 },
+  { op: 'tick', ms: 100 },
+  { op: 'sweep', limit: 2000 },
+  { op: 'bulk', from: 700, count: 600, ttl: 3000 },
+  { op: 'bulk', from: 700, count: 600, ttl: undefined },
+  { op: 'maintain' },
+];
+
+function run(randomOps: readonly Op[], seen: { expiredByFeed: number; pruned: number }): void {
+  const ops = [...START, ...randomOps];
   const clock = new FakeClock();
   const store = new MemoryStore({ clock, history: { maxRevisions: 0 } });
   const queue = (store as unknown as { expiry: ExpiryQueue }).expiry;
