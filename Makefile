@@ -3,23 +3,44 @@
 SHELL := /bin/bash
 NPM ?= npm
 STAMP := node_modules/.install-stamp
+PACKAGES := shared client kv_store test_client
+# What the build reads, and what it writes: each package's tsc build info, kept in its dist/ so
+# that removing dist/ rebuilds it. tsc -b then recompiles only the packages whose sources changed.
+BUILD_INPUTS := $(shell find $(PACKAGES:%=src/%/src) -name '*.ts') $(PACKAGES:%=src/%/tsconfig.json) tsconfig.base.json tsconfig.build.json
+BUILD_INFO := $(PACKAGES:%=src/%/dist/tsconfig.tsbuildinfo)
+# The web UI (src/ui) is bundled by Vite into src/ui/dist, which kv_store serves at /ui/.
+UI_INPUTS := $(shell find src/ui/src src/ui/public -type f) src/ui/index.html src/ui/vite.config.ts src/ui/tsconfig.json src/ui/package.json
+UI_BUILT := src/ui/dist/index.html
 
-.PHONY: install build start test check format lint typecheck e2e-docker bench soak clean
+.PHONY: install build start start-cluster bench-etcd test check format lint typecheck e2e-docker bench soak crash-soak clean
 
 install: $(STAMP)
 
 # npm ci reproduces the committed lockfile; rerun only when it changes.
-$(STAMP): package-lock.json package.json src/client/package.json src/kv_store/package.json src/test_client/package.json
-	@command -v node >/dev/null || { echo "make: Node.js >= 20 is required (https://nodejs.org)"; exit 1; }
+$(STAMP): package-lock.json package.json src/shared/package.json src/client/package.json src/kv_store/package.json src/test_client/package.json src/ui/package.json
+	@command -v node >/dev/null || { echo "make: Node.js (24 or 22; 20.11+ still works) is required (https://nodejs.org)"; exit 1; }
 	$(NPM) ci --no-audit --no-fund
 	@touch $@
 
-build: install
-	$(NPM) run build
+## build: compile what changed since the last build (nothing at all on a warm tree), and bundle the web UI
+build: $(BUILD_INFO) $(UI_BUILT)
+
+$(BUILD_INFO) &: $(BUILD_INPUTS) $(STAMP)
+	npx tsc -b tsconfig.build.json
+	@touch $(BUILD_INFO)
+
+$(UI_BUILT): $(UI_INPUTS) $(STAMP)
+	$(NPM) run -s build -w src/ui
+	@touch $@
 
 ## start: build, then run kv_store (127.0.0.1:8080) and test_client (127.0.0.1:8081) until Ctrl-C
 start: build
 	@bash scripts/start.sh
+
+## start-cluster: build, then run a three-member etcd cluster (127.0.0.1:2379/2381/2383) and two kv_store
+## nodes on it (KV_BACKEND=etcd, 127.0.0.1:8080 and :8082) until Ctrl-C, which stops them all (docs/etcd-backend.md)
+start-cluster: build
+	@bash scripts/start-cluster.sh
 
 ## test: every test: unit, contract (in-process and real sockets), property, end-to-end processes
 test: build
@@ -51,9 +72,18 @@ e2e-docker:
 bench: build
 	bash bench/run.sh
 
+## bench-etcd: GET and PUT through one and two kv_store nodes on a three-member etcd cluster, beside etcd's
+## JSON gateway and the in-memory kv_store (bench/etcd-nodes.mjs; docs/etcd-backend.md, "Numbers")
+bench-etcd: build
+	node bench/etcd-nodes.mjs
+
 ## soak: concurrent writers checked against a model for SOAK_DURATION_S seconds (default 300; CI runs 30 s inside make test)
 soak: build
 	node scripts/soak.mjs --duration $${SOAK_DURATION_S:-300}
 
+## crash-soak: kill -9 kv_store at CRASH_KILLS random moments (default 1000) under each KV_FSYNC setting and check nothing acknowledged is lost (CI kills 50 times under always and no inside make test)
+crash-soak: build
+	@for fsync in always everysec no; do node scripts/crash-harness.mjs --kills $${CRASH_KILLS:-1000} --fsync $$fsync || exit 1; done
+
 clean:
-	rm -rf node_modules src/*/dist src/*/node_modules .test-results.json
+	rm -rf node_modules src/*/dist src/*/node_modules src/*/*.tsbuildinfo .test-results.json

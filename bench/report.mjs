@@ -432,6 +432,71 @@ if (existsSync(pauseDir) && readdirSync(pauseDir).some((f) => f.endsWith('-probe
   if (notes.length > 0) out.push('', notes.join(' '));
 }
 
+// --- durability ------------------------------------------------------------------------------------
+const durRow = (target, mode) => {
+  const f = join(raw, `dur-${target}-${mode}-put.json`);
+  return existsSync(f) ? run(f) : undefined;
+};
+if (['memory', 'always', 'everysec', 'no'].some((m) => durRow('kv', m) !== undefined)) {
+  out.push('', "### Durability: writes with KV_DATA_DIR beside redis-server's AOF", '');
+  out.push(
+    `PUT (overwrite) of ${int(settings.keys)} preloaded keys, wrk -c${settings.connections}, one process start each. kv_store with KV_DATA_DIR ` +
+      'on the same disk as the results and each KV_FSYNC setting; redis-server with `appendonly yes` and the matching `appendfsync`, ' +
+      'through webdis. "vs in memory": req/s over kv_store without KV_DATA_DIR; "vs redis": over webdis + redis-server with the same setting.',
+  );
+  out.push('', '| server | fsync | req/s | p50 ms | p99 ms | errors | vs in memory | vs redis, same fsync | others on server / wrk CPU |');
+  out.push('|---|---|---:|---:|---:|---:|---:|---:|---:|');
+  const memory = durRow('kv', 'memory');
+  for (const [target, mode] of [
+    ['kv', 'memory'],
+    ['kv', 'always'],
+    ['kv', 'everysec'],
+    ['kv', 'no'],
+    ['webdis', 'always'],
+    ['webdis', 'everysec'],
+    ['webdis', 'no'],
+  ]) {
+    const r = durRow(target, mode);
+    if (r === undefined) continue;
+    const name = target === 'kv' ? 'kv_store' : 'webdis + redis-server (AOF)';
+    const fsync = mode === 'memory' ? '— (in memory)' : target === 'kv' ? `KV_FSYNC=${mode}` : `appendfsync ${mode}`;
+    const vsMemory = target === 'kv' && mode !== 'memory' ? ratio(r.rps, memory?.rps) : '—';
+    const vsRedis = target === 'kv' && mode !== 'memory' ? ratio(r.rps, durRow('webdis', mode)?.rps) : '—';
+    out.push(
+      `| ${name} | ${fsync} | ${int(r.rps)} | ${ms(r.p50)} | ${ms(r.p99)} | ${int(r.errors)} | ${vsMemory} | ${vsRedis} | ${pctCell(r.othersPct)} / ${pctCell(r.clientOthersPct)} |`,
+    );
+  }
+}
+const durDir = join(dir, 'durability');
+const restarts = existsSync(durDir)
+  ? readdirSync(durDir)
+      .filter((f) => /^restart-.*\.json$/.test(f))
+      .sort()
+      .map((f) => readJson(join(durDir, f)))
+  : [];
+if (restarts.length > 0) {
+  const LOADS = {
+    kv: 'its log',
+    'redis-aof': 'its AOF (every SET, no rewrite)',
+    'redis-rdb': 'its AOF after BGREWRITEAOF (an RDB preamble)',
+  };
+  out.push('', `### Restart with ${int(restarts[0].keys)} keys`, '');
+  out.push(
+    'Keys loaded (16-byte keys, 100-byte values), a clean stop, then the time from starting the process to its first answer ' +
+      '(kv_store: GET /healthz, served once recovery is done; redis-server: PONG, not LOADING). Recovery: what kv_store logs it took.',
+  );
+  out.push(
+    '',
+    '| server | loads | keys | start to first answer | recovery | RSS after | data on disk |',
+    '|---|---|---:|---:|---:|---:|---:|',
+  );
+  for (const r of restarts) {
+    out.push(
+      `| ${r.server === 'kv' ? `kv_store (run ${r.run})` : 'redis-server'} | ${r.snapshotEntries > 0 ? `its snapshot (${int(r.snapshotEntries)} entries) and the log after it (${int(r.logCommits)} commits)` : (LOADS[r.server] ?? r.server)} | ${int(r.keys)} | ${int(r.startMs)} ms | ${r.recoveryMs == null ? '—' : `${int(r.recoveryMs)} ms`} | ${mib(r.rssBytes)} | ${mib(r.diskBytes)} |`,
+    );
+  }
+}
+
 // --- profile -----------------------------------------------------------------------------------------
 for (const load of ['get', 'put']) {
   const f = join(dir, 'profile', `${load}-summary.md`);

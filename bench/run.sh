@@ -13,10 +13,11 @@
 # Settings (environment): BENCH_QUICK, BENCH_DURATION (s), BENCH_WARMUP (s), BENCH_STARTS (kv_store
 # process starts), BENCH_KEYS (10000), BENCH_MEM_KEYS (1000000; 100000 quick), BENCH_CONNECTIONS (50),
 # BENCH_TARGETS ("kv ref webdis"), BENCH_LOADS ("get put mix post delete"), BENCH_PHASES
-# ("throughput metrics memory expiry profile watch pauses"; add "layouts" for bench/entry-layouts.mjs), BENCH_SKIP_BUILD=1,
+# ("throughput metrics memory expiry profile watch durability pauses"; add "layouts" for bench/entry-layouts.mjs), BENCH_SKIP_BUILD=1,
 # BENCH_PAUSE_KEYS, BENCH_PAUSE_EXPIRY_KEYS, BENCH_PAUSE_TARGETS (the pauses phase: bench/pauses.sh),
 # BENCH_WATCHERS (1000 SSE watchers in the watch phase), BENCH_PROBE_MS (50: a probe write every 50 ms),
 # BENCH_ETCD (1: list-all through etcd's JSON gateway when etcd is installed; 0 to leave it out),
+# BENCH_DUR_KEYS (keys for the restart-time rows of the durability phase; BENCH_MEM_KEYS by default),
 # BENCH_OUT (results folder), BENCH_PORT_BASE (18080: kv_store, +1 reference, +2 webdis, +3 redis-server, +4/+5 etcd),
 # BENCH_WEBDIS_THREADS (1), BENCH_SERVER_CPU (1), BENCH_CLIENT_CPU (0).
 set -euo pipefail
@@ -38,17 +39,18 @@ SERVER_CPU=${BENCH_SERVER_CPU:-1}
 CLIENT_CPU=${BENCH_CLIENT_CPU:-0}
 TARGETS=${BENCH_TARGETS:-kv ref webdis}
 LOADS=${BENCH_LOADS:-get put mix post delete}
-PHASES=${BENCH_PHASES:-throughput metrics memory expiry profile watch pauses}
+PHASES=${BENCH_PHASES:-throughput metrics memory expiry profile watch durability pauses}
 WATCHERS=${BENCH_WATCHERS:-1000}
 PROBE_MS=${BENCH_PROBE_MS:-50}
 ETCD=${BENCH_ETCD:-1}
+DUR_KEYS=${BENCH_DUR_KEYS:-$MEM_KEYS}
 PORT_BASE=${BENCH_PORT_BASE:-18080}
 KV_PORT=$PORT_BASE REF_PORT=$((PORT_BASE + 1)) WEBDIS_PORT=$((PORT_BASE + 2)) REDIS_PORT=$((PORT_BASE + 3))
 ETCD_PORT=$((PORT_BASE + 4)) ETCD_PEER_PORT=$((PORT_BASE + 5))
 WEBDIS_THREADS=${BENCH_WEBDIS_THREADS:-1}
 WRK_TIMEOUT=5s
 OUT=${BENCH_OUT:-bench/results/$(date -u +%Y%m%dT%H%M%SZ)}
-mkdir -p "$OUT"/{raw,logs,memory,expiry,profile,listwatch,pauses}
+mkdir -p "$OUT"/{raw,logs,memory,expiry,profile,listwatch,durability,pauses}
 OUT=$(cd "$OUT" && pwd)
 LUA=$ROOT/bench/lua
 KV_MAIN=$ROOT/src/kv_store/dist/main.js
@@ -98,12 +100,12 @@ trap 'exit 130' INT TERM
 port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 wait_http() { # URL PID NAME
   local i
-  for i in $(seq 150); do
+  for i in $(seq 3000); do
     curl -fsS -o /dev/null --max-time 1 "$1" 2>/dev/null && return 0
     alive "$2" || die "$3 exited during start-up; see its log in $OUT/logs"
-    sleep 0.1
+    sleep 0.02
   done
-  die "$3 did not answer $1 within 15 s"
+  die "$3 did not answer $1 within 60 s"
 }
 
 
@@ -140,20 +142,23 @@ start_ref() {
   wait_http "http://127.0.0.1:$REF_PORT/healthz" "$REF_PID" "reference server"
 }
 
-start_redis() { # LABEL; redis-server with persistence off, pinned like the servers
+start_redis() { # LABEL [APPENDFSYNC]; redis-server pinned like the servers: persistence off, or the AOF with that appendfsync
   port_free "$REDIS_PORT" || die "port $REDIS_PORT is in use (set BENCH_PORT_BASE)"
   mkdir -p "$OUT/redis-$1"
-  taskset -c "$SERVER_CPU" redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no \
+  local aof=(--appendonly no)
+  [ -z "${2:-}" ] || aof=(--appendonly yes --appendfsync "$2")
+  taskset -c "$SERVER_CPU" redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' "${aof[@]}" \
     --daemonize no --dir "$OUT/redis-$1" >"$OUT/logs/redis-$1.log" 2>&1 &
   REDIS_PID=$!
   STARTED+=("$REDIS_PID")
   local i
-  for i in $(seq 100); do
+  # Up to 60 s: with an AOF to load, redis-server answers LOADING until it is done.
+  for i in $(seq 600); do
     [ "$(redis-cli -p "$REDIS_PORT" PING 2>/dev/null)" = PONG ] && return 0
     alive "$REDIS_PID" || die "redis-server exited; see $OUT/logs/redis-$1.log"
     sleep 0.1
   done
-  die "redis-server did not answer within 10 s"
+  die "redis-server did not answer within 60 s"
 }
 
 start_webdis() { # LABEL; webdis in front of the running redis-server
@@ -345,10 +350,10 @@ ensure_tools() {
 ensure_tools
 [ "$(nproc)" -ge 2 ] || log "warning: $(nproc) CPU(s); the server and the load generator will share one"
 if [ "${BENCH_SKIP_BUILD:-0}" != 1 ]; then
-  log "building kv_store (npx tsc -p src/kv_store)"
-  npx tsc -p src/kv_store >&2 || die "kv_store does not build"
+  log "building kv_store (npx tsc -b src/kv_store)"
+  npx tsc -b src/kv_store >&2 || die "kv_store does not build"
 fi
-[ -f "$KV_MAIN" ] || die "$KV_MAIN is missing; build kv_store first (npx tsc -p src/kv_store)"
+[ -f "$KV_MAIN" ] || die "$KV_MAIN is missing; build kv_store first (npx tsc -b src/kv_store)"
 
 cat >"$OUT/env.json" <<EOF
 {
@@ -589,6 +594,94 @@ if has watch "$PHASES"; then
   for p in "${STARTED[@]}"; do [ "$p" = "$WL_PID" ] || kept+=("$p"); done
   STARTED=("${kept[@]}")
   stop_pid "$KV_PID"
+fi
+
+# --- durability: writes with KV_DATA_DIR under each KV_FSYNC, beside redis-server's AOF; restart time --
+now_ns() { date +%s%N; }
+if has durability "$PHASES"; then
+  mkdir -p "$OUT/durability/data"
+  labels=(BENCH_FLAVOR=kv BENCH_START=1)
+  for mode in memory always everysec no; do
+    log "durability: kv_store PUT, ${mode/memory/in memory (no KV_DATA_DIR)}"
+    KV_ENV=()
+    [ "$mode" = memory ] || KV_ENV=(KV_DATA_DIR="$OUT/durability/data/kv-$mode" KV_FSYNC="$mode")
+    start_kv "dur-$mode"
+    SERVER_PIDS=("$KV_PID")
+    url="http://127.0.0.1:$KV_PORT"
+    preload kv "$url" k "$KEYS" "dur-$mode"
+    measure "dur-kv-$mode-put" put "$url" "${labels[@]}" BENCH_TARGET="kv-$mode" BENCH_LOAD=put
+    stop_pid "$KV_PID"
+    KV_ENV=()
+  done
+  if has webdis "$TARGETS"; then
+    for mode in always everysec no; do
+      log "durability: webdis + redis-server appendonly yes, appendfsync $mode, PUT"
+      start_redis "dur-$mode" "$mode"
+      start_webdis "dur-$mode"
+      SERVER_PIDS=("$WEBDIS_PID" "$REDIS_PID")
+      preload webdis "http://127.0.0.1:$WEBDIS_PORT" k "$KEYS" "dur-$mode"
+      measure "dur-webdis-$mode-put" put "http://127.0.0.1:$WEBDIS_PORT" BENCH_FLAVOR=webdis BENCH_START=1 BENCH_TARGET="webdis-$mode" BENCH_LOAD=put
+      stop_pid "$WEBDIS_PID"
+      stop_pid "$REDIS_PID"
+    done
+  fi
+
+  # Restart time: DUR_KEYS keys written, a clean stop, then the time from starting the process to
+  # its first answer (kv_store: GET /healthz, which answers once recovery is done and it listens;
+  # redis-server: PING answered PONG, not LOADING).
+  log "durability: kv_store restart with $DUR_KEYS keys in its log"
+  KV_ENV=(KV_DATA_DIR="$OUT/durability/data/kv-restart" KV_FSYNC=everysec)
+  start_kv dur-load
+  SERVER_PIDS=("$KV_PID")
+  preload kv "http://127.0.0.1:$KV_PORT" r "$DUR_KEYS" dur-restart
+  stop_pid "$KV_PID"
+  for i in 1 2; do
+    t0=$(now_ns)
+    start_kv "dur-restart-$i"
+    t1=$(now_ns)
+    node "$ROOT/bench/preload.mjs" check kv "http://127.0.0.1:$KV_PORT" r "$DUR_KEYS" 2>>"$OUT/logs/checks.log" ||
+      die "kv_store lost keys over its restart; see $OUT/logs/checks.log"
+    rss=$(awk '/VmRSS/ { print $2 * 1024 }' "/proc/$KV_PID/status")
+    stop_pid "$KV_PID"
+    # What kv_store logged about its recovery: how long, and how much came from the snapshot and the log.
+    recovery=$(node -e 'for (const l of require("fs").readFileSync(process.argv[1], "utf8").split("\n")) { try { const j = JSON.parse(l); if (j.msg === "recovered the store from the data directory") console.log(JSON.stringify({ recoveryMs: j.ms, snapshotEntries: j.snapshotEntries, logCommits: j.logCommits }).slice(1, -1)); } catch {} }' \
+      "$OUT/logs/kv-dur-restart-$i.log")
+    echo "{\"server\":\"kv\",\"keys\":$DUR_KEYS,\"run\":$i,\"startMs\":$(((t1 - t0) / 1000000)),${recovery:+$recovery,}\"rssBytes\":${rss:-null},\"diskBytes\":$(du -sb "$OUT/durability/data/kv-restart" | cut -f1)}" \
+      >"$OUT/durability/restart-kv-$i.json"
+  done
+  KV_ENV=()
+  if command -v redis-server >/dev/null; then
+    log "durability: redis-server restart with $DUR_KEYS keys in its AOF, then in its RDB-preamble AOF"
+    start_redis dur-restart everysec
+    redis_load r "$DUR_KEYS"
+    redis-cli -p "$REDIS_PORT" SHUTDOWN >/dev/null 2>&1 || true
+    wait "$REDIS_PID" 2>/dev/null || true
+    for variant in aof rdb; do
+      if [ "$variant" = rdb ]; then
+        start_redis dur-restart everysec
+        redis-cli -p "$REDIS_PORT" BGREWRITEAOF >/dev/null
+        while [ "$(redis-cli -p "$REDIS_PORT" INFO persistence | tr -d '\r' | awk -F: '/^aof_rewrite_in_progress/ { print $2 }')" != 0 ]; do sleep 0.2; done
+        redis-cli -p "$REDIS_PORT" SHUTDOWN >/dev/null 2>&1 || true
+        wait "$REDIS_PID" 2>/dev/null || true
+      fi
+      t0=$(now_ns)
+      taskset -c "$SERVER_CPU" redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly yes --appendfsync everysec \
+        --daemonize no --dir "$OUT/redis-dur-restart" >"$OUT/logs/redis-dur-restart-$variant.log" 2>&1 &
+      REDIS_PID=$!
+      STARTED+=("$REDIS_PID")
+      until [ "$(redis-cli -p "$REDIS_PORT" PING 2>/dev/null)" = PONG ]; do
+        alive "$REDIS_PID" || die "redis-server exited; see $OUT/logs/redis-dur-restart-$variant.log"
+        sleep 0.01
+      done
+      t1=$(now_ns)
+      keys=$(redis-cli -p "$REDIS_PORT" DBSIZE)
+      rss=$(awk '/VmRSS/ { print $2 * 1024 }' "/proc/$REDIS_PID/status")
+      stop_pid "$REDIS_PID"
+      echo "{\"server\":\"redis-$variant\",\"keys\":$keys,\"run\":1,\"startMs\":$(((t1 - t0) / 1000000)),\"rssBytes\":${rss:-null},\"diskBytes\":$(du -sb "$OUT/redis-dur-restart" | cut -f1)}" \
+        >"$OUT/durability/restart-redis-$variant.json"
+    done
+  fi
+  rm -rf "$OUT/durability/data" "$OUT/redis-dur-"*
 fi
 
 # --- pauses: what a request waits while the store grows and while keys expire at once ------------

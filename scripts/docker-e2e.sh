@@ -27,7 +27,7 @@ expect() {
   body=${out%$'\n'*}
   local lines
   lines=$(printf '%s\n' "$body" | wc -l)
-  printf '%s\n' "$body" | head -n 12
+  head -n 12 <<<"$body"  # a here-string: a pipe's writer could die of SIGPIPE once head has its lines
   [[ $lines -le 12 ]] || printf '  ... (%s lines in all)\n' "$lines"
   printf '  -> %s\n' "$status"
   if [[ $status == "$want" && $body =~ $needle ]]; then ok "$want, body has $needle"; else bad "wanted $want with $needle"; fi
@@ -74,6 +74,13 @@ expect 200 '"value":"bar"' -- -X GET $KV/v1/foo
 expect 409 '"code":"key_exists"' -- -X POST -H "Content-Type: application/json" $KV/v1/ -d '{"key": "foo", "value": "bar2"}'
 expect 200 '"value":"bar2"' -- -X PUT -H "Content-Type: application/json" $KV/v1/foo -d '{"value": "bar2"}'
 
+say "beyond the seed: the image serves the web UI, health, metrics, listing and transactions"
+expect 200 '<title>kv</title>' -- $KV/ui/
+expect 200 '"status":"ready"' -- $KV/readyz
+expect 200 'kv_http_requests_total' -- $KV/metrics
+expect 200 '"succeeded":true' -- -X POST -H "Content-Type: application/json" $KV/txn -d '{"ops": [{"op": "incr", "key": "hits", "by": 2}]}'
+expect 200 '"key":"foo"' -- -X GET "$KV/v1/?prefix=f"
+
 say "cd ./src/test_client && make docker-build && make docker-run"
 (cd src/test_client && make docker-build >/tmp/tc-docker-build.log 2>&1) || { tail -30 /tmp/tc-docker-build.log; exit 1; }
 docker images test_client --format '  image {{.Repository}}:{{.Tag}} {{.Size}}'
@@ -81,10 +88,13 @@ docker images test_client --format '  image {{.Repository}}:{{.Tag}} {{.Size}}'
 
 expect 200 '"status": ?"passed"' -- -X GET $TC/test_overwrite
 expect 200 '"status": ?"passed"' -- -X GET $TC/test_delete
+expect 200 '"status": ?"passed"' -- -X GET $TC/test_list
+expect 200 '"status": ?"passed"' -- -X GET $TC/test_watch
+expect 200 '"status": ?"passed"' -- -X GET $TC/test_txn
 
 say "cd ./src/test_client && make logs"
 logs=$(cd src/test_client && make -s logs 2>&1)
-printf '%s\n' "$logs" | tail -25
+tail -n 25 <<<"$logs"
 if grep -q 'PUT' <<<"$logs" && grep -q 'DELETE' <<<"$logs" && grep -q '/v1/' <<<"$logs"; then ok "logs show the API calls"; else bad "logs do not show the API calls"; fi
 
 say "docker stop (SIGTERM reaches node: both exit 0 well within the 10 s grace period)"

@@ -4,9 +4,13 @@
 // every read against every acknowledged write. Nothing acknowledged may be lost, no read may be
 // stale after an acknowledged write, store-wide revisions only grow, contested compare-and-set
 // counters end at exactly the number of acknowledged increments, and the server's RSS stays flat
-// after warm-up. Needs a build (npx tsc -p src/kv_store).
+// after warm-up. Needs a build (npx tsc -b src/kv_store).
 //
-//   node scripts/soak.mjs [--duration 30] [--clients 8] [--keys 64] [--url http://127.0.0.1:8080] [--json]
+//   node scripts/soak.mjs [--duration 30] [--min-writes 0] [--clients 8] [--keys 64] [--url http://127.0.0.1:8080] [--json]
+//
+// The run lasts --duration seconds and, past that, until --min-writes writes have been
+// acknowledged (so a slow or busy machine makes it longer, never smaller); a run still short of
+// them --duration + 120 s after it began stops there, and its result says so.
 //
 // Without --url it starts `node src/kv_store/dist/main.js` on a free port, samples its RSS from
 // /proc/<pid>/status and stops it with SIGTERM at the end (expecting exit code 0). Prints a
@@ -19,6 +23,7 @@ import { parseArgs } from 'node:util';
 const { values: args } = parseArgs({
   options: {
     duration: { type: 'string', default: process.env.SOAK_DURATION_S ?? '30' },
+    'min-writes': { type: 'string', default: '0' },
     clients: { type: 'string', default: '8' },
     keys: { type: 'string', default: '64' },
     counters: { type: 'string', default: '4' },
@@ -27,6 +32,9 @@ const { values: args } = parseArgs({
   },
 });
 const DURATION_MS = Math.max(1, Number(args.duration)) * 1000;
+const MIN_WRITES = Math.max(0, Number(args['min-writes']));
+/** A run still short of MIN_WRITES this long after the duration has hung: it stops there. */
+const OVERTIME_LIMIT_MS = 120_000;
 const CLIENTS = Math.max(1, Number(args.clients));
 const KEYS_PER_CLIENT = Math.max(1, Number(args.keys));
 const COUNTERS = Math.max(1, Number(args.counters));
@@ -394,10 +402,16 @@ async function casIncrement(counter) {
   }
 }
 
+/** Goes on until the duration has passed and MIN_WRITES are acknowledged, or the overtime limit. */
+function goOn(deadline) {
+  const now = Date.now();
+  return now < deadline || (counts.ackedWrites < MIN_WRITES && now < deadline + OVERTIME_LIMIT_MS);
+}
+
 async function client(w, deadline) {
   const rng = rngFor(0x9e3779b9 ^ (w * 7919));
   const mine = models.slice(w * KEYS_PER_CLIENT, (w + 1) * KEYS_PER_CLIENT);
-  for (let n = 0; Date.now() < deadline && n < 10_000_000; n++) {
+  for (let n = 0; goOn(deadline) && n < 10_000_000; n++) {
     const r = rng();
     if (r < 0.8) await ownerOp(w, rng, pick(rng, mine), n);
     else if (r < 0.9) await foreignRead(pick(rng, models));
@@ -435,6 +449,12 @@ async function main() {
 
   const deadline = started + DURATION_MS;
   await Promise.all(Array.from({ length: CLIENTS }, (_, w) => client(w, deadline)));
+  if (counts.ackedWrites < MIN_WRITES) {
+    violation(
+      'unexpectedStatus',
+      `only ${counts.ackedWrites} of ${MIN_WRITES} writes acknowledged ${OVERTIME_LIMIT_MS / 1000} s past the duration`,
+    );
+  }
 
   // Final pass: every key reads exactly as the model says; every counter holds its increments.
   for (const model of models) checkOwnerRead(model, await call('final-read', 'GET', enc(model.key)));
@@ -472,6 +492,7 @@ async function main() {
   const result = {
     durationS: Number(seconds.toFixed(1)),
     clients: CLIENTS,
+    minWrites: MIN_WRITES,
     keys: models.length,
     counters: COUNTERS,
     ...counts,

@@ -7,6 +7,8 @@
  *   sends them) and the 405 answered to any other method (`response`).
  * - `x-kv-unknown-paths` at the top: the 404 answered to any path the document does not list.
  * - `x-kv-greedy` on a path parameter: true when it takes the rest of the path, `/` included.
+ * - `x-kv-cors` at the top: with KV_CORS_ORIGINS (`variable`), the answer to a CORS preflight
+ *   (`preflight`) and the headers every other answer to an allowed origin carries (`answers`).
  */
 export default function kvPlugin() {
   return {
@@ -23,9 +25,16 @@ export default function kvPlugin() {
             properties: { description: { type: 'string' }, response: 'Response' },
             required: ['description', 'response'],
           },
+          KvCors: {
+            properties: { description: { type: 'string' }, variable: { type: 'string' }, preflight: 'Response', answers: 'Response' },
+            required: ['description', 'variable', 'preflight', 'answers'],
+          },
           Parameter: { ...types.Parameter, properties: { ...types.Parameter.properties, 'x-kv-greedy': { type: 'boolean' } } },
           PathItem: { ...types.PathItem, properties: { ...types.PathItem.properties, 'x-kv-other-methods': 'KvOtherMethods' } },
-          Root: { ...types.Root, properties: { ...types.Root.properties, 'x-kv-unknown-paths': 'KvUnknownPaths' } },
+          Root: {
+            ...types.Root,
+            properties: { ...types.Root.properties, 'x-kv-unknown-paths': 'KvUnknownPaths', 'x-kv-cors': 'KvCors' },
+          },
         };
       },
     },

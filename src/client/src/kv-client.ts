@@ -12,7 +12,7 @@ import {
   type RawResponse,
   type StreamResponse,
 } from './raw-exchange.js';
-import { TxnBuilder } from './txn.js';
+import { type TxnAnswer, TxnBuilder, type TxnSuccess, txnOutcome } from './txn.js';
 import { Watch, type WatchOptions } from './watching.js';
 
 /** Where kv_store is and how to talk to it. */
@@ -120,7 +120,7 @@ export class KvClient {
   get(key: string, options: GetOptions): Promise<StoredEntry | NotModified>;
   async get(key: string, options: GetOptions = {}): Promise<StoredEntry | NotModified> {
     const headers = options.ifNoneMatch === undefined ? undefined : { 'if-none-match': options.ifNoneMatch };
-    const response = await this.call({ method: 'GET', path: itemPath(key), headers }, 200, 304);
+    const response = await this.call({ method: 'GET', path: keyPath(key), headers }, 200, 304);
     if (response.status === 304) return { notModified: true, etag: response.headers.etag ?? options.ifNoneMatch ?? '' };
     return toStoredEntry(response, 'GET');
   }
@@ -129,22 +129,34 @@ export class KvClient {
   async replace(key: string, value: JsonValue, options: ReplaceOptions = {}): Promise<StoredEntry> {
     const body: JsonObject = options.ttl === undefined ? { value } : { value, ttl: options.ttl };
     const headers = options.ifMatch === undefined ? undefined : { 'if-match': options.ifMatch };
-    const response = await this.call({ method: 'PUT', path: itemPath(key), body, headers }, 200);
+    const response = await this.call({ method: 'PUT', path: keyPath(key), body, headers }, 200);
     return toStoredEntry(response, 'PUT');
   }
 
   /** Deletes a live `key` (DELETE); KvError 404 if it is not live, 412 if `ifMatch` is stale. */
   async delete(key: string, options: DeleteOptions = {}): Promise<void> {
     const headers = options.ifMatch === undefined ? undefined : { 'if-match': options.ifMatch };
-    await this.call({ method: 'DELETE', path: itemPath(key), headers }, 204);
+    await this.call({ method: 'DELETE', path: keyPath(key), headers }, 204);
   }
 
   /** A transaction to build and `commit` (POST /txn): checks, then ops, all or nothing. */
   txn(): TxnBuilder {
-    return new TxnBuilder(async (body) => {
-      const response = await this.call({ method: 'POST', path: '/txn', body }, 200, 409);
-      return { status: response.status, body: parseJsonBody(response, 'POST'), invalid: (what) => invalid(response, 'POST', what) };
-    });
+    return new TxnBuilder((body) => this.sendTxn({ method: 'POST', path: '/txn', body }));
+  }
+
+  /**
+   * Sends a transaction written as JSON text (`{"checks": [...], "ops": [...]}`) as it is, so
+   * its values keep their exact text (12345678901234567890 and 1.50 stay as written; JSON.parse
+   * would change them), and reads the outcome as `txn().commit()` does: TxnSuccess, or
+   * TxnFailedError naming every failed check and op. kv_store checks the text (400 invalid_body).
+   */
+  async txnText(text: string): Promise<TxnSuccess> {
+    return txnOutcome(await this.sendTxn({ method: 'POST', path: '/txn', bodyText: text }));
+  }
+
+  private async sendTxn(request: RawRequest): Promise<TxnAnswer> {
+    const response = await this.call(request, 200, 409);
+    return { status: response.status, body: parseJsonBody(response, 'POST'), invalid: (what) => invalid(response, 'POST', what) };
   }
 
   /**
@@ -202,30 +214,29 @@ export class KvClient {
   private async call(request: RawRequest, ...ok: number[]): Promise<RawResponse> {
     const response = await this.request(request);
     if (ok.includes(response.status)) return response;
-    const body = parseJsonBody(response, request.method);
-    const error = isJsonObject(body) ? body.error : undefined;
-    if (isJsonObject(error)) {
-      const { code, message, ...details } = error;
-      if (typeof code === 'string' && typeof message === 'string') throw new KvError(response.status, code, message, details);
-    }
-    throw invalid(response, request.method, `${response.status} without the contract's error body`);
+    throw refusal(response, request.method);
   }
+}
+
+/**
+ * What an answer that is not the one asked for means: KvError with the contract's code and
+ * details, or KvUnreachableError when its body is not the contract's error (for callers of
+ * `request`, which never throws on a status).
+ */
+export function refusal(response: RawResponse, method: string): KvError | KvUnreachableError {
+  const body = parseJsonBody(response, method);
+  const error = isJsonObject(body) ? body.error : undefined;
+  if (isJsonObject(error)) {
+    const { code, message, ...details } = error;
+    if (typeof code === 'string' && typeof message === 'string') return new KvError(response.status, code, message, details);
+  }
+  return invalid(response, method, `${response.status} without the contract's error body`);
 }
 
 function isCheck(value: unknown): value is ReadinessCheck {
   if (!isJsonObject(value)) return false;
   const { name, ok, reason } = value;
   return typeof name === 'string' && typeof ok === 'boolean' && (reason === undefined || typeof reason === 'string');
-}
-
-/**
- * The path of a key to read, overwrite or delete. The keys `.` and `..` are refused here, as
- * kv_store refuses them (400 invalid_key): no URL can carry them, since URL normalization (in
- * fetch, and in proxies) turns `/v1/..` and even `/v1/%2E%2E` into `/`.
- */
-function itemPath(key: string): string {
-  if (key === '.' || key === '..') throw new KvError(400, 'invalid_key', `key must not be '${key}'`);
-  return keyPath(key);
 }
 
 function toStoredEntry(response: RawResponse, method: string): StoredEntry {

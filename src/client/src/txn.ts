@@ -127,34 +127,32 @@ export class TxnBuilder {
 
   /** Sends the transaction; TxnFailedError when it was not applied, KvError for any other refusal. */
   async commit(): Promise<TxnSuccess> {
-    const answer = await this.send({ checks: this.checks, ops: this.ops });
-    const { status, body } = answer;
-    if (
-      status === 200 &&
-      isJsonObject(body) &&
-      body.succeeded === true &&
-      typeof body.revision === 'number' &&
-      Array.isArray(body.results)
-    ) {
-      const isResult = (r: JsonValue) => r === null || isEntry(r) || (isJsonObject(r) && typeof r.deleted === 'number');
-      if (!body.results.every(isResult)) throw answer.invalid('a result that is neither an entry, null nor {"deleted": n}');
-      return { succeeded: true, revision: body.revision, results: body.results as unknown as TxnOpResult[] };
-    }
-    if (status === 409 && isJsonObject(body) && body.succeeded === false && isJsonObject(body.error) && Array.isArray(body.failures)) {
-      const message = typeof body.error.message === 'string' ? body.error.message : 'the transaction was not applied';
-      throw new TxnFailedError(
-        message,
-        typeof body.revision === 'number' ? body.revision : 0,
-        body.failures as unknown as TxnFailureDetail[],
-      );
-    }
-    throw answer.invalid(`${status} with a body that is not a transaction result`);
+    return txnOutcome(await this.send({ checks: this.checks, ops: this.ops }));
   }
 
   private op(op: JsonObject): this {
     this.ops.push(op);
     return this;
   }
+}
+
+/** The outcome of POST /txn: the success, or TxnFailedError; an answer that is neither is `answer.invalid`. */
+export function txnOutcome(answer: TxnAnswer): TxnSuccess {
+  const { status, body } = answer;
+  if (status === 200 && isJsonObject(body) && body.succeeded === true && typeof body.revision === 'number' && Array.isArray(body.results)) {
+    const isResult = (r: JsonValue) => r === null || isEntry(r) || (isJsonObject(r) && typeof r.deleted === 'number');
+    if (!body.results.every(isResult)) throw answer.invalid('a result that is neither an entry, null nor {"deleted": n}');
+    return { succeeded: true, revision: body.revision, results: body.results as unknown as TxnOpResult[] };
+  }
+  if (status === 409 && isJsonObject(body) && body.succeeded === false && isJsonObject(body.error) && Array.isArray(body.failures)) {
+    const message = typeof body.error.message === 'string' ? body.error.message : 'the transaction was not applied';
+    throw new TxnFailedError(
+      message,
+      typeof body.revision === 'number' ? body.revision : 0,
+      body.failures as unknown as TxnFailureDetail[],
+    );
+  }
+  throw answer.invalid(`${status} with a body that is not a transaction result`);
 }
 
 function ttl(options: { ttl?: number }): JsonObject {

@@ -25,7 +25,7 @@ async function failure(promise: Promise<unknown>): Promise<unknown> {
 describe('KvClient when kv_store cannot be used', () => {
   it('a closed port is KvUnreachableError (network) naming the URL', async () => {
     const url = await closedPortUrl();
-    const err = await failure(new KvClient({ baseUrl: url, timeoutMs: 2000 }).get('foo'));
+    const err = await failure(new KvClient({ baseUrl: url, timeoutMs: 20_000 }).get('foo'));
     expect(err).toBeInstanceOf(KvUnreachableError);
     expect(err).toMatchObject({ reason: 'network', url: `${url}/v1/foo` });
     expect((err as Error).message).toContain(`${url}/v1/foo`);

@@ -1,64 +1,17 @@
 import { spawn } from 'node:child_process';
-import { readdirSync, statSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { KvClient } from '../src/index.js';
+import { assertFreshBuild, closedPort, kvctl, ROOT, type Run } from './kvctl-process.js';
 import { type RealStore, startRealStore } from './real-store.js';
 
 /**
  * kvctl as a user runs it: the installed binary (node_modules/.bin/kvctl, the built client) in a
  * child process against a real kv_store listening on 127.0.0.1, asserting stdout, stderr and the
- * exit code of each command and each failure.
+ * exit code of each command and each failure. ls, watch and txn: kvctl-list-watch-txn.test.ts;
+ * export and import: kvctl-export-import.test.ts.
  */
 
-const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
-const BIN = join(ROOT, 'node_modules', '.bin', 'kvctl');
-const CLIENT = join(ROOT, 'src', 'client');
-
-interface Run {
-  readonly code: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-/** Runs `kvctl args` with only the given environment (and a PATH that finds node); `input` goes to stdin. */
-function kvctl(args: readonly string[], env: Record<string, string> = {}, input = ''): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(BIN, [...args], {
-      env: { PATH: `${dirname(process.execPath)}:/usr/bin:/bin`, ...env },
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => {
-      stdout += d;
-    });
-    child.stderr.setEncoding('utf8').on('data', (d: string) => {
-      stderr += d;
-    });
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end(input);
-  });
-}
-
-/** dist/ must be built from the current source (make build, or npm run build). */
-function assertFreshBuild(): void {
-  const main = join(CLIENT, 'dist', 'kvctl', 'main.js');
-  let built: number;
-  try {
-    built = statSync(main).mtimeMs;
-  } catch {
-    throw new Error(`${main} is missing: build first (make build, or npm run build)`);
-  }
-  for (const file of readdirSync(join(CLIENT, 'src'), { recursive: true }) as string[]) {
-    if (file.endsWith('.ts') && statSync(join(CLIENT, 'src', file)).mtimeMs > built + 1000) {
-      throw new Error(`src/client/src/${file} is newer than dist/: rebuild first (make build, or npm run build)`);
-    }
-  }
-}
+const COMMANDS = ['get', 'create', 'put', 'rm', 'ls', 'watch', 'txn', 'export', 'import', 'health'];
 
 let store: RealStore | undefined;
 async function serve(env: Record<string, string> = {}): Promise<{ url: string; env: Record<string, string>; real: RealStore }> {
@@ -179,11 +132,12 @@ describe('kvctl: each command', () => {
     const general = await kvctl(['--help']);
     expect(general.code).toBe(0);
     expect(general.stderr).toBe('');
-    for (const name of ['get', 'create', 'put', 'rm', 'health']) expect(general.stdout).toMatch(new RegExp(`^  ${name} `, 'm'));
+    for (const name of COMMANDS) expect(general.stdout).toMatch(new RegExp(`^  ${name} `, 'm'));
     expect(general.stdout).toContain(
-      'Exit codes: 0 ok, 1 usage, 2 not found, 3 conflict (409, 412), 4 auth (401, 403), 5 unreachable, 6 limits (413, 507).',
+      'Exit codes: 0 ok, 1 usage, 2 not found, 3 conflict (409, 412), 4 auth (401, 403), 5 unreachable, 6 limits (413, 507),\n' +
+        '7 gone (410: a watch from a revision the store no longer holds, an expired listing cursor).\n',
     );
-    for (const name of ['get', 'create', 'put', 'rm', 'health']) {
+    for (const name of COMMANDS) {
       for (const line of [
         [name, '--help'],
         ['help', name],
@@ -280,7 +234,7 @@ describe('kvctl: each failure has its exit code and says why on stderr', () => {
     const cases: Array<[string[], string]> = [
       [
         ['frobnicate'],
-        "kvctl: unknown command 'frobnicate'; the commands are get, create, put, rm, health\nRun 'kvctl --help' for usage.\n",
+        "kvctl: unknown command 'frobnicate'; the commands are get, create, put, rm, ls, watch, txn, export, import, health\nRun 'kvctl --help' for usage.\n",
       ],
       [['get'], "kvctl: usage: kvctl get KEY (got 0 arguments)\nRun 'kvctl get --help' for usage.\n"],
       [['get', 'a', 'b'], "kvctl: usage: kvctl get KEY (got 2 arguments)\nRun 'kvctl get --help' for usage.\n"],
@@ -345,15 +299,3 @@ describe('kvctl from the repository root', () => {
     expect(run.stdout).toMatch(/^Usage: kvctl get KEY\n/);
   });
 });
-
-/** A port on 127.0.0.1 with nothing listening (taken, then let go). */
-function closedPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}

@@ -2,16 +2,19 @@ import type { RequestListener } from 'node:http';
 import { createApi } from './api/api.js';
 import type { ApiContext } from './api/context.js';
 import type { ApiDoor } from './api/door.js';
+import { readFileSync } from 'node:fs';
 import { answerObserver } from './answer-observer.js';
 import { WatchHub } from './api/watch/watch-hub.js';
 import type { Clock } from './clock.js';
-import type { Config } from './config.js';
+import type { Config, EtcdConfig } from './config.js';
 import { nodeHandler } from './http/node-adapter.js';
 import { WireServer } from './http/wire-server.js';
 import { createLogger, type Logger } from './logger.js';
+import { EtcdStore } from './store/etcd/etcd-store.js';
 import { Metrics } from './metrics/metrics.js';
 import { registerStoreMetrics } from './metrics/store-metrics.js';
 import { Readiness } from './readiness.js';
+import { Persistence } from './store/durable/persistence.js';
 import { MemoryStore } from './store/memory/memory-store.js';
 import type { KvStore } from './store/store.js';
 
@@ -19,7 +22,7 @@ export interface AppOptions {
   readonly config: Config;
   readonly logger?: Logger;
   readonly clock?: Clock;
-  /** The store to serve; by default a new in-memory store from the configuration's limits. */
+  /** The store to serve; by default the configuration's (KV_BACKEND): see storeFromConfig. */
   readonly store?: KvStore;
   /** Where metrics are registered, for features built before the app; by default a new one (KV_METRICS). */
   readonly metrics?: Metrics;
@@ -51,27 +54,82 @@ export interface App {
   close(): Promise<void>;
 }
 
-/** The in-memory store with the configuration's limits. */
-export function memoryStore(config: Config, clock?: Clock, id?: string): MemoryStore {
+/** The in-memory store with the configuration's limits; `durable` when it is logged to KV_DATA_DIR. */
+export function memoryStore(config: Config, clock?: Clock, id?: string, durable = false): MemoryStore {
   return new MemoryStore({
     clock,
     id,
+    durable,
     limits: { maxKeys: config.maxKeys, maxMemoryBytes: config.maxMemoryBytes },
     history: { maxRevisions: config.watchHistory, maxBytes: config.watchHistoryBytes },
     cursors: { ttlMs: config.cursorTtlMs, maxCursors: config.maxCursors },
   });
 }
 
+/** The etcd backend from KV_ETCD_* (the TLS files are read here, once), with the configuration's limits. */
+export function etcdStore(etcd: EtcdConfig, config: Config, clock?: Clock, logger?: Logger): EtcdStore {
+  const read = (path: string | undefined) => (path === undefined ? undefined : readFileSync(path, 'utf8'));
+  const tls =
+    etcd.caFile === undefined && etcd.certFile === undefined
+      ? undefined
+      : { ca: read(etcd.caFile), cert: read(etcd.certFile), key: read(etcd.keyFile) };
+  return new EtcdStore({
+    connection: { endpoints: etcd.endpoints, username: etcd.username, password: etcd.password, tls },
+    prefix: etcd.prefix,
+    clock,
+    logger,
+    limits: { maxKeys: config.maxKeys, maxMemoryBytes: config.maxMemoryBytes },
+    history: { maxRevisions: config.watchHistory, maxBytes: config.watchHistoryBytes },
+  });
+}
+
+/** The store KV_BACKEND names: this process's memory (the default), or a node over an etcd cluster. */
+export function storeFromConfig(config: Config, clock?: Clock, logger?: Logger): KvStore {
+  return config.etcd === undefined ? memoryStore(config, clock) : etcdStore(config.etcd, config, clock, logger);
+}
+
+/**
+ * The store the configuration asks for, ready to serve: storeFromConfig's, or with KV_DATA_DIR
+ * the memory engine recovered from its data directory and logged there, with the persistence
+ * object that reports readiness and is closed last. Throws DataDirError when the directory
+ * cannot be used.
+ */
+export async function openStore(
+  config: Config,
+  logger: Logger,
+  clock?: Clock,
+): Promise<{ store: KvStore; persistence: Persistence | undefined }> {
+  if (config.dataDir === undefined) return { store: storeFromConfig(config, clock, logger), persistence: undefined };
+  const persistence = new Persistence({
+    dir: config.dataDir,
+    fsync: config.fsync,
+    recovery: config.recovery,
+    snapshotEveryBytes: config.snapshotEveryBytes,
+    segmentBytes: config.walSegmentBytes,
+    log: logger,
+    createStore: (id) => memoryStore(config, clock, id, true),
+  });
+  return { store: await persistence.open(), persistence };
+}
+
 /** Builds kv_store: the store, the HTTP API, and a server that is not yet listening. */
 export function buildApp(options: AppOptions): App {
   const { config } = options;
   const logger = options.logger ?? createLogger(config.logLevel);
-  const store = options.store ?? memoryStore(config, options.clock);
+  const store = options.store ?? storeFromConfig(config, options.clock, logger);
   const metrics = options.metrics ?? new Metrics(config.metrics);
   registerStoreMetrics(metrics.registry, store);
   const readiness = options.readiness ?? new Readiness();
   let stopping = false;
   readiness.add('shutdown', () => (stopping ? 'shutting down: finishing the requests in flight, taking no new connections' : undefined));
+  // A backend that can lose its footing (etcd out of reach, a watch catching up) says so.
+  const storeReady = store.ready?.bind(store);
+  if (storeReady !== undefined) {
+    readiness.add('backend', () => {
+      const { ok, reason } = storeReady();
+      return ok ? undefined : reason;
+    });
+  }
   const watches = new WatchHub(
     store,
     { maxWatchers: config.maxWatchers, progressMs: config.watchProgressMs, bufferBytes: config.watchBufferBytes },

@@ -1,10 +1,14 @@
 import { stopOnSignals } from '@kv/shared';
-import { buildApp } from './app.js';
+import { buildApp, openStore } from './app.js';
 import { type Config, ConfigError, configWarnings, loadConfig } from './config.js';
+import { createLogger } from './logger.js';
 import { MemoryGovernor } from './memory-governor.js';
+import { registerPersistenceMetrics } from './metrics/persistence-metrics.js';
+import { Readiness } from './readiness.js';
+import { DataDirError } from './store/durable/data-dir.js';
 
 /** Starts kv_store from the environment and shuts it down cleanly on SIGTERM or SIGINT. */
-function main(): void {
+async function main(): Promise<void> {
   let config: Config;
   try {
     config = loadConfig();
@@ -13,9 +17,28 @@ function main(): void {
     process.stderr.write(`kv_store: configuration error: ${err.message}\n`);
     process.exit(1);
   }
-  const app = buildApp({ config });
-  const { server, logger } = app;
+  const logger = createLogger(config.logLevel);
   for (const warning of configWarnings()) logger.warn(warning);
+  // With KV_DATA_DIR the store is recovered from disk before the server listens.
+  let opened: Awaited<ReturnType<typeof openStore>>;
+  try {
+    opened = await openStore(config, logger);
+  } catch (err) {
+    if (!(err instanceof DataDirError)) throw err;
+    process.stderr.write(`kv_store: cannot start: ${err.message}\n`);
+    process.exit(1);
+  }
+  const { persistence } = opened;
+  const readiness = new Readiness();
+  if (persistence !== undefined) {
+    readiness.add('persistence', () => {
+      const state = persistence.ready();
+      return state.ok ? undefined : state.reason;
+    });
+  }
+  const app = buildApp({ config, logger, store: opened.store, readiness });
+  if (persistence !== undefined) registerPersistenceMetrics(app.metrics.registry, persistence);
+  const { server } = app;
   // With a memory limit, keep RSS within what the process had at start plus 1.5 times the limit.
   const governor = Number.isFinite(config.maxMemoryBytes)
     ? new MemoryGovernor(process.memoryUsage.rss() + 1.5 * config.maxMemoryBytes, logger)
@@ -39,6 +62,9 @@ function main(): void {
           maxConnections: config.maxConnections,
         },
         auth: config.authToken !== undefined || config.readToken !== undefined ? 'bearer' : 'off',
+        backend: config.etcd === undefined ? 'memory' : { etcd: config.etcd.endpoints, prefix: config.etcd.prefix },
+        persistence: config.dataDir === undefined ? 'off' : { dataDir: config.dataDir, fsync: config.fsync },
+        cors: config.corsOrigins ?? 'off',
         node: process.version,
       },
       'kv_store listening',
@@ -52,7 +78,10 @@ function main(): void {
       app.drain();
       governor?.stop();
     },
-    afterClose: () => app.close(),
+    afterClose: async () => {
+      await app.close();
+      await persistence?.close();
+    },
   });
 }
 
@@ -68,4 +97,4 @@ function listenProblem(err: NodeJS.ErrnoException): string {
   return err.message;
 }
 
-main();
+await main();

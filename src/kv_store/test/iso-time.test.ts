@@ -12,6 +12,20 @@ describe('isoTime', () => {
     );
   });
 
+  it('drops a fraction of a millisecond as Date does (a TTL of 0.0015 s rendered expiresAt as "….undefinedZ")', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 0, max: 253_402_300_799_998 }),
+        fc.double({ min: 0, max: 1, maxExcluded: true, noNaN: true }),
+        (ms, fraction) => {
+          expect(isoTime(ms + fraction)).toBe(new Date(ms + fraction).toISOString());
+        },
+      ),
+      { numRuns: 5000 },
+    );
+    expect(isoTime(Date.parse('2026-12-01T17:52:53.338Z') + 1.5)).toBe('2026-12-01T17:52:53.339Z');
+  });
+
   it('formats the edges of a day and of a leap year', () => {
     for (const text of [
       '2024-02-29T23:59:59.999Z',

@@ -19,12 +19,14 @@ describe('kv_store launchers', () => {
     expect(pkg.scripts.start).toBe(`node ${flags} dist/main.js`);
   });
 
-  it('make run, the Docker image, make start (scripts/start.sh) and make bench pass the same flags', () => {
+  it('make run, the Docker image, make start (scripts/start.sh), make start-cluster and make bench pass the same flags', () => {
     expect(read('src/kv_store/Makefile')).toContain(`\tnode ${flags} dist/main.js\n`);
     expect(read('src/kv_store/Dockerfile')).toContain(
       `CMD ["node", ${KV_NODE_FLAGS.map((f) => JSON.stringify(f)).join(', ')}, "dist/main.js"]`,
     );
     expect(read('scripts/start.sh')).toContain(`node ${flags} src/kv_store/dist/main.js &`);
+    expect(read('scripts/start-cluster.sh')).toContain(`node ${flags} src/kv_store/dist/main.js &`);
+    expect(read('bench/etcd-nodes.mjs')).toContain(`[${KV_NODE_FLAGS.map((f) => `'${f}'`).join(', ')}, MAIN]`);
     expect(read('bench/run.sh')).toContain(`KV_NODE_FLAGS=(${flags})`);
   });
 });

@@ -34,6 +34,7 @@ interface OpenApi {
   info: { description: string };
   paths: Record<string, PathItem>;
   'x-kv-unknown-paths': { response: ResponseObject | Ref };
+  'x-kv-cors': { variable: string; preflight: ResponseObject | Ref; answers: ResponseObject | Ref };
   components: { schemas: { Error: { properties: { error: { properties: { code: { enum: string[] } } } } } } };
 }
 
@@ -83,7 +84,7 @@ function codesNamed(response: ResponseObject | Ref): string[] {
  * Codes of the contract's table (@kv/shared) that no route answers yet: listing and watch,
  * transactions, persistence and the etcd backend add them. Each leaves this list as it lands.
  */
-const NOT_ANSWERED_YET = new Set(['persistence_failed', 'backend_unavailable']);
+const NOT_ANSWERED_YET = new Set(['persistence_failed']);
 const ANSWERED = Object.fromEntries(Object.entries(ERROR_STATUS).filter(([code]) => !NOT_ANSWERED_YET.has(code)));
 
 describe('docs/openapi.json agrees with the app', () => {
@@ -157,6 +158,8 @@ describe('docs/openapi.json agrees with the app', () => {
     note('/v1/{key}', 'GET', (await t.get('/v1/a', current)).statusCode);
     note('/v1/{key}', 'GET', (await t.get('/v1/missing', r)).statusCode);
     note('/v1/{key}', 'GET', (await t.get('/v1/%ZZ', r)).statusCode);
+    note('/v1/{key}', 'GET', (await t.get('/v1/a?consistent=true', r)).statusCode);
+    note('/v1/{key}', 'GET', (await t.get('/v1/a?consistent=yes', r)).statusCode);
     note('/v1/{key}', 'GET', (await t.get('/v1/a')).statusCode);
     note('/v1/{key}', 'HEAD', (await t.head('/v1/a', r)).statusCode);
     note('/v1/{key}', 'HEAD', (await t.head('/v1/a', current)).statusCode);
@@ -235,9 +238,9 @@ describe('docs/openapi.json agrees with the app', () => {
     for (const [path, method, status] of seen) expect(documented(path, method), `${method} ${path}`).toContain(String(status));
     // The walk reaches every success and most failures; its statuses, for the record.
     expect(seen.map(([, , status]) => status)).toEqual([
-      201, 409, 400, 413, 403, 401, 415, 200, 405, 201, 507, 200, 304, 404, 400, 401, 200, 304, 404, 400, 401, 405, 200, 412, 404, 403, 412,
-      204, 404, 201, 200, 200, 400, 400, 401, 410, 200, 410, 410, 400, 200, 429, 200, 200, 405, 200, 200, 200, 200, 405, 200, 401, 200, 401,
-      405, 200, 409, 400, 413, 403, 401, 507, 405, 503, 503, 404,
+      201, 409, 400, 413, 403, 401, 415, 200, 405, 201, 507, 200, 304, 404, 400, 200, 400, 401, 200, 304, 404, 400, 401, 405, 200, 412, 404,
+      403, 412, 204, 404, 201, 200, 200, 400, 400, 401, 410, 200, 410, 410, 400, 200, 429, 200, 200, 405, 200, 200, 200, 200, 405, 200, 401,
+      200, 401, 405, 200, 409, 400, 413, 403, 401, 507, 405, 503, 503, 404,
     ]);
   });
 
@@ -332,7 +335,43 @@ describe('docs/openapi.json agrees with the app', () => {
     }
   });
 
-  it('gives HEAD the conditional header GET has', () => {
+  it('describes in x-kv-cors the preflight answer and the headers of every other answer, as the app sends them with KV_CORS_ORIGINS', async () => {
+    const cors = doc['x-kv-cors'];
+    expect(cors.variable).toBe('KV_CORS_ORIGINS');
+    const t = testApp({ KV_CORS_ORIGINS: 'https://app.example.com' });
+    const origin = { origin: 'https://app.example.com' };
+    /** The documented headers of a response, with each one's const value when it has one. */
+    const documentedHeaders = (response: ResponseObject | Ref): Record<string, string | undefined> =>
+      Object.fromEntries(
+        Object.entries(resolve(response).headers ?? {}).map(([name, header]) => [
+          name.toLowerCase(),
+          resolve(header as { schema: { const?: string } } | Ref).schema.const,
+        ]),
+      );
+    /** The CORS headers of an answer (and those the document lists), with the values it fixes (const) and the others as undefined. */
+    const sent = (
+      headers: Record<string, string | undefined>,
+      fixed: Record<string, string | undefined>,
+    ): Record<string, string | undefined> =>
+      Object.fromEntries(
+        Object.entries(headers)
+          .filter(([name]) => name.startsWith('access-control-') || name === 'vary' || name in fixed)
+          .map(([name, value]) => [name, fixed[name] === undefined ? undefined : value]),
+      );
+
+    for (const path of Object.keys(doc.paths)) {
+      const url = path.replace('{key}', 'some-key');
+      const preflight = await t.inject({ method: 'OPTIONS', url, headers: { ...origin, 'access-control-request-method': 'GET' } });
+      expect(preflight.statusCode, url).toBe(204);
+      expect(sent(preflight.headers, documentedHeaders(cors.preflight)), url).toStrictEqual(documentedHeaders(cors.preflight));
+      expect(preflight.headers['access-control-allow-methods'], url).toBe(doc.paths[path]?.['x-kv-other-methods'].allow);
+    }
+    for (const res of [await t.post({ key: 'a', value: 1 }, origin), await t.get('/v1/a', origin), await t.get('/v1/missing', origin)]) {
+      expect(sent(res.headers, documentedHeaders(cors.answers))).toStrictEqual(documentedHeaders(cors.answers));
+    }
+  });
+
+  it('gives HEAD the conditional header and the query GET have', () => {
     for (const [path, item] of Object.entries(doc.paths)) {
       const names = (operation: Operation | undefined): string[] => (operation?.parameters ?? []).map((p) => resolve(p).name);
       if (item.get !== undefined) expect(item.head, `HEAD ${path}`).toBeDefined();
@@ -340,6 +379,7 @@ describe('docs/openapi.json agrees with the app', () => {
     }
     expect((doc.paths['/v1/{key}']?.head?.parameters ?? []).map((p) => resolve(p).name)).toEqual([
       'If-None-Match',
+      'consistent',
       'watch',
       'after',
       'values',

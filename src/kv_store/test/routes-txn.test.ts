@@ -9,6 +9,9 @@ const txn = (t: ReturnType<typeof testApp>, body: unknown, headers: Record<strin
     payload: typeof body === 'string' ? body : JSON.stringify(body),
   });
 
+/** 12345678901234567890 as JSON.parse reads it (a double): what res.json() holds; the exact digits are checked in the text. */
+const BIG_AS_JSON_PARSES_IT = Number('12345678901234567890');
+
 describe('POST /txn', () => {
   it('applies checks and ops together: 200 with succeeded, the revision and every result, values exactly as sent', async () => {
     const t = testApp();
@@ -34,7 +37,7 @@ describe('POST /txn', () => {
       succeeded: true,
       revision: 3,
       results: [
-        entry({ key: 'cfg/x', value: 12345678901234567890, version: 1, revision: 3, expires: 60_000 }),
+        entry({ key: 'cfg/x', value: BIG_AS_JSON_PARSES_IT, version: 1, revision: 3, expires: 60_000 }),
         entry({ key: 'cfg/a', value: { n: 2 }, version: 2, revision: 3 }),
         entry({ key: 'cfg/y', value: null, version: 1, revision: 3 }),
         { deleted: 1 },
@@ -44,7 +47,7 @@ describe('POST /txn', () => {
       ],
     });
     const read = await t.get('/v1/cfg%2Fx');
-    expect(read.json()).toEqual(entry({ key: 'cfg/x', value: 12345678901234567890, version: 1, revision: 3, expires: 60_000 }));
+    expect(read.json()).toEqual(entry({ key: 'cfg/x', value: BIG_AS_JSON_PARSES_IT, version: 1, revision: 3, expires: 60_000 }));
     expect((await t.get('/v1/tmp/x')).statusCode).toBe(404);
   });
 

@@ -29,6 +29,42 @@ function send(base: string, method: string, path: string, body?: string): Promis
 }
 
 describe('over a real socket', () => {
+  it('conditional writes as issue 16 has them: If-None-Match on PUT and DELETE, a bare If-Match revision, a malformed If-Match', async () => {
+    const t = testApp();
+    const base = await listen(t.app);
+    const json = { 'content-type': 'application/json' };
+    expect((await fetch(`${base}/v1/`, { method: 'POST', headers: json, body: '{"key":"foo","value":1}' })).status).toBe(201);
+
+    const absentOnly = await fetch(`${base}/v1/foo`, { method: 'PUT', headers: { ...json, 'if-none-match': '*' }, body: '{"value":2}' });
+    expect(absentOnly.status).toBe(412);
+    expect(await absentOnly.json()).toEqual({
+      error: {
+        code: 'version_mismatch',
+        message: `key 'foo' is at revision 1 (ETag "1"), which If-None-Match forbids (*: the key must not exist)`,
+      },
+    });
+    const notThisOne = await fetch(`${base}/v1/foo`, { method: 'DELETE', headers: { 'if-none-match': '"1"' } });
+    expect(notThisOne.status).toBe(412);
+    expect(await notThisOne.json()).toEqual({
+      error: { code: 'version_mismatch', message: `key 'foo' is at revision 1 (ETag "1"), which If-None-Match excludes ("1")` },
+    });
+
+    const bare = await fetch(`${base}/v1/foo`, { method: 'PUT', headers: { ...json, 'if-match': '1' }, body: '{"value":2}' });
+    expect(bare.status).toBe(200);
+    expect(bare.headers.get('etag')).toBe('"2"');
+    expect(await bare.json()).toEqual(entry({ key: 'foo', value: 2, version: 2, revision: 2 }));
+
+    const malformed = await fetch(`${base}/v1/foo`, { method: 'DELETE', headers: { 'if-match': 'rev-2' } });
+    expect(malformed.status).toBe(400);
+    expect(await malformed.json()).toEqual({
+      error: {
+        code: 'invalid_header',
+        message: `If-Match must be * or a list of ETags such as "35" (the entry's revision in quotes), got 'rev-2'`,
+      },
+    });
+    expect(await (await fetch(`${base}/v1/foo`)).json()).toEqual(entry({ key: 'foo', value: 2, version: 2, revision: 2 }));
+  });
+
   it("the seed README's four curl commands work as written", async () => {
     const t = testApp();
     const base = await listen(t.app);

@@ -82,7 +82,9 @@ describe('transactions under concurrency, over real sockets', () => {
     );
     done = true;
     await lister;
-    console.info(`txn concurrency: ${moves} moves and ${conflicts} refused (409) compare-and-swaps; ${listings.length} listings, each holding the token once`);
+    console.info(
+      `txn concurrency: ${moves} moves and ${conflicts} refused (409) compare-and-swaps; ${listings.length} listings, each holding the token once`,
+    );
     expect(moves + conflicts).toBe(CLIENTS * ATTEMPTS);
     expect(moves).toBeGreaterThan(0);
     expect(listings.length).toBeGreaterThan(0);

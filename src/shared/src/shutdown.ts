@@ -29,7 +29,9 @@ export interface GracefulShutdownOptions {
  * On SIGTERM or SIGINT (once): stop accepting, let requests in flight finish (idle keep-alive
  * connections are closed at once and busy ones as soon as they are idle), then exit 0; after
  * `timeoutMs` the remaining connections are closed and the process exits 0 all the same. The
- * deadline is a timer of its own, so nothing that blocks a log write can hold shutdown past it.
+ * deadline is a timer of its own, and a last one ends the process 2 s after it whatever
+ * `afterClose` does. Timers need a free event loop: the logs must never write synchronously in
+ * a loop (log-output.ts), whatever happens to stdout.
  */
 export function stopOnSignals(options: GracefulShutdownOptions): void {
   const { server, timeoutMs, log } = options;
@@ -48,7 +50,6 @@ export function stopOnSignals(options: GracefulShutdownOptions): void {
   const shutdown = (signal: NodeJS.Signals): void => {
     if (stopping) return;
     stopping = true;
-    log.info({ signal }, 'shutting down: finishing requests in flight');
     options.beforeClose?.();
     const idleCloser = setInterval(() => server.closeIdleConnections(), 50);
     server.close(() => {
@@ -57,6 +58,8 @@ export function stopOnSignals(options: GracefulShutdownOptions): void {
       void finish();
     });
     server.closeIdleConnections();
+    // Logged once nothing new is accepted: a client that reads this line can count on it.
+    log.info({ signal }, 'shutting down: finishing requests in flight');
     setTimeout(() => {
       log.warn({ timeoutMs }, 'shutdown timed out; closing remaining connections');
       server.closeAllConnections();

@@ -1,3 +1,4 @@
+import { standardLogOutput } from '@kv/shared';
 import { type DestinationStream, type Logger, pino } from 'pino';
 import type { LogLevel } from './config.js';
 
@@ -5,7 +6,8 @@ export type { Logger };
 
 /**
  * The structured logger: JSON lines on stdout (or `destination`), which `make logs` turns into
- * one readable line each. Headers are never logged, and anything that looks like a credential
+ * one readable line each. Stdout is written through an output that a closed or stalled pipe
+ * cannot hold (@kv/shared's log-output.ts). Headers are never logged, and anything that looks like a credential
  * is redacted should it ever be passed in.
  */
 export function createLogger(level: LogLevel, destination?: DestinationStream): Logger {
@@ -18,5 +20,5 @@ export function createLogger(level: LogLevel, destination?: DestinationStream): 
       censor: '[redacted]',
     },
   };
-  return destination === undefined ? pino(options) : pino(options, destination);
+  return pino(options, destination ?? standardLogOutput());
 }

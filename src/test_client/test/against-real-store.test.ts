@@ -121,15 +121,48 @@ describe('test_client against the real kv_store', () => {
     expect(await store.store.get(report.key)).toBeUndefined();
   });
 
+  it('GET /test_txn answers 200 passed, every step ok, and leaves no key behind', async () => {
+    const { status, report } = await runEndpoint(client.url, '/test_txn');
+    expect(status).toBe(200);
+    expectPassed(report, 'test_txn');
+    expect(report.steps.map((s) => [s.name, s.request.method, s.actual.status])).toEqual([
+      ['create the key holding the token', 'POST', 201],
+      ['a transaction whose last op fails is refused, naming that op', 'POST', 409],
+      ["GET shows the failed transaction's set did not happen", 'GET', 404],
+      ["GET shows the failed transaction's incr did not happen", 'GET', 404],
+      ["GET shows the failed transaction's delete did not happen: the token is as it was", 'GET', 200],
+      ['a transaction whose check fails is refused, naming the check with expected and actual', 'POST', 409],
+      ['move the token (delete it here, create it there, count the move) if it is still at its revision', 'POST', 200],
+      ['GET shows the token gone from where it was', 'GET', 404],
+      ["GET shows the token where it went, at the move's revision", 'GET', 200],
+      ["GET shows the counter at 1, at the move's revision too", 'GET', 200],
+      ["a watch from before the move gets the move's three changes, all at its revision", 'GET', 200],
+      ['incr by 2, then get, in one transaction: the get sees the incr', 'POST', 200],
+      ['a transaction that increments the counter, then fails to increment a value that is not a number, is refused', 'POST', 409],
+      ['GET shows the counter still at 3', 'GET', 200],
+      ...['', 'source', 'destination', 'counter', 'extra', 'missing'].map((n) => [
+        'clean up: delete the key',
+        'DELETE',
+        ['destination', 'counter'].includes(n) ? 204 : 404,
+      ]),
+    ]);
+    const move = report.steps[6]?.actual.body as { revision: number; results: Array<{ revision?: number }> };
+    expect(move.results.map((r) => r.revision)).toEqual([undefined, move.revision, move.revision]);
+    for (const n of ['source', 'destination', 'counter', 'extra', 'missing'])
+      expect(await store.store.get(`${report.key}/${n}`), n).toBeUndefined();
+  });
+
   it('overlapping runs each use their own key and all pass', async () => {
     const runs = await Promise.all([
       runEndpoint(client.url, '/test_overwrite'),
       runEndpoint(client.url, '/test_delete'),
+      runEndpoint(client.url, '/test_txn'),
       runEndpoint(client.url, '/test_overwrite'),
       runEndpoint(client.url, '/test_delete'),
+      runEndpoint(client.url, '/test_txn'),
     ]);
-    expect(runs.map((r) => [r.status, r.report.status])).toEqual(Array(4).fill([200, 'passed']));
-    expect(new Set(runs.map((r) => r.report.key)).size).toBe(4);
+    expect(runs.map((r) => [r.status, r.report.status, r.report.error])).toEqual(Array(6).fill([200, 'passed', undefined]));
+    expect(new Set(runs.map((r) => r.report.key)).size).toBe(6);
   });
 
   it('GET /test_all runs every test and answers 200 when all passed', async () => {
@@ -142,6 +175,7 @@ describe('test_client against the real kv_store', () => {
       ['test_delete', 'passed'],
       ['test_list', 'passed'],
       ['test_watch', 'passed'],
+      ['test_txn', 'passed'],
     ]);
   });
 
@@ -178,12 +212,14 @@ describe('test_client routes', () => {
       ['test_delete', '/test_delete'],
       ['test_list', '/test_list'],
       ['test_watch', '/test_watch'],
+      ['test_txn', '/test_txn'],
     ]);
     expect(body.endpoints.map((e) => e.path)).toEqual([
       '/test_overwrite',
       '/test_delete',
       '/test_list',
       '/test_watch',
+      '/test_txn',
       '/test_all',
       '/healthz',
       '/',

@@ -22,8 +22,8 @@ describe('test_client against a kv_store that requires a token', () => {
         // Reports record requests without the Authorization header.
         expect(text).not.toContain(TOKEN);
       }
-      // test_all: test_overwrite 7 calls, test_delete 7, test_list 21 (seven clean-ups), test_watch 9.
-      expect(client.logs.filter((l) => l.includes('"kv_store call"')).length).toBe(7 + 7 + (7 + 7 + 21 + 9));
+      // test_all: test_overwrite 7 calls, test_delete 7, test_list 21 (seven clean-ups), test_watch 9, test_txn 20 (six clean-ups).
+      expect(client.logs.filter((l) => l.includes('"kv_store call"')).length).toBe(7 + 7 + (7 + 7 + 21 + 9 + 20));
       expect(client.logs.join('\n')).not.toContain(TOKEN);
     } finally {
       await client.close();

@@ -24,7 +24,7 @@ async function brokenRun(faults: Faults, path: string) {
 describe('the fake store without faults', () => {
   it('passes every test, so each fault below is what breaks them', async () => {
     const { client } = await against(startBrokenStore());
-    for (const test of ['/test_overwrite', '/test_delete', '/test_list', '/test_watch']) {
+    for (const test of ['/test_overwrite', '/test_delete', '/test_list', '/test_watch', '/test_txn']) {
       const { report } = await runEndpoint(client.url, test);
       expect(report.status, `${test}: ${report.error}`).toBe('passed');
     }
@@ -63,6 +63,36 @@ describe('test_watch against deliberately broken stores', () => {
     const { status, report } = await brokenRun({ watchIgnoresLastEventId: true }, '/test_watch');
     expect(status).toBe(500);
     expect(firstFailedStep(report)).toBe('the reconnected stream resumes at the DELETE, and nothing before it');
+  });
+});
+
+describe('test_txn against a deliberately broken store', () => {
+  it('a store whose transactions apply op by op and stop at the first failure fails when GET finds the set it should have undone', async () => {
+    const { store, status, report } = await brokenRun({ txnNotAtomic: true }, '/test_txn');
+    expect(status).toBe(500);
+    expect(report.status).toBe('failed');
+    // Its 409 looked right: it named ops[3] and the revision from before.
+    expect(report.steps[1]).toMatchObject({
+      name: 'a transaction whose last op fails is refused, naming that op',
+      ok: true,
+      actual: { status: 409 },
+    });
+    expect(firstFailedStep(report)).toBe("GET shows the failed transaction's set did not happen");
+    const failed = report.steps.find((s) => !s.ok);
+    expect(failed?.problems).toEqual(
+      expect.arrayContaining(['status: expected 404, got 200', 'body.error.code: expected "key_not_found", got (missing)']),
+    );
+    expect(failed?.actual.body).toMatchObject({ key: `${report.key}/extra`, value: 'written by a failed transaction' });
+    // The test stopped there, and its clean-up removed what the broken store left behind.
+    expect(report.steps.filter((s) => s.cleanup === true).map((s) => s.request.path)).toEqual(
+      ['', '/source', '/destination', '/counter', '/extra', '/missing'].map((n) => `/v1/${encodeURIComponent(`${report.key}${n}`)}`),
+    );
+    expect(store.keys()).toEqual([]);
+  });
+
+  it('the same store with atomic transactions passes (the fault, not the fake, is what fails it)', async () => {
+    const { status, report } = await brokenRun({}, '/test_txn');
+    expect({ status, outcome: report.status, error: report.error }).toEqual({ status: 200, outcome: 'passed', error: undefined });
   });
 });
 
@@ -176,6 +206,7 @@ describe('GET /test_all against a broken store', () => {
       ['test_delete', 'passed'],
       ['test_list', 'passed'],
       ['test_watch', 'passed'],
+      ['test_txn', 'passed'],
     ]);
     expect(body.error).toMatch(/^test_overwrite: step 'a PUT with the stale If-Match/);
   });

@@ -1,3 +1,4 @@
+import { createServer, type Server } from 'node:net';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { TestReport } from '../src/run/report.js';
 import { ensureBuilt, runToExit, type Service, startService } from './helpers/processes.js';
@@ -17,7 +18,12 @@ async function startPair(env: Record<string, string> = {}): Promise<{ kv: Servic
   const kv = await startService(KV_MAIN, { KV_PORT: '0', ...env });
   started.push(kv);
   const kvUrl = `http://127.0.0.1:${kv.port}`;
-  const tc = await startService(TEST_CLIENT_MAIN, { TEST_CLIENT_PORT: '0', KV_STORE_URL: kvUrl, ...env });
+  const tc = await startService(TEST_CLIENT_MAIN, {
+    TEST_CLIENT_PORT: '0',
+    KV_STORE_URL: kvUrl,
+    TEST_CLIENT_KV_TIMEOUT_MS: '30000',
+    ...env,
+  });
   started.push(tc);
   return { kv, tc, kvUrl, tcUrl: `http://127.0.0.1:${tc.port}` };
 }
@@ -86,5 +92,68 @@ describe('kv_store and test_client as real processes', () => {
     const { code, stderr } = await runToExit(TEST_CLIENT_MAIN, { TEST_CLIENT_PORT: 'eighty' });
     expect(code).toBe(1);
     expect(stderr).toBe("test_client: configuration error: TEST_CLIENT_PORT must be a whole number, got 'eighty'\n");
+  });
+});
+
+/** A port of 127.0.0.1 held by another listener until `close`. */
+async function takenPort(): Promise<{ port: number; close: () => Promise<void> }> {
+  const server: Server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  if (address === null || typeof address === 'string') throw new Error('no port');
+  return { port: address.port, close: () => new Promise((resolve) => server.close(() => resolve())) };
+}
+
+/** The JSON log lines of a process's stdout. */
+function logLines(stdout: string): Array<Record<string, unknown>> {
+  return stdout
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+}
+
+describe('start-up problems, as a user meets them', () => {
+  it('a port already in use stops each service with exit code 1 and one line naming its port variable, no stack trace', async () => {
+    const taken = await takenPort();
+    try {
+      const kv = await runToExit(KV_MAIN, { KV_PORT: String(taken.port) });
+      expect(kv.code).toBe(1);
+      expect(kv.stderr).toBe(
+        `kv_store: cannot listen on 127.0.0.1:${taken.port}: the port is already in use (set KV_PORT to use another)\n`,
+      );
+      expect(kv.stdout).not.toContain('EADDRINUSE');
+      const tc = await runToExit(TEST_CLIENT_MAIN, { TEST_CLIENT_PORT: String(taken.port) });
+      expect(tc.code).toBe(1);
+      expect(tc.stderr).toBe(
+        `test_client: cannot listen on 127.0.0.1:${taken.port}: the port is already in use (set TEST_CLIENT_PORT to use another)\n`,
+      );
+      expect(tc.stdout).not.toContain('EADDRINUSE');
+    } finally {
+      await taken.close();
+    }
+  });
+
+  it('a misspelt variable (KV_PROT, TEST_CLIENT_PROT) is warned about, naming the variable meant, and the service starts', async () => {
+    const kv = await startService(KV_MAIN, { KV_PORT: '0', KV_PROT: '9090' });
+    started.push(kv);
+    const tc = await startService(TEST_CLIENT_MAIN, {
+      TEST_CLIENT_PORT: '0',
+      TEST_CLIENT_PROT: '9091',
+      KV_STORE_URL: 'http://127.0.0.1:9',
+    });
+    started.push(tc);
+    expect(await stop(kv)).toBe(0);
+    expect(await stop(tc)).toBe(0);
+    const kvWarnings = logLines(kv.stdout()).filter((l) => l.level === 40);
+    expect(kvWarnings).toEqual([
+      expect.objectContaining({ service: 'kv_store', msg: 'KV_PROT is not a known variable and is ignored; did you mean KV_PORT?' }),
+    ]);
+    const tcWarnings = logLines(tc.stdout()).filter((l) => l.level === 40);
+    expect(tcWarnings).toEqual([
+      expect.objectContaining({
+        service: 'test_client',
+        msg: 'TEST_CLIENT_PROT is not a known variable and is ignored; did you mean TEST_CLIENT_PORT?',
+      }),
+    ]);
   });
 });

@@ -83,7 +83,7 @@ describe('test_client when kv_store cannot be used', () => {
     expect(res.status).toBe(502);
     const body = (await res.json()) as { status: string; results: { status: string }[] };
     expect(body.status).toBe('error');
-    expect(body.results.map((r) => r.status)).toEqual(['error', 'error', 'error', 'error']);
+    expect(body.results.map((r) => r.status)).toEqual(['error', 'error', 'error', 'error', 'error']);
   });
 
   it('/healthz still answers 200 when kv_store is unreachable', async () => {

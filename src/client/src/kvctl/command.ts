@@ -42,6 +42,8 @@ export interface CommandContext {
   /** The command's options, by name. */
   readonly options: Readonly<Record<string, string | boolean | undefined>>;
   readonly out: Output;
-  /** All of standard input, as text (VALUE_JSON `-`; later import and txn). */
+  /** All of standard input, as text (VALUE_JSON `-`, and txn and import without FILE). */
   readStdin(): Promise<string>;
+  /** A signal that aborts when kvctl is asked to stop (SIGINT, SIGTERM): for commands that run until then (watch). */
+  stopSignal(): AbortSignal;
 }

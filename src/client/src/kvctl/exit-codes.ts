@@ -15,6 +15,12 @@ export const EXIT = {
   unreachable: 5,
   /** 413 (too large) or 507 (the store is full). */
   limits: 6,
+  /**
+   * 410: what the command needed is no longer held: a watch's history moved past it
+   * (history_compacted), or a listing's cursor expired. Not in the spec's list, which has no
+   * code for it; running the command again (from a new listing) is the way on.
+   */
+  gone: 7,
 } as const;
 
 /** The exit code for a refusal with this HTTP status. */
@@ -23,6 +29,7 @@ export function exitCodeForStatus(status: number): number {
   if (status === 409 || status === 412) return EXIT.conflict;
   if (status === 401 || status === 403) return EXIT.auth;
   if (status === 413 || status === 507) return EXIT.limits;
+  if (status === 410) return EXIT.gone;
   if (status >= 400 && status < 500) return EXIT.usage;
   return EXIT.unreachable;
 }

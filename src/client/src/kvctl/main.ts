@@ -21,6 +21,11 @@ export interface Io {
   readonly stderr: Sink;
   readonly env: Env;
   readStdin(): Promise<string>;
+  /**
+   * A signal that aborts when the process is asked to stop. Called only by commands that run
+   * until stopped (watch), so that every other command still dies of SIGINT at once.
+   */
+  stopSignal?(): AbortSignal;
 }
 
 const DEFAULT_URL = 'http://127.0.0.1:8080';
@@ -62,7 +67,8 @@ export async function kvctl(argv: readonly string[], io: Io): Promise<number> {
     const url = line.url ?? baseUrl(io.env, 'KV_URL', DEFAULT_URL, 'KV_TOKEN');
     const token = line.token ?? (io.env.KV_TOKEN === '' ? undefined : io.env.KV_TOKEN);
     const client = new KvClient({ baseUrl: url, token });
-    return await command.run({ client, url, args: line.args, options: line.options, out, readStdin: io.readStdin });
+    const stopSignal = io.stopSignal ?? (() => new AbortController().signal);
+    return await command.run({ client, url, args: line.args, options: line.options, out, readStdin: io.readStdin, stopSignal });
   } catch (err) {
     return report(err instanceof ConfigError ? new UsageError(err.message, command?.name) : err, out);
   }
@@ -189,7 +195,8 @@ function generalHelp(): string {
     'Global options (anywhere on the line):',
     ...optionLines(GLOBAL_OPTIONS),
     '',
-    'Exit codes: 0 ok, 1 usage, 2 not found, 3 conflict (409, 412), 4 auth (401, 403), 5 unreachable, 6 limits (413, 507).',
+    'Exit codes: 0 ok, 1 usage, 2 not found, 3 conflict (409, 412), 4 auth (401, 403), 5 unreachable, 6 limits (413, 507),',
+    '7 gone (410: a watch from a revision the store no longer holds, an expired listing cursor).',
     "Run 'kvctl COMMAND --help' for a command's options and examples.",
     '',
   ].join('\n');

@@ -45,3 +45,12 @@ export function readableJson(value: unknown): string {
   const line = JSON.stringify(value);
   return line.length <= 72 ? line : JSON.stringify(value, null, 2);
 }
+
+/** Rows of cells in aligned columns, two spaces apart; the last cell of a row is not padded. */
+export function columns(rows: ReadonlyArray<readonly string[]>): string {
+  const widths: number[] = [];
+  for (const row of rows) {
+    for (const [i, cell] of row.entries()) widths[i] = Math.max(widths[i] ?? 0, cell.length);
+  }
+  return rows.map((row) => row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd((widths[i] ?? 0) + 2))).join('')).join('\n');
+}

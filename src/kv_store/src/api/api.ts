@@ -1,6 +1,7 @@
 import { errorAnswer, withHeaders } from './answers.js';
 import { createAuthorizer } from './auth.js';
 import type { ApiContext } from './context.js';
+import { createCors } from './cors.js';
 import type { Answer, ApiDoor, BodyHandler, RequestHead } from './door.js';
 import { fromStoreError, HttpError, isAnswerable, methodNotAllowed, payloadTooLarge } from './errors.js';
 import { keyFromPath } from './keys.js';
@@ -41,6 +42,7 @@ export function createApi(context: ApiContext, routes: readonly Route[] = routeT
   const authorize = createAuthorizer(config);
   const ids = new RequestIds();
   const tooLarge = errorAnswer(payloadTooLarge(config.maxBodyBytes));
+  const cors = createCors(config.corsOrigins);
 
   /** Checks the token for `access`; returns what it grants ('write' when access control is off). */
   function guard(head: RequestHead, access: Access): 'read' | 'write' {
@@ -99,6 +101,9 @@ export function createApi(context: ApiContext, routes: readonly Route[] = routeT
     const path = q === -1 ? target : target.slice(0, q);
     const match = router.match(head.method, path);
     head.route = match === undefined ? 'other' : match.template;
+    // A CORS preflight (KV_CORS_ORIGINS) is answered before access is checked; else OPTIONS is a 405.
+    const preflight = match !== undefined && match.route === undefined ? cors?.preflight(head, match.routes.allow) : undefined;
+    if (preflight !== undefined) return stamped(head, preflight, false);
     let revisioned = false;
     let write = false;
     try {
@@ -142,10 +147,11 @@ export function createApi(context: ApiContext, routes: readonly Route[] = routeT
   }
 
   return {
-    accept,
+    accept: cors === undefined ? accept : (head) => cors.decorate(head, accept(head)),
     payloadTooLarge(head) {
       if (isWrite(head)) metrics.rejectedWrite('payload_too_large');
-      return stamped(head, tooLarge, false);
+      const answer = stamped(head, tooLarge, false);
+      return cors === undefined ? answer : cors.decorate(head, answer);
     },
     maxBodyBytes: config.maxBodyBytes,
   };

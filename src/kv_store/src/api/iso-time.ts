@@ -10,7 +10,10 @@ let cachedDate = '';
  * (the date of the last day seen is cached). Every entry read formats three times, so this is on
  * the hot path. Valid for times from 1970 to 9999 (expiry is at most ~31 years ahead).
  */
-export function isoTime(ms: number): string {
+export function isoTime(time: number): string {
+  // An expiry is now + ttl * 1000, which a TTL such as 0.0015 s leaves between two
+  // milliseconds; Date drops the fraction, and so must this (it indexed PAD3 with it: '.undefinedZ').
+  const ms = Math.floor(time);
   const day = Math.floor(ms / DAY_MS);
   if (day !== cachedDay) {
     cachedDay = day;

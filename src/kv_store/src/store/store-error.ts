@@ -6,7 +6,9 @@ export type StoreErrorReason =
   | 'insufficient_storage'
   | 'persistence_failed'
   | 'backend_unavailable'
-  | 'cursor_expired';
+  | 'cursor_expired'
+  | 'value_too_large'
+  | 'too_many_ops';
 
 /** What a refusal is about, for its message and for the answer's details. */
 export interface StoreErrorDetails {
@@ -37,6 +39,8 @@ const MESSAGES: Readonly<Record<StoreErrorReason, (d: StoreErrorDetails) => stri
   backend_unavailable: (d) => `the backend cannot be reached: ${d.why ?? 'no answer'}`,
   cursor_expired: (d) =>
     `the listing at revision ${d.revision} is no longer held (${d.why ?? 'its cursor expired'}); list again, starting after its last key, to go on at the latest revision`,
+  value_too_large: (d) => d.why ?? 'the write is larger than the backend accepts',
+  too_many_ops: (d) => d.why ?? 'the transaction has more operations than the backend accepts',
 };
 
 /** The details of a refusal that its answer carries beside code and message (the rest stay in the log). */

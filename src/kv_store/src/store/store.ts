@@ -72,6 +72,21 @@ export function entityTag(entry: Pick<Entry, 'revision'>): string {
   return String(entry.revision);
 }
 
+export interface GetOptions {
+  /**
+   * A linearizable read: it sees every write acknowledged anywhere before it began. A backend
+   * that serves reads from a node's cache (etcd) then reads from its source of truth; one whose
+   * reads are always linearizable (memory) ignores it.
+   */
+  readonly consistent?: boolean | undefined;
+}
+
+/** Whether a store can serve now, and if not, why (for /readyz). */
+export interface StoreReadiness {
+  readonly ok: boolean;
+  readonly reason: string;
+}
+
 export interface CreateOptions {
   /** Milliseconds until the entry expires; NEVER (the default) for no expiry. */
   readonly ttlMs?: number | undefined;
@@ -216,6 +231,18 @@ export interface StoreCapabilities {
   readonly durable: boolean;
   /** Change records carry the key's previous value (`prev`), for watchers that ask for it. */
   readonly previousValues: boolean;
+  /**
+   * Revisions come from a counter the backend shares with others (etcd's, counting every write
+   * to the cluster): a new store does not start at revision 0, and its revisions may skip
+   * numbers. Absent: the store's own counter, from 0, one step per commit.
+   */
+  readonly sharedRevisions?: boolean;
+  /**
+   * An entry whose time has passed is hidden at once, but its removal (a delete with reason
+   * 'expired', taking a revision) is committed later by the backend itself (etcd's lease), not
+   * by the read or write that finds it. Absent: the first operation to find it commits the expiry.
+   */
+  readonly lazyExpiry?: boolean;
 }
 
 /** Numbers for metrics and health. */
@@ -241,7 +268,7 @@ export interface KvStore {
   /** The revision of the last committed change (0 before any). */
   readonly revision: number;
   /** The live entry for `key`, or undefined. */
-  get(key: string): MaybePromise<Entry | undefined>;
+  get(key: string, options?: GetOptions): MaybePromise<Entry | undefined>;
   /** Creates `key`; key_exists if it is live; insufficient_storage past a limit. */
   create(key: string, value: string, options?: CreateOptions): MaybePromise<Entry>;
   /** Overwrites a live `key` (version + 1); without ttlMs any expiry is cleared. */
@@ -270,6 +297,15 @@ export interface KvStore {
    */
   list(query: ListQuery): MaybePromise<ListPage>;
   stats(): StoreStats;
+  /** Whether the store can serve now; absent when it always can (memory). */
+  ready?(): StoreReadiness;
+  /**
+   * Resolves true once the store's revision has reached `revision`, or false when it will not
+   * (the store never reached it). Offered by a backend that several processes serve, where one
+   * process's revision can be a moment behind a revision another has answered (etcd); absent
+   * where the store's revision is all there is (memory).
+   */
+  catchUp?(revision: number): MaybePromise<boolean>;
   /** Starts background work (expiry sweeping...). */
   start(): void;
   /** Stops background work and releases what the store holds. */

@@ -12,6 +12,8 @@ import { RawConnection, rawRequest } from './support/raw-http.js';
 afterAll(stopAllKvStores);
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+/** Only ends a wait that would otherwise never end. */
+const HANG_GUARD_MS = 30_000;
 
 describe('/readyz of a real kv_store process', () => {
   it('answers 200 while serving, then 503 with the shutdown check and why once SIGTERM has arrived; /livez stays 200', async () => {
@@ -30,13 +32,18 @@ describe('/readyz of a real kv_store process', () => {
     readyz.write('GET /readyz?verbose HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Request-Id: probe-1\r\n');
     livez.expect('GET');
     livez.write('GET /livez HTTP/1.1\r\nHost: 127.0.0.1\r\n');
-    await sleep(100);
+    // The server takes connections in the order they came: once a connection opened after these
+    // two is answered, both are the server's (a connection not yet taken would be refused).
+    const witness = await RawConnection.open(kv.port);
+    expect((await witness.exchange([rawRequest('GET', '/livez')])).responses[0]?.status).toBe(200);
+    witness.destroy();
     kv.child.kill('SIGTERM');
-    for (let i = 0; i < 500 && !kv.stdout.some((l) => l.includes('shutting down')); i++) await sleep(10);
+    const giveUp = Date.now() + HANG_GUARD_MS;
+    while (!kv.stdout.some((l) => l.includes('shutting down')) && Date.now() < giveUp) await sleep(10);
     expect(kv.stdout.some((l) => l.includes('shutting down'))).toBe(true);
     readyz.write('\r\n');
     livez.write('\r\n');
-    const [notReady, live] = await Promise.all([readyz.collect(1), livez.collect(1)]);
+    const [notReady, live] = await Promise.all([readyz.collect(1, HANG_GUARD_MS), livez.collect(1, HANG_GUARD_MS)]);
 
     const answer = notReady.responses[0];
     expect(answer?.status).toBe(503);
@@ -53,5 +60,5 @@ describe('/readyz of a real kv_store process', () => {
 
     for (const c of [probe, readyz, livez]) c.destroy();
     expect(await kv.exited).toEqual({ code: 0, signal: null });
-  }, 30_000);
+  }, 120_000);
 });

@@ -8,9 +8,12 @@ import { assertFreshBuild, REPO_ROOT } from './support/kv-process.js';
  * The soak (scripts/soak.mjs) for SOAK_DURATION_S seconds (30 by default) against a real
  * kv_store process: no acknowledged write lost, no stale read after an acknowledged write,
  * revisions only grow, contested CAS counters exact, RSS flat after warm-up, exit 0 on SIGTERM.
+ * The run goes on past its duration until MIN_WRITES writes are acknowledged, so how much it
+ * checks does not depend on how fast the machine is (the script stops 120 s past the duration).
  */
 
 const DURATION_S = Number(process.env.SOAK_DURATION_S ?? 30);
+const MIN_WRITES = 100 * DURATION_S;
 
 interface SoakResult {
   requests: number;
@@ -38,9 +41,9 @@ it(
     await assertFreshBuild();
     const { stdout } = await promisify(execFile)(
       process.execPath,
-      [join(REPO_ROOT, 'scripts', 'soak.mjs'), '--duration', String(DURATION_S), '--json'],
+      [join(REPO_ROOT, 'scripts', 'soak.mjs'), '--duration', String(DURATION_S), '--min-writes', String(MIN_WRITES), '--json'],
       {
-        timeout: (DURATION_S + 60) * 1000,
+        timeout: (DURATION_S + 180) * 1000,
         maxBuffer: 16 * 1_048_576,
       },
     ).catch((err: { stdout?: string; message: string }) => {
@@ -62,7 +65,7 @@ it(
     });
     expect(r.unexpectedStatus).toBe(0);
     expect(r.networkErrors).toBe(0);
-    expect(r.ackedWrites).toBeGreaterThan(100 * DURATION_S);
+    expect(r.ackedWrites).toBeGreaterThanOrEqual(MIN_WRITES);
     expect(r.verifiedWrites).toBeGreaterThan(10 * DURATION_S);
     expect(r.ttlWrites).toBeGreaterThan(0);
     expect(r.casIncrements).toBeGreaterThan(0);
@@ -70,5 +73,5 @@ it(
     expect(r.rss.flat).toBe(true);
     expect(r.exit).toEqual({ code: 0, signal: null });
   },
-  (DURATION_S + 120) * 1000,
+  (DURATION_S + 240) * 1000,
 );

@@ -29,6 +29,12 @@ export interface Faults {
   readonly watchDropsDeletes?: boolean;
   /** An SSE watch ignores Last-Event-ID (it starts from `after`, or now). */
   readonly watchIgnoresLastEventId?: boolean;
+  /**
+   * POST /txn is not atomic: it applies the ops one by one, each at a revision of its own, and
+   * stops at the first that fails, leaving the ones before it applied; its 409 still names the
+   * failed op and the revision from before, as if nothing had happened.
+   */
+  readonly txnNotAtomic?: boolean;
 }
 
 interface Stored {
@@ -206,6 +212,7 @@ export function startBrokenStore(faults: Faults = {}): Promise<FakeStore> {
     const path = (req.url ?? '/').split('?')[0] ?? '/';
     if (path === '/healthz') return { status: 200, body: { status: 'ok' } };
     if (path === '/v1/' && req.method === 'GET') return list(new URL(req.url ?? '/', 'http://fake'));
+    if (path === '/txn' && req.method === 'POST') return txn(body);
     if (path === '/v1/' && req.method === 'POST') {
       const key = String(body?.key);
       if (entries.has(key) && !faults.postOverwrites) return error(409, 'key_exists');
@@ -235,6 +242,108 @@ export function startBrokenStore(faults: Faults = {}): Promise<FakeStore> {
       default:
         return error(405, 'method_not_allowed');
     }
+  }
+
+  /**
+   * POST /txn: checks on the state before, then ops in order, each seeing the ones before it.
+   * Atomic: the ops run on an overlay that is committed under one revision only when none
+   * failed. With txnNotAtomic, straight on the store (see Faults).
+   */
+  function txn(body: Record<string, unknown> | undefined): Reply {
+    const checks = (body?.checks ?? []) as Array<Record<string, unknown>>;
+    const ops = (body?.ops ?? []) as Array<Record<string, unknown>>;
+    const before = revision;
+    const failures: unknown[] = [];
+    const facts = (e: Stored | undefined) => ({ exists: e !== undefined, version: e?.version ?? 0, revision: e?.revision ?? 0 });
+    for (const [index, check] of checks.entries()) {
+      const { key, ...expected } = check;
+      const entry = entries.get(String(key));
+      const actual: Record<string, unknown> = { ...facts(entry), value: entry?.value ?? null };
+      const held = Object.entries(expected).every(([name, want]) => JSON.stringify(want) === JSON.stringify(actual[name]));
+      if (!held) failures.push({ type: 'check', index, key, expected, actual: pick(actual, Object.keys(expected)) });
+    }
+    if (failures.length > 0) return txnFailed(before, failures);
+
+    const atomic = !faults.txnNotAtomic;
+    const next = revision + 1;
+    /** The atomic transaction's writes so far (null: deleted), in the order first touched. */
+    const overlay = new Map<string, Stored | null>();
+    const read = (key: string): Stored | undefined => (overlay.has(key) ? (overlay.get(key) ?? undefined) : entries.get(key));
+    const put = (key: string, value: unknown): Stored => {
+      if (!atomic) return write(key, value, entries.get(key));
+      const previous = read(key);
+      const now = new Date().toISOString();
+      const entry = { value, version: (previous?.version ?? 0) + 1, revision: next, createdAt: previous?.createdAt ?? now, updatedAt: now };
+      overlay.set(key, entry);
+      return entry;
+    };
+    const remove = (key: string): void => {
+      if (atomic) overlay.set(key, null);
+      else {
+        entries.delete(key);
+        changed({ type: 'delete', key, revision: ++revision, reason: 'delete' });
+      }
+    };
+    const results: unknown[] = [];
+    for (const [index, op] of ops.entries()) {
+      const key = String(op.key);
+      const current = read(key);
+      const fail = (expected: unknown) => failures.push({ type: 'op', index, key, expected, actual: facts(current) });
+      switch (op.op) {
+        case 'create':
+        case 'replace':
+        case 'set':
+          if ((op.op === 'create' && current !== undefined) || (op.op === 'replace' && current === undefined)) {
+            fail({ exists: op.op === 'replace' });
+            break;
+          }
+          results.push(asEntry(key, put(key, op.value)));
+          break;
+        case 'delete':
+          if (current === undefined) {
+            fail({ exists: true });
+            break;
+          }
+          remove(key);
+          results.push({ deleted: 1 });
+          break;
+        case 'deletePrefix': {
+          const keys = [...new Set([...entries.keys(), ...overlay.keys()])].filter((k) => k.startsWith(String(op.prefix)) && read(k));
+          for (const k of keys) remove(k);
+          results.push({ deleted: keys.length });
+          break;
+        }
+        case 'incr': {
+          const value = current?.value ?? 0;
+          if (typeof value !== 'number') {
+            fail({ value: 'a number' });
+            break;
+          }
+          results.push(asEntry(key, put(key, value + Number(op.by ?? 1))));
+          break;
+        }
+        case 'get':
+          results.push(current === undefined ? null : asEntry(key, current));
+          break;
+        default:
+          return error(400, 'invalid_body');
+      }
+      if (failures.length > 0 && !atomic) return txnFailed(before, failures);
+    }
+    if (failures.length > 0) return txnFailed(before, failures);
+    if (overlay.size > 0) {
+      revision = next;
+      for (const [key, entry] of overlay) {
+        if (entry === null) {
+          entries.delete(key);
+          changed({ type: 'delete', key, revision, reason: 'delete' });
+        } else {
+          entries.set(key, entry);
+          changed({ type: 'put', key, value: entry.value, version: entry.version, revision, expiresAt: null });
+        }
+      }
+    }
+    return { status: 200, body: { succeeded: true, revision, results } };
   }
 
   function write(key: string, value: unknown, previous: Stored | undefined): Stored {
@@ -275,8 +384,21 @@ interface Reply {
   readonly headers?: Readonly<Record<string, string>>;
 }
 
+function asEntry(key: string, entry: Stored): Record<string, unknown> {
+  return { key, ...entry, expiresAt: null };
+}
+
 function entryReply(status: number, key: string, entry: Stored, headers: Record<string, string> = {}): Reply {
-  return { status, body: { key, ...entry, expiresAt: null }, headers: { etag: `"${entry.revision}"`, ...headers } };
+  return { status, body: asEntry(key, entry), headers: { etag: `"${entry.revision}"`, ...headers } };
+}
+
+function txnFailed(revision: number, failures: unknown[]): Reply {
+  const message = 'fake store: the transaction was not applied';
+  return { status: 409, body: { error: { code: 'txn_failed', message }, succeeded: false, revision, failures } };
+}
+
+function pick(object: Record<string, unknown>, names: readonly string[]): Record<string, unknown> {
+  return Object.fromEntries(names.map((name) => [name, object[name]]));
 }
 
 function error(status: number, code: string): Reply {

@@ -7,11 +7,10 @@ export const ROOT = fileURLToPath(new URL('../../../../', import.meta.url));
 
 const TSC = `${ROOT}node_modules/typescript/bin/tsc`;
 
-/** Builds client, kv_store and test_client with tsc if their dist is missing (`make test` builds them first). */
+/** Builds every package with tsc -b if a service's dist is missing (`make test` builds them first). */
 export function ensureBuilt(): void {
-  for (const pkg of ['client/dist/index.js', 'kv_store/dist/main.js', 'test_client/dist/main.js']) {
-    const [dir] = pkg.split('/');
-    if (!existsSync(`${ROOT}src/${pkg}`)) execFileSync(process.execPath, [TSC, '-p', `src/${dir}`], { cwd: ROOT, stdio: 'inherit' });
+  if (['kv_store/dist/main.js', 'test_client/dist/main.js'].some((file) => !existsSync(`${ROOT}src/${file}`))) {
+    execFileSync(process.execPath, [TSC, '-b', 'tsconfig.build.json'], { cwd: ROOT, stdio: 'inherit' });
   }
 }
 
@@ -49,13 +48,17 @@ export function startService(script: string, env: Record<string, string>): Promi
 }
 
 /** Runs `node <script>` with `env` until it exits; for start-up failures. */
-export function runToExit(script: string, env: Record<string, string>): Promise<{ code: number | null; stderr: string }> {
+export function runToExit(script: string, env: Record<string, string>): Promise<{ code: number | null; stderr: string; stdout: string }> {
   const child = spawn(process.execPath, [script], { cwd: ROOT, env: { PATH: process.env.PATH ?? '', ...env }, stdio: 'pipe' });
   let err = '';
+  let out = '';
   child.stderr.on('data', (chunk: Buffer) => {
     err += chunk.toString('utf8');
   });
-  return new Promise((resolve) => child.once('close', (code) => resolve({ code, stderr: err })));
+  child.stdout.on('data', (chunk: Buffer) => {
+    out += chunk.toString('utf8');
+  });
+  return new Promise((resolve) => child.once('close', (code) => resolve({ code, stderr: err, stdout: out })));
 }
 
 function listeningPort(stdout: string): number | undefined {

@@ -12,9 +12,13 @@ export interface RunningTestClient {
   close(): Promise<void>;
 }
 
-/** Starts test_client on port 0 against `kvStoreUrl`, logging everything (trace) into `logs`. */
+/**
+ * Starts test_client on port 0 against `kvStoreUrl`, logging everything (trace) into `logs`. Its
+ * wait for each kv_store answer is 30 s (a hang guard; the default 2 s could run out on a busy
+ * machine) unless `env` sets TEST_CLIENT_KV_TIMEOUT_MS.
+ */
 export async function startTestClient(kvStoreUrl: string, env: Record<string, string> = {}): Promise<RunningTestClient> {
-  const config = loadConfig({ KV_STORE_URL: kvStoreUrl, TEST_CLIENT_LOG_LEVEL: 'trace', ...env });
+  const config = loadConfig({ KV_STORE_URL: kvStoreUrl, TEST_CLIENT_LOG_LEVEL: 'trace', TEST_CLIENT_KV_TIMEOUT_MS: '30000', ...env });
   const logs: string[] = [];
   const logger = createLogger(config.logLevel, { write: (line: string) => logs.push(line) });
   const { server } = buildApp({ config, logger });

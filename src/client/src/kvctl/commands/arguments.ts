@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises';
 import type { Entry, JsonValue } from '@kv/shared';
 import type { StoredEntry } from '../../entry.js';
 import type { CommandContext, CommandOption } from '../command.js';
@@ -62,4 +63,25 @@ export function entryText(entry: Entry): string {
     ['updated', entry.updatedAt],
     ['expires', entry.expiresAt ?? 'never'],
   ]);
+}
+
+/** --NAME N: a whole number of at least `min`, or undefined when not given. */
+export function wholeNumberOption(context: CommandContext, command: string, name: string, min: number): number | undefined {
+  const text = context.options[name];
+  if (typeof text !== 'string') return undefined;
+  if (!/^\d+$/.test(text) || !Number.isSafeInteger(Number(text)) || Number(text) < min) {
+    throw new UsageError(`--${name} must be a whole number of at least ${min}, got '${text}'`, command);
+  }
+  return Number(text);
+}
+
+/** FILE: its text; standard input without FILE or when it is `-`. */
+export async function inputText(context: CommandContext, command: string, file: string | undefined): Promise<string> {
+  if (file === undefined || file === '-') return context.readStdin();
+  try {
+    return await readFile(file, 'utf8');
+  } catch (err) {
+    const why = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : err instanceof Error ? err.message : String(err);
+    throw new UsageError(`cannot read '${file}': ${why}`, command);
+  }
 }

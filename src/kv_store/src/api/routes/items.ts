@@ -1,4 +1,4 @@
-import { type Entry, whenReady } from '../../store/store.js';
+import { type Entry, type GetOptions, whenReady } from '../../store/store.js';
 import { StoreError } from '../../store/store-error.js';
 import { emptyAnswer, entryAnswer, etag } from '../answers.js';
 import { noneMatchHits, parseTagCondition } from '../conditional.js';
@@ -34,7 +34,7 @@ export function itemRoutes({ store, config, watches }: ApiContext): Route[] {
           const params = QueryParams.parse(request.query);
           if (params.has('watch') && isWatch(params)) return watch(store, watches, request, params, request.key, config.maxKeyBytes);
         }
-        return whenReady(store.get(request.key), (entry) => read(request, entry));
+        return whenReady(store.get(request.key, readOptions(request)), (entry) => read(request, entry));
       },
     },
     {
@@ -58,6 +58,18 @@ export function itemRoutes({ store, config, watches }: ApiContext): Route[] {
     },
   ];
 }
+
+/**
+ * `?consistent=true`: a linearizable read (the etcd backend reads etcd instead of the node's
+ * cache). Any other value of `consistent` is 400 invalid_query; other parameters are ignored, as
+ * a read always has.
+ */
+function readOptions(request: ApiRequest): GetOptions | undefined {
+  if (!request.query.includes('consistent')) return undefined;
+  return QueryParams.parse(request.query).boolean('consistent', false) ? CONSISTENT : undefined;
+}
+
+const CONSISTENT: GetOptions = { consistent: true };
 
 /** If-Match and If-None-Match of a write; a malformed one is 400 invalid_header. */
 export function writeConditions(request: ApiRequest) {

@@ -1,4 +1,4 @@
-import { type KvStore, whenReady } from '../../store/store.js';
+import { type KvStore, type MaybePromise, whenReady } from '../../store/store.js';
 import { jsonAnswer } from '../answers.js';
 import type { Answer } from '../door.js';
 import { HttpError } from '../errors.js';
@@ -52,19 +52,40 @@ export function watch(
   const form = waitS === undefined ? streamForm(request.header('accept')) : undefined;
   const after = startRevision(store, request, params);
   const watchRequest: WatchRequest = { target, after, view: { values: params.boolean('values', true), prev } };
-  return whenReady(store.changesSince(after, 0), (held) => {
-    if ('compacted' in held) throw historyCompacted(after, held.oldestRevision);
-    if (form === undefined) return whenReady(watches.poll(watchRequest, (waitS as number) * 1000), (body) => jsonAnswer(200, body));
-    const stream = watches.openStream(watchRequest, form);
-    return {
-      status: 200,
-      headers: ['Cache-Control', 'no-cache', 'X-Accel-Buffering', 'no'],
-      body: '',
-      type: STREAM_TYPES[form],
-      close: false,
-      stream,
-    };
+  return whenReady(reached(store, after), () =>
+    whenReady(store.changesSince(after, 0), (held) => {
+      if ('compacted' in held) throw historyCompacted(after, held.oldestRevision);
+      if (form === undefined) return whenReady(watches.poll(watchRequest, (waitS as number) * 1000), (body) => jsonAnswer(200, body));
+      const stream = watches.openStream(watchRequest, form);
+      return {
+        status: 200,
+        headers: ['Cache-Control', 'no-cache', 'X-Accel-Buffering', 'no'],
+        body: '',
+        type: STREAM_TYPES[form],
+        close: false,
+        stream,
+      };
+    }),
+  );
+}
+
+/**
+ * Waits, for a store that can catch up (a node of a store shared by several: one node's
+ * revision may be ahead of another's for a moment), until it has reached `after`; a store that
+ * cannot, or a revision it never reaches, is 400 invalid_query.
+ */
+function reached(store: KvStore, after: number): MaybePromise<void> {
+  const current = store.revision;
+  if (after <= current || store.catchUp === undefined) return undefined;
+  return whenReady(store.catchUp(after), (ok) => {
+    if (!ok) throw notReached(after, store.revision);
   });
+}
+
+function notReached(after: number, current: number): HttpError {
+  return invalidQuery(
+    `revision ${after} is after the store's current revision ${current}: this store has not reached it (a KV-Store-Id other than the one you watched means its history was lost)`,
+  );
 }
 
 /** The revision a watch starts after: Last-Event-ID, else `after`, else the current revision. */
@@ -78,11 +99,7 @@ function startRevision(store: KvStore, request: ApiRequest, params: QueryParams)
     }
     after = Number(lastEventId.trim());
   } else after = params.integer('after', current, 0, Number.MAX_SAFE_INTEGER) as number;
-  if (after > current) {
-    throw invalidQuery(
-      `revision ${after} is after the store's current revision ${current}: this store has not reached it (a KV-Store-Id other than the one you watched means its history was lost)`,
-    );
-  }
+  if (after > current && store.catchUp === undefined) throw notReached(after, current);
   return after;
 }
 

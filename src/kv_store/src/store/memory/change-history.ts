@@ -120,6 +120,18 @@ export class ChangeHistory {
     return this.floorRevision;
   }
 
+  /** Holds nothing, and nothing at or before `revision` (the store was loaded at it): resuming from before it is compacted. */
+  startAfter(revision: number): void {
+    const current = this.chunks[this.chunks.length - 1];
+    if (current !== undefined && current.bytes.length === CHUNK_BYTES) this.spare = current;
+    this.firstChunk += this.chunks.length;
+    this.chunks = [];
+    this.head = 0;
+    this.count = 0;
+    this.heldBytes = 0;
+    this.floorRevision = revision;
+  }
+
   /** Keeps `batch` (the newest), dropping the oldest past the limits. */
   append(batch: ChangeBatch): void {
     if (this.limits.maxRevisions <= 0) {

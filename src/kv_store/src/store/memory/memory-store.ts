@@ -107,6 +107,8 @@ export interface MemoryStoreOptions {
   readonly cursors?: Partial<CursorLimits> | undefined;
   /** Record each change's previous value in its change record (default true; see docs/list-watch.md for its cost). */
   readonly previousValues?: boolean | undefined;
+  /** The store is logged to disk (KV_DATA_DIR): its writes survive a restart (capabilities.durable). */
+  readonly durable?: boolean | undefined;
 }
 
 /** A consistent view of every live entry at one revision, for a durable snapshot. */
@@ -187,7 +189,7 @@ export class MemoryStore implements KvStore {
       maxMemoryBytes: options.limits?.maxMemoryBytes ?? Number.POSITIVE_INFINITY,
     };
     this.previousValues = options.previousValues ?? true;
-    this.capabilities = { durable: false, previousValues: this.previousValues };
+    this.capabilities = { durable: options.durable ?? false, previousValues: this.previousValues };
     this.pins = new SnapshotPins({ ...DEFAULT_CURSORS, ...options.cursors }, (address) => this.table.free(address));
     this.history = new ChangeHistory({ ...DEFAULT_HISTORY, ...options.history });
     // The history is the first subscriber, so every other one finds a batch in it already.
@@ -255,6 +257,22 @@ export class MemoryStore implements KvStore {
     } finally {
       this.journal = journal;
     }
+  }
+
+  /**
+   * Loads a durable snapshot into an empty store: its entries as they were at `revision`, neither
+   * journaled nor announced; the store is then at `revision`, and its change history begins
+   * after it (a watcher resuming from before it is told history_compacted). An entry whose time
+   * has passed is loaded too, and expired as usual: a commit of its own.
+   */
+  load(entries: Iterable<Entry>, revision: number): void {
+    if (this.lastRevision !== 0 || this.table.size !== 0) throw new Error('load needs an empty store');
+    for (const entry of entries) {
+      if (entry.revision > revision) throw new RangeError(`an entry at revision ${entry.revision} in a snapshot at ${revision}`);
+      this.apply({ type: 'put', ...entry });
+    }
+    this.lastRevision = revision;
+    this.history.startAfter(revision);
   }
 
   subscribe(listener: ChangeListener): () => void {

@@ -33,20 +33,28 @@ export interface KvProcess {
 
 const running = new Set<KvProcess>();
 
-/** Fails with a clear message when dist/ is missing or older than src/ (build with tsc first). */
+/** What `tsc -b` writes last in each package's dist/, after any build that found changes. */
+const BUILD_INFO = join(KV_STORE_DIR, 'dist', 'tsconfig.tsbuildinfo');
+
+/**
+ * Fails with a clear message when dist/ is missing or older than the sources it is built from
+ * (kv_store's and @kv/shared's): build with tsc -b first.
+ */
 export async function assertFreshBuild(): Promise<void> {
   let built: number;
   try {
-    built = statSync(MAIN_JS).mtimeMs;
+    statSync(MAIN_JS);
+    built = statSync(BUILD_INFO).mtimeMs;
   } catch {
-    throw new Error(`${MAIN_JS} is missing: build kv_store first (npx tsc -p src/kv_store, or make test)`);
+    throw new Error(`${MAIN_JS} is missing: build kv_store first (npx tsc -b src/kv_store, or make test)`);
   }
-  const srcDir = join(KV_STORE_DIR, 'src');
-  const files = await readdir(srcDir, { recursive: true });
-  for (const file of files) {
-    if (!file.endsWith('.ts')) continue;
-    if (statSync(join(srcDir, file)).mtimeMs > built + 1000) {
-      throw new Error(`src/kv_store/src/${file} is newer than dist/: rebuild first (npx tsc -p src/kv_store, or make test)`);
+  for (const pkg of ['kv_store', 'shared']) {
+    const srcDir = join(REPO_ROOT, 'src', pkg, 'src');
+    for (const file of await readdir(srcDir, { recursive: true })) {
+      if (!file.endsWith('.ts')) continue;
+      if (statSync(join(srcDir, file)).mtimeMs > built + 1000) {
+        throw new Error(`src/${pkg}/src/${file} is newer than src/kv_store/dist/: rebuild first (npx tsc -b src/kv_store, or make test)`);
+      }
     }
   }
 }
@@ -79,7 +87,7 @@ export async function startKvStore(
   if (pid === undefined) throw new Error('kv_store did not start');
 
   const port = await new Promise<number>((resolve, reject) => {
-    const limit = options.startTimeoutMs ?? 10_000;
+    const limit = options.startTimeoutMs ?? 20_000;
     const timer = setTimeout(() => {
       clearInterval(poll);
       child.kill('SIGKILL');
@@ -117,7 +125,7 @@ export async function startKvStore(
     stderr,
     exited,
     rssBytes: () => (alive ? rssOf(pid) : undefined),
-    stop: async (signal = 'SIGTERM', timeoutMs = 10_000) => {
+    stop: async (signal = 'SIGTERM', timeoutMs = 20_000) => {
       if (alive) child.kill(signal);
       const timer = setTimeout(() => {
         if (alive) child.kill('SIGKILL');

@@ -40,6 +40,8 @@ export class ResponseParser {
   readonly methods: string[] = [];
   /** Set when the bytes cannot be a response: the test should fail with this text. */
   garbage: string | undefined;
+  /** Interim (1xx) responses read so far, e.g. the 100 Continue that says a request head was accepted. */
+  interimSeen = 0;
 
   /** Feeds bytes; returns the responses completed by them. */
   push(chunk: Buffer): RawResponse[] {
@@ -86,6 +88,7 @@ export class ResponseParser {
     const bodyStart = headEnd + 4;
     if (status >= 100 && status < 200) {
       this.interim.push(status);
+      this.interimSeen++;
       this.buffer = this.buffer.subarray(bodyStart);
       return this.next(atEnd);
     }
@@ -234,6 +237,27 @@ export class RawConnection {
       const timer = setTimeout(() => finish(true), timeoutMs);
       this.waiter = () => {
         if (this.pending.length >= count || this.closedFlag || this.parser.garbage !== undefined) finish(false);
+      };
+      this.waiter();
+    });
+  }
+
+  /**
+   * Resolves true once `count` interim answers (100 Continue) have arrived on this connection:
+   * the server has read the head of a request sent with `Expect: 100-continue`. False on a close
+   * or after the time limit.
+   */
+  waitInterim(count: number, timeoutMs = 10_000): Promise<boolean> {
+    return new Promise((resolve) => {
+      const finish = (ok: boolean): void => {
+        clearTimeout(timer);
+        this.waiter = undefined;
+        resolve(ok);
+      };
+      const timer = setTimeout(() => finish(false), timeoutMs);
+      this.waiter = () => {
+        if (this.parser.interimSeen >= count) finish(true);
+        else if (this.closedFlag) finish(false);
       };
       this.waiter();
     });

@@ -1,0 +1,298 @@
+/*
+ * The bytes of the data directory: log segments and snapshots share one framing.
+ *
+ *   file    = magic (8 bytes: "KVWAL" or "KVSNP", 0, 0, format 1) then records
+ *   record  = u32 crc | u32 length | payload (length bytes)     (little-endian)
+ *             crc is CRC-32 over the length field and the payload, so a damaged length is
+ *             caught like damaged data
+ *   payload = u8 kind, then by kind:
+ *     SEGMENT   f64 first revision, str store id                 (first record of a segment)
+ *     BATCH     f64 revision, u32 n, n changes                    (one commit)
+ *     SNAPSHOT  f64 revision, str store id, f64 taken at (ms)     (first record of a snapshot)
+ *     ENTRIES   u32 n, n entries                                  (a slice of a snapshot)
+ *     END       f64 entries in the snapshot                       (its last record)
+ *   change  = u8 tag: 1 put, 2 put by a transaction -> entry
+ *                     3 delete, 4 expired, 5 deleted by a transaction -> str key, f64 revision
+ *   entry   = str key, f64 version, f64 revision, f64 createdAt, f64 updatedAt, f64 expiresAt,
+ *             str value (the value's JSON text, exactly as written)
+ *   str     = u32 byte length, UTF-8 bytes
+ *
+ * Numbers are float64: revisions and times are integers below 2^53, and an entry that never
+ * expires keeps expiresAt = Infinity (NEVER) as such. Decoding checks every length against the
+ * payload and refuses trailing bytes; anything malformed is a FormatError.
+ */
+
+import type { Change, ChangeBatch, DeleteReason, Entry, PutChange } from '../store.js';
+import { crc32 } from './crc32.js';
+
+export const WAL_MAGIC = Buffer.from('KVWAL\x00\x00\x01', 'latin1');
+export const SNAPSHOT_MAGIC = Buffer.from('KVSNP\x00\x00\x01', 'latin1');
+export const MAGIC_BYTES = 8;
+/** crc and length, before each payload. */
+export const FRAME_BYTES = 8;
+
+/** What a record is, its payload's first byte. */
+export const Kind = { Segment: 1, Batch: 2, Snapshot: 3, Entries: 4, End: 5 } as const;
+export type Kind = (typeof Kind)[keyof typeof Kind];
+
+const PUT = 1;
+const PUT_TXN = 2;
+const DELETE_TAGS: Readonly<Record<DeleteReason, number>> = { delete: 3, expired: 4, txn: 5 };
+const DELETE_REASONS: Readonly<Record<number, DeleteReason>> = { 3: 'delete', 4: 'expired', 5: 'txn' };
+
+/** A record whose payload does not say what a record of its kind must. */
+export class FormatError extends Error {
+  override readonly name = 'FormatError';
+}
+
+export type DecodedRecord =
+  | { readonly kind: typeof Kind.Segment; readonly firstRevision: number; readonly storeId: string }
+  | { readonly kind: typeof Kind.Batch; readonly batch: ChangeBatch }
+  | { readonly kind: typeof Kind.Snapshot; readonly revision: number; readonly storeId: string; readonly takenAt: number }
+  | { readonly kind: typeof Kind.Entries; readonly entries: PutChange[] }
+  | { readonly kind: typeof Kind.End; readonly entryCount: number };
+
+/**
+ * Builds one record at a time in a buffer it keeps and grows, so appending a batch allocates
+ * nothing in the common case. A finished record is a view of that buffer: write it before
+ * building the next.
+ */
+export class RecordBuilder {
+  private buffer: Buffer = Buffer.allocUnsafe(64 * 1024);
+  private at = FRAME_BYTES;
+
+  /** Starts a record of `kind`. */
+  begin(kind: Kind): this {
+    this.at = FRAME_BYTES;
+    return this.u8(kind);
+  }
+
+  u8(n: number): this {
+    this.room(1);
+    this.buffer[this.at++] = n;
+    return this;
+  }
+
+  u32(n: number): this {
+    this.room(4);
+    this.buffer.writeUInt32LE(n, this.at);
+    this.at += 4;
+    return this;
+  }
+
+  f64(n: number): this {
+    this.room(8);
+    this.buffer.writeDoubleLE(n, this.at);
+    this.at += 8;
+    return this;
+  }
+
+  str(s: string): this {
+    // At most 3 bytes per UTF-16 unit: reserve that, write, then fill in the real length.
+    this.room(4 + 3 * s.length);
+    const written = this.buffer.write(s, this.at + 4, 'utf8');
+    this.buffer.writeUInt32LE(written, this.at);
+    this.at += 4 + written;
+    return this;
+  }
+
+  /** The framed record (crc and length filled in); valid until the next begin. */
+  finish(): Buffer {
+    const length = this.at - FRAME_BYTES;
+    this.buffer.writeUInt32LE(length, 4);
+    this.buffer.writeUInt32LE(crc32(this.buffer.subarray(4, this.at)), 0);
+    return this.buffer.subarray(0, this.at);
+  }
+
+  /** Bytes of the record being built so far, framing included. */
+  get size(): number {
+    return this.at;
+  }
+
+  private room(n: number): void {
+    if (this.at + n <= this.buffer.length) return;
+    const grown = Buffer.allocUnsafe(Math.max(this.buffer.length * 2, this.at + n));
+    this.buffer.copy(grown, 0, 0, this.at);
+    this.buffer = grown;
+  }
+}
+
+/** Adds `entry` (a put change or a snapshot entry) to the record being built. */
+function entry(b: RecordBuilder, e: Entry): RecordBuilder {
+  return b.str(e.key).f64(e.version).f64(e.revision).f64(e.createdAt).f64(e.updatedAt).f64(e.expiresAt).str(e.value);
+}
+
+/** The BATCH record of one commit. */
+export function batchRecord(b: RecordBuilder, batch: ChangeBatch): Buffer {
+  b.begin(Kind.Batch).f64(batch.revision).u32(batch.changes.length);
+  for (const change of batch.changes) {
+    if (change.type === 'put') entry(b.u8(change.reason === 'txn' ? PUT_TXN : PUT), change);
+    else b.u8(DELETE_TAGS[change.reason]).str(change.key).f64(change.revision);
+  }
+  return b.finish();
+}
+
+export function segmentRecord(b: RecordBuilder, firstRevision: number, storeId: string): Buffer {
+  return b.begin(Kind.Segment).f64(firstRevision).str(storeId).finish();
+}
+
+export function snapshotRecord(b: RecordBuilder, revision: number, storeId: string, takenAt: number): Buffer {
+  return b.begin(Kind.Snapshot).f64(revision).str(storeId).f64(takenAt).finish();
+}
+
+/** Starts an ENTRIES record; add entries with addEntry, then fill in the count with entriesRecord. */
+export function beginEntries(b: RecordBuilder): void {
+  b.begin(Kind.Entries).u32(0);
+}
+
+export function addEntry(b: RecordBuilder, e: Entry): void {
+  entry(b, e);
+}
+
+/** Finishes the ENTRIES record begun with beginEntries, holding `count` entries. */
+export function entriesRecord(b: RecordBuilder, count: number): Buffer {
+  const record = b.finish();
+  // The count sits after the frame and the kind; the crc must be computed again over it.
+  record.writeUInt32LE(count, FRAME_BYTES + 1);
+  record.writeUInt32LE(crc32(record.subarray(4)), 0);
+  return record;
+}
+
+export function endRecord(b: RecordBuilder, entryCount: number): Buffer {
+  return b.begin(Kind.End).f64(entryCount).finish();
+}
+
+/** What is at `offset` of `data`: a whole record whose crc holds, or why not. */
+export type Frame =
+  | { readonly ok: true; readonly payloadStart: number; readonly end: number }
+  | { readonly ok: false; readonly problem: string };
+
+/** Checks the frame at `offset` (the bytes up to `limit` are all there is). */
+export function frameAt(view: Buffer, offset: number, limit: number): Frame {
+  if (limit - offset < FRAME_BYTES) return { ok: false, problem: `${limit - offset} bytes left, fewer than a record header` };
+  const length = view.readUInt32LE(offset + 4);
+  const end = offset + FRAME_BYTES + length;
+  if (length === 0) return { ok: false, problem: 'a record of length 0' };
+  if (end > limit) return { ok: false, problem: `a record of ${length} bytes runs past the end of the file` };
+  if (crc32(view.subarray(offset + 4, end)) !== view.readUInt32LE(offset)) return { ok: false, problem: 'checksum mismatch' };
+  return { ok: true, payloadStart: offset + FRAME_BYTES, end };
+}
+
+/** Reads the payload of a record whose frame checked out. */
+export function decodePayload(payload: Buffer): DecodedRecord {
+  const r = new PayloadReader(payload);
+  const kind = r.u8();
+  let record: DecodedRecord;
+  switch (kind) {
+    case Kind.Segment:
+      record = { kind: Kind.Segment, firstRevision: r.revision(), storeId: r.str() };
+      break;
+    case Kind.Batch: {
+      const revision = r.revision();
+      const count = r.u32();
+      const changes: Change[] = [];
+      for (let i = 0; i < count; i++) changes.push(r.change());
+      record = { kind: Kind.Batch, batch: { revision, changes } };
+      break;
+    }
+    case Kind.Snapshot:
+      record = { kind: Kind.Snapshot, revision: r.revision(0), storeId: r.str(), takenAt: r.time() };
+      break;
+    case Kind.Entries: {
+      const count = r.u32();
+      const entries: PutChange[] = [];
+      for (let i = 0; i < count; i++) entries.push(r.entry(undefined));
+      record = { kind: Kind.Entries, entries };
+      break;
+    }
+    case Kind.End:
+      record = { kind: Kind.End, entryCount: r.count() };
+      break;
+    default:
+      throw new FormatError(`unknown record kind ${kind}`);
+  }
+  r.done();
+  return record;
+}
+
+/** Reads fields from a payload, checking each against what is left. */
+class PayloadReader {
+  private at = 0;
+
+  constructor(private readonly data: Buffer) {}
+
+  u8(): number {
+    this.need(1);
+    return this.data[this.at++] as number;
+  }
+
+  u32(): number {
+    this.need(4);
+    const n = this.data.readUInt32LE(this.at);
+    this.at += 4;
+    return n;
+  }
+
+  f64(): number {
+    this.need(8);
+    const n = this.data.readDoubleLE(this.at);
+    this.at += 8;
+    return n;
+  }
+
+  /** A revision: a whole number from `min` (1 unless said) below 2^53. */
+  revision(min = 1): number {
+    const n = this.f64();
+    if (!Number.isSafeInteger(n) || n < min) throw new FormatError(`revision ${n} is not a whole number >= ${min}`);
+    return n;
+  }
+
+  count(): number {
+    return this.revision(0);
+  }
+
+  time(): number {
+    const n = this.f64();
+    if (!Number.isSafeInteger(n)) throw new FormatError(`time ${n} is not a whole number of milliseconds`);
+    return n;
+  }
+
+  str(): string {
+    const length = this.u32();
+    this.need(length);
+    const s = this.data.toString('utf8', this.at, this.at + length);
+    this.at += length;
+    return s;
+  }
+
+  change(): Change {
+    const tag = this.u8();
+    if (tag === PUT || tag === PUT_TXN) return this.entry(tag === PUT_TXN ? 'txn' : undefined);
+    const reason = DELETE_REASONS[tag];
+    if (reason === undefined) throw new FormatError(`unknown change tag ${tag}`);
+    return { type: 'delete', key: this.str(), revision: this.revision(), reason };
+  }
+
+  entry(reason: 'txn' | undefined): PutChange {
+    const key = this.str();
+    const version = this.revision();
+    const revision = this.revision();
+    const createdAt = this.time();
+    const updatedAt = this.time();
+    const expiresAt = this.f64();
+    if (!(Number.isSafeInteger(expiresAt) || expiresAt === Number.POSITIVE_INFINITY)) {
+      throw new FormatError(`expiresAt ${expiresAt} is neither a time nor NEVER`);
+    }
+    const value = this.str();
+    const change: PutChange = { type: 'put', key, value, version, revision, createdAt, updatedAt, expiresAt };
+    return reason === undefined ? change : { ...change, reason };
+  }
+
+  done(): void {
+    if (this.at !== this.data.length) throw new FormatError(`${this.data.length - this.at} bytes after the record's last field`);
+  }
+
+  private need(n: number): void {
+    if (this.at + n > this.data.length) throw new FormatError('a field runs past the end of the record');
+  }
+}

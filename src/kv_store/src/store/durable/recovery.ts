@@ -1,0 +1,353 @@
+/*
+ * Recovery at start-up: the newest snapshot, then the log segments after it, replayed into a
+ * fresh memory engine at their own revisions.
+ *
+ * What a file may look like, and what start-up does about it:
+ * - The last record of the last segment incomplete or failing its checksum, with no valid
+ *   commit anywhere after it: a torn tail (the process or machine stopped mid-write). It is cut
+ *   off with a warning; it was never acknowledged under any KV_FSYNC setting, because its
+ *   answer is sent only after the write returned (and, under always, after its fsync).
+ * - Anything else that does not make sense (a bad record with valid commits after it, a bad
+ *   record in an earlier segment or in the snapshot, a revision that does not follow the one
+ *   before, a missing segment, a file of another store): damage. Start-up stops with a message
+ *   naming the file and offset, unless the operator chose KV_RECOVERY=truncate: then the valid
+ *   prefix is kept, the bytes cut off are saved beside the file (<file>.damaged-<offset>) and
+ *   later segments are renamed <file>.dropped, so nothing is destroyed.
+ * Revisions in the log follow each other by exactly one (the engine commits them so), which is
+ * what catches a record or a whole segment gone missing.
+ */
+
+import { join } from 'node:path';
+import type { MemoryStore } from '../memory/memory-store.js';
+import type { PutChange } from '../store.js';
+import { DataDirError, type DirListing, type NamedFile } from './data-dir.js';
+import { type FileLayer, readRange, writeAll } from './file-layer.js';
+import type { PersistenceLog, RecoveryMode } from './options.js';
+import { Kind, SNAPSHOT_MAGIC, WAL_MAGIC } from './record-format.js';
+import { RecordReader } from './record-reader.js';
+
+export interface RecoveryInput {
+  readonly files: FileLayer;
+  readonly dir: string;
+  readonly storeId: string;
+  readonly listing: DirListing;
+  readonly mode: RecoveryMode;
+  readonly log: PersistenceLog;
+}
+
+export interface Recovered {
+  /** The revision of the last commit recovered. */
+  readonly revision: number;
+  readonly snapshot: NamedFile | undefined;
+  /** Segments kept, in order; appends continue in the last one. */
+  readonly segments: readonly NamedFile[];
+  /** Size of the last kept segment (after any cut). */
+  readonly lastSegmentSize: number;
+  /** Bytes in the kept segments: the log the next snapshot will bound. */
+  readonly logBytes: number;
+  /** Files the snapshot covers, older snapshots and temp files: to remove now that recovery succeeded. */
+  readonly obsolete: readonly string[];
+  readonly entriesLoaded: number;
+  readonly batchesReplayed: number;
+}
+
+/** Rebuilds `store` (new and empty) from the data directory; throws DataDirError on damage in strict mode. */
+export async function recover(store: MemoryStore, input: RecoveryInput): Promise<Recovered> {
+  const { listing } = input;
+  const obsolete: string[] = [...listing.temps];
+  const snapshot = listing.snapshots.at(-1);
+  for (const older of listing.snapshots.slice(0, -1)) obsolete.push(older.name);
+  const entriesLoaded = snapshot === undefined ? 0 : restoreSnapshot(store, input, snapshot);
+  const snapshotRevision = store.revision;
+
+  // Segments whose successor starts at or before the snapshot's next revision are wholly covered.
+  const all = listing.segments;
+  let first = 0;
+  while (first + 1 < all.length && (all[first + 1] as NamedFile).revision <= snapshotRevision + 1) first++;
+  for (const covered of all.slice(0, first)) obsolete.push(covered.name);
+  let kept = all.slice(first);
+
+  // Segments at the end with nothing written in them were being begun when the process or the
+  // machine stopped (a directory fsync can make a new segment's name durable before its first
+  // bytes): a torn tail that spans files. Anything written after them would make them damage.
+  while (kept.length > 0 && unwritten(input, kept.at(-1) as NamedFile)) {
+    const empty = kept.pop() as NamedFile;
+    input.log.warn({ file: join(input.dir, empty.name) }, 'removed a log segment that was begun but never written (a torn tail)');
+    input.files.unlink(join(input.dir, empty.name));
+  }
+
+  if (kept.length > 0 && (kept[0] as NamedFile).revision > snapshotRevision + 1) {
+    const start = kept[0] as NamedFile;
+    refuseUnlessTruncating(
+      input,
+      join(input.dir, start.name),
+      0,
+      `the log starts at revision ${start.revision} but the state before it ends at ${snapshotRevision}: the commits between are missing`,
+    );
+    await dropSegments(input, kept);
+    kept = [];
+  }
+
+  let batchesReplayed = 0;
+  let lastSegmentSize = 0;
+  let logBytes = 0;
+  for (let i = 0; i < kept.length; i++) {
+    const segment = kept[i] as NamedFile;
+    const isLast = i === kept.length - 1;
+    const result = replaySegment(store, input, segment, i === 0, isLast, snapshotRevision);
+    batchesReplayed += result.batches;
+    if (result.problem === undefined) {
+      lastSegmentSize = result.size;
+      logBytes += result.size;
+      continue;
+    }
+    const { offset, problem } = result;
+    const path = join(input.dir, segment.name);
+    // A problem before the end of the segment's header leaves nothing of the segment to keep.
+    const headerBroken = offset < result.headerEnd;
+    if (isLast && result.torn) {
+      input.log.warn({ file: path, offset, cutBytes: result.size - offset, problem }, 'cut off a torn record at the end of the log');
+      if (headerBroken) {
+        input.files.unlink(path);
+        kept = kept.slice(0, i);
+      } else {
+        await cut(input.files, path, offset, false);
+        lastSegmentSize = offset;
+        logBytes += offset;
+      }
+      break;
+    }
+    refuseUnlessTruncating(input, path, offset, problem);
+    if (!headerBroken) {
+      await cut(input.files, path, offset, true);
+      lastSegmentSize = offset;
+      logBytes += offset;
+    }
+    const keep = headerBroken ? i : i + 1;
+    await dropSegments(input, kept.slice(keep));
+    input.log.warn(
+      { file: path, offset, problem, droppedSegments: kept.slice(keep).map((f) => f.name) },
+      'the log is damaged: kept the valid part before the damage (KV_RECOVERY=truncate)',
+    );
+    kept = kept.slice(0, keep);
+    break;
+  }
+  return {
+    revision: store.revision,
+    snapshot,
+    segments: kept,
+    lastSegmentSize,
+    logBytes,
+    obsolete,
+    entriesLoaded,
+    batchesReplayed,
+  };
+}
+
+/** Whether a segment holds no header and no commit: nothing of it was written before the stop. */
+function unwritten(input: RecoveryInput, segment: NamedFile): boolean {
+  const reader = new RecordReader(input.files, join(input.dir, segment.name));
+  try {
+    if (reader.hasMagic(WAL_MAGIC)) {
+      const header = reader.next();
+      if (header?.ok === true) return false;
+    }
+    return reader.laterBatch(0, 1) === undefined;
+  } finally {
+    reader.close();
+  }
+}
+
+interface SegmentResult {
+  readonly size: number;
+  readonly batches: number;
+  /** Where the segment's header ends: a problem before it means the segment has no usable start. */
+  readonly headerEnd: number;
+  readonly problem?: string;
+  readonly offset: number;
+  /** The problem is a torn tail: nothing valid follows it. */
+  readonly torn: boolean;
+}
+
+/** Replays one segment's commits after the snapshot; stops at the first problem and says where. */
+function replaySegment(
+  store: MemoryStore,
+  input: RecoveryInput,
+  segment: NamedFile,
+  isFirst: boolean,
+  isLast: boolean,
+  snapshotRevision: number,
+): SegmentResult {
+  const reader = new RecordReader(input.files, join(input.dir, segment.name));
+  let batches = 0;
+  let headerEnd = Number.POSITIVE_INFINITY;
+  const stop = (offset: number, problem: string, canBeTorn = true): SegmentResult => ({
+    size: reader.size,
+    batches,
+    headerEnd,
+    offset,
+    problem,
+    torn: isLast && canBeTorn && reader.laterBatch(offset, store.revision + 1) === undefined,
+  });
+  try {
+    if (!reader.hasMagic(WAL_MAGIC)) {
+      // A segment being created when the process or machine stopped: empty, zeros, or part of the magic.
+      const head = reader.readAt(0, reader.size);
+      const unwritten = head.every((b) => b === 0) || (head.length < WAL_MAGIC.length && WAL_MAGIC.subarray(0, head.length).equals(head));
+      return stop(0, 'the file does not start as a kv_store log segment', unwritten);
+    }
+    const header = reader.next();
+    if (header === undefined || !header.ok) return stop(header?.offset ?? reader.size, header?.problem ?? 'the segment has no header');
+    headerEnd = header.end;
+    if (header.record.kind !== Kind.Segment) return stop(header.offset, 'the segment does not start with its header', false);
+    const { firstRevision, storeId } = header.record;
+    if (storeId !== input.storeId) return stop(header.offset, `the segment belongs to store ${storeId}, not ${input.storeId}`, false);
+    if (firstRevision !== segment.revision)
+      return stop(header.offset, `the header says revision ${firstRevision}, the name ${segment.revision}`, false);
+    if (!isFirst && firstRevision !== store.revision + 1) {
+      return stop(header.offset, `the segment starts at revision ${firstRevision}, but the one before ends at ${store.revision}`, false);
+    }
+    let expected = firstRevision;
+    for (let step = reader.next(); step !== undefined; step = reader.next()) {
+      if (!step.ok) return stop(step.offset, step.problem);
+      if (step.record.kind !== Kind.Batch) return stop(step.offset, `a record of kind ${step.record.kind} inside the log`, false);
+      const { batch } = step.record;
+      if (batch.revision !== expected) return stop(step.offset, `revision ${batch.revision} where ${expected} should follow`, false);
+      expected++;
+      // A segment that began before the snapshot holds commits the snapshot already has.
+      if (batch.revision <= snapshotRevision) continue;
+      store.replay(batch);
+      batches++;
+    }
+    return { size: reader.size, batches, headerEnd, offset: reader.size, torn: false };
+  } finally {
+    reader.close();
+  }
+}
+
+/**
+ * Loads the snapshot `file` into the empty `store`; returns how many entries it held. Damage
+ * stops start-up, or in truncate mode keeps the entries before it (every key then present has
+ * its right value: later commits in the log carry whole entries).
+ */
+function restoreSnapshot(store: MemoryStore, input: RecoveryInput, file: NamedFile): number {
+  const reader = new RecordReader(input.files, join(input.dir, file.name));
+  const loader = new SnapshotLoader(store, file.revision);
+  const refuse = (offset: number, problem: string): never => {
+    throw new DataDirError(`${reader.path}: ${problem} at offset ${offset}; kv_store cannot recover without it`);
+  };
+  try {
+    if (!reader.hasMagic(SNAPSHOT_MAGIC)) refuse(0, 'the file does not start as a kv_store snapshot');
+    const header = reader.next();
+    if (header === undefined || !header.ok) return refuse(header?.offset ?? reader.size, header?.problem ?? 'the snapshot has no header');
+    if (header.record.kind !== Kind.Snapshot) return refuse(header.offset, 'the snapshot does not start with its header');
+    if (header.record.storeId !== input.storeId)
+      refuse(header.offset, `the snapshot belongs to store ${header.record.storeId}, not ${input.storeId}`);
+    if (header.record.revision !== file.revision)
+      refuse(header.offset, `the header says revision ${header.record.revision}, the name ${file.revision}`);
+    let problem: { offset: number; text: string } | undefined;
+    for (;;) {
+      const step = reader.next();
+      if (step === undefined) {
+        problem = { offset: reader.size, text: 'the snapshot ends before its END record' };
+        break;
+      }
+      if (!step.ok) {
+        problem = { offset: step.offset, text: step.problem };
+        break;
+      }
+      const record = step.record;
+      if (record.kind === Kind.Entries) {
+        const late = record.entries.find((e) => e.revision > file.revision);
+        if (late !== undefined) {
+          problem = { offset: step.offset, text: `an entry of revision ${late.revision}, after the snapshot's ${file.revision}` };
+          break;
+        }
+        loader.add(record.entries);
+        continue;
+      }
+      if (record.kind === Kind.End && record.entryCount === loader.count && reader.next() === undefined) break;
+      problem = {
+        offset: step.offset,
+        text:
+          record.kind === Kind.End ? 'the END record does not close the snapshot' : `a record of kind ${record.kind} inside the snapshot`,
+      };
+      break;
+    }
+    if (problem !== undefined) {
+      if (input.mode !== 'truncate') {
+        throw new DataDirError(
+          `${reader.path}: ${problem.text} at offset ${problem.offset}; kv_store stopped rather than guess. To start with the entries before it and the log after the snapshot (losing the rest of the snapshot), set KV_RECOVERY=truncate`,
+        );
+      }
+      input.log.warn(
+        { file: reader.path, offset: problem.offset, problem: problem.text, entriesKept: loader.count },
+        'the snapshot is damaged: keeping the entries before the damage (KV_RECOVERY=truncate)',
+      );
+    }
+    loader.finish();
+    return loader.count;
+  } finally {
+    reader.close();
+  }
+}
+
+/**
+ * Gathers a snapshot's entries, record by record, and loads them into the engine at the
+ * snapshot's revision (MemoryStore.load): not journaled, not announced, and the change history
+ * starts after that revision, so a watcher resuming from before it is told history_compacted.
+ */
+class SnapshotLoader {
+  count = 0;
+  private readonly records: PutChange[][] = [];
+
+  constructor(
+    private readonly store: MemoryStore,
+    private readonly revision: number,
+  ) {}
+
+  add(entries: PutChange[]): void {
+    this.count += entries.length;
+    this.records.push(entries);
+  }
+
+  finish(): void {
+    this.store.load(this.records.flat(), this.revision);
+  }
+}
+
+/** Damage at `offset` of `path`: stops start-up unless the operator chose a truncating recovery. */
+function refuseUnlessTruncating(input: RecoveryInput, path: string, offset: number, problem: string): void {
+  if (input.mode === 'truncate') return;
+  throw new DataDirError(
+    `${path}: ${problem} at offset ${offset}; kv_store stopped rather than guess. To start from the valid part before it (losing what follows), set KV_RECOVERY=truncate`,
+  );
+}
+
+/** Renames `segments` to <name>.dropped: out of the log, kept for inspection. */
+async function dropSegments(input: RecoveryInput, segments: readonly NamedFile[]): Promise<void> {
+  if (segments.length === 0) return;
+  for (const file of segments) input.files.rename(join(input.dir, file.name), join(input.dir, `${file.name}.dropped`));
+  await input.files.syncDir(input.dir);
+}
+
+/** Cuts `path` at `offset`, first saving the bytes cut to `<path>.damaged-<offset>` when `keep`. */
+async function cut(files: FileLayer, path: string, offset: number, keep: boolean): Promise<void> {
+  const fd = files.open(path);
+  try {
+    if (keep) {
+      const tail = readRange(files, fd, offset, files.size(fd) - offset);
+      const saved = files.create(`${path}.damaged-${offset}`);
+      try {
+        writeAll(files, saved, tail, 0);
+        await files.datasync(saved);
+      } finally {
+        files.close(saved);
+      }
+    }
+    files.truncate(fd, offset);
+    await files.datasync(fd);
+  } finally {
+    files.close(fd);
+  }
+}

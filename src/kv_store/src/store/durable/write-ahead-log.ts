@@ -1,0 +1,393 @@
+/*
+ * The write-ahead log: the Journal the memory engine hands every commit to before applying it.
+ *
+ * append() encodes the batch as one record and writes it to the current segment with a
+ * synchronous write, so the commit has reached the OS before the engine applies it and before
+ * any answer goes out: killing the process (kill -9) loses nothing acknowledged, whatever
+ * KV_FSYNC says. What KV_FSYNC decides is when the OS is told to put it on the disk:
+ *   always    group commit. The appends of one turn of the event loop share one fdatasync,
+ *             started after that turn's I/O (setImmediate) and run on the thread pool; append
+ *             returns the promise of the fsync that covers its record, and the engine answers
+ *             when it settles. One fsync is in flight at a time; appends meanwhile wait for the
+ *             next, which starts as soon as it ends.
+ *   everysec  an fdatasync every second, when something was written; append returns nothing.
+ *   no        no fdatasync except when a segment is finished and at close.
+ *
+ * Segments: appends go to the current segment; once it holds segmentBytes, or when a snapshot
+ * starts, a new one begins at the next revision. A finished segment is fsynced (in every mode)
+ * and closed by the next flush, before the current one: the log on disk is always a prefix.
+ *
+ * Failure: a write that fails (ENOSPC, EIO...) is cut back off the file and not acknowledged:
+ * append throws StoreError persistence_failed and the engine applies nothing. A failed fsync
+ * rejects every append waiting for it. Either way the log turns read-only: every later write
+ * is refused with the reason, and health says so. A full disk (ENOSPC, EDQUOT) whose failed
+ * write could be cut off cleanly is recoverable: once a second the log checks the free space,
+ * and writes resume when there is room again. A failed fsync is not (after it, what the OS
+ * holds is unknown; only a restart, which recovers from what is on disk, is safe).
+ * Expiries are not refused in read-only mode, which would stop reads of expired keys: they
+ * are applied and queued, and written first when the log resumes. A restart in between
+ * expires those keys again, since their time has passed in the log too.
+ */
+
+import { join } from 'node:path';
+import type { ChangeBatch, Journal } from '../store.js';
+import { StoreError } from '../store-error.js';
+import { type NamedFile, segmentName } from './data-dir.js';
+import { type Fd, type FileLayer, writeAll } from './file-layer.js';
+import type { FsyncPolicy, PersistenceLog, Scheduler } from './options.js';
+import { batchRecord, RecordBuilder, segmentRecord, WAL_MAGIC } from './record-format.js';
+
+/** Free bytes the file system must have before a log stopped by a full disk writes again. */
+export const RESUME_FREE_BYTES = 4 * 1_048_576;
+/** How often a log stopped by a full disk checks for room. */
+const RESUME_CHECK_MS = 1000;
+const EVERYSEC_MS = 1000;
+
+export interface WalOptions {
+  readonly files: FileLayer;
+  readonly dir: string;
+  readonly storeId: string;
+  readonly fsync: FsyncPolicy;
+  /** A segment this large is finished and a new one begun. */
+  readonly segmentBytes: number;
+  readonly scheduler: Scheduler;
+  readonly log: PersistenceLog;
+  /** Told the size of every record written (the snapshot trigger counts them). */
+  readonly onWrite?: (bytes: number) => void;
+  /** Told how long each fsync round took, in seconds (kv_wal_fsync_duration_seconds). */
+  readonly onFsync?: (seconds: number) => void;
+}
+
+/** Why the log is read-only. */
+export interface LogFailure {
+  readonly why: string;
+  /** Writes resume by themselves once the disk has room again. */
+  recoverable: boolean;
+  readonly since: number;
+}
+
+export interface WalStats {
+  readonly revision: number;
+  readonly segments: number;
+  readonly fsyncs: number;
+  readonly lastFsyncMs: number;
+  readonly maxFsyncMs: number;
+}
+
+interface OpenSegment {
+  readonly name: string;
+  readonly firstRevision: number;
+  readonly fd: Fd;
+  size: number;
+}
+
+/** Appends waiting for one fsync. */
+interface Group {
+  readonly promise: Promise<void>;
+  resolve(): void;
+  reject(err: Error): void;
+}
+
+export class WriteAheadLog implements Journal {
+  private current: OpenSegment;
+  /** Segments finished but not yet fsynced and closed. */
+  private retired: OpenSegment[] = [];
+  /** Every segment on disk, in order. */
+  private segments: NamedFile[];
+  private last: number;
+  /** The current segment's size at which the next one begins. */
+  private rotateAt: number;
+  private readonly builder = new RecordBuilder();
+  private waiting: Group | undefined;
+  private flushing: Promise<void> | undefined;
+  private flushQueued = false;
+  private unsynced = false;
+  private dirUnsynced = false;
+  private failure: LogFailure | undefined;
+  private readonly pendingExpiries: ChangeBatch[] = [];
+  private readonly stopTimers: Array<() => void> = [];
+  private stopResumeCheck: (() => void) | undefined;
+  private closed = false;
+  private fsyncs = 0;
+  private lastFsyncMs = 0;
+  private maxFsyncMs = 0;
+
+  /**
+   * Opens the log after recovery at `revision`: appends continue at the end of the last
+   * segment, or in a new one when there is none.
+   */
+  static async open(
+    options: WalOptions,
+    revision: number,
+    segments: readonly NamedFile[],
+    lastSegmentSize: number,
+  ): Promise<WriteAheadLog> {
+    const last = segments.at(-1);
+    if (last !== undefined) {
+      const fd = options.files.open(join(options.dir, last.name));
+      const segment = { name: last.name, firstRevision: last.revision, fd, size: lastSegmentSize };
+      return new WriteAheadLog(options, segment, [...segments], revision);
+    }
+    const segment = createSegment(options, revision + 1);
+    await options.files.datasync(segment.fd);
+    await options.files.syncDir(options.dir);
+    return new WriteAheadLog(options, segment, [{ name: segment.name, revision: segment.firstRevision }], revision);
+  }
+
+  private constructor(
+    private readonly options: WalOptions,
+    current: OpenSegment,
+    segments: NamedFile[],
+    revision: number,
+  ) {
+    this.current = current;
+    this.segments = segments;
+    this.last = revision;
+    this.rotateAt = options.segmentBytes;
+    if (options.fsync === 'everysec') this.stopTimers.push(options.scheduler.every(EVERYSEC_MS, () => void this.flush()));
+  }
+
+  /** The revision of the last commit written. */
+  get revision(): number {
+    return this.last;
+  }
+
+  /** Why the log is read-only; undefined while it is writable. */
+  get failed(): LogFailure | undefined {
+    return this.failure;
+  }
+
+  append(batch: ChangeBatch): Promise<void> | undefined {
+    if (this.failure !== undefined || this.closed) return this.refuse(batch);
+    if (batch.revision !== this.last + 1) {
+      throw new RangeError(`the log is at revision ${this.last} and was handed revision ${batch.revision}`);
+    }
+    if (!this.write(batchRecord(this.builder, batch))) return this.refuse(batch);
+    this.last = batch.revision;
+    if (this.current.size >= this.rotateAt && !this.rotate()) this.rotateAt = this.current.size + this.options.segmentBytes;
+    if (this.options.fsync !== 'always') return undefined;
+    if (this.waiting === undefined) this.waiting = group();
+    this.queueFlush();
+    return this.waiting.promise;
+  }
+
+  /**
+   * Finishes the current segment and begins one at the next revision (a no-op when the current
+   * one holds no commit yet). Returns false, leaving things as they were, if the new segment
+   * cannot be created.
+   */
+  rotate(): boolean {
+    if (this.current.firstRevision === this.last + 1) return true;
+    let next: OpenSegment;
+    try {
+      next = createSegment(this.options, this.last + 1);
+    } catch (err) {
+      this.options.log.warn({ err, dir: this.options.dir }, 'could not begin a new log segment; going on in the current one');
+      return false;
+    }
+    this.retired.push(this.current);
+    this.current = next;
+    this.rotateAt = this.options.segmentBytes;
+    this.segments.push({ name: next.name, revision: next.firstRevision });
+    this.dirUnsynced = true;
+    this.unsynced = true;
+    this.queueFlush();
+    return true;
+  }
+
+  /** Forgets the segments that begin before `revision` (a durable snapshot covers them) and returns their names. */
+  takeSegmentsBefore(revision: number): string[] {
+    const gone = this.segments.filter((s) => s.revision < revision && s.name !== this.current.name);
+    this.segments = this.segments.filter((s) => !gone.includes(s));
+    return gone.map((s) => s.name);
+  }
+
+  stats(): WalStats {
+    return {
+      revision: this.last,
+      segments: this.segments.length,
+      fsyncs: this.fsyncs,
+      lastFsyncMs: this.lastFsyncMs,
+      maxFsyncMs: this.maxFsyncMs,
+    };
+  }
+
+  /** Makes everything written durable, then closes the files. Appends after this are refused. */
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const stop of this.stopTimers) stop();
+    this.stopResumeCheck?.();
+    await this.flushing;
+    if (this.failure === undefined || this.failure.recoverable) await this.flush();
+    for (const segment of [...this.retired, this.current]) this.options.files.close(segment.fd);
+    this.retired = [];
+  }
+
+  /** What append does once the log cannot take a commit. */
+  private refuse(batch: ChangeBatch): undefined {
+    if (batch.changes.every((c) => c.type === 'delete' && c.reason === 'expired')) {
+      this.pendingExpiries.push(batch);
+      return undefined;
+    }
+    throw new StoreError('persistence_failed', { why: this.failure?.why ?? 'kv_store is shutting down' });
+  }
+
+  /** Writes one record at the end of the current segment; on failure cuts it back off and turns read-only. */
+  private write(record: Buffer): boolean {
+    const { files, dir } = this.options;
+    const segment = this.current;
+    try {
+      writeAll(files, segment.fd, record, segment.size);
+    } catch (err) {
+      const e = err as NodeJS.ErrnoException;
+      let cutBack = true;
+      try {
+        files.truncate(segment.fd, segment.size);
+      } catch {
+        cutBack = false;
+      }
+      const full = e.code === 'ENOSPC' || e.code === 'EDQUOT';
+      // Said to clients and to /readyz: no paths. The log line names the file.
+      const why = full
+        ? `the disk holding the data directory is full (${e.code} writing the log); writes resume when space is freed`
+        : `writing the log failed (${e.code ?? e.message}); restart kv_store once the disk is fixed`;
+      this.fail(why, full && cutBack, join(dir, segment.name));
+      return false;
+    }
+    segment.size += record.length;
+    this.unsynced = true;
+    this.options.onWrite?.(record.length);
+    return true;
+  }
+
+  private fail(why: string, recoverable: boolean, file: string): void {
+    if (this.failure === undefined) {
+      this.failure = { why, recoverable, since: this.options.scheduler.now() };
+      this.options.log.error({ dir: this.options.dir, file, recoverable }, `the store is read-only: ${why}`);
+      if (recoverable) this.stopResumeCheck = this.options.scheduler.every(RESUME_CHECK_MS, () => this.tryResume());
+    } else if (!recoverable && this.failure.recoverable) {
+      this.failure = { why, recoverable: false, since: this.failure.since };
+      this.options.log.error({ dir: this.options.dir, file }, `the store stays read-only until restarted: ${why}`);
+      this.stopResumeCheck?.();
+    }
+  }
+
+  /** After a full disk: once there is room, writes the expiries committed meanwhile, then takes writes again. */
+  private tryResume(): void {
+    const failure = this.failure;
+    if (failure === undefined || !failure.recoverable || this.closed) return;
+    let free: number;
+    try {
+      free = this.options.files.freeBytes(this.options.dir);
+    } catch {
+      return;
+    }
+    if (free < RESUME_FREE_BYTES) return;
+    while (this.pendingExpiries.length > 0) {
+      const batch = this.pendingExpiries[0] as ChangeBatch;
+      // Still no room (or worse): the log stays read-only, and write() has said why.
+      if (!this.write(batchRecord(this.builder, batch))) return;
+      this.last = batch.revision;
+      this.pendingExpiries.shift();
+    }
+    this.failure = undefined;
+    this.stopResumeCheck?.();
+    this.stopResumeCheck = undefined;
+    this.options.log.info({ dir: this.options.dir, freeBytes: free }, 'the disk has room again: the store takes writes');
+    this.queueFlush();
+  }
+
+  private queueFlush(): void {
+    if (this.flushQueued || this.flushing !== undefined) return;
+    this.flushQueued = true;
+    this.options.scheduler.soon(() => {
+      this.flushQueued = false;
+      void this.flush();
+    });
+  }
+
+  /** Starts one fsync round unless one is in flight; resolves when it (and any it chains) ends. */
+  private flush(): Promise<void> {
+    if (this.flushing !== undefined) return this.flushing;
+    if (!this.unsynced && !this.dirUnsynced && this.retired.length === 0) {
+      this.waiting?.resolve();
+      this.waiting = undefined;
+      return Promise.resolve();
+    }
+    this.flushing = this.syncRound().finally(() => {
+      this.flushing = undefined;
+      // Appends that came while this round ran wait for the next one.
+      if (this.waiting !== undefined) this.queueFlush();
+    });
+    return this.flushing;
+  }
+
+  /** Finished segments, then the directory (new segment names), then the current segment. */
+  private async syncRound(): Promise<void> {
+    const { files, dir, scheduler } = this.options;
+    const covered = this.waiting;
+    this.waiting = undefined;
+    const retired = this.retired;
+    this.retired = [];
+    const dirUnsynced = this.dirUnsynced;
+    this.dirUnsynced = false;
+    this.unsynced = false;
+    const current = this.current;
+    const started = scheduler.now();
+    try {
+      for (const segment of retired) {
+        await files.datasync(segment.fd);
+        files.close(segment.fd);
+      }
+      if (dirUnsynced) await files.syncDir(dir);
+      await files.datasync(current.fd);
+    } catch (err) {
+      const e = err as NodeJS.ErrnoException;
+      this.fail(`fsync of the log failed (${e.code ?? e.message}); restart kv_store to recover from what is on disk`, false, dir);
+      const refusal = new StoreError('persistence_failed', { why: (this.failure as LogFailure).why });
+      covered?.reject(refusal);
+      // Appends written while this round ran: the fsync that would cover them cannot be trusted.
+      const later = this.waiting as Group | undefined;
+      later?.reject(refusal);
+      this.waiting = undefined;
+      return;
+    }
+    const ms = scheduler.now() - started;
+    this.options.onFsync?.(ms / 1000);
+    this.fsyncs++;
+    this.lastFsyncMs = ms;
+    if (ms > this.maxFsyncMs) this.maxFsyncMs = ms;
+    covered?.resolve();
+  }
+}
+
+/** Creates segment `wal-<firstRevision>.log` with its magic and header written (not yet fsynced). */
+function createSegment(options: WalOptions, firstRevision: number): OpenSegment {
+  const name = segmentName(firstRevision);
+  const fd = options.files.create(join(options.dir, name));
+  try {
+    const header = Buffer.concat([WAL_MAGIC, segmentRecord(new RecordBuilder(), firstRevision, options.storeId)]);
+    writeAll(options.files, fd, header, 0);
+    return { name, firstRevision, fd, size: header.length };
+  } catch (err) {
+    options.files.close(fd);
+    try {
+      options.files.unlink(join(options.dir, name));
+    } catch {
+      // it was never there
+    }
+    throw err;
+  }
+}
+
+function group(): Group {
+  let resolve!: () => void;
+  let reject!: (err: Error) => void;
+  const promise = new Promise<void>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  // Expiries drop their promise: a rejection nobody awaits must not end the process.
+  promise.catch(() => {});
+  return { promise, resolve, reject };
+}

@@ -1,0 +1,233 @@
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import fc from 'fast-check';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DataDirError } from '../../src/store/durable/data-dir.js';
+import { nodeFiles } from '../../src/store/durable/file-layer.js';
+import type { RecoveryMode } from '../../src/store/durable/options.js';
+import type { Entry } from '../../src/store/store.js';
+import { FakeClock, sync } from '../helpers.js';
+import { EntryModel, entriesOf, type Opened, openDurable, recordOffsets } from '../support/durable.js';
+import { ManualScheduler } from '../support/sim-disk.js';
+
+/**
+ * Corruption and truncation of real log and snapshot files (fast-check): start-up either
+ * recovers exactly the valid prefix (the state at the revision of the last intact commit before
+ * the damage) or refuses with a message naming a file and an offset; it never comes back with a
+ * value the store did not hold.
+ */
+
+const root = mkdtempSync(join(tmpdir(), 'kv-corruption-'));
+const built = join(root, 'built');
+const work = join(root, 'work');
+const clock = new FakeClock();
+/** The state after each revision. */
+const history: Array<Map<string, Entry>> = [new Map()];
+const keys = new Set<string>();
+/** The files of the data directory as written, by name. */
+const pristine = new Map<string, Buffer>();
+let finalRevision = 0;
+
+beforeAll(async () => {
+  mkdirSync(built);
+  const scheduler = new ManualScheduler();
+  let model: EntryModel | undefined;
+  const { store, persistence } = await openDurable(nodeFiles, scheduler, {
+    dir: built,
+    fsync: 'no',
+    clock,
+    segmentBytes: 4096,
+    snapshots: (s) => (model as EntryModel).snapshots()(s),
+  });
+  model = new EntryModel(store);
+  store.subscribe((batch) => {
+    history[batch.revision] = new Map((model as EntryModel).entries);
+  });
+  const write = (i: number): void => {
+    const key = `key-${i % 23}`;
+    keys.add(key);
+    const value = JSON.stringify({ i, text: 'é🔑'.repeat(i % 7), pad: 'p'.repeat(i % 90) });
+    const existing = store.get(key);
+    if (existing === undefined) sync(store.create(key, value, i % 4 === 0 ? { ttlMs: 86_400_000 } : {}));
+    else if (i % 5 === 0) sync(store.delete(key));
+    else sync(store.replace(key, value));
+  };
+  for (let i = 0; i < 80; i++) write(i);
+  const taking = persistence.snapshot();
+  await scheduler.settle();
+  expect(await taking).toBeDefined();
+  for (let i = 80; i < 200; i++) write(i);
+  await persistence.close();
+  finalRevision = store.revision;
+  for (const name of readdirSync(built)) pristine.set(name, readFileSync(join(built, name)));
+  mkdirSync(work);
+});
+
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+const segments = (): string[] => [...pristine.keys()].filter((n) => n.startsWith('wal-')).sort();
+const snapshotName = (): string => [...pristine.keys()].find((n) => n.startsWith('snapshot-')) as string;
+
+/** Puts the data directory back as written, with `name` replaced by `bytes`. */
+function restore(name: string, bytes: Buffer): void {
+  for (const existing of readdirSync(work)) unlinkSync(join(work, existing));
+  for (const [n, data] of pristine) writeFileSync(join(work, n), n === name ? bytes : data);
+}
+
+type Damage =
+  | { kind: 'truncate'; at: number }
+  | { kind: 'flip'; at: number; xor: number }
+  | { kind: 'overwrite'; at: number; bytes: Uint8Array }
+  | { kind: 'append'; bytes: Uint8Array };
+
+/** A position in a file, taken modulo its length: spread over the whole file, not only its ends. */
+const position = fc.integer({ min: 0, max: 2 ** 31 - 1 });
+
+const damage: fc.Arbitrary<Damage> = fc.oneof(
+  fc.record({ kind: fc.constant('truncate' as const), at: position }),
+  fc.record({ kind: fc.constant('flip' as const), at: position, xor: fc.integer({ min: 1, max: 255 }) }),
+  fc.record({
+    kind: fc.constant('overwrite' as const),
+    at: position,
+    bytes: fc.oneof(
+      fc.uint8Array({ minLength: 1, maxLength: 64 }),
+      fc.integer({ min: 1, max: 600 }).map((n) => new Uint8Array(n)),
+    ),
+  }),
+  fc.record({ kind: fc.constant('append' as const), bytes: fc.uint8Array({ minLength: 1, maxLength: 64 }) }),
+);
+
+/** `original` damaged; positions are taken modulo its length. */
+function damaged(original: Buffer, d: Damage): Buffer {
+  const at = d.kind === 'append' ? original.length : d.at % original.length;
+  switch (d.kind) {
+    case 'truncate':
+      return original.subarray(0, at);
+    case 'flip': {
+      const copy = Buffer.from(original);
+      copy[at] = (copy[at] as number) ^ d.xor;
+      return copy;
+    }
+    case 'overwrite': {
+      const copy = Buffer.from(original);
+      Buffer.from(d.bytes).copy(copy, at, 0, Math.min(d.bytes.length, copy.length - at));
+      return copy;
+    }
+    case 'append':
+      return Buffer.concat([original, d.bytes]);
+  }
+}
+
+/** The first byte where `a` and `b` differ (the shorter length if one is a prefix of the other); undefined if equal. */
+function firstDifference(a: Buffer, b: Buffer): number | undefined {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return i;
+  return a.length === b.length ? undefined : n;
+}
+
+/** The revision of the last commit whose record lies wholly before byte `at` of segment `name` (or of the segment before it). */
+function validPrefixRevision(name: string, at: number): number {
+  const bytes = pristine.get(name) as Buffer;
+  const first = Number(/wal-(\d+)/.exec(name)?.[1]);
+  let revision = first - 1;
+  const offsets = recordOffsets(bytes);
+  for (const [i, offset] of offsets.entries()) {
+    const end = offsets[i + 1] ?? bytes.length;
+    if (i === 0) continue; // the segment's header
+    if (end > at) break;
+    revision = bytes.readDoubleLE(offset + 9);
+  }
+  return revision;
+}
+
+async function recoverWork(mode: RecoveryMode): Promise<Opened | Error> {
+  return openDurable(nodeFiles, new ManualScheduler(), { dir: work, recovery: mode, fsync: 'no', clock, segmentBytes: 4096 }).catch(
+    (err: unknown) => err as Error,
+  );
+}
+
+const REFUSAL = new RegExp(`^${work}/(wal-\\d{16}\\.log|snapshot-\\d{16}\\.snap): .+ at offset \\d+; kv_store`);
+
+describe('damaged and truncated files (real files, fast-check)', () => {
+  it('the undamaged directory recovers every commit, over a snapshot and several segments', async () => {
+    expect(segments().length).toBeGreaterThanOrEqual(3);
+    expect(snapshotName()).toBeDefined();
+    restore('', Buffer.alloc(0));
+    const opened = await recoverWork('strict');
+    if (opened instanceof Error) throw opened;
+    expect(opened.store.revision).toBe(finalRevision);
+    expect(entriesOf(opened.store, keys)).toEqual(history[finalRevision]);
+    await opened.persistence.close();
+  });
+
+  for (const mode of ['strict', 'truncate'] as const) {
+    it(`a damaged log segment: KV_RECOVERY=${mode} ${mode === 'strict' ? 'recovers the valid prefix of a torn tail or refuses, naming file and offset' : 'recovers exactly the valid prefix'}`, async () => {
+      let refused = 0;
+      let recovered = 0;
+      await fc.assert(
+        fc.asyncProperty(fc.constantFrom(...segments()), damage, async (name, d) => {
+          const original = pristine.get(name) as Buffer;
+          const bytes = damaged(original, d);
+          const at = firstDifference(original, bytes);
+          restore(name, bytes);
+          const outcome = await recoverWork(mode);
+          const isLast = name === segments().at(-1);
+          if (outcome instanceof Error) {
+            expect(outcome).toBeInstanceOf(DataDirError);
+            expect(outcome.message).toMatch(REFUSAL);
+            // Only damage may be refused, and only without the operator's truncate.
+            expect(mode).toBe('strict');
+            expect(at).toBeDefined();
+            refused++;
+            return;
+          }
+          const expected = at === undefined ? finalRevision : validPrefixRevision(name, at);
+          // Strict mode recovers a prefix only of the last segment (a torn tail).
+          if (mode === 'strict' && at !== undefined) expect(isLast).toBe(true);
+          expect(outcome.store.revision).toBe(expected);
+          expect(entriesOf(outcome.store, keys)).toEqual(history[expected]);
+          expect(outcome.store.size).toBe(history[expected]?.size);
+          await outcome.persistence.close();
+          recovered++;
+        }),
+        { numRuns: 250 },
+      );
+      if (mode === 'strict') expect(refused).toBeGreaterThan(0);
+      expect(recovered).toBeGreaterThan(0);
+    });
+  }
+
+  for (const mode of ['strict', 'truncate'] as const) {
+    it(`a damaged snapshot: KV_RECOVERY=${mode} ${mode === 'strict' ? 'refuses, naming file and offset' : 'keeps what is intact; every key present holds its right value'}`, async () => {
+      let recovered = 0;
+      await fc.assert(
+        fc.asyncProperty(damage, async (d) => {
+          const name = snapshotName();
+          const original = pristine.get(name) as Buffer;
+          const bytes = damaged(original, d);
+          const at = firstDifference(original, bytes);
+          restore(name, bytes);
+          const outcome = await recoverWork(mode);
+          if (outcome instanceof Error) {
+            expect(outcome).toBeInstanceOf(DataDirError);
+            expect(outcome.message).toMatch(REFUSAL);
+            expect(outcome.message).toContain(name);
+            // truncate can cut a snapshot's entries, not make up for a broken header.
+            if (mode === 'truncate') expect(at).toBeLessThan(recordOffsets(original)[1] as number);
+            return;
+          }
+          expect(mode === 'truncate' || at === undefined).toBe(true);
+          const final = history[finalRevision] as Map<string, Entry>;
+          expect(outcome.store.revision).toBe(finalRevision);
+          for (const [key, entry] of entriesOf(outcome.store, keys)) expect(entry).toEqual(final.get(key));
+          expect(outcome.store.size).toBeLessThanOrEqual(final.size);
+          await outcome.persistence.close();
+          recovered++;
+        }),
+        { numRuns: 150 },
+      );
+      if (mode === 'truncate') expect(recovered).toBeGreaterThan(0);
+    });
+  }
+});

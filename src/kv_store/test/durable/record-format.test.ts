@@ -1,0 +1,129 @@
+import * as zlib from 'node:zlib';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { crc32, tableCrc32 } from '../../src/store/durable/crc32.js';
+import {
+  addEntry,
+  batchRecord,
+  beginEntries,
+  decodePayload,
+  entriesRecord,
+  FRAME_BYTES,
+  frameAt,
+  Kind,
+  RecordBuilder,
+} from '../../src/store/durable/record-format.js';
+import { type Change, type ChangeBatch, type Entry, NEVER } from '../../src/store/store.js';
+
+const time = fc.integer({ min: 0, max: 2 ** 45 });
+const revision = fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER });
+const text = fc.string({ unit: 'grapheme', maxLength: 40 });
+const jsonText = fc.jsonValue().map((v) => JSON.stringify(v));
+
+const entry: fc.Arbitrary<Entry> = fc.record({
+  key: text,
+  value: jsonText,
+  version: revision,
+  revision,
+  createdAt: time,
+  updatedAt: time,
+  expiresAt: fc.oneof(time, fc.constant(NEVER)),
+});
+
+const change: fc.Arbitrary<Change> = fc.oneof(
+  fc.tuple(entry, fc.boolean()).map(([e, txn]): Change => (txn ? { type: 'put', ...e, reason: 'txn' } : { type: 'put', ...e })),
+  fc.record({
+    type: fc.constant('delete' as const),
+    key: text,
+    revision,
+    reason: fc.constantFrom('delete' as const, 'expired' as const, 'txn' as const),
+  }),
+);
+
+const batch: fc.Arbitrary<ChangeBatch> = fc.record({ revision, changes: fc.array(change, { maxLength: 8 }) });
+
+/** The payload of a finished record. */
+function payloadOf(record: Buffer): Buffer {
+  const frame = frameAt(record, 0, record.length);
+  if (!frame.ok) throw new Error(frame.problem);
+  return record.subarray(frame.payloadStart, frame.end);
+}
+
+describe('log records', () => {
+  it('a batch read back is the batch written: values as their exact JSON text, NEVER kept as Infinity, reasons kept', () => {
+    const builder = new RecordBuilder();
+    fc.assert(
+      fc.property(batch, (b) => {
+        const decoded = decodePayload(payloadOf(batchRecord(builder, b)));
+        expect(decoded).toEqual({ kind: Kind.Batch, batch: b });
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('a slice of snapshot entries read back is the entries written, as put changes', () => {
+    const builder = new RecordBuilder();
+    fc.assert(
+      fc.property(fc.array(entry, { maxLength: 20 }), (entries) => {
+        beginEntries(builder);
+        for (const e of entries) addEntry(builder, e);
+        const decoded = decodePayload(payloadOf(entriesRecord(builder, entries.length)));
+        expect(decoded).toEqual({ kind: Kind.Entries, entries: entries.map((e) => ({ type: 'put', ...e })) });
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('the builder grows for a record larger than its buffer (a 300 KiB value)', () => {
+    const value = JSON.stringify('v'.repeat(300 * 1024));
+    const b: ChangeBatch = {
+      revision: 7,
+      changes: [{ type: 'put', key: 'big', value, version: 1, revision: 7, createdAt: 1, updatedAt: 1, expiresAt: NEVER }],
+    };
+    expect(decodePayload(payloadOf(batchRecord(new RecordBuilder(), b)))).toEqual({ kind: Kind.Batch, batch: b });
+  });
+
+  it('every single-byte change of a record is caught by its checksum', () => {
+    const record = Buffer.from(
+      batchRecord(new RecordBuilder(), {
+        revision: 3,
+        changes: [{ type: 'put', key: 'k', value: '{"a":1}', version: 2, revision: 3, createdAt: 10, updatedAt: 20, expiresAt: 30 }],
+      }),
+    );
+    for (let i = 0; i < record.length; i++) {
+      for (const flip of [0x01, 0x80, 0xff]) {
+        const damaged = Buffer.from(record);
+        damaged[i] = (damaged[i] as number) ^ flip;
+        expect(frameAt(damaged, 0, damaged.length).ok, `byte ${i} ^ ${flip}`).toBe(false);
+      }
+    }
+  });
+
+  it('a record cut short says it runs past the end of the file', () => {
+    const record = batchRecord(new RecordBuilder(), { revision: 1, changes: [] });
+    expect(frameAt(record, 0, record.length - 1)).toEqual({ ok: false, problem: 'a record of 13 bytes runs past the end of the file' });
+    expect(frameAt(record, 0, FRAME_BYTES - 1)).toEqual({ ok: false, problem: '7 bytes left, fewer than a record header' });
+  });
+
+  it('a payload with bytes after its last field, or a field past its end, is refused', () => {
+    const payload = payloadOf(batchRecord(new RecordBuilder(), { revision: 1, changes: [] }));
+    expect(() => decodePayload(Buffer.concat([payload, Buffer.from([0])]))).toThrow("1 bytes after the record's last field");
+    expect(() => decodePayload(payload.subarray(0, payload.length - 1))).toThrow('a field runs past the end of the record');
+    expect(() => decodePayload(Buffer.from([9]))).toThrow('unknown record kind 9');
+  });
+});
+
+describe('crc32', () => {
+  it("the table-driven fallback gives node:zlib's numbers (files are the same on every Node)", () => {
+    const native = (zlib as { crc32?: (d: Uint8Array, v?: number) => number }).crc32;
+    expect(native).toBeTypeOf('function');
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 300 }), fc.integer({ min: 0, max: 0xffffffff }), (data, seed) => {
+        expect(tableCrc32(data, seed)).toBe(native?.(data, seed));
+        expect(crc32(data)).toBe(tableCrc32(data));
+      }),
+      { numRuns: 300 },
+    );
+    expect(tableCrc32(Buffer.from('123456789'))).toBe(0xcbf43926);
+  });
+});

@@ -1,0 +1,119 @@
+import { MemoryStore } from '../../src/store/memory/memory-store.js';
+import type { FsyncPolicy, PersistenceLog, RecoveryMode } from '../../src/store/durable/options.js';
+import { Persistence, type PersistenceOptions } from '../../src/store/durable/persistence.js';
+import type { StateSnapshot } from '../../src/store/durable/snapshot-writer.js';
+import type { ChangeBatch, Entry } from '../../src/store/store.js';
+import { FakeClock } from '../helpers.js';
+import type { ManualScheduler, SimDisk } from './sim-disk.js';
+
+/** The data directory of the simulated disk. */
+export const DIR = '/data';
+
+/** Log lines kept for assertions. */
+export class MemoryLog implements PersistenceLog {
+  readonly lines: Array<{ level: 'info' | 'warn' | 'error'; fields: object; message: string }> = [];
+
+  info(fields: object, message: string): void {
+    this.lines.push({ level: 'info', fields, message });
+  }
+
+  warn(fields: object, message: string): void {
+    this.lines.push({ level: 'warn', fields, message });
+  }
+
+  error(fields: object, message: string): void {
+    this.lines.push({ level: 'error', fields, message });
+  }
+
+  messages(level: 'info' | 'warn' | 'error'): string[] {
+    return this.lines.filter((l) => l.level === level).map((l) => l.message);
+  }
+}
+
+/** Every live entry, kept up to date from the store's change feed: the model recovery is checked against. */
+export class EntryModel {
+  readonly entries = new Map<string, Entry>();
+
+  constructor(store: MemoryStore) {
+    store.subscribe((batch) => this.apply(batch));
+  }
+
+  apply(batch: ChangeBatch): void {
+    for (const change of batch.changes) {
+      if (change.type === 'delete') {
+        this.entries.delete(change.key);
+      } else {
+        const { type: _type, reason: _reason, prev: _prev, ...entry } = change;
+        this.entries.set(change.key, entry);
+      }
+    }
+  }
+
+  /** A snapshot source over the model: a copy of every entry at the store's revision now. */
+  snapshots(): (store: MemoryStore) => StateSnapshot {
+    return (store) => {
+      const copy = [...this.entries.values()];
+      return { revision: store.revision, entries: () => copy, release: () => {} };
+    };
+  }
+}
+
+export interface OpenOptions {
+  readonly fsync?: FsyncPolicy;
+  readonly recovery?: RecoveryMode;
+  readonly clock?: FakeClock;
+  readonly log?: MemoryLog;
+  readonly segmentBytes?: number;
+  readonly snapshotEveryBytes?: number;
+  readonly snapshots?: PersistenceOptions['snapshots'];
+  readonly dir?: string;
+}
+
+export interface Opened {
+  readonly store: MemoryStore;
+  readonly persistence: Persistence;
+  readonly log: MemoryLog;
+  readonly clock: FakeClock;
+}
+
+/** Opens a durable memory store on `files` (a SimDisk, or the real file system with a real dir). */
+export async function openDurable(
+  files: SimDisk | PersistenceOptions['files'],
+  scheduler: ManualScheduler,
+  options: OpenOptions = {},
+): Promise<Opened> {
+  const log = options.log ?? new MemoryLog();
+  const clock = options.clock ?? new FakeClock();
+  const persistence = new Persistence({
+    dir: options.dir ?? DIR,
+    fsync: options.fsync ?? 'always',
+    recovery: options.recovery ?? 'strict',
+    snapshotEveryBytes: options.snapshotEveryBytes ?? Number.MAX_SAFE_INTEGER,
+    segmentBytes: options.segmentBytes ?? 64 * 1_048_576,
+    log,
+    createStore: (id) => new MemoryStore({ id, clock, durable: true }),
+    files,
+    scheduler,
+    lock: false,
+    snapshots: options.snapshots,
+  });
+  const store = await persistence.open();
+  return { store, persistence, log, clock };
+}
+
+/** The entries of `store` for `keys`, as get() answers them (no clock moves, so nothing expires). */
+export function entriesOf(store: MemoryStore, keys: Iterable<string>): Map<string, Entry> {
+  const found = new Map<string, Entry>();
+  for (const key of keys) {
+    const entry = store.get(key);
+    if (entry !== undefined) found.set(key, entry);
+  }
+  return found;
+}
+
+/** Offsets of every record in a log segment's or snapshot's bytes (after the 8-byte magic), its header record first. */
+export function recordOffsets(bytes: Buffer): number[] {
+  const offsets: number[] = [];
+  for (let at = 8; at + 8 <= bytes.length; at += 8 + bytes.readUInt32LE(at + 4)) offsets.push(at);
+  return offsets;
+}
