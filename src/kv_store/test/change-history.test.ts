@@ -115,4 +115,30 @@ describe('ChangeHistory (batches kept as bytes)', () => {
     const [first] = history.since(90_000, 1) as ChangeBatch[];
     expect(first?.changes[0]).toMatchObject({ key: 'k1', version: 90_001, prev: { version: 90_000 } });
   });
+
+  it('after startAfter (a store loaded at a revision) holds nothing up to it and every batch after it', () => {
+    const history = new ChangeHistory({ maxRevisions: 100, maxBytes: 64 * 1_048_576 });
+    const put = (revision: number, value: string): ChangeBatch => ({
+      revision,
+      changes: [
+        { type: 'put', key: `k${revision}`, value, version: 1, revision, createdAt: 1, updatedAt: 1, expiresAt: Number.POSITIVE_INFINITY },
+      ],
+    });
+    // Batches in more than one chunk (one larger than a chunk) before the reset.
+    history.append(put(1, 'a'));
+    history.append(put(2, 'v'.repeat(1_500_000)));
+    history.append(put(3, 'b'));
+    history.startAfter(50);
+    expect(history.size).toBe(0);
+    expect(history.bytes).toBe(0);
+    expect(history.floor).toBe(50);
+    expect(history.since(49, 10)).toEqual({ compacted: true, oldestRevision: 51 });
+    expect(history.since(50, 10)).toEqual([]);
+    const after = [put(51, 'c'), put(52, 'd'.repeat(2_000_000)), put(53, 'é')];
+    for (const batch of after) history.append(batch);
+    expect(history.size).toBe(3);
+    expect(history.bytes).toBe(after.reduce((sum, batch) => sum + batchBytes(batch), 0));
+    expect(history.since(50, 10)).toEqual(after);
+    expect(history.since(51, 1)).toEqual([after[1]]);
+  });
 });
