@@ -1,8 +1,8 @@
 // Preloading helpers for bench/run.sh (HTTP servers are loaded with wrk and bench/lua/load.lua,
 // which is much faster than a Node client on the one core the load generator gets).
 //
-//   node bench/preload.mjs resp <prefix> <start> <count>
-//     writes SET commands in the Redis protocol on stdout, for `redis-cli --pipe`
+//   node bench/preload.mjs resp <prefix> <start> <count> [expire at, epoch ms]
+//     writes SET commands in the Redis protocol on stdout, for `redis-cli --pipe` (with PXAT when given)
 //   node bench/preload.mjs check <kv|webdis> <base-url> <prefix> <count>
 //     reads back the first, the last and 30 random keys and checks each holds the bench value
 //
@@ -21,11 +21,13 @@ function bulk(s) {
   return `$${Buffer.byteLength(s)}\r\n${s}\r\n`;
 }
 
-async function resp(prefix, start, count) {
+async function resp(prefix, start, count, expireAt) {
   const value = bulk(VALUE);
+  const expiry = expireAt === undefined ? '' : `${bulk('PXAT')}${bulk(String(expireAt))}`;
+  const head = expireAt === undefined ? '*3\r\n$3\r\nSET\r\n' : '*5\r\n$3\r\nSET\r\n';
   const batch = [];
   for (let i = start; i < start + count; i++) {
-    batch.push(`*3\r\n$3\r\nSET\r\n${bulk(key(prefix, i))}${value}`);
+    batch.push(`${head}${bulk(key(prefix, i))}${value}${expiry}`);
     if (batch.length === 10_000 || i === start + count - 1) {
       if (!process.stdout.write(batch.join(''))) await once(process.stdout, 'drain');
       batch.length = 0;
@@ -59,7 +61,7 @@ async function check(flavor, base, prefix, count) {
 
 const [mode, ...args] = process.argv.slice(2);
 if (mode === 'resp') {
-  await resp(args[0], Number(args[1]), Number(args[2]));
+  await resp(args[0], Number(args[1]), Number(args[2]), args[3] === undefined ? undefined : Number(args[3]));
 } else if (mode === 'check') {
   await check(args[0], args[1], args[2], Number(args[3]));
 } else {

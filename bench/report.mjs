@@ -374,6 +374,64 @@ if (existsSync(window)) {
   );
 }
 
+// --- pauses (bench/pauses.sh) ---------------------------------------------------------------------------
+const pauseDir = join(dir, 'pauses');
+if (existsSync(pauseDir) && readdirSync(pauseDir).some((f) => f.endsWith('-probe.json'))) {
+  const p = (name) => maybeJson(join(pauseDir, name));
+  const growKeys = p('kv-grow-rss.json')?.keys ?? p('redis-grow-rss.json')?.keys;
+  const expKeys = p('kv-expiry-check.json')?.keys ?? p('redis-expiry-check.json')?.keys;
+  out.push('', '### Pauses: what a request waits while the store grows and while keys expire at once', '');
+  out.push(
+    'An external probe (bench/pause-probe.mjs) GETs one key every 2 ms on a connection of its own, one request in flight, ' +
+      "on the load generator's CPU; the server runs on its own CPU. kv_store runs with `--trace-gc` (its longest collector pause, " +
+      'from bench/gc-trace.mjs, is for the whole process run); redis-server is reached through webdis, and `redis-cli --latency` ' +
+      'samples redis-server directly during the same window. Targets (issue 17, quiet machine): probe p99.9 ≤ 5 ms and no request over 10 ms. ' +
+      '"others / steal / iowait" is the server core\'s time taken by other processes, stolen by the hypervisor, and waiting for I/O: ' +
+      "a busy machine's pauses are not the server's.",
+  );
+  out.push(
+    '',
+    '| window | server | probes | p50 ms | p99 ms | p99.9 ms | max ms | > 5 ms | > 10 ms | longest GC pause ms (kind) | redis-cli --latency max / avg ms | others / steal / iowait on server core | load avg |',
+  );
+  out.push('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+  const windows = [
+    ['grow', `growing 0 → ${int(growKeys ?? 0)} keys`, 'grow'],
+    ['expiry-load', `loading ${int(expKeys ?? 0)} keys with one expiry time`, 'expiry'],
+    ['expiry-instant', `${int(expKeys ?? 0)} keys expiring (from 1 s before the instant, 6 s)`, 'expiry'],
+  ];
+  for (const [window, label, gcOf] of windows) {
+    for (const target of ['kv', 'redis']) {
+      const probe = p(`${target}-${window}-probe.json`);
+      if (probe === undefined) continue;
+      const cpu = p(`${target}-${window}-cpu.json`);
+      const gc = target === 'kv' ? p(`kv-${gcOf}-gc.json`) : undefined;
+      const lat = target === 'redis' ? p(`redis-${window}-latency.json`) : undefined;
+      out.push(
+        `| ${label} | ${target === 'kv' ? 'kv_store' : 'redis-server via webdis'} | ${int(probe.count)} | ${ms(probe.p50)} | ${ms(probe.p99)} | ${ms(probe.p999)} | ${ms(probe.max)} | ${int(probe.over5ms)} | ${int(probe.over10ms)} | ` +
+          `${gc ? `${ms(gc.maxMs)} (${gc.maxKind ?? '—'})` : '—'} | ${lat ? `${ms(lat.maxMs)} / ${ms(lat.avgMs)}` : '—'} | ` +
+          `${cpu ? `${pctCell(cpu.othersPct)} / ${pctCell(cpu.stealPct)} / ${pctCell(cpu.iowaitPct)}` : '—'} | ${cpu ? `${cpu.loadAvgStart} → ${cpu.loadAvgEnd}` : '—'} |`,
+      );
+    }
+  }
+  const kvRss = p('kv-grow-rss.json');
+  const redisRss = p('redis-grow-rss.json');
+  const kvExp = p('kv-expiry-check.json');
+  const redisExp = p('redis-expiry-check.json');
+  const notes = [];
+  if (kvRss && redisRss)
+    notes.push(`RSS after growing: kv_store ${mib(kvRss.rssKiB * 1024)}, redis-server ${mib(redisRss.rssKiB * 1024)}.`);
+  if (kvExp) notes.push(`After the expiry window an expired key answers ${kvExp.expiredKeyStatus} from kv_store.`);
+  if (redisExp) notes.push(`redis-server holds ${int(redisExp.keysLeft)} keys after its window (its active expiry works in cycles).`);
+  const gcs = ['grow', 'expiry'].map((w) => [w, p(`kv-${w}-gc.json`)]).filter(([, g]) => g !== undefined);
+  for (const [w, g] of gcs) {
+    const kinds = Object.entries(g.kinds)
+      .map(([k, v]) => `${v.count} ${k} (max ${ms(v.maxMs)} ms, ${ms(v.totalMs)} ms in all)`)
+      .join(', ');
+    notes.push(`kv_store's collections in the ${w} run: ${kinds || 'none'}.`);
+  }
+  if (notes.length > 0) out.push('', notes.join(' '));
+}
+
 // --- durability ------------------------------------------------------------------------------------
 const durRow = (target, mode) => {
   const f = join(raw, `dur-${target}-${mode}-put.json`);

@@ -13,7 +13,8 @@
 # Settings (environment): BENCH_QUICK, BENCH_DURATION (s), BENCH_WARMUP (s), BENCH_STARTS (kv_store
 # process starts), BENCH_KEYS (10000), BENCH_MEM_KEYS (1000000; 100000 quick), BENCH_CONNECTIONS (50),
 # BENCH_TARGETS ("kv ref webdis"), BENCH_LOADS ("get put mix post delete"), BENCH_PHASES
-# ("throughput metrics memory expiry profile watch durability txn"; add "layouts" for bench/entry-layouts.mjs), BENCH_SKIP_BUILD=1,
+# ("throughput metrics memory expiry profile watch durability txn pauses"; add "layouts" for bench/entry-layouts.mjs), BENCH_SKIP_BUILD=1,
+# BENCH_PAUSE_KEYS, BENCH_PAUSE_EXPIRY_KEYS, BENCH_PAUSE_TARGETS (the pauses phase: bench/pauses.sh),
 # BENCH_WATCHERS (1000 SSE watchers in the watch phase), BENCH_PROBE_MS (50: a probe write every 50 ms),
 # BENCH_ETCD (1: list-all through etcd's JSON gateway when etcd is installed; 0 to leave it out),
 # BENCH_DUR_KEYS (keys for the restart-time rows of the durability phase; BENCH_MEM_KEYS by default),
@@ -38,7 +39,7 @@ SERVER_CPU=${BENCH_SERVER_CPU:-1}
 CLIENT_CPU=${BENCH_CLIENT_CPU:-0}
 TARGETS=${BENCH_TARGETS:-kv ref webdis}
 LOADS=${BENCH_LOADS:-get put mix post delete}
-PHASES=${BENCH_PHASES:-throughput metrics memory expiry profile watch durability txn}
+PHASES=${BENCH_PHASES:-throughput metrics memory expiry profile watch durability txn pauses}
 WATCHERS=${BENCH_WATCHERS:-1000}
 PROBE_MS=${BENCH_PROBE_MS:-50}
 ETCD=${BENCH_ETCD:-1}
@@ -49,7 +50,7 @@ ETCD_PORT=$((PORT_BASE + 4)) ETCD_PEER_PORT=$((PORT_BASE + 5))
 WEBDIS_THREADS=${BENCH_WEBDIS_THREADS:-1}
 WRK_TIMEOUT=5s
 OUT=${BENCH_OUT:-bench/results/$(date -u +%Y%m%dT%H%M%SZ)}
-mkdir -p "$OUT"/{raw,logs,memory,expiry,profile,listwatch,durability}
+mkdir -p "$OUT"/{raw,logs,memory,expiry,profile,listwatch,durability,pauses}
 OUT=$(cd "$OUT" && pwd)
 LUA=$ROOT/bench/lua
 KV_MAIN=$ROOT/src/kv_store/dist/main.js
@@ -316,11 +317,11 @@ ensure_tools() {
   command -v wrk >/dev/null || missing+=(wrk)
   command -v curl >/dev/null || missing+=(curl)
   command -v taskset >/dev/null || missing+=(util-linux)
-  if has webdis "$TARGETS" || has memory "$PHASES"; then
+  if has webdis "$TARGETS" || has memory "$PHASES" || has pauses "$PHASES"; then
     command -v redis-server >/dev/null || missing+=(redis-server)
     command -v redis-cli >/dev/null || missing+=(redis-tools)
   fi
-  has webdis "$TARGETS" && ! command -v webdis >/dev/null && missing+=(webdis)
+  { has webdis "$TARGETS" || has pauses "$PHASES"; } && ! command -v webdis >/dev/null && missing+=(webdis)
   if has memory "$PHASES" && [ "$ETCD" = 1 ]; then command -v etcd >/dev/null || missing+=(etcd-server); fi
   if [ ${#missing[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
@@ -711,6 +712,12 @@ if has txn "$PHASES"; then
     stop_pid "$WEBDIS_PID"
     stop_pid "$REDIS_PID"
   fi
+fi
+
+# --- pauses: what a request waits while the store grows and while keys expire at once ------------
+if has pauses "$PHASES"; then
+  # shellcheck source=bench/pauses.sh
+  . "$ROOT/bench/pauses.sh"
 fi
 
 if has layouts "$PHASES"; then

@@ -4,7 +4,6 @@ import { describe, expect, it } from 'vitest';
 import { type App, buildApp } from '../src/app.js';
 import { loadConfig } from '../src/config.js';
 import { topLevelMembers } from '../src/api/json-members.js';
-import { ExpiryQueue } from '../src/store/memory/expiry-queue.js';
 import { MemoryStore } from '../src/store/memory/memory-store.js';
 import { NEVER } from '../src/store/store.js';
 import { StoreError } from '../src/store/store-error.js';
@@ -224,59 +223,7 @@ describe('property: topLevelMembers agrees with JSON.parse', () => {
   });
 });
 
-describe('property: ExpiryQueue', () => {
-  it('pops every item pushed, in order of time', () => {
-    fc.assert(
-      fc.property(fc.array(fc.tuple(fc.integer({ min: -1e6, max: 1e6 }), fc.string({ maxLength: 3 }))), (items) => {
-        const queue = new ExpiryQueue();
-        for (const [time, key] of items) queue.push(time, key);
-        const popped: Array<[number, string]> = [];
-        while (queue.size > 0) {
-          const time = queue.peekTime();
-          popped.push([time, queue.pop()]);
-        }
-        const byTime = (x: [number, string], y: [number, string]) => x[0] - y[0] || (x[1] < y[1] ? -1 : x[1] > y[1] ? 1 : 0);
-        for (let i = 1; i < popped.length; i++) expect(popped[i]![0]).toBeGreaterThanOrEqual(popped[i - 1]![0]);
-        expect([...popped].sort(byTime)).toEqual([...items].sort(byTime));
-      }),
-      RUNS,
-    );
-  });
-
-  it('agrees with a sorted list under any mix of push, pop and retain', () => {
-    const op = fc.oneof(
-      fc.tuple(fc.constant('push' as const), fc.integer({ min: 0, max: 50 }), fc.constantFrom('a', 'b', 'c', 'd')),
-      fc.tuple(fc.constant('pop' as const), fc.constant(0), fc.constant('')),
-      fc.tuple(fc.constant('retain' as const), fc.integer({ min: 0, max: 50 }), fc.constantFrom('a', 'b', 'c', 'd')),
-    );
-    fc.assert(
-      fc.property(fc.array(op, { maxLength: 60 }), (ops) => {
-        const queue = new ExpiryQueue();
-        let model: Array<[number, string]> = [];
-        for (const [kind, time, key] of ops) {
-          if (kind === 'push') {
-            queue.push(time, key);
-            model.push([time, key]);
-          } else if (kind === 'pop' && model.length > 0) {
-            const earliest = Math.min(...model.map(([t]) => t));
-            const popped = queue.pop();
-            const at = model.findIndex(([t, k]) => t === earliest && k === popped);
-            expect(at).toBeGreaterThanOrEqual(0);
-            model.splice(at, 1);
-          } else if (kind === 'retain') {
-            // Drop one key's items due at or before `time`, as the store drops stale items.
-            const live = (t: number, k: string) => !(k === key && t <= time);
-            queue.retain(live);
-            model = model.filter(([t, k]) => live(t, k));
-          }
-          expect(queue.size).toBe(model.length);
-          expect(queue.peekTime()).toBe(model.length === 0 ? Number.POSITIVE_INFINITY : Math.min(...model.map(([t]) => t)));
-        }
-      }),
-      RUNS,
-    );
-  });
-});
+// ExpiryQueue's properties are in expiry-queue.test.ts (the queue holds key hashes since the pause work).
 
 describe('property: MemoryStore agrees with a simple model', () => {
   type Op =

@@ -1100,3 +1100,161 @@ describe('RecordTable with a degenerate hash', () => {
     });
   });
 });
+
+describe('RecordTable incremental resize (two tables while the index doubles or halves)', () => {
+  type ResizeOp =
+    | { kind: 'insert'; key: number; bytes: number }
+    | { kind: 'remove'; key: number }
+    | { kind: 'rewrite'; key: number; bytes: number }
+    | { kind: 'find'; key: number }
+    | { kind: 'maintain' }
+    | { kind: 'grow' };
+  const resizeOpArb: fc.Arbitrary<ResizeOp> = fc.oneof(
+    { weight: 6, arbitrary: fc.record({ kind: fc.constant('insert' as const), key: fc.nat(), bytes: fc.integer({ min: 1, max: 400 }) }) },
+    { weight: 4, arbitrary: fc.record({ kind: fc.constant('remove' as const), key: fc.nat() }) },
+    { weight: 2, arbitrary: fc.record({ kind: fc.constant('rewrite' as const), key: fc.nat(), bytes: fc.integer({ min: 1, max: 400 }) }) },
+    { weight: 2, arbitrary: fc.record({ kind: fc.constant('find' as const), key: fc.nat() }) },
+    { weight: 1, arbitrary: fc.constant({ kind: 'maintain' as const }) },
+  );
+
+  /**
+   * Starts from `preload` keys (a table about to double, or one that maintenance will halve),
+   * then runs the ops against the model; after every op a sample of keys, at the end all of them.
+   */
+  function runResizeModel(
+    preload: number,
+    removeFirst: number,
+    ops: readonly ResizeOp[],
+    seen: { resizingOps: number; oldHits: number },
+  ): void {
+    const { table } = newTable();
+    const model: Model = new Map();
+    const pool = Array.from({ length: 3000 }, (_, i) => (i % 3 === 0 ? `r${i}` : i % 3 === 1 ? `рк-${i}` : `🔑${i}`));
+    const keyAt = (i: number): string => pool[i % pool.length] as string;
+    for (let i = 0; i < preload; i++) insertAbsent(table, model, keyAt(i), jsonOfBytes(1 + (i % 50), i), numbersFor(i));
+    for (let i = 0; i < removeFirst; i++) removePresent(table, model, keyAt(i));
+    let n = 0;
+    for (const op of ops) {
+      if (op.kind === 'grow') {
+        for (let k = 2000; !table.resizing && k < 3000; k++) {
+          if (!model.has(keyAt(k))) insertAbsent(table, model, keyAt(k), jsonOfBytes(10, k), numbersFor(k));
+        }
+        expect(table.resizing).toBe(true);
+        continue;
+      }
+      const at = op.kind === 'maintain' ? n : op.key;
+      const key = keyAt(at);
+      const entry = model.get(key);
+      if (table.resizing) seen.resizingOps++;
+      switch (op.kind) {
+        case 'insert':
+          if (entry === undefined) insertAbsent(table, model, key, jsonOfBytes(op.bytes, op.key), numbersFor(op.key));
+          else expectRecord(table, key, entry);
+          break;
+        case 'remove':
+          if (entry !== undefined) {
+            if (table.find(key) >= 2 ** 32) seen.oldHits++;
+            removePresent(table, model, key);
+          }
+          expectAbsent(table, key);
+          break;
+        case 'rewrite':
+          if (entry !== undefined) rewritePresent(table, model, key, jsonOfBytes(op.bytes, op.key + 1), numbersFor(op.key + 1));
+          break;
+        case 'find':
+          expectMatchesEntry(table, model, key);
+          break;
+        case 'maintain':
+          table.maintain();
+          break;
+      }
+      // A sample of the pool after every op (every key would make the runs slow), all of it now and then.
+      if (++n % 100 === 0) expectMatchesModel(table, model, pool);
+      else for (let k = 0; k < 8; k++) expectMatchesEntry(table, model, keyAt(at + k * 373));
+    }
+    expectMatchesModel(table, model, pool);
+    // However it stands, maintenance finishes the resize and every key is still where the model says.
+    for (let i = 0; i < 100 && table.resizing; i++) table.maintain();
+    expect(table.resizing).toBe(false);
+    expectMatchesModel(table, model, pool);
+  }
+
+  const GROW: ResizeOp[] = [{ kind: 'grow' }];
+
+  it('while the index doubles: inserts, removals (from either table), rewrites and maintenance agree with the model', () => {
+    const seen = { resizingOps: 0, oldHits: 0 };
+    fc.assert(
+      fc.property(fc.integer({ min: 900, max: 1024 }), fc.array(resizeOpArb, { minLength: 300, maxLength: 900 }), (preload, ops) =>
+        // New keys first until the table starts doubling (past 1,024 keys), whatever the random ops
+        // are; they then run while the old table drains.
+        runResizeModel(preload, 0, [...GROW, ...ops], seen),
+      ),
+      { numRuns: 25 },
+    );
+    // The premise: every run operated on a table in mid-resize (at least its first op after
+    // growing), and the runs removed keys still in the old table.
+    expect(seen.resizingOps).toBeGreaterThanOrEqual(25);
+    expect(seen.oldHits).toBeGreaterThan(0);
+  });
+
+  it('while the index halves (maintenance after mass removal): the same', () => {
+    const seen = { resizingOps: 0, oldHits: 0 };
+    fc.assert(
+      fc.property(fc.integer({ min: 1500, max: 2000 }), fc.array(resizeOpArb, { minLength: 200, maxLength: 600 }), (preload, ops) =>
+        runResizeModel(preload, preload - 300, [{ kind: 'maintain' }, ...ops], seen),
+      ),
+      { numRuns: 15 },
+    );
+    // The premise: the first maintain starts halving, so at least the next op of each run sees two tables.
+    expect(seen.resizingOps).toBeGreaterThanOrEqual(15);
+  });
+
+  it('a resize moves a bounded number of slots per insert: the old table drains over many inserts, and every key is found meanwhile', () => {
+    const { table } = newTable();
+    const model: Model = new Map();
+    const keys = Array.from({ length: 40_000 }, (_, i) => `grow-${i}`);
+    let resizingInserts = 0;
+    let longest = 0;
+    let run = 0;
+    keys.forEach((key, i) => {
+      insertAbsent(table, model, key, `${i}`, numbersFor(i));
+      if (table.resizing) {
+        resizingInserts++;
+        run++;
+        longest = Math.max(longest, run);
+      } else run = 0;
+    });
+    // The last doubling (32768 → 65536 slots, at 16,385 keys) takes 32768 / 16 = 2048 inserts to drain, give or take clusters.
+    expect(indexSlots(table)).toBe(131072);
+    expect(longest).toBeGreaterThan(1000);
+    expect(longest).toBeLessThan(4096);
+    expect(resizingInserts).toBeGreaterThan(3000);
+    expectMatchesModel(table, model, keys);
+  });
+
+  it('with the degenerate hash (clusters that wrap around the end of the index): growth and removal mid-resize', () => {
+    withWeakHash(() => {
+      const random = mulberry32(0x2e5);
+      const { table } = newTable();
+      const model: Model = new Map();
+      const keys = Array.from({ length: 1200 }, (_, i) => `${'abcde'[i % 5]}${i}`);
+      let sawResize = false;
+      keys.forEach((key, i) => {
+        insertAbsent(table, model, key, `${i}`, numbersFor(i));
+        if (table.resizing) {
+          sawResize = true;
+          // Remove a random earlier key now and then, from whichever table holds it.
+          if (i % 7 === 0) {
+            const victim = keys[Math.floor(random() * i)] as string;
+            if (model.has(victim)) removePresent(table, model, victim);
+          }
+          if (i % 25 === 0) expectMatchesModel(table, model, keys);
+        }
+      });
+      expect(sawResize).toBe(true);
+      expectMatchesModel(table, model, keys);
+      while (table.resizing) table.maintain();
+      expectMatchesModel(table, model, keys);
+    });
+  });
+});

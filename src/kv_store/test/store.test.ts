@@ -16,8 +16,8 @@ describe('MemoryStore', () => {
     const store = new MemoryStore({ clock: new FakeClock() });
     store.create('abc', '"hello"');
     // 48-byte header + 3 + 7 = 58 bytes: the 64-byte class, plus 16 bytes of hash index and the
-    // key's place in the ordered index (its own string, 16 + 8 bytes, and 32 bytes of tree).
-    const ordered = 32 + 16 + 8;
+    // record's place in the ordered index (an address in a page at least a quarter full).
+    const ordered = 16;
     expect(orderIndexBytes(3)).toBe(ordered);
     expect(store.usedBytes).toBe(64 + 16 + ordered);
     expect(store.usedBytes).toBe(entryCost('abc', '"hello"'));
@@ -25,8 +25,8 @@ describe('MemoryStore', () => {
     expect(store.usedBytes).toBe(160 + 16 + ordered); // 48 + 3 + 102 = 153: the 160-byte class
     store.replace('abc', '1', { ttlMs: 10_000 });
     // 48 + 3 + 1 = 52: the 56-byte class; an entry with a TTL also pays for its expiry-queue
-    // item and key copy.
-    expect(store.usedBytes).toBe(56 + 16 + ordered + 40 + 8);
+    // items (a time and a key hash, 12 bytes, two at most as stale ones are pruned).
+    expect(store.usedBytes).toBe(56 + 16 + ordered + 24);
     expect(store.usedBytes).toBe(entryCost('abc', '1', true));
     store.delete('abc');
     expect(store.usedBytes).toBe(0);
@@ -36,7 +36,7 @@ describe('MemoryStore', () => {
   it('charges the UTF-8 bytes of keys and values (CJK is 3 bytes a character)', () => {
     expect(entryCost('k', `"${'キ'.repeat(20)}"`)).toBe(recordClassBytes(48 + 1 + 62) + 16 + orderIndexBytes(1));
     expect(entryCost('ключ', '"abc"')).toBe(recordClassBytes(48 + 8 + 5) + 16 + orderIndexBytes(8));
-    expect(entryCost('k', '"abc"')).toBe(56 + 16 + 32 + 16 + 8);
+    expect(entryCost('k', '"abc"')).toBe(56 + 16 + 16);
   });
 
   it('rounds records up to size classes: multiples of 8 bytes to 256, then eight classes per power of two', () => {

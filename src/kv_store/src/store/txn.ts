@@ -67,6 +67,12 @@ export type TxnOutcome =
 /** How a plan reads the store: live entries only (an expired one is missing). */
 export interface TxnView {
   get(key: string): Entry | undefined;
+  /**
+   * The same entry as `get`, for reading during the plan only: its value may be read until the
+   * plan is committed, not after (an engine can then skip decoding values no op needs). A view
+   * without it is read with `get`.
+   */
+  peek?(key: string): Entry | undefined;
   /** The live keys that start with `prefix`. */
   keysWithPrefix(prefix: string): Iterable<string>;
 }
@@ -196,6 +202,44 @@ function checkFailure(index: number, check: TxnCheck, entry: Entry | undefined):
 }
 
 /**
+ * A map from keys, in the order first set, that keeps its first key in fields of its own and
+ * makes a Map only for a second key: a single-key write (a one-op plan) allocates no Map.
+ */
+class KeyMap<V> {
+  private has0 = false;
+  private k0 = '';
+  private v0: V | undefined;
+  private more: Map<string, V> | undefined;
+
+  get(key: string): V | undefined {
+    if (this.has0 && this.k0 === key) return this.v0;
+    return this.more?.get(key);
+  }
+
+  has(key: string): boolean {
+    return (this.has0 && this.k0 === key) || (this.more?.has(key) ?? false);
+  }
+
+  set(key: string, value: V): void {
+    if (!this.has0 || this.k0 === key) {
+      this.has0 = true;
+      this.k0 = key;
+      this.v0 = value;
+      return;
+    }
+    if (this.more === undefined) this.more = new Map();
+    this.more.set(key, value);
+  }
+
+  /** Calls `each` for every key, in the order first set. */
+  forEach(each: (value: V, key: string) => void): void {
+    if (!this.has0) return;
+    each(this.v0 as V, this.k0);
+    this.more?.forEach(each);
+  }
+}
+
+/**
  * Evaluates a transaction at time `now`. Returns every failure, or the plan, whose entries get
  * their revision when the engine commits it (`at`): reading the store may itself commit
  * expiries first. `conditions` (the single-key writes' If-Match / If-None-Match) apply to op 0
@@ -214,14 +258,15 @@ export function planTransaction(
   });
 
   // The state as the ops so far left it: an entry, null once deleted; absent = as in the store.
-  const staged = new Map<string, Entry | null>();
-  const existedBefore = new Map<string, boolean>();
+  const staged = new KeyMap<Entry | null>();
+  const existedBefore = new KeyMap<boolean>();
   // Entries written get their revision from `at`; until then it is 0.
   const PENDING = 0;
+  const peek = view.peek === undefined ? (key: string) => view.get(key) : (key: string) => view.peek?.(key);
   const current = (key: string): Entry | undefined => {
     const s = staged.get(key);
     if (s !== undefined) return s ?? undefined;
-    const entry = view.get(key);
+    const entry = peek(key);
     if (!existedBefore.has(key)) existedBefore.set(key, entry !== undefined);
     return entry;
   };
@@ -248,9 +293,12 @@ export function planTransaction(
 
   const run = (op: TxnOp, index: number): void => {
     switch (op.op) {
-      case 'get':
-        results.push(current(op.key) ?? null);
+      case 'get': {
+        // A result outlives the plan: an entry of the store is read whole (`get`), not peeked.
+        const s = staged.get(op.key);
+        results.push(s !== undefined ? s : (view.get(op.key) ?? null));
         return;
+      }
       case 'create': {
         const old = current(op.key);
         if (old !== undefined) {
@@ -302,7 +350,9 @@ export function planTransaction(
       case 'deletePrefix': {
         const keys = new Set<string>();
         for (const key of view.keysWithPrefix(op.prefix)) keys.add(key);
-        for (const [key, entry] of staged) if (entry !== null && key.startsWith(op.prefix)) keys.add(key);
+        staged.forEach((entry, key) => {
+          if (entry !== null && key.startsWith(op.prefix)) keys.add(key);
+        });
         let deleted = 0;
         for (const key of keys) {
           if (current(key) === undefined) continue;
@@ -319,7 +369,7 @@ export function planTransaction(
 
   const changes: PlannedChange[] = [];
   let newKeys = 0;
-  for (const [key, entry] of staged) {
+  staged.forEach((entry, key) => {
     const existed = existedBefore.get(key) === true;
     if (entry === null) {
       if (existed) {
@@ -330,7 +380,7 @@ export function planTransaction(
       changes.push({ type: 'put', entry });
       if (!existed) newKeys++;
     }
-  }
+  });
   const stamp =
     (revision: number) =>
     (entry: Entry): Entry =>

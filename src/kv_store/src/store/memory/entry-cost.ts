@@ -1,26 +1,21 @@
 import { INDEX_BYTES_PER_ENTRY, RECORD_HEADER_BYTES, recordClassBytes } from './record-table.js';
 
 /**
- * What an entry's key costs in the ordered index (ordered-index.ts): a V8 string of its own (a
- * 16-byte header and the characters, which the key's UTF-8 length bounds), and its share of the
- * B+ tree's leaves (a key and a value slot, 8 bytes each, in leaves about 70% full, and the
- * nodes themselves): 58-67 bytes for a 16-byte key, measured over 1M keys (docs/list-watch.md).
+ * What an entry costs in the ordered index (ordered-index.ts): its record's address, 4 bytes, in
+ * a page of addresses outside the heap; pages are at least a quarter full once they have split
+ * or merged (half full after keys arrive in order, as a bulk load sends them), so 16 bytes
+ * bound it. The key itself is not copied: the index reads it in the record.
  */
-export function orderIndexBytes(keyBytes: number): number {
-  return 32 + 16 + ((keyBytes + 7) & ~7);
+export function orderIndexBytes(_keyBytes: number): number {
+  return 16;
 }
 
-/**
- * What an entry costs, as counted against KV_MAX_MEMORY_BYTES: its record (a 48-byte header, the
- * key's UTF-8 and the value's JSON text, rounded up to the record's size class), its share of
- * the hash index at the index's fullest and its place in the ordered index; and, if it expires,
- * its item in the expiry queue (a time, a pointer and a copy of its key as a V8 string, whose
- * length the key's UTF-8 length bounds). This is the memory the store really holds for it
- * (test/store-memory.test.ts and test/reliability/memory-accounting.test.ts measure it).
- */
+/** What an expiring entry's items in the expiry queue take: two of 12 bytes. */
+const EXPIRY_ITEM_BYTES = 24;
+
 export function entryBytes(keyBytes: number, valueBytes: number, expiring: boolean): number {
   const record = recordClassBytes(RECORD_HEADER_BYTES + keyBytes + valueBytes) + INDEX_BYTES_PER_ENTRY + orderIndexBytes(keyBytes);
-  return expiring ? record + 40 + ((keyBytes + 7) & ~7) : record;
+  return expiring ? record + EXPIRY_ITEM_BYTES : record;
 }
 
 /** The bytes an entry with this key and value (JSON text) is charged; `expiring` if it has a TTL. */

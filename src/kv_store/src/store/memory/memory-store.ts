@@ -28,8 +28,13 @@
  * - An entry whose `expiresAt` has passed is never returned: reads check the clock, and the
  *   first operation to find it expired commits its expiry (one revision, reason 'expired').
  * - `chargedBytes` is the sum of entryBytes over the records held; `expiringCount` the number
- *   of records with an expiry. The expiry heap holds at least one item per expiring record and
- *   is compacted once stale items outnumber live ones.
+ *   of records with an expiry. The expiry queue holds at least one item (time, key hash) per
+ *   expiring record; while its stale items are over half of it, every write prunes a few
+ *   (PRUNE_STEP to PRUNE_MAX) and every maintenance tick more (MAINTAIN_PRUNE), never all at once.
+ *
+ * Cost. A single-key write is one probe of the hash index: the plan's read, the limit check and
+ * the apply all reuse it (RecordTable.reprobe), and the plan reads the old entry's value only if
+ * an op needs it (TxnView.peek).
  */
 
 import { randomUUID } from 'node:crypto';
@@ -70,8 +75,16 @@ import { ChangeHistory, type HistoryLimits } from './change-history.js';
 import { entryBytes } from './entry-cost.js';
 import { ExpiryQueue } from './expiry-queue.js';
 import { countRange, OrderedIndex, scanPage } from './ordered-index.js';
-import { readEntry, readPage, treeEntries } from './record-reads.js';
-import { type IndexPosition, type KeyProbe, NOT_FOUND, type RecordAddress, RecordTable } from './record-table.js';
+import { PeekedEntry, readEntry, readPage, treeEntries } from './record-reads.js';
+import {
+  type IndexPosition,
+  type KeyProbe,
+  NOT_FOUND,
+  RECORD_HEADER_BYTES,
+  type RecordAddress,
+  RecordTable,
+  recordClassBytes,
+} from './record-table.js';
 import { type CursorLimits, SnapshotPins } from './snapshot-pins.js';
 import { SweepScheduler } from './sweep-scheduler.js';
 
@@ -113,14 +126,27 @@ export const DEFAULT_CURSORS: CursorLimits = { ttlMs: 60_000, maxCursors: 1000 }
 /** A single-key write checks nothing beyond its own op. */
 const NO_CHECKS: TxnRequest['checks'] = [];
 
-/** Most expired entries removed in one synchronous sweep, so a sweep never stalls requests. */
-export const SWEEP_BATCH = 2000;
+/**
+ * Most expired entries removed in one synchronous sweep, so a sweep never stalls requests: each
+ * removal is a commit (a few µs), so 500 of them are one to two milliseconds; the sweeper lets
+ * pending I/O run between sweeps (2,000 at a time took 13 ms a step on average, measured on a
+ * busy machine with bench/engine-pauses.mjs).
+ */
+export const SWEEP_BATCH = 500;
+/**
+ * Expiry queue items a write checks for staleness while stale items are over half the queue: 8,
+ * and one more for every 8 items over that bound, at most PRUNE_MAX (a few µs of work).
+ */
+const PRUNE_STEP = 8;
+const PRUNE_MAX = 256;
+/** Expiry queue items each maintenance tick checks (about 0.5 ms of work). */
+const MAINTAIN_PRUNE = 8192;
 
 export class MemoryStore implements KvStore {
   readonly capabilities: StoreCapabilities;
   readonly id: string;
   private readonly table = new RecordTable();
-  private readonly order = new OrderedIndex();
+  private readonly order = new OrderedIndex(this.table);
   private readonly pins: SnapshotPins;
   private readonly history: ChangeHistory;
   private readonly previousValues: boolean;
@@ -134,6 +160,26 @@ export class MemoryStore implements KvStore {
   private chargedBytes = 0;
   private expiringCount = 0;
   private expiredTotal = 0;
+  /** The time `planView` reads the store at (set before each plan). */
+  private planNow = 0;
+  /** The time the expiry queue's items are resolved against (set before a sweep or prune). */
+  private expiryNow = 0;
+  /** The one view every plan reads through (no closures per write). */
+  private readonly planView: TxnView = {
+    get: (key) => {
+      const probe = this.liveProbe(key, this.planNow);
+      return probe.position === NOT_FOUND ? undefined : readEntry(this.table, key, this.table.addressAt(probe.position));
+    },
+    peek: (key) => {
+      const probe = this.liveProbe(key, this.planNow);
+      return probe.position === NOT_FOUND ? undefined : new PeekedEntry(this.table, key, this.table.addressAt(probe.position));
+    },
+    keysWithPrefix: (prefix) => {
+      const keys = this.order.keysWithPrefix(prefix);
+      // Expired keys are still indexed until swept: the plan sees only live ones.
+      return keys.filter((key) => this.liveProbe(key, this.planNow).position !== NOT_FOUND);
+    },
+  };
 
   constructor(options: MemoryStoreOptions = {}) {
     this.clock = options.clock ?? systemClock;
@@ -223,7 +269,7 @@ export class MemoryStore implements KvStore {
     if (this.lastRevision !== 0 || this.table.size !== 0) throw new Error('load needs an empty store');
     for (const entry of entries) {
       if (entry.revision > revision) throw new RangeError(`an entry at revision ${entry.revision} in a snapshot at ${revision}`);
-      this.apply({ type: 'put', ...entry }, undefined);
+      this.apply({ type: 'put', ...entry });
     }
     this.lastRevision = revision;
     this.history.startAfter(revision);
@@ -314,7 +360,8 @@ export class MemoryStore implements KvStore {
    */
   txn(request: TxnRequest): MaybePromise<TxnOutcome> {
     const now = this.clock.now();
-    const planned = planTransaction(request, this.view(now), now);
+    this.planNow = now;
+    const planned = planTransaction(request, this.planView, now);
     if ('failures' in planned) return { succeeded: false, revision: this.lastRevision, failures: planned.failures };
     if (!planned.writes) return { succeeded: true, revision: this.lastRevision, results: planned.at(this.lastRevision).results };
     return this.commitPlan(planned, now, 'txn', (revision, results) => ({ succeeded: true as const, revision, results }));
@@ -328,13 +375,12 @@ export class MemoryStore implements KvStore {
     let removed = 0;
     // Every item popped counts toward the limit, stale ones too, so a sweep is always bounded.
     for (let popped = 0; popped < limit && this.expiry.size > 0 && this.expiry.peekTime() <= now; popped++) {
-      const key = this.expiry.pop();
-      const probe = this.table.probe(key);
-      if (probe.position === NOT_FOUND) continue;
-      if (this.table.expiresAt(this.table.addressAt(probe.position)) <= now) {
-        this.expire(probe);
-        removed++;
-      }
+      const hash = this.expiry.pop();
+      this.expiryNow = now;
+      const position = this.table.findByHash(hash, this.expiredByNow);
+      if (position === NOT_FOUND) continue;
+      this.expire(position);
+      removed++;
     }
     return removed;
   }
@@ -346,6 +392,7 @@ export class MemoryStore implements KvStore {
    */
   maintain(): number {
     this.pins.expireIdle(this.clock.now());
+    if (this.expiry.size > this.expiringCount) this.expiry.prune(MAINTAIN_PRUNE, this.staleItem);
     return this.table.maintain({ evacuate: this.pins.size === 0, moved: this.recordMoved });
   }
 
@@ -359,25 +406,23 @@ export class MemoryStore implements KvStore {
     return this.expiry.peekTime() <= this.clock.now();
   }
 
-  /** How a plan reads the store at `now`: live entries (an expired one found is expired first), keys by prefix. */
-  private view(now: number): TxnView {
-    return {
-      get: (key) => {
-        const probe = this.liveProbe(key, now);
-        return probe.position === NOT_FOUND ? undefined : readEntry(this.table, key, this.table.addressAt(probe.position));
-      },
-      keysWithPrefix: (prefix) => {
-        const keys = this.order.keysWithPrefix(prefix);
-        // Expired keys are still indexed until swept: the plan sees only live ones.
-        return keys.filter((key) => this.liveProbe(key, now).position !== NOT_FOUND);
-      },
-    };
-  }
+  /** A record whose expiry has passed at `expiryNow` (how a popped expiry item finds its entry). */
+  private readonly expiredByNow = (address: RecordAddress): boolean => this.table.expiresAt(address) <= this.expiryNow;
+
+  /** A record that expires exactly at `expiryNow` (an expiry item for it is live). */
+  private readonly expiresAtNow = (address: RecordAddress): boolean => this.table.expiresAt(address) === this.expiryNow;
+
+  /** True when no record with this key hash expires at `time`: the item is stale. */
+  private readonly staleItem = (time: number, hash: number): boolean => {
+    this.expiryNow = time;
+    return this.table.findByHash(hash, this.expiresAtNow) === NOT_FOUND;
+  };
 
   /** A one-op plan of a single-key write; a failed op is the StoreError that write answers (key_exists, key_not_found). */
   private plan(ops: TxnRequest['ops'], conditions: Preconditions | undefined): { plan: TxnPlan; now: number } {
     const now = this.clock.now();
-    const planned = planTransaction({ checks: NO_CHECKS, ops }, this.view(now), now, conditions);
+    this.planNow = now;
+    const planned = planTransaction({ checks: NO_CHECKS, ops }, this.planView, now, conditions);
     if ('failures' in planned) throw singleWriteError(planned.failures[0] as TxnFailure);
     return { plan: planned, now };
   }
@@ -398,7 +443,7 @@ export class MemoryStore implements KvStore {
     const needs = (): number => {
       let bytes = 0;
       for (const change of plan.changes) {
-        const position = table.find(change.type === 'put' ? change.entry.key : change.key);
+        const position = table.reprobe(change.type === 'put' ? change.entry.key : change.key).position;
         const old = position === NOT_FOUND ? undefined : table.addressAt(position);
         const kept = old !== undefined && this.pins.mustKeep(table.revision(old)) ? table.classBytes(old) : 0;
         if (change.type === 'delete') bytes += kept - (old === undefined ? 0 : this.costOf(old));
@@ -417,12 +462,34 @@ export class MemoryStore implements KvStore {
     const { changes, results } = plan.at(revision);
     const batch: Change[] = [];
     for (const change of changes) {
-      // The history keeps changes: a key of an existing record is the record's own string, never a slice of a request.
-      const key = change.type === 'put' ? change.entry.key : change.key;
-      const position = table.find(key);
-      const own = position === NOT_FOUND ? key : table.key(table.addressAt(position));
-      if (change.type === 'put') batch.push({ type: 'put', ...change.entry, key: own, ...(reason === undefined ? {} : { reason }) });
-      else batch.push({ type: 'delete', key: own, revision, reason: reason ?? 'delete' });
+      // No one keeps a batch for long (the history keeps bytes): the plan's key strings will do.
+      if (change.type === 'put') {
+        const e = change.entry;
+        batch.push(
+          reason === undefined
+            ? {
+                type: 'put',
+                key: e.key,
+                value: e.value,
+                version: e.version,
+                revision: e.revision,
+                createdAt: e.createdAt,
+                updatedAt: e.updatedAt,
+                expiresAt: e.expiresAt,
+              }
+            : {
+                type: 'put',
+                key: e.key,
+                value: e.value,
+                version: e.version,
+                revision: e.revision,
+                createdAt: e.createdAt,
+                updatedAt: e.updatedAt,
+                expiresAt: e.expiresAt,
+                reason,
+              },
+        );
+      } else batch.push({ type: 'delete', key: change.key, revision, reason: reason ?? 'delete' });
     }
     return this.answer(this.commit({ revision, changes: batch }), finish(revision, results));
   }
@@ -433,15 +500,14 @@ export class MemoryStore implements KvStore {
   }
 
   /**
-   * The commit point. `batch` has passed validation and carries the next revision; `hint` is a
-   * fresh probe for its first change's key, saving a second lookup. The journal (if any) gets
-   * the batch first: if it throws, nothing is applied. Then every change is applied and the
-   * batch announced. Returns the journal's promise when the answer must wait for it.
+   * The commit point. `batch` has passed validation and carries the next revision. The journal
+   * (if any) gets the batch first: if it throws, nothing is applied. Then every change is
+   * applied and the batch announced. Returns the journal's promise when the answer must wait.
    */
-  private commit(batch: ChangeBatch, hint?: KeyProbe): Promise<void> | undefined {
+  private commit(batch: ChangeBatch): Promise<void> | undefined {
     const durable = this.journal?.append(batch);
     const changes = batch.changes;
-    for (let i = 0; i < changes.length; i++) this.apply(changes[i] as Change, i === 0 ? hint : undefined);
+    for (let i = 0; i < changes.length; i++) this.apply(changes[i] as Change);
     this.lastRevision = batch.revision;
     const listeners = this.listeners;
     for (let i = 0; i < listeners.length; i++) (listeners[i] as ChangeListener)(batch);
@@ -451,11 +517,11 @@ export class MemoryStore implements KvStore {
   /**
    * Makes the table and the ordered index say what `change` says, and records what the key held
    * before (`prev`). Called only by commit. A record a pinned snapshot may read is retired, not
-   * rewritten or freed.
+   * rewritten or freed. The key's probe is the one validation took when nothing changed since.
    */
-  private apply(change: Change, hint: KeyProbe | undefined): void {
+  private apply(change: Change): void {
     const table = this.table;
-    const probe = hint ?? table.probe(change.key);
+    const probe = table.reprobe(change.key);
     if (change.type === 'delete') {
       if (probe.position === NOT_FOUND) {
         if (this.previousValues) change.prev = null;
@@ -470,8 +536,7 @@ export class MemoryStore implements KvStore {
     let address: RecordAddress;
     if (probe.position === NOT_FOUND) {
       address = table.insertAt(probe, change.value, change);
-      // The index keeps a key string of its own, decoded from the record (never a slice of a request).
-      this.order.add(table.key(address), address);
+      this.order.add(change.key, address);
       this.chargedBytes += entryBytes(table.keyBytes(address), valueBytes, expiring);
       if (this.previousValues) change.prev = null;
     } else {
@@ -482,12 +547,16 @@ export class MemoryStore implements KvStore {
       if (hadExpiry) this.expiringCount--;
       this.chargedBytes += entryBytes(table.keyBytes(old), valueBytes, expiring) - oldCost;
       const keep = this.pins.mustKeep(table.revision(old));
-      address = table.rewrite(probe.position, change.value, change, keep);
-      if (keep) this.pins.retire(old, table.classBytes(old), change.revision);
+      // A record that moves to another size class is freed only after the ordered index follows
+      // it (the index compares keys in their records: the old one must still read as the key).
+      const moves = keep || recordClassBytes(RECORD_HEADER_BYTES + table.keyBytes(old) + valueBytes) !== table.classBytes(old);
+      address = table.rewrite(probe.position, change.value, change, moves);
       if (address !== old) this.order.move(change.key, address);
-      if (!expiring && hadExpiry) this.compactExpiryQueue();
+      if (keep) this.pins.retire(old, table.classBytes(old), change.revision);
+      else if (moves) table.free(old);
+      if (!expiring && hadExpiry) this.pruneExpiryQueue();
     }
-    if (expiring) this.trackExpiry(address, change.expiresAt);
+    if (expiring) this.trackExpiry(probe.hash, change.expiresAt);
   }
 
   /** What the record at `address` holds, as a change's `prev`. */
@@ -503,18 +572,18 @@ export class MemoryStore implements KvStore {
 
   /** The probe of `key` if it is live; an expired entry found on the way is expired (committed) first. */
   private liveProbe(key: string, now: number): KeyProbe {
-    const probe = this.table.probe(key);
+    const probe = this.table.reprobe(key);
     if (probe.position === NOT_FOUND || this.table.expiresAt(this.table.addressAt(probe.position)) > now) return probe;
-    this.expire(probe);
+    this.expire(probe.position);
     return this.table.probe(key);
   }
 
-  /** Commits the expiry of the entry `probe` found. */
-  private expire(probe: KeyProbe): void {
+  /** Commits the expiry of the entry at `position`. */
+  private expire(position: IndexPosition): void {
     this.expiredTotal++;
-    const key = this.table.key(this.table.addressAt(probe.position));
+    const key = this.table.key(this.table.addressAt(position));
     const change: DeleteChange = { type: 'delete', key, revision: this.lastRevision + 1, reason: 'expired' };
-    this.commit({ revision: change.revision, changes: [change] }, probe);
+    this.commit({ revision: change.revision, changes: [change] });
   }
 
   /** What the entry at `address` is charged (see entry-cost.ts). */
@@ -553,11 +622,11 @@ export class MemoryStore implements KvStore {
     );
   }
 
-  /** Queues the entry at `address` for expiry, under a key string of its own (decoded from the record). */
-  private trackExpiry(address: RecordAddress, expiresAt: number): void {
+  /** Queues the entry whose key hashes to `hash` for expiry at `expiresAt`. */
+  private trackExpiry(hash: number, expiresAt: number): void {
     this.expiringCount++;
-    this.expiry.push(expiresAt, this.table.key(address));
-    this.compactExpiryQueue();
+    this.expiry.push(expiresAt, hash);
+    this.pruneExpiryQueue();
   }
 
   /** Removes the record at `position` (of `key`) by the commit of `revision`: freed, or retired if a snapshot may read it. */
@@ -566,24 +635,22 @@ export class MemoryStore implements KvStore {
     const address = table.addressAt(position);
     this.chargedBytes -= this.costOf(address);
     const hadExpiry = table.expiresAt(address) !== NEVER;
+    // Out of the ordered index first: it compares keys in their records, so the record must still be there.
+    this.order.remove(key);
     if (this.pins.mustKeep(table.revision(address))) {
       table.detachAt(position);
       this.pins.retire(address, table.classBytes(address), revision);
     } else table.removeAt(position);
-    this.order.remove(key);
     if (hadExpiry) {
       this.expiringCount--;
-      this.compactExpiryQueue();
+      this.pruneExpiryQueue();
     }
   }
 
-  /** Drops stale heap items once they outnumber the live expiring entries, keeping the heap O(live). */
-  private compactExpiryQueue(): void {
-    if (this.expiry.size <= 2 * this.expiringCount + 1024) return;
-    this.expiry.retain((time, key) => {
-      const position = this.table.find(key);
-      return position !== NOT_FOUND && this.table.expiresAt(this.table.addressAt(position)) === time;
-    });
+  /** While stale items are over half the expiry queue, checks a few of them (PRUNE_STEP or more) and drops the stale ones. */
+  private pruneExpiryQueue(): void {
+    const over = this.expiry.size - (2 * this.expiringCount + 1024);
+    if (over > 0) this.expiry.prune(Math.min(PRUNE_MAX, PRUNE_STEP + (over >> 3)), this.staleItem);
   }
 }
 

@@ -1,125 +1,341 @@
-import BTreeModule from 'sorted-btree';
 import type { KeyRange } from '../store.js';
-import type { RecordAddress } from './record-table.js';
+import type { RecordAddress, RecordTable } from './record-table.js';
 
 /*
- * The ordered index: every key the record table holds, in UTF-8 byte order, in a B+ tree
- * (sorted-btree) beside the hash index, mapping the key to its record's address. The hash index
- * answers "where is this key"; this one answers "which keys come next", for listings.
+ * The ordered index: every key the record table holds, in UTF-8 byte order, beside the hash
+ * index. The hash index answers "where is this key"; this one answers "which keys come next",
+ * for listings.
  *
- * Order. JavaScript compares strings by UTF-16 code units, which is not UTF-8 byte order: a
- * character of the astral planes (a surrogate pair, units D800-DFFF) sorts before U+E000-U+FFFF
- * in UTF-16 and after them in UTF-8. The tree's keys are therefore *order keys*: the key with
- * every unit of D800-FFFF moved (D800-DFFF up to F800-FFFF, E000-FFFF down to D800-F7FF), a
- * bijection under which `<` on units is code point order, which is UTF-8 byte order. A key
- * without such units (nearly all) is its own order key; the test for that is one regex scan, so
- * the tree compares with the engine's fastest comparison, `<`.
+ * Off the JavaScript heap. The index holds no key of its own: it is a sorted sequence of record
+ * addresses, and a key is compared in place, as the bytes of its record (RecordTable.keySlab),
+ * which are already UTF-8 and so already in the order listings need. The sequence is cut into
+ * pages of at most PAGE_SLOTS addresses (a Uint32Array each, 2 KiB), and the pages are kept in
+ * order in one array. A million keys are about 2,600 pages: a few MiB outside the heap and a few
+ * thousand small objects on it, where a B+ tree of strings (sorted-btree, before) held 55 MiB of
+ * heap that every full collection marked.
  *
- * Snapshots. `freeze()` is sorted-btree's clone: O(1), the two trees share every node until
- * one of them writes, and a write copies only the path it changes (copy-on-write). A frozen
- * tree is never written. Its addresses stay valid as long as the records they point to are
- * neither rewritten in place nor freed, which the engine guarantees while a snapshot is pinned
- * (see snapshot-pins.ts).
+ * Finding a key: a binary search over the pages by each page's first key (read from its first
+ * record: no separator is stored, so none goes stale when a record moves or a key goes away),
+ * then one within the page. Adding shifts the rest of its page (at most 2 KiB); a full page
+ * splits in two; a page left empty is dropped, and one under a quarter full is merged with its
+ * right neighbour when the two fit in half a page.
+ *
+ * Snapshots. `freeze()` is O(1): the frozen view keeps the page array and the pages as they are,
+ * and the live index copies a page before its first write after the freeze (copy-on-write, by
+ * page: `epoch` tells the pages the live index may write in place from those a frozen view may
+ * share), and the page array before its first change. A frozen view is never written. Its
+ * addresses stay valid as long as the records they point to are neither rewritten in place nor
+ * freed, which the engine guarantees while a snapshot is pinned (see snapshot-pins.ts), and it
+ * reads their keys from those records, which are kept as they were.
  */
 
-// sorted-btree is CommonJS with `exports.default`: Node's ESM loader hands over the exports
-// object, bundlers and vitest the class itself.
-const loaded: unknown = BTreeModule;
-const BTree = (typeof loaded === 'function' ? loaded : (loaded as { default: unknown }).default) as typeof BTreeModule.default;
-/** A tree of order keys to record addresses (the live index, or a frozen snapshot of it). */
-export type OrderTree = InstanceType<typeof BTreeModule.default<string, RecordAddress>>;
+/** Addresses a page holds at most; a full page splits into two halves. */
+const PAGE_SLOTS = 512;
+const HALF = PAGE_SLOTS / 2;
 
-/** Units that UTF-16 and UTF-8 order differently: surrogates and U+E000-U+FFFF. */
-const HIGH_UNITS = /[\uD800-\uFFFF]/;
-const HIGH_UNITS_ALL = /[\uD800-\uFFFF]/g;
-
-function compareUnits(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
+interface Page {
+  readonly addresses: Uint32Array;
+  count: number;
+  /** The live index's epoch when this page was made: writable in place only in that epoch. */
+  readonly epoch: number;
 }
 
-function toOrderUnit(unit: string): string {
-  const c = unit.charCodeAt(0);
-  return String.fromCharCode(c < 0xe000 ? c + 0x2000 : c - 0x800);
+function newPage(epoch: number): Page {
+  return { addresses: new Uint32Array(PAGE_SLOTS), count: 0, epoch };
 }
 
-function fromOrderUnit(unit: string): string {
-  const c = unit.charCodeAt(0);
-  return String.fromCharCode(c >= 0xf800 ? c - 0x2000 : c + 0x800);
+/** Compares the key of the record at `address` with `key[0..length)`, in byte order: < 0, 0 or > 0. */
+function compareKey(table: RecordTable, address: RecordAddress, key: Uint8Array, length: number): number {
+  const bytes = table.keySlab(address);
+  const start = table.keyStart(address);
+  const n = table.keyBytes(address);
+  const m = Math.min(n, length);
+  if (m > 64) {
+    const c = bytes.compare(key, 0, m, start, start + m);
+    return c !== 0 ? c : n - length;
+  }
+  for (let i = 0; i < m; i++) {
+    const d = (bytes[start + i] as number) - (key[i] as number);
+    if (d !== 0) return d;
+  }
+  return n - length;
 }
 
-/** The order key of `key`: a string whose UTF-16 order is `key`'s UTF-8 byte order. */
-export function orderKey(key: string): string {
-  return HIGH_UNITS.test(key) ? key.replace(HIGH_UNITS_ALL, toOrderUnit) : key;
+/** True when the key of the record at `address` starts with `prefix`. */
+function keyStartsWith(table: RecordTable, address: RecordAddress, prefix: Uint8Array): boolean {
+  if (table.keyBytes(address) < prefix.length) return false;
+  const bytes = table.keySlab(address);
+  const start = table.keyStart(address);
+  for (let i = 0; i < prefix.length; i++) if (bytes[start + i] !== prefix[i]) return false;
+  return true;
 }
 
-/** The key an order key stands for. */
-export function plainKey(order: string): string {
-  return HIGH_UNITS.test(order) ? order.replace(HIGH_UNITS_ALL, fromOrderUnit) : order;
+/** The least byte string greater than every string that starts with `bytes`, or undefined when there is none. */
+function successor(bytes: Uint8Array): Uint8Array | undefined {
+  let end = bytes.length;
+  while (end > 0 && bytes[end - 1] === 0xff) end--;
+  if (end === 0) return undefined;
+  const next = new Uint8Array(end); // a copy (Buffer's slice would share the bytes)
+  next.set(bytes.subarray(0, end));
+  next[end - 1] = (next[end - 1] as number) + 1;
+  return next;
 }
+
+const utf8 = (text: string): Buffer => Buffer.from(text, 'utf8');
 
 /**
- * The least string greater than every string that starts with `order` (in units), or undefined
- * when there is none (`order` is empty or all U+FFFF units): where a scan resumes past a prefix.
+ * A view of the ordered index: the live one (valid until the index next changes: read it in the
+ * same tick) or a frozen snapshot (never changes). Positions are (page, slot) pairs.
  */
-export function successor(order: string): string | undefined {
-  let end = order.length;
-  while (end > 0 && order.charCodeAt(end - 1) === 0xffff) end--;
-  if (end === 0) return undefined;
-  return order.slice(0, end - 1) + String.fromCharCode(order.charCodeAt(end - 1) + 1);
+export class OrderTree {
+  constructor(
+    readonly table: RecordTable,
+    private readonly pages: readonly Page[],
+    /** Keys in the view. */
+    readonly size: number,
+  ) {}
+
+  /** The first position whose key is at least `key[0..length)` (past the end when none is). */
+  seek(key: Uint8Array, length: number, at: Position): void {
+    const pages = this.pages;
+    const table = this.table;
+    let lo = 0;
+    let hi = pages.length - 1;
+    // The last page whose first key is at or below the key (page 0 when none is).
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >>> 1;
+      const page = pages[mid] as Page;
+      if (compareKey(table, page.addresses[0] as RecordAddress, key, length) <= 0) lo = mid;
+      else hi = mid - 1;
+    }
+    const page = pages[lo] as Page;
+    let a = 0;
+    let b = page.count;
+    while (a < b) {
+      const mid = (a + b) >>> 1;
+      if (compareKey(table, page.addresses[mid] as RecordAddress, key, length) < 0) a = mid + 1;
+      else b = mid;
+    }
+    at.page = lo;
+    at.slot = a;
+    this.settle(at);
+  }
+
+  /** The first position. */
+  first(at: Position): void {
+    at.page = 0;
+    at.slot = 0;
+    this.settle(at);
+  }
+
+  /** The last position (before the first when the view is empty). */
+  last(at: Position): void {
+    at.page = this.pages.length - 1;
+    at.slot = (this.pages[at.page] as Page).count - 1;
+    if (at.slot < 0) at.page = -1;
+  }
+
+  /** True when `at` is a key of the view. */
+  valid(at: Position): boolean {
+    return at.page >= 0 && at.page < this.pages.length && at.slot >= 0 && at.slot < (this.pages[at.page] as Page).count;
+  }
+
+  address(at: Position): RecordAddress {
+    return (this.pages[at.page] as Page).addresses[at.slot] as RecordAddress;
+  }
+
+  next(at: Position): void {
+    at.slot++;
+    this.settle(at);
+  }
+
+  previous(at: Position): void {
+    at.slot--;
+    while (at.slot < 0) {
+      at.page--;
+      if (at.page < 0) return;
+      at.slot = (this.pages[at.page] as Page).count - 1;
+    }
+  }
+
+  /** Moves a position at the end of its page to the start of the next non-empty one. */
+  private settle(at: Position): void {
+    while (at.page < this.pages.length && at.slot >= (this.pages[at.page] as Page).count) {
+      at.page++;
+      at.slot = 0;
+    }
+  }
 }
+
+/** A place in an OrderTree: a page and a slot in it. */
+export interface Position {
+  page: number;
+  slot: number;
+}
+
+const newPosition = (): Position => ({ page: 0, slot: 0 });
 
 /** The live ordered index of a record table. */
 export class OrderedIndex {
-  private tree: OrderTree = new BTree<string, RecordAddress>(undefined, compareUnits);
+  private pages: Page[];
+  private count = 0;
+  /** Bumped by each freeze: pages of an earlier epoch may be shared with a frozen view. */
+  private epoch = 0;
+  /** The page array is shared with the latest frozen view: copy it before changing it. */
+  private pagesShared = false;
+  /** A key as UTF-8, for comparing (reused). */
+  private scratch = Buffer.alloc(1024);
+  private readonly at = newPosition();
+
+  constructor(private readonly table: RecordTable) {
+    this.pages = [newPage(0)];
+  }
 
   get size(): number {
-    return this.tree.size;
+    return this.count;
   }
 
-  /** The live tree, for reading in the same tick (a listing's first page). */
+  /** The live index, for reading in the same tick (a listing's first page). */
   get live(): OrderTree {
-    return this.tree;
+    return new OrderTree(this.table, this.pages, this.count);
   }
 
-  /** Adds a key that is not in the index. `key` is kept: pass a string of its own (not a slice of a request). */
+  /** Adds a key that is not in the index, at its record's address. */
   add(key: string, address: RecordAddress): void {
-    this.tree.set(orderKey(key), address);
+    const length = this.encode(key);
+    const p = this.locate(length);
+    let page = this.writable(p);
+    let slot = this.at.slot;
+    if (page.count === PAGE_SLOTS) {
+      const right = newPage(this.epoch);
+      right.addresses.set(page.addresses.subarray(HALF, PAGE_SLOTS));
+      right.count = PAGE_SLOTS - HALF;
+      page.count = HALF;
+      this.writablePages().splice(p + 1, 0, right);
+      if (slot > HALF) {
+        page = right;
+        slot -= HALF;
+      }
+    }
+    page.addresses.copyWithin(slot + 1, slot, page.count);
+    page.addresses[slot] = address;
+    page.count++;
+    this.count++;
   }
 
-  /** Points a key already in the index at its record's new address (the key string in the tree stays). */
+  /** Points a key already in the index at its record's new address. */
   move(key: string, address: RecordAddress): void {
-    this.tree.changeIfPresent(orderKey(key), address);
+    const length = this.encode(key);
+    const p = this.locate(length);
+    if (!this.found(p, length)) return;
+    this.writable(p).addresses[this.at.slot] = address;
   }
 
   remove(key: string): void {
-    this.tree.delete(orderKey(key));
+    const length = this.encode(key);
+    const p = this.locate(length);
+    if (!this.found(p, length)) return;
+    const page = this.writable(p);
+    const slot = this.at.slot;
+    page.addresses.copyWithin(slot, slot + 1, page.count);
+    page.count--;
+    this.count--;
+    const pages = this.pages;
+    if (page.count === 0 && pages.length > 1) this.writablePages().splice(p, 1);
+    else if (page.count < PAGE_SLOTS / 4 && p + 1 < pages.length && page.count + (pages[p + 1] as Page).count <= HALF) {
+      const right = pages[p + 1] as Page;
+      page.addresses.set(right.addresses.subarray(0, right.count), page.count);
+      page.count += right.count;
+      this.writablePages().splice(p + 1, 1);
+    }
   }
 
   /** The keys that start with `prefix`, in order (O(log n + found)). */
   keysWithPrefix(prefix: string): string[] {
-    const low = orderKey(prefix);
-    const high = successor(low);
+    const bytes = utf8(prefix);
+    const tree = this.live;
+    const at = newPosition();
+    tree.seek(bytes, bytes.length, at);
     const keys: string[] = [];
-    const collect = (order: string): void => {
-      keys.push(plainKey(order));
-    };
-    if (high === undefined) this.tree.forRange(low, this.tree.maxKey() ?? low, true, collect);
-    else this.tree.forRange(low, high, false, collect);
+    for (; tree.valid(at); tree.next(at)) {
+      const address = tree.address(at);
+      if (!keyStartsWith(this.table, address, bytes)) break;
+      keys.push(this.table.key(address));
+    }
     return keys;
   }
 
-  /** A frozen copy of the index as it is now, in O(1) (copy-on-write). */
+  /** A frozen copy of the index as it is now, in O(1) (copy-on-write by page). */
   freeze(): OrderTree {
-    return this.tree.clone();
+    const frozen = new OrderTree(this.table, this.pages, this.count);
+    this.epoch++;
+    this.pagesShared = true;
+    return frozen;
+  }
+
+  /** Puts `key` as UTF-8 into `scratch`; returns its length. */
+  private encode(key: string): number {
+    if (key.length * 3 > this.scratch.length) this.scratch = Buffer.alloc(key.length * 3);
+    return this.scratch.write(key, 0, 'utf8');
+  }
+
+  /** Finds where the scratch key is or would go: returns the page; `at.slot` is the slot in it. */
+  private locate(length: number): number {
+    const pages = this.pages;
+    const table = this.table;
+    const key = this.scratch;
+    let lo = 0;
+    let hi = pages.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >>> 1;
+      if (compareKey(table, (pages[mid] as Page).addresses[0] as RecordAddress, key, length) <= 0) lo = mid;
+      else hi = mid - 1;
+    }
+    const page = pages[lo] as Page;
+    let a = 0;
+    let b = page.count;
+    while (a < b) {
+      const mid = (a + b) >>> 1;
+      if (compareKey(table, page.addresses[mid] as RecordAddress, key, length) < 0) a = mid + 1;
+      else b = mid;
+    }
+    this.at.page = lo;
+    this.at.slot = a;
+    return lo;
+  }
+
+  /** True when `locate` found the scratch key itself. */
+  private found(p: number, length: number): boolean {
+    const page = this.pages[p] as Page;
+    const slot = this.at.slot;
+    return slot < page.count && compareKey(this.table, page.addresses[slot] as RecordAddress, this.scratch, length) === 0;
+  }
+
+  /** Page `p`, copied first if a frozen view may share it. */
+  private writable(p: number): Page {
+    const page = this.pages[p] as Page;
+    if (page.epoch === this.epoch) return page;
+    const copy: Page = { addresses: page.addresses.slice(), count: page.count, epoch: this.epoch };
+    this.writablePages()[p] = copy;
+    return copy;
+  }
+
+  /** The page array, copied first if a frozen view shares it. */
+  private writablePages(): Page[] {
+    if (this.pagesShared) {
+      this.pages = this.pages.slice();
+      this.pagesShared = false;
+    }
+    return this.pages;
   }
 }
 
 /** What a scan of a tree found for one page. */
 export interface ScanResult {
-  /** Keys (plain, not order keys) and their record addresses, in the scan's order. */
+  /** Keys and their record addresses, in the scan's order. */
   readonly keys: string[];
   readonly addresses: RecordAddress[];
-  /** Rolled-up prefixes (plain), in the scan's order. */
+  /** Rolled-up prefixes, in the scan's order. */
   readonly prefixes: string[];
   /** The last key or prefix of the page, when there is a next page; else undefined. */
   readonly resumeAfter: string | undefined;
@@ -132,106 +348,135 @@ export interface ScanOptions {
   readonly delimiter?: string | undefined;
 }
 
-/** A range in order keys: keys starting with `prefix`, from `low` (inclusive) to `high` (exclusive). */
-interface OrderRange {
-  readonly prefix: string;
-  readonly low: string;
-  readonly high: string | undefined;
+/** A range in UTF-8: keys starting with `prefix`, from `low` (inclusive) to `high` (exclusive). */
+interface ByteRange {
+  readonly prefix: Buffer;
+  readonly low: Uint8Array;
+  readonly high: Uint8Array | undefined;
 }
 
-function orderRange(range: KeyRange): OrderRange {
-  const prefix = orderKey(range.prefix);
-  const start = range.start === undefined ? undefined : orderKey(range.start);
-  let high = range.end === undefined ? undefined : orderKey(range.end);
+function compareBytes(a: Uint8Array, b: Uint8Array): number {
+  return Buffer.compare(a, b);
+}
+
+function byteRange(range: KeyRange): ByteRange {
+  const prefix = utf8(range.prefix);
+  const start = range.start === undefined ? undefined : utf8(range.start);
+  let high: Uint8Array | undefined = range.end === undefined ? undefined : utf8(range.end);
   const past = successor(prefix);
-  if (past !== undefined && (high === undefined || past < high)) high = past;
-  return { prefix, low: start !== undefined && start > prefix ? start : prefix, high };
+  if (past !== undefined && (high === undefined || compareBytes(past, high) < 0)) high = past;
+  return { prefix, low: start !== undefined && compareBytes(start, prefix) > 0 ? start : prefix, high };
+}
+
+function inRange(table: RecordTable, r: ByteRange, address: RecordAddress): boolean {
+  return (
+    compareKey(table, address, r.low, r.low.length) >= 0 &&
+    (r.high === undefined || compareKey(table, address, r.high, r.high.length) < 0) &&
+    keyStartsWith(table, address, r.prefix)
+  );
+}
+
+/** Where the delimiter first occurs in the key of the record at `address` at or after byte `from`, or -1. */
+function delimiterAt(table: RecordTable, address: RecordAddress, delimiter: Buffer, from: number): number {
+  const start = table.keyStart(address);
+  const key = table.keySlab(address).subarray(start, start + table.keyBytes(address));
+  return key.indexOf(delimiter, from);
 }
 
 /**
- * One page of `range` in `tree`, after `after` (a plain key or rolled-up prefix the previous
- * page ended on) or from the range's start. O(log n + page): one seek, then a walk along the
- * leaves; each rolled-up prefix is skipped with one more seek, not key by key.
+ * One page of `range` in `tree`, after `after` (a key or rolled-up prefix the previous page
+ * ended on) or from the range's start. O(log n + page): one seek, then a walk along the pages;
+ * each rolled-up prefix is skipped with one more seek, not key by key.
  */
 export function scanPage(tree: OrderTree, range: KeyRange, options: ScanOptions, after: string | undefined): ScanResult {
-  const r = orderRange(range);
-  const delimiter = options.delimiter === undefined ? undefined : orderKey(options.delimiter);
+  const table = tree.table;
+  const r = byteRange(range);
+  const delimiter = options.delimiter === undefined ? undefined : utf8(options.delimiter);
   const keys: string[] = [];
   const addresses: RecordAddress[] = [];
   const prefixes: string[] = [];
+  const at = newPosition();
   let taken = 0;
   let last: string | undefined;
-  let walk = options.reverse ? reverseWalk(tree, r, after) : forwardWalk(tree, r, after, delimiter);
-  for (;;) {
-    const step = walk.next();
-    if (step.done === true) break;
-    const [key, address] = step.value;
-    if (!inRange(r, key)) break;
-    if (taken === options.limit) return { keys, addresses, prefixes, resumeAfter: plainKey(last as string) };
+  if (options.reverse) {
+    // Below the range's end, or below `after` (every key under a rolled-up prefix is at or above it).
+    let below = r.high;
+    if (after !== undefined) {
+      const bytes = utf8(after);
+      if (below === undefined || compareBytes(bytes, below) < 0) below = bytes;
+    }
+    if (below === undefined) tree.last(at);
+    else {
+      tree.seek(below, below.length, at);
+      tree.previous(at);
+    }
+  } else {
+    let from: Uint8Array = r.low;
+    let exclusive = false;
+    if (after !== undefined) {
+      const bytes = utf8(after);
+      const rolled = delimiter !== undefined && bytes.indexOf(delimiter, r.prefix.length) !== -1;
+      const past = rolled ? successor(bytes) : bytes;
+      if (past === undefined) return { keys, addresses, prefixes, resumeAfter: undefined };
+      if (compareBytes(past, from) >= 0) {
+        from = past;
+        exclusive = !rolled;
+      }
+    }
+    tree.seek(from, from.length, at);
+    if (exclusive && tree.valid(at) && compareKey(table, tree.address(at), from, from.length) === 0) tree.next(at);
+  }
+  while (tree.valid(at)) {
+    const address = tree.address(at);
+    if (!inRange(table, r, address)) break;
+    if (taken === options.limit) return { keys, addresses, prefixes, resumeAfter: last };
     taken++;
-    const cut = delimiter === undefined ? -1 : key.indexOf(delimiter, r.prefix.length);
+    const cut = delimiter === undefined ? -1 : delimiterAt(table, address, delimiter, r.prefix.length);
     if (cut === -1) {
-      keys.push(plainKey(key));
+      const key = table.key(address);
+      keys.push(key);
       addresses.push(address);
       last = key;
+      if (options.reverse) tree.previous(at);
+      else tree.next(at);
       continue;
     }
-    const rolled = key.slice(0, cut + (delimiter as string).length);
-    prefixes.push(plainKey(rolled));
+    const start = table.keyStart(address);
+    const rolledBytes = Buffer.from(table.keySlab(address).subarray(start, start + cut + (delimiter as Buffer).length));
+    const rolled = rolledBytes.toString('utf8');
+    prefixes.push(rolled);
     last = rolled;
     // Every key under the rolled-up prefix is skipped: forward past all of them, backward below them.
-    if (options.reverse) walk = tree.entriesReversed(rolled, [], true);
-    else {
-      const past = successor(rolled);
+    if (options.reverse) {
+      tree.seek(rolledBytes, rolledBytes.length, at);
+      tree.previous(at);
+    } else {
+      const past = successor(rolledBytes);
       if (past === undefined) break;
-      walk = tree.entries(past, []);
+      tree.seek(past, past.length, at);
     }
   }
   return { keys, addresses, prefixes, resumeAfter: undefined };
 }
 
-function inRange(r: OrderRange, key: string): boolean {
-  return key >= r.low && (r.high === undefined || key < r.high) && key.startsWith(r.prefix);
-}
-
-const NOTHING: IterableIterator<[string, RecordAddress]> = [][Symbol.iterator]();
-
-/** The range's keys upward, from its start or past `after` (a key, or a rolled-up prefix and all under it). */
-function forwardWalk(
-  tree: OrderTree,
-  r: OrderRange,
-  after: string | undefined,
-  delimiter: string | undefined,
-): IterableIterator<[string, RecordAddress]> {
-  let from = r.low;
-  if (after !== undefined) {
-    const last = orderKey(after);
-    const rolled = delimiter !== undefined && last.indexOf(delimiter, r.prefix.length) !== -1;
-    const past = rolled ? successor(last) : `${last}\u0000`;
-    if (past === undefined) return NOTHING;
-    if (past > from) from = past;
-  }
-  return tree.entries(from, []);
-}
-
-/** The range's keys downward, from its end or below `after` (every key under a rolled-up prefix is at or above it). */
-function reverseWalk(tree: OrderTree, r: OrderRange, after: string | undefined): IterableIterator<[string, RecordAddress]> {
-  let below = r.high;
-  if (after !== undefined) {
-    const last = orderKey(after);
-    if (below === undefined || last < below) below = last;
-  }
-  return below === undefined ? tree.entriesReversed(undefined, []) : tree.entriesReversed(below, [], true);
-}
-
 /** Counts the keys of `range` in `tree`: O(log n + keys in the range), O(1) for the whole store. */
 export function countRange(tree: OrderTree, range: KeyRange): number {
   if (range.prefix === '' && range.start === undefined && range.end === undefined) return tree.size;
-  const r = orderRange(range);
+  const r = byteRange(range);
+  const at = newPosition();
   let n = 0;
-  for (const [key] of tree.entries(r.low, [])) {
-    if ((r.high !== undefined && key >= r.high) || !key.startsWith(r.prefix)) break;
+  for (tree.seek(r.low, r.low.length, at); tree.valid(at); tree.next(at)) {
+    if (!inRange(tree.table, r, tree.address(at))) break;
     n++;
   }
   return n;
+}
+
+/** Every key and record address of a tree, in order. */
+export function* treeWalk(tree: OrderTree): Generator<[string, RecordAddress]> {
+  const at = newPosition();
+  for (tree.first(at); tree.valid(at); tree.next(at)) {
+    const address = tree.address(at);
+    yield [tree.table.key(address), address];
+  }
 }

@@ -1,5 +1,5 @@
 import type { Entry, ListItem, ListPage } from '../store.js';
-import { type OrderTree, plainKey, type ScanResult } from './ordered-index.js';
+import { type OrderTree, type ScanResult, treeWalk } from './ordered-index.js';
 import type { RecordAddress, RecordTable } from './record-table.js';
 
 /*
@@ -19,6 +19,35 @@ export function readEntry(table: RecordTable, key: string, address: RecordAddres
     updatedAt: table.updatedAt(address),
     expiresAt: table.expiresAt(address),
   };
+}
+
+/**
+ * The entry of `key` in the record at `address`, its numbers read now and its value decoded only
+ * if asked for: for a plan (TxnView.peek), which mostly needs the version and times of the entry
+ * it overwrites and not its value. Valid only until the table next changes.
+ */
+export class PeekedEntry implements Entry {
+  readonly version: number;
+  readonly revision: number;
+  readonly createdAt: number;
+  readonly updatedAt: number;
+  readonly expiresAt: number;
+
+  constructor(
+    private readonly table: RecordTable,
+    readonly key: string,
+    private readonly address: RecordAddress,
+  ) {
+    this.version = table.version(address);
+    this.revision = table.revision(address);
+    this.createdAt = table.createdAt(address);
+    this.updatedAt = table.updatedAt(address);
+    this.expiresAt = table.expiresAt(address);
+  }
+
+  get value(): string {
+    return this.table.value(this.address);
+  }
 }
 
 /** A listing's page at `revision` from what a scan found, each item read from its record. */
@@ -45,13 +74,13 @@ export function readPage(table: RecordTable, revision: number, scan: ScanResult,
 export function treeEntries(table: RecordTable, tree: OrderTree): Iterable<Entry> {
   return {
     [Symbol.iterator]: () => {
-      const walk = tree.entries(undefined, []);
+      const walk = treeWalk(tree);
       return {
         next: (): IteratorResult<Entry> => {
           const step = walk.next();
           if (step.done === true) return { done: true, value: undefined };
-          const [order, address] = step.value;
-          return { done: false, value: readEntry(table, plainKey(order), address) };
+          const [key, address] = step.value;
+          return { done: false, value: readEntry(table, key, address) };
         },
       };
     },

@@ -22,6 +22,22 @@ import { type HashKey, halfSipHash, randomHashKey } from './half-siphash.js';
  * different types. Writes are two-phase, as in Valkey's dict: `probe(key)` finds the key or the
  * place it would go, and `insertAt(probe, ...)` or `rewrite(position, ...)` completes the write;
  * a probe is spent by any change to the table, and insertAt refuses a spent one.
+ *
+ * Resizing is incremental, as Valkey's dict rehashes (`dictRehash(d, n)`): the index doubles
+ * (or halves) by allocating the new pair of arrays and then moving entries across a bounded
+ * number of slots at a time: REHASH_STEP_SLOTS on every insert and removal, and
+ * MAINTAIN_REHASH_SLOTS on each `maintain` (the sweeper's tick), so no single operation pays for
+ * the whole index. While a resize is under way there are two tables: inserts go to the new one,
+ * lookups and removals look in both, and a key is in exactly one. With linear probing an entry
+ * cannot simply be lifted out of the old table (a key further along its cluster would become
+ * unreachable), so the walk moves whole clusters: it starts at an empty slot of the old table
+ * and, slot by slot, either steps over an empty slot or moves the entire cluster that starts
+ * there. Invariants while resizing: every old slot the walk has passed is empty; the walk stands
+ * on an empty slot or at the start of a cluster; nothing is ever inserted into the old table, and
+ * backward-shift deletion there moves entries only within their own cluster (ahead of the walk).
+ * The walk is bounded to finish long before the new table needs to grow (16 slots per insert
+ * against the 2 needed); should it not have, the rest is moved at once. Positions in the old
+ * table are OLD_TABLE + slot, so a position still names one slot of one table.
  */
 
 const REVISION = 0;
@@ -53,6 +69,12 @@ const DEDICATED = -1;
 /** Index slots per entry at most; the index doubles past a load of one half. */
 const MAX_LOAD = 0.5;
 const INITIAL_INDEX_SLOTS = 1024;
+/** Old-index slots a resize walks on each insert and removal (2 would do: see the essay). */
+const REHASH_STEP_SLOTS = 16;
+/** Old-index slots a resize walks on each maintain() (about 0.3 ms of work). */
+const MAINTAIN_REHASH_SLOTS = 65_536;
+/** Positions at or above this are slots of the old table during a resize. */
+const OLD_TABLE = 2 ** 32;
 /** What the index costs per entry at its fullest: 2 slots of two uint32s. */
 export const INDEX_BYTES_PER_ENTRY = 16;
 
@@ -102,6 +124,8 @@ export interface KeyProbe {
   /** The key's position, or NOT_FOUND. */
   readonly position: IndexPosition;
   readonly key: string;
+  /** The key's hash (what the expiry queue keeps). */
+  readonly hash: number;
 }
 
 /** What maintain() may do. */
@@ -133,6 +157,12 @@ export class RecordTable {
   private slots = new Uint32Array(INITIAL_INDEX_SLOTS);
   private hashes = new Uint32Array(INITIAL_INDEX_SLOTS);
   private mask = INITIAL_INDEX_SLOTS - 1;
+  /** During a resize, the table being drained (else empty, and oldMask -1); and the walk's place and progress. */
+  private oldSlots = new Uint32Array(0);
+  private oldHashes = new Uint32Array(0);
+  private oldMask = -1;
+  private rehashAt = 0;
+  private rehashWalked = 0;
   private count = 0;
   private readonly hashKey: HashKey = randomHashKey();
 
@@ -175,15 +205,80 @@ export class RecordTable {
       if (slot === 0) break;
       if (hashes[i] === hash && this.keyEquals((slot - 1) as RecordAddress, length)) {
         state.position = i as IndexPosition;
-        break;
+        return state;
+      }
+    }
+    if (this.oldMask >= 0) {
+      const old = this.oldSlots;
+      const oldHashes = this.oldHashes;
+      const oldMask = this.oldMask;
+      for (let i = hash & oldMask; ; i = (i + 1) & oldMask) {
+        const slot = old[i] as number;
+        if (slot === 0) break;
+        if (oldHashes[i] === hash && this.keyEquals((slot - 1) as RecordAddress, length)) {
+          state.position = (OLD_TABLE + i) as IndexPosition;
+          break;
+        }
       }
     }
     return state;
   }
 
+  /**
+   * The latest probe if it is of `key` and nothing has changed the index since it was taken;
+   * else a new probe. The commit path asks for the same key several times (to plan, to size,
+   * to apply): only the first one hashes and searches.
+   */
+  reprobe(key: string): KeyProbe {
+    const state = this.probeState;
+    return state.key === key && state.changes === this.changes ? state : this.probe(key);
+  }
+
+  /** True while the index is being resized (two tables). */
+  get resizing(): boolean {
+    return this.oldMask >= 0;
+  }
+
+  /** Index slots: of the table inserts go to (the new one during a resize). */
+  get indexSlots(): number {
+    return this.slots.length;
+  }
+
+  /**
+   * The position of a record whose key hashes to `hash` and that `pick` accepts (given its
+   * address), or NOT_FOUND: how the expiry queue, which keeps hashes and not keys, finds the
+   * entry an item is for. Looks along the hash's probe sequence in both tables.
+   */
+  findByHash(hash: number, pick: (address: RecordAddress) => boolean): IndexPosition {
+    const slots = this.slots;
+    const hashes = this.hashes;
+    const mask = this.mask;
+    for (let i = hash & mask; ; i = (i + 1) & mask) {
+      const slot = slots[i] as number;
+      if (slot === 0) break;
+      if (hashes[i] === hash && pick((slot - 1) as RecordAddress)) return i as IndexPosition;
+    }
+    if (this.oldMask >= 0) {
+      const old = this.oldSlots;
+      const oldHashes = this.oldHashes;
+      const oldMask = this.oldMask;
+      for (let i = hash & oldMask; ; i = (i + 1) & oldMask) {
+        const slot = old[i] as number;
+        if (slot === 0) break;
+        if (oldHashes[i] === hash && pick((slot - 1) as RecordAddress)) return (OLD_TABLE + i) as IndexPosition;
+      }
+    }
+    return NOT_FOUND;
+  }
+
+  /** The key hash of the record at an index position (what the expiry queue keeps). */
+  hashAt(position: IndexPosition): number {
+    return (position >= OLD_TABLE ? this.oldHashes[position - OLD_TABLE] : this.hashes[position]) as number;
+  }
+
   /** The record address at an index position. */
   addressAt(position: IndexPosition): RecordAddress {
-    const slot = this.slots[position];
+    const slot = position >= OLD_TABLE ? this.oldSlots[position - OLD_TABLE] : this.slots[position];
     if (slot === undefined || slot === 0) throw new RangeError(`no record at index position ${position}`);
     return (slot - 1) as RecordAddress;
   }
@@ -197,7 +292,8 @@ export class RecordTable {
     if (probe !== state || state.changes !== this.changes || state.position !== NOT_FOUND) {
       throw new Error('insertAt needs a fresh probe that did not find its key');
     }
-    if (this.count + 1 > (this.mask + 1) * MAX_LOAD) this.grow();
+    if (this.oldMask >= 0) this.rehashStep(REHASH_STEP_SLOTS);
+    if (this.count + 1 > (this.mask + 1) * MAX_LOAD) this.resize(this.slots.length * 2);
     const keyBytes = state.length;
     const valueBytes = Buffer.byteLength(value);
     const address = this.allocate(recordClassBytes(RECORD_HEADER_BYTES + keyBytes + valueBytes));
@@ -239,7 +335,8 @@ export class RecordTable {
     slab.u32[(at >>> 2) + KEY_BYTES] = keyBytes;
     this.writeValue(slab, at, keyBytes, value, valueBytes, numbers);
     if (!keepOld) this.release(old);
-    this.slots[position] = address + 1;
+    if (position >= OLD_TABLE) this.oldSlots[position - OLD_TABLE] = address + 1;
+    else this.slots[position] = address + 1;
     return address;
   }
 
@@ -257,21 +354,9 @@ export class RecordTable {
     const address = this.addressAt(position);
     this.count--;
     this.changes++;
-    const slots = this.slots;
-    const hashes = this.hashes;
-    const mask = this.mask;
-    let hole: number = position;
-    slots[hole] = 0;
-    for (let j = (hole + 1) & mask; slots[j] !== 0; j = (j + 1) & mask) {
-      const home = (hashes[j] as number) & mask;
-      // Entry j may move into the hole unless its home lies cyclically in (hole, j].
-      const stays = hole <= j ? hole < home && home <= j : hole < home || home <= j;
-      if (stays) continue;
-      slots[hole] = slots[j] as number;
-      hashes[hole] = hashes[j] as number;
-      slots[j] = 0;
-      hole = j;
-    }
+    if (position >= OLD_TABLE) shiftDelete(this.oldSlots, this.oldHashes, this.oldMask, position - OLD_TABLE);
+    else shiftDelete(this.slots, this.hashes, this.mask, position);
+    if (this.oldMask >= 0) this.rehashStep(REHASH_STEP_SLOTS);
     return address;
   }
 
@@ -283,6 +368,16 @@ export class RecordTable {
   /** The bytes the record at `address` takes (its size class). */
   classBytes(address: RecordAddress): number {
     return recordClassBytes(RECORD_HEADER_BYTES + this.keyBytes(address) + this.valueBytes(address));
+  }
+
+  /** The memory holding the record at `address`, for reading its key's UTF-8 in place (from keyStart, keyBytes long). */
+  keySlab(address: RecordAddress): Buffer {
+    return this.slabOf(address).bytes;
+  }
+
+  /** Where the key's UTF-8 of the record at `address` starts in its keySlab. */
+  keyStart(address: RecordAddress): number {
+    return this.offsetOf(address) + RECORD_HEADER_BYTES;
   }
 
   keyBytes(address: RecordAddress): number {
@@ -373,30 +468,70 @@ export class RecordTable {
     return true;
   }
 
-  /** Doubles the index. */
-  private grow(): void {
-    this.rehash(this.slots.length * 2);
+  /**
+   * Starts moving the index to `capacity` slots: the current table becomes the old one, drained
+   * by rehashStep. A resize still under way is finished first (the step sizes make that rare).
+   */
+  private resize(capacity: number): void {
+    if (this.oldMask >= 0) this.rehashStep(Number.POSITIVE_INFINITY);
+    this.changes++;
+    const old = this.slots;
+    this.oldSlots = old;
+    this.oldHashes = this.hashes;
+    this.oldMask = this.mask;
+    this.slots = new Uint32Array(capacity);
+    this.hashes = new Uint32Array(capacity);
+    this.mask = capacity - 1;
+    // The walk starts at an empty slot (there is one: the load is at most one half).
+    let start = 0;
+    while (old[start] !== 0) start++;
+    this.rehashAt = start;
+    this.rehashWalked = 0;
+    if (this.count === 0) this.endResize();
   }
 
-  /** Places every entry again, by its stored hash, in an index of `capacity` slots. */
-  private rehash(capacity: number): void {
-    const oldSlots = this.slots;
-    const oldHashes = this.hashes;
-    const slots = new Uint32Array(capacity);
-    const hashes = new Uint32Array(capacity);
-    const mask = capacity - 1;
-    for (let j = 0; j < oldSlots.length; j++) {
-      const slot = oldSlots[j] as number;
-      if (slot === 0) continue;
-      const hash = oldHashes[j] as number;
-      let i = hash & mask;
-      while (slots[i] !== 0) i = (i + 1) & mask;
-      slots[i] = slot;
-      hashes[i] = hash;
+  /**
+   * Walks up to `budget` slots of the old table (finishing any cluster it starts): an empty slot
+   * is stepped over, a cluster is moved whole into the new table. Ends the resize when the walk
+   * has come round. Spends every probe (positions move).
+   */
+  private rehashStep(budget: number): void {
+    this.changes++;
+    const old = this.oldSlots;
+    const oldHashes = this.oldHashes;
+    const oldMask = this.oldMask;
+    const capacity = oldMask + 1;
+    const slots = this.slots;
+    const hashes = this.hashes;
+    const mask = this.mask;
+    let at = this.rehashAt;
+    let walked = this.rehashWalked;
+    while (budget > 0 && walked < capacity) {
+      // Either an empty slot, or the start of a cluster, which moves whole (up to the next empty slot).
+      do {
+        const slot = old[at] as number;
+        if (slot !== 0) {
+          const hash = oldHashes[at] as number;
+          let i = hash & mask;
+          while (slots[i] !== 0) i = (i + 1) & mask;
+          slots[i] = slot;
+          hashes[i] = hash;
+          old[at] = 0;
+        }
+        at = (at + 1) & oldMask;
+        walked++;
+        budget--;
+      } while (old[at] !== 0 && walked < capacity);
     }
-    this.slots = slots;
-    this.hashes = hashes;
-    this.mask = mask;
+    this.rehashAt = at;
+    this.rehashWalked = walked;
+    if (walked >= capacity) this.endResize();
+  }
+
+  private endResize(): void {
+    this.oldSlots = new Uint32Array(0);
+    this.oldHashes = new Uint32Array(0);
+    this.oldMask = -1;
     this.changes++;
   }
 
@@ -490,9 +625,12 @@ export class RecordTable {
    */
   maintain(options: MaintainOptions = {}): number {
     const evacuate = options.evacuate ?? true;
-    let capacity = this.slots.length;
-    while (capacity > INITIAL_INDEX_SLOTS && this.count < capacity * MAX_LOAD * 0.25) capacity /= 2;
-    if (capacity < this.slots.length) this.rehash(capacity);
+    if (this.oldMask >= 0) this.rehashStep(MAINTAIN_REHASH_SLOTS);
+    else {
+      let capacity = this.slots.length;
+      while (capacity > INITIAL_INDEX_SLOTS && this.count < capacity * MAX_LOAD * 0.25) capacity /= 2;
+      if (capacity < this.slots.length) this.resize(capacity);
+    }
     let released = 0;
     if (this.evacuating !== -1) {
       if (!evacuate || !this.evacuateStep(options.moved)) return 0;
@@ -548,9 +686,9 @@ export class RecordTable {
       if (keyBytes > this.scratch.length) this.scratch = Buffer.alloc(keyBytes);
       slab.bytes.copy(this.scratch, 0, at + RECORD_HEADER_BYTES, at + RECORD_HEADER_BYTES + keyBytes);
       const hash = halfSipHash(this.hashKey, this.scratch, keyBytes);
-      let p = hash & this.mask;
-      while (this.slots[p] !== old + 1) p = (p + 1) & this.mask;
-      this.slots[p] = address + 1;
+      const p = this.findByHash(hash, (a) => a === old);
+      if (p >= OLD_TABLE) this.oldSlots[p - OLD_TABLE] = address + 1;
+      else this.slots[p] = address + 1;
       onMoved?.(address);
       // The old place is left as a free record, so the walk can step over it if it resumes here.
       slab.u32[i + KEY_BYTES] = FREE;
@@ -569,5 +707,25 @@ export class RecordTable {
     if (this.slabs.length >= MAX_SLABS) throw new RangeError('the record table is full (32 GiB)');
     this.slabs.push(undefined);
     return this.slabs.length - 1;
+  }
+}
+
+/**
+ * Empties slot `hole` of a linear-probing table (`slots`, `hashes`, `mask`) by backward shift:
+ * each later entry of the cluster that may move into the hole does, so no probe sequence is
+ * broken and no tombstone is left. Entries move only within their cluster.
+ */
+function shiftDelete(slots: Uint32Array, hashes: Uint32Array, mask: number, position: number): void {
+  let hole = position;
+  slots[hole] = 0;
+  for (let j = (hole + 1) & mask; slots[j] !== 0; j = (j + 1) & mask) {
+    const home = (hashes[j] as number) & mask;
+    // Entry j may move into the hole unless its home lies cyclically in (hole, j].
+    const stays = hole <= j ? hole < home && home <= j : hole < home || home <= j;
+    if (stays) continue;
+    slots[hole] = slots[j] as number;
+    hashes[hole] = hashes[j] as number;
+    slots[j] = 0;
+    hole = j;
   }
 }

@@ -1,0 +1,189 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { countRange, OrderedIndex, type OrderTree, scanPage, treeWalk } from '../src/store/memory/ordered-index.js';
+import { type RecordAddress, RecordTable } from '../src/store/memory/record-table.js';
+
+/*
+ * The ordered index (pages of record addresses, keys compared in their records, copy-on-write
+ * snapshots by page) against a model: a sorted list of keys, in UTF-8 byte order. Enough keys
+ * that pages split (512 addresses a page) and merge; adds, removals and moves (a key's record
+ * moving to a new address) interleaved with freezes; every frozen view must keep reading exactly
+ * the keys, in order, that the model had when it was frozen, and the live index what the model
+ * has now: whole walks, counts by prefix, and paged scans forward and backward.
+ *
+ * Records are never freed here (a moved or removed key's old record stays readable), as the
+ * engine keeps them while a snapshot is pinned.
+ */
+
+const byUtf8 = (a: string, b: string): number => Buffer.compare(Buffer.from(a), Buffer.from(b));
+
+// Astral characters and U+E000-U+FFFF sort differently in UTF-16 and UTF-8: both are here.
+const PIECES = ['a', 'b', 'z', '/', 'é', '中', '\u{E000}', '\u{FFFD}', '😀', '\u{10000}', '0', '9'];
+function poolKey(i: number): string {
+  let key = '';
+  let n = i;
+  do {
+    key += PIECES[n % PIECES.length];
+    n = Math.floor(n / PIECES.length);
+  } while (n > 0);
+  return key;
+}
+const POOL = 5000;
+const PREFIXES = ['', 'a', 'b', 'é', '😀', '\u{E000}', 'a/', 'zz', '\u{FFFD}a'];
+
+type Op =
+  | { kind: 'add'; from: number; count: number }
+  | { kind: 'remove'; from: number; count: number; stride: number }
+  | { kind: 'move'; from: number; count: number }
+  | { kind: 'freeze' }
+  | { kind: 'check'; which: number; prefix: number; limit: number };
+
+const opArb: fc.Arbitrary<Op> = fc.oneof(
+  {
+    weight: 4,
+    arbitrary: fc.record({ kind: fc.constant('add' as const), from: fc.nat({ max: POOL - 1 }), count: fc.integer({ min: 1, max: 1500 }) }),
+  },
+  {
+    weight: 3,
+    arbitrary: fc.record({
+      kind: fc.constant('remove' as const),
+      from: fc.nat({ max: POOL - 1 }),
+      count: fc.integer({ min: 1, max: 1500 }),
+      stride: fc.integer({ min: 1, max: 3 }),
+    }),
+  },
+  {
+    weight: 2,
+    arbitrary: fc.record({ kind: fc.constant('move' as const), from: fc.nat({ max: POOL - 1 }), count: fc.integer({ min: 1, max: 300 }) }),
+  },
+  { weight: 1, arbitrary: fc.constant({ kind: 'freeze' as const }) },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      kind: fc.constant('check' as const),
+      which: fc.nat(),
+      prefix: fc.nat({ max: PREFIXES.length - 1 }),
+      limit: fc.integer({ min: 1, max: 700 }),
+    }),
+  },
+);
+
+/** Every key of a scan of `tree` under `prefix`, page by page (`limit` a page), forward or backward. */
+function scanAll(tree: OrderTree, prefix: string, limit: number, reverse: boolean): string[] {
+  const keys: string[] = [];
+  let after: string | undefined;
+  for (let pages = 0; pages < 10_000; pages++) {
+    const page = scanPage(tree, { prefix }, { limit, reverse }, after);
+    keys.push(...page.keys);
+    if (page.resumeAfter === undefined) return keys;
+    after = page.resumeAfter;
+  }
+  throw new Error('the scan did not end');
+}
+
+function checkView(tree: OrderTree, model: readonly string[], prefix: string, limit: number): void {
+  const walked = [...treeWalk(tree)].map(([key]) => key);
+  if (walked.length !== model.length || walked.some((k, i) => k !== model[i])) expect(walked).toEqual(model);
+  expect(tree.size).toBe(model.length);
+  const under = model.filter((k) => k.startsWith(prefix));
+  expect(countRange(tree, { prefix })).toBe(under.length);
+  expect(scanAll(tree, prefix, limit, false)).toEqual(under);
+  expect(scanAll(tree, prefix, limit, true)).toEqual([...under].reverse());
+}
+
+function run(ops: readonly Op[], seen: { splits: number; snapshots: number }): void {
+  const table = new RecordTable();
+  const index = new OrderedIndex(table);
+  const live = new Map<string, RecordAddress>();
+  const frozen: Array<{ tree: OrderTree; keys: string[] }> = [];
+  const sorted = (): string[] => [...live.keys()].sort(byUtf8);
+  const newRecord = (key: string): RecordAddress => {
+    const probe = table.probe(key);
+    if (probe.position === -1)
+      return table.insertAt(probe, '1', { version: 1, revision: 1, createdAt: 0, updatedAt: 0, expiresAt: Number.POSITIVE_INFINITY });
+    // A second record for a key (a move): the old one stays where it is, as for a pinned snapshot.
+    return table.rewrite(
+      probe.position,
+      `${table.value(table.addressAt(probe.position))}1`.slice(0, 40),
+      { version: 2, revision: 2, createdAt: 0, updatedAt: 0, expiresAt: Number.POSITIVE_INFINITY },
+      true,
+    );
+  };
+  for (const op of ops) {
+    switch (op.kind) {
+      case 'add':
+        for (let i = 0; i < op.count; i++) {
+          const key = poolKey((op.from + i) % POOL);
+          if (live.has(key)) continue;
+          const address = newRecord(key);
+          index.add(key, address);
+          live.set(key, address);
+        }
+        break;
+      case 'remove':
+        for (let i = 0; i < op.count; i++) {
+          const key = poolKey((op.from + i * op.stride) % POOL);
+          if (!live.has(key)) continue;
+          index.remove(key);
+          live.delete(key);
+        }
+        break;
+      case 'move':
+        for (let i = 0; i < op.count; i++) {
+          const key = poolKey((op.from + i) % POOL);
+          if (!live.has(key)) continue;
+          const address = newRecord(key);
+          index.move(key, address);
+          live.set(key, address);
+        }
+        break;
+      case 'freeze':
+        frozen.push({ tree: index.freeze(), keys: sorted() });
+        seen.snapshots++;
+        break;
+      case 'check': {
+        const target = op.which % (frozen.length + 1);
+        const prefix = PREFIXES[op.prefix] as string;
+        if (target === frozen.length) checkView(index.live, sorted(), prefix, op.limit);
+        else {
+          const view = frozen[target] as { tree: OrderTree; keys: string[] };
+          checkView(view.tree, view.keys, prefix, op.limit);
+        }
+        break;
+      }
+    }
+    if (live.size > 600) seen.splits++;
+  }
+  // At the end: the live index and every snapshot, whole, and the addresses of the live one.
+  checkView(index.live, sorted(), '', 97);
+  for (const view of frozen) checkView(view.tree, view.keys, '', 97);
+  const addresses = new Map([...treeWalk(index.live)]);
+  for (const [key, address] of live) if (addresses.get(key) !== address) expect(addresses.get(key)).toBe(address);
+  expect(index.keysWithPrefix('a')).toEqual(sorted().filter((k) => k.startsWith('a')));
+}
+
+describe('OrderedIndex against a model (pages of addresses, copy-on-write snapshots)', () => {
+  it('adds, removals, moves and freezes agree with a sorted list, live and in every snapshot', () => {
+    const seen = { splits: 0, snapshots: 0 };
+    fc.assert(
+      // Every run starts with enough keys to fill several pages, and a snapshot of them.
+      fc.property(fc.array(opArb, { minLength: 5, maxLength: 25 }), (ops) =>
+        run([{ kind: 'add', from: 0, count: 1500 }, { kind: 'freeze' }, ...ops], seen),
+      ),
+      { numRuns: 30 },
+    );
+    expect(seen.splits).toBeGreaterThanOrEqual(30);
+    expect(seen.snapshots).toBeGreaterThanOrEqual(30);
+  });
+
+  it('keys that sort differently in UTF-16 and UTF-8 are in UTF-8 order', () => {
+    const table = new RecordTable();
+    const index = new OrderedIndex(table);
+    const keys = ['\u{FFFD}', '😀', '\u{E000}', 'z', 'é', '\u{10000}'];
+    for (const key of keys) {
+      const probe = table.probe(key);
+      index.add(key, table.insertAt(probe, '1', { version: 1, revision: 1, createdAt: 0, updatedAt: 0, expiresAt: 1 }));
+    }
+    expect([...treeWalk(index.live)].map(([k]) => k)).toEqual(['z', 'é', '\u{E000}', '\u{FFFD}', '\u{10000}', '😀']);
+  });
+});
