@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# bench/ab.sh: an interleaved A/B (or A/B/C) of kv_store builds or settings, GET or PUT.
+#
+#   bash bench/ab.sh LOAD ROUNDS LABEL:MAIN_JS[:VAR=VALUE ...] LABEL:MAIN_JS[:VAR=VALUE ...] ...
+#   bash bench/ab.sh get 3 old:/path/to/old/src/kv_store/dist/main.js now:src/kv_store/dist/main.js
+#   bash bench/ab.sh get 3 on:src/kv_store/dist/main.js:KV_METRICS=on off:src/kv_store/dist/main.js:KV_METRICS=off
+#
+# Each round starts every variant in turn, pinned to CPU 1 with kv_store's node flags: 10,000
+# keys POSTed (bench/lua/load.lua), 2 s of warm-up, then 5 s of wrk -t1 -c50 on CPU 0 with
+# bench/lua/LOAD.lua; one line per run: label, load, req/s, p99. To build an older commit beside
+# this one: git worktree add --detach ../old <commit> && (cd ../old && npm ci && npm run build).
+set -u
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+export BENCH_LUA_DIR=$PWD/bench/lua BENCH_KEYS=10000
+load=$1 rounds=$2
+shift 2
+port=${AB_PORT_BASE:-19300}
+for _ in $(seq "$rounds"); do
+  for spec in "$@"; do
+    IFS=: read -r label main envs <<<"$spec"
+    port=$((port + 1))
+    # shellcheck disable=SC2086
+    env $envs KV_PORT=$port KV_LOG_LEVEL=warn taskset -c 1 node --max-semi-space-size=2 "$main" &
+    pid=$!
+    for _ in $(seq 50); do curl -s -o /dev/null "http://127.0.0.1:$port/healthz" && break; sleep 0.1; done
+    LOAD_PREFIX=k LOAD_START=0 LOAD_COUNT=10000 taskset -c 0 wrk -t1 -c50 -d60s -s bench/lua/load.lua "http://127.0.0.1:$port" >/dev/null 2>&1
+    taskset -c 0 wrk -t1 -c50 -d2s -s "bench/lua/$load.lua" "http://127.0.0.1:$port" >/dev/null 2>&1
+    out=$(taskset -c 0 wrk -t1 -c50 -d5s --latency -s "bench/lua/$load.lua" "http://127.0.0.1:$port" 2>&1)
+    echo "$label $load $(awk '/Requests\/sec/ { print $2 }' <<<"$out") req/s, p99 $(awk '/ 99%/ { print $2 }' <<<"$out")"
+    kill "$pid"
+    wait "$pid" 2>/dev/null
+  done
+done
