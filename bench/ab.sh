@@ -7,8 +7,8 @@
 #
 # Each round starts every variant in turn, pinned to CPU 1 with kv_store's node flags: 10,000
 # keys POSTed (bench/lua/load.lua), 2 s of warm-up, then 5 s of wrk -t1 -c50 on CPU 0 with
-# bench/lua/LOAD.lua; one line per run: label, load, req/s, p99. To build an older commit beside
-# this one: git worktree add --detach ../old <commit> && (cd ../old && npm ci && npm run build).
+# bench/lua/LOAD.lua; one line per run: label, load, req/s, p99, and the longest request (wrk's
+# max). To build an older commit beside this one: git worktree add --detach ../old <commit> && (cd ../old && npm ci && npm run build).
 set -u
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export BENCH_LUA_DIR=$PWD/bench/lua BENCH_KEYS=10000
@@ -26,7 +26,7 @@ for _ in $(seq "$rounds"); do
     LOAD_PREFIX=k LOAD_START=0 LOAD_COUNT=10000 taskset -c 0 wrk -t1 -c50 -d60s -s bench/lua/load.lua "http://127.0.0.1:$port" >/dev/null 2>&1
     taskset -c 0 wrk -t1 -c50 -d2s -s "bench/lua/$load.lua" "http://127.0.0.1:$port" >/dev/null 2>&1
     out=$(taskset -c 0 wrk -t1 -c50 -d5s --latency -s "bench/lua/$load.lua" "http://127.0.0.1:$port" 2>&1)
-    echo "$label $load $(awk '/Requests\/sec/ { print $2 }' <<<"$out") req/s, p99 $(awk '/ 99%/ { print $2 }' <<<"$out")"
+    echo "$label $load $(awk '/Requests\/sec/ { print $2 }' <<<"$out") req/s, p99 $(awk '/ 99%/ { print $2 }' <<<"$out"), max $(awk '/^ +Latency/ { print $4 }' <<<"$out")"
     kill "$pid"
     wait "$pid" 2>/dev/null
   done
