@@ -7,14 +7,18 @@
 #
 # Each round starts every variant in turn, pinned to CPU 1 with kv_store's node flags: 10,000
 # keys POSTed (bench/lua/load.lua), 2 s of warm-up, then 5 s of wrk -t1 -c50 on CPU 0 with
-# bench/lua/LOAD.lua; one line per run: label, load, req/s, p99, and the longest request (wrk's
-# max). To build an older commit beside this one: git worktree add --detach ../old <commit> && (cd ../old && npm ci && npm run build).
+# bench/lua/LOAD.lua; one line per run: label, load, req/s, p99, the longest request (wrk's max)
+# and the server's CPU time per request. To build an older commit beside this one: git worktree add --detach ../old <commit> && (cd ../old && npm ci && npm run build).
 set -u
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export BENCH_LUA_DIR=$PWD/bench/lua BENCH_KEYS=10000
 load=$1 rounds=$2
 shift 2
 port=${AB_PORT_BASE:-19300}
+HZ=$(getconf CLK_TCK)
+# The server's user + system CPU time so far, in clock ticks: CPU time per request is steadier
+# than req/s on a machine whose cores are shared (time descheduled does not count).
+cpu_ticks() { sed 's/.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'; }
 for _ in $(seq "$rounds"); do
   for spec in "$@"; do
     IFS=: read -r label main envs <<<"$spec"
@@ -25,8 +29,12 @@ for _ in $(seq "$rounds"); do
     for _ in $(seq 50); do curl -s -o /dev/null "http://127.0.0.1:$port/healthz" && break; sleep 0.1; done
     LOAD_PREFIX=k LOAD_START=0 LOAD_COUNT=10000 taskset -c 0 wrk -t1 -c50 -d60s -s bench/lua/load.lua "http://127.0.0.1:$port" >/dev/null 2>&1
     taskset -c 0 wrk -t1 -c50 -d2s -s "bench/lua/$load.lua" "http://127.0.0.1:$port" >/dev/null 2>&1
+    cpu0=$(cpu_ticks "$pid")
     out=$(taskset -c 0 wrk -t1 -c50 -d5s --latency -s "bench/lua/$load.lua" "http://127.0.0.1:$port" 2>&1)
-    echo "$label $load $(awk '/Requests\/sec/ { print $2 }' <<<"$out") req/s, p99 $(awk '/ 99%/ { print $2 }' <<<"$out"), max $(awk '/^ +Latency/ { print $4 }' <<<"$out")"
+    cpu1=$(cpu_ticks "$pid")
+    requests=$(awk '/requests in/ { print $1 }' <<<"$out")
+    us=$(awk -v t=$((cpu1 - cpu0)) -v hz="$HZ" -v n="$requests" 'BEGIN { printf "%.1f", t / hz * 1e6 / n }')
+    echo "$label $load $(awk '/Requests\/sec/ { print $2 }' <<<"$out") req/s, p99 $(awk '/ 99%/ { print $2 }' <<<"$out"), max $(awk '/^ +Latency/ { print $4 }' <<<"$out"), server CPU $us µs/request"
     kill "$pid"
     wait "$pid" 2>/dev/null
   done
