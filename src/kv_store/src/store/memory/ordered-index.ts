@@ -84,6 +84,31 @@ function successor(bytes: Uint8Array): Uint8Array | undefined {
 const utf8 = (text: string): Buffer => Buffer.from(text, 'utf8');
 
 /**
+ * Sets `at` to where `key[0..length)` is or would go in `pages`: the last page whose first key is
+ * at or below it (page 0 when none is), and the first slot there whose key is not below it (the
+ * page's count when every key is).
+ */
+function findPosition(table: RecordTable, pages: readonly Page[], key: Uint8Array, length: number, at: Position): void {
+  let lo = 0;
+  let hi = pages.length - 1;
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >>> 1;
+    if (compareKey(table, (pages[mid] as Page).addresses[0] as RecordAddress, key, length) <= 0) lo = mid;
+    else hi = mid - 1;
+  }
+  const page = pages[lo] as Page;
+  let a = 0;
+  let b = page.count;
+  while (a < b) {
+    const mid = (a + b) >>> 1;
+    if (compareKey(table, page.addresses[mid] as RecordAddress, key, length) < 0) a = mid + 1;
+    else b = mid;
+  }
+  at.page = lo;
+  at.slot = a;
+}
+
+/**
  * A view of the ordered index: the live one (valid until the index next changes: read it in the
  * same tick) or a frozen snapshot (never changes). Positions are (page, slot) pairs.
  */
@@ -97,27 +122,7 @@ export class OrderTree {
 
   /** The first position whose key is at least `key[0..length)` (past the end when none is). */
   seek(key: Uint8Array, length: number, at: Position): void {
-    const pages = this.pages;
-    const table = this.table;
-    let lo = 0;
-    let hi = pages.length - 1;
-    // The last page whose first key is at or below the key (page 0 when none is).
-    while (lo < hi) {
-      const mid = (lo + hi + 1) >>> 1;
-      const page = pages[mid] as Page;
-      if (compareKey(table, page.addresses[0] as RecordAddress, key, length) <= 0) lo = mid;
-      else hi = mid - 1;
-    }
-    const page = pages[lo] as Page;
-    let a = 0;
-    let b = page.count;
-    while (a < b) {
-      const mid = (a + b) >>> 1;
-      if (compareKey(table, page.addresses[mid] as RecordAddress, key, length) < 0) a = mid + 1;
-      else b = mid;
-    }
-    at.page = lo;
-    at.slot = a;
+    findPosition(this.table, this.pages, key, length, at);
     this.settle(at);
   }
 
@@ -281,27 +286,8 @@ export class OrderedIndex {
 
   /** Finds where the scratch key is or would go: returns the page; `at.slot` is the slot in it. */
   private locate(length: number): number {
-    const pages = this.pages;
-    const table = this.table;
-    const key = this.scratch;
-    let lo = 0;
-    let hi = pages.length - 1;
-    while (lo < hi) {
-      const mid = (lo + hi + 1) >>> 1;
-      if (compareKey(table, (pages[mid] as Page).addresses[0] as RecordAddress, key, length) <= 0) lo = mid;
-      else hi = mid - 1;
-    }
-    const page = pages[lo] as Page;
-    let a = 0;
-    let b = page.count;
-    while (a < b) {
-      const mid = (a + b) >>> 1;
-      if (compareKey(table, page.addresses[mid] as RecordAddress, key, length) < 0) a = mid + 1;
-      else b = mid;
-    }
-    this.at.page = lo;
-    this.at.slot = a;
-    return lo;
+    findPosition(this.table, this.pages, this.scratch, length, this.at);
+    return this.at.page;
   }
 
   /** True when `locate` found the scratch key itself. */
