@@ -1,4 +1,4 @@
-import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
+import { type ChildProcess, type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
@@ -26,19 +26,25 @@ function start(args: readonly string[], env: Record<string, string>): ChildProce
 
 /** Runs `kvctl args` to its end with only the given environment (and a PATH that finds node); `input` goes to stdin. */
 export function kvctl(args: readonly string[], env: Record<string, string> = {}, input = ''): Promise<Run> {
+  const child = start(args, env);
+  const run = finished(child);
+  child.stdin.end(input);
+  return run;
+}
+
+/** A child process's exit code and everything it wrote, once it has ended. */
+export function finished(child: ChildProcess): Promise<Run> {
   return new Promise((resolve, reject) => {
-    const child = start(args, env);
     let stdout = '';
     let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => {
+    child.stdout?.setEncoding('utf8').on('data', (d: string) => {
       stdout += d;
     });
-    child.stderr.setEncoding('utf8').on('data', (d: string) => {
+    child.stderr?.setEncoding('utf8').on('data', (d: string) => {
       stderr += d;
     });
     child.on('error', reject);
     child.on('close', (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end(input);
   });
 }
 

@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { KvClient } from '../src/index.js';
-import { assertFreshBuild, closedPort, kvctl, ROOT, type Run } from './kvctl-process.js';
+import { assertFreshBuild, closedPort, finished, kvctl, ROOT } from './kvctl-process.js';
 import { type RealStore, startRealStore } from './real-store.js';
 
 /**
@@ -279,22 +279,12 @@ describe('kvctl: each failure has its exit code and says why on stderr', () => {
 
 describe('kvctl from the repository root', () => {
   it('runs as `npx kvctl` after the build', async () => {
-    const run = await new Promise<Run>((resolve, reject) => {
-      const child = spawn('npx', ['--no-install', 'kvctl', 'get', '--help'], {
+    const run = await finished(
+      spawn('npx', ['--no-install', 'kvctl', 'get', '--help'], {
         cwd: ROOT,
         env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp', npm_config_update_notifier: 'false' },
-      });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.setEncoding('utf8').on('data', (d: string) => {
-        stdout += d;
-      });
-      child.stderr.setEncoding('utf8').on('data', (d: string) => {
-        stderr += d;
-      });
-      child.on('error', reject);
-      child.on('close', (code) => resolve({ code, stdout, stderr }));
-    });
+      }),
+    );
     expect({ code: run.code, stderr: run.stderr }).toEqual({ code: 0, stderr: '' });
     expect(run.stdout).toMatch(/^Usage: kvctl get KEY\n/);
   });
