@@ -201,8 +201,12 @@ describe('listing and history across nodes', () => {
 
   it('after etcd compacts, an old cursor is cursor_expired and an old watch position history_compacted naming the oldest revision', async () => {
     const [a, b] = await twoNodes();
+    // b lists at the revision its cache has reached: it must have seen all four keys first.
+    const caughtUp = nextBatch(b, (batch) => batch.changes.some((c) => c.key === 'k3'));
     for (let i = 0; i < 4; i++) await a.create(`k${i}`, String(i));
+    await caughtUp;
     const page = await b.list({ prefix: '', limit: 2, reverse: false, values: false, count: false });
+    expect(page.next).toBeDefined();
     const start = page.revision;
     const last = await a.replace('k0', '"after"');
     await etcd('/v3/kv/compaction', { revision: String(last.revision), physical: true });
