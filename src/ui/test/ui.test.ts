@@ -418,7 +418,11 @@ describe('access, keyboard and screen sizes', () => {
     await page.waitForFunction(() => location.hash === '#/k/app/config' && document.activeElement?.id === 'key-title', WAIT);
     await page.waitForSelector('#save-button', WAIT);
     await page.keyboard.press('Escape');
-    await page.waitForFunction(() => location.hash === '#/f/app/', WAIT);
+    // The hash changes at once; the hashchange event that moves the focus comes a task later.
+    await page.waitForFunction(
+      () => location.hash === '#/f/app/' && document.activeElement?.getAttribute('data-name') === 'app/config',
+      WAIT,
+    );
     expect(await page.evaluate(() => document.activeElement?.getAttribute('data-name'))).toBe('app/config');
     // One Tab stop for the whole list: Tab from a row leaves the list.
     await page.keyboard.press('Tab');
