@@ -6,7 +6,8 @@ import { type RecordAddress, RecordTable } from '../src/store/memory/record-tabl
 /*
  * The ordered index (pages of record addresses, keys compared in their records, copy-on-write
  * snapshots by page) against a model: a sorted list of keys, in UTF-8 byte order. Enough keys
- * that pages split (512 addresses a page) and merge; adds, removals and moves (a key's record
+ * that pages split (512 addresses a page) and merge; adds (in any order, and in key order, which
+ * mostly appends), removals and moves (a key's record
  * moving to a new address) interleaved with freezes; every frozen view must keep reading exactly
  * the keys, in order, that the model had when it was frozen, and the live index what the model
  * has now: whole walks, counts by prefix, and paged scans forward and backward.
@@ -33,6 +34,7 @@ const PREFIXES = ['', 'a', 'b', 'é', '😀', '\u{E000}', 'a/', 'zz', '\u{FFFD}a
 
 type Op =
   | { kind: 'add'; from: number; count: number }
+  | { kind: 'addSorted'; from: number; count: number }
   | { kind: 'remove'; from: number; count: number; stride: number }
   | { kind: 'move'; from: number; count: number }
   | { kind: 'freeze' }
@@ -42,6 +44,15 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
   {
     weight: 4,
     arbitrary: fc.record({ kind: fc.constant('add' as const), from: fc.nat({ max: POOL - 1 }), count: fc.integer({ min: 1, max: 1500 }) }),
+  },
+  {
+    // In key order, as a snapshot loads: most of these sort after every key and are appended.
+    weight: 2,
+    arbitrary: fc.record({
+      kind: fc.constant('addSorted' as const),
+      from: fc.nat({ max: POOL - 1 }),
+      count: fc.integer({ min: 1, max: 1500 }),
+    }),
   },
   {
     weight: 3,
@@ -120,6 +131,17 @@ function run(ops: readonly Op[], seen: { splits: number; snapshots: number }): v
           live.set(key, address);
         }
         break;
+      case 'addSorted': {
+        const keys = new Set<string>();
+        for (let i = 0; i < op.count; i++) keys.add(poolKey((op.from + i) % POOL));
+        for (const key of [...keys].sort(byUtf8)) {
+          if (live.has(key)) continue;
+          const address = newRecord(key);
+          index.add(key, address);
+          live.set(key, address);
+        }
+        break;
+      }
       case 'remove':
         for (let i = 0; i < op.count; i++) {
           const key = poolKey((op.from + i * op.stride) % POOL);
@@ -166,14 +188,34 @@ describe('OrderedIndex against a model (pages of addresses, copy-on-write snapsh
   it('adds, removals, moves and freezes agree with a sorted list, live and in every snapshot', () => {
     const seen = { splits: 0, snapshots: 0 };
     fc.assert(
-      // Every run starts with enough keys to fill several pages, and a snapshot of them.
-      fc.property(fc.array(opArb, { minLength: 5, maxLength: 25 }), (ops) =>
-        run([{ kind: 'add', from: 0, count: 1500 }, { kind: 'freeze' }, ...ops], seen),
+      // Every run starts with enough keys to fill several pages, and a snapshot of them
+      // (in key order or not: in order, every key is appended and pages fill up).
+      fc.property(fc.constantFrom('add' as const, 'addSorted' as const), fc.array(opArb, { minLength: 5, maxLength: 25 }), (first, ops) =>
+        run([{ kind: first, from: 0, count: 1500 }, { kind: 'freeze' }, ...ops], seen),
       ),
       { numRuns: 30 },
     );
     expect(seen.splits).toBeGreaterThanOrEqual(30);
     expect(seen.snapshots).toBeGreaterThanOrEqual(30);
+  });
+
+  it('keys added in key order are appended, filling pages, and a snapshot taken between appends keeps its view', () => {
+    fc.assert(
+      fc.property(fc.uniqueArray(fc.integer({ min: 1, max: 2999 }), { maxLength: 6 }), (freezeAfter) => {
+        const table = new RecordTable();
+        const index = new OrderedIndex(table);
+        const keys = Array.from({ length: 3000 }, (_, i) => poolKey(i)).sort(byUtf8);
+        const frozen: Array<{ tree: OrderTree; size: number }> = [];
+        keys.forEach((key, i) => {
+          index.add(key, table.insertAt(table.probe(key), '1', { version: 1, revision: 1, createdAt: 0, updatedAt: 0, expiresAt: 1 }));
+          if (freezeAfter.includes(i + 1)) frozen.push({ tree: index.freeze(), size: i + 1 });
+        });
+        checkView(index.live, keys, '', 100);
+        checkView(index.live, keys, 'a', 512);
+        for (const view of frozen) checkView(view.tree, keys.slice(0, view.size), '', 100);
+      }),
+      { numRuns: 20 },
+    );
   });
 
   it('keys that sort differently in UTF-16 and UTF-8 are in UTF-8 order', () => {

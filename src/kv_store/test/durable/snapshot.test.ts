@@ -47,6 +47,10 @@ describe('snapshots', () => {
     expect(again.store.revision).toBe(store.revision);
     expect(again.store.get('k3')?.expiresAt).toBe(opened.clock.now() + 86_400_000);
     expect(again.store.get('k1')?.expiresAt).toBe(NEVER);
+    // The ordered index is rebuilt too (the snapshot is loaded in key order: appended), in key order.
+    const listed = again.store.list({ prefix: '', limit: 10_000, reverse: false, values: false, count: true });
+    expect(listed.items.map((item) => item.key)).toEqual([...model.entries.keys()].sort());
+    expect(listed.count).toBe(model.entries.size);
     // The snapshot is loaded, not replayed as made-up commits: the history after a restart begins
     // at the snapshot's revision (a watcher resuming from before it is told history_compacted),
     // and holds the log's commits after it.

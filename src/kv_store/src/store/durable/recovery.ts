@@ -18,7 +18,7 @@
  */
 
 import { join } from 'node:path';
-import type { MemoryStore } from '../memory/memory-store.js';
+import type { MemoryStore, SnapshotLoad } from '../memory/memory-store.js';
 import type { PutChange } from '../store.js';
 import { DataDirError, type DirListing, type NamedFile } from './data-dir.js';
 import { type FileLayer, readRange, writeAll } from './file-layer.js';
@@ -293,26 +293,27 @@ function restoreSnapshot(store: MemoryStore, input: RecoveryInput, file: NamedFi
 }
 
 /**
- * Gathers a snapshot's entries, record by record, and loads them into the engine at the
- * snapshot's revision (MemoryStore.load): not journaled, not announced, and the change history
- * starts after that revision, so a watcher resuming from before it is told history_compacted.
+ * Loads a snapshot's entries into the engine as its records are read (MemoryStore.beginLoad), at
+ * the snapshot's revision: not journaled, not announced, and the change history starts after
+ * that revision, so a watcher resuming from before it is told history_compacted. A damaged
+ * snapshot either stops start-up (the half-loaded store is never served) or, when truncating,
+ * keeps exactly the entries before the damage, which are the ones already loaded.
  */
 class SnapshotLoader {
   count = 0;
-  private readonly records: PutChange[][] = [];
+  private readonly loading: SnapshotLoad;
 
-  constructor(
-    private readonly store: MemoryStore,
-    private readonly revision: number,
-  ) {}
+  constructor(store: MemoryStore, revision: number) {
+    this.loading = store.beginLoad(revision);
+  }
 
   add(entries: PutChange[]): void {
     this.count += entries.length;
-    this.records.push(entries);
+    this.loading.add(entries);
   }
 
   finish(): void {
-    this.store.load(this.records.flat(), this.revision);
+    this.loading.finish();
   }
 }
 

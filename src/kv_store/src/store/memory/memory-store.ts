@@ -111,6 +111,14 @@ export interface MemoryStoreOptions {
   readonly durable?: boolean | undefined;
 }
 
+/** A snapshot being loaded part by part (MemoryStore.beginLoad). */
+export interface SnapshotLoad {
+  /** Loads these entries (none may be newer than the snapshot's revision). */
+  add(entries: Iterable<Entry>): void;
+  /** The store is at the snapshot's revision, ready. */
+  finish(): void;
+}
+
 /** A consistent view of every live entry at one revision, for a durable snapshot. */
 export interface StoreSnapshot {
   readonly revision: number;
@@ -266,13 +274,39 @@ export class MemoryStore implements KvStore {
    * has passed is loaded too, and expired as usual: a commit of its own.
    */
   load(entries: Iterable<Entry>, revision: number): void {
+    const loading = this.beginLoad(revision);
+    loading.add(entries);
+    loading.finish();
+  }
+
+  /**
+   * `load` a part at a time, as a snapshot is read: `add` each part's entries as soon as they are
+   * decoded (nothing gathers the whole snapshot on the JS heap first), then `finish`. Until then
+   * the store is at revision 0 and must not be used otherwise.
+   */
+  beginLoad(revision: number): SnapshotLoad {
     if (this.lastRevision !== 0 || this.table.size !== 0) throw new Error('load needs an empty store');
-    for (const entry of entries) {
-      if (entry.revision > revision) throw new RangeError(`an entry at revision ${entry.revision} in a snapshot at ${revision}`);
-      this.apply({ type: 'put', ...entry });
-    }
-    this.lastRevision = revision;
-    this.history.startAfter(revision);
+    return {
+      add: (entries) => {
+        for (const entry of entries) {
+          if (entry.revision > revision) throw new RangeError(`an entry at revision ${entry.revision} in a snapshot at ${revision}`);
+          this.apply({
+            type: 'put',
+            key: entry.key,
+            value: entry.value,
+            version: entry.version,
+            revision: entry.revision,
+            createdAt: entry.createdAt,
+            updatedAt: entry.updatedAt,
+            expiresAt: entry.expiresAt,
+          });
+        }
+      },
+      finish: () => {
+        this.lastRevision = revision;
+        this.history.startAfter(revision);
+      },
+    };
   }
 
   subscribe(listener: ChangeListener): () => void {

@@ -18,7 +18,8 @@ import type { RecordAddress, RecordTable } from './record-table.js';
  * record: no separator is stored, so none goes stale when a record moves or a key goes away),
  * then one within the page. Adding shifts the rest of its page (at most 2 KiB); a full page
  * splits in two; a page left empty is dropped, and one under a quarter full is merged with its
- * right neighbour when the two fit in half a page.
+ * right neighbour when the two fit in half a page. A key past the last one skips the search and
+ * is appended, and keys added in order fill their pages (a snapshot loads that way, in order).
  *
  * Snapshots. `freeze()` is O(1): the frozen view keeps the page array and the pages as they are,
  * and the live index copies a page before its first write after the freeze (copy-on-write, by
@@ -205,9 +206,24 @@ export class OrderedIndex {
     return new OrderTree(this.table, this.pages, this.count);
   }
 
-  /** Adds a key that is not in the index, at its record's address. */
+  /**
+   * Adds a key that is not in the index, at its record's address. A key past the last one (a
+   * snapshot loaded in order, keys made from a counter or a time) is appended: one comparison,
+   * and the last page is filled before a new one begins instead of being split in half.
+   */
   add(key: string, address: RecordAddress): void {
     const length = this.encode(key);
+    if (this.appends(length)) {
+      let p = this.pages.length - 1;
+      if ((this.pages[p] as Page).count === PAGE_SLOTS) {
+        this.writablePages().push(newPage(this.epoch));
+        p++;
+      }
+      const page = this.writable(p);
+      page.addresses[page.count++] = address;
+      this.count++;
+      return;
+    }
     const p = this.locate(length);
     let page = this.writable(p);
     let slot = this.at.slot;
@@ -282,6 +298,12 @@ export class OrderedIndex {
   private encode(key: string): number {
     if (key.length * 3 > this.scratch.length) this.scratch = Buffer.alloc(key.length * 3);
     return this.scratch.write(key, 0, 'utf8');
+  }
+
+  /** True when the scratch key sorts after every key in the index (and there is one). */
+  private appends(length: number): boolean {
+    const last = this.pages[this.pages.length - 1] as Page;
+    return last.count > 0 && compareKey(this.table, last.addresses[last.count - 1] as RecordAddress, this.scratch, length) < 0;
   }
 
   /** Finds where the scratch key is or would go: returns the page; `at.slot` is the slot in it. */
