@@ -1,0 +1,64 @@
+// Sends exactly N requests of one kind to a kv_store over C keep-alive connections (one request
+// in flight on each), for bench/request-count.sh: the server runs under callgrind, so how fast
+// this client is does not matter, only that every run sends the same requests.
+//
+//   node bench/request-client.mjs <port> <get|put|post|load> <n> [connections]
+// get and put use keys k<15 digits>, 10,000 of them, which load POSTs first; post makes new keys
+// p<15 digits>;
+// the value is the bench's 100-byte JSON string.
+import net from 'node:net';
+
+// As bench/preload.mjs and bench/lua/common.lua: 16-byte keys, a 100-byte JSON string value.
+const ALPHABET = '0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ';
+const VALUE = `"${(ALPHABET + ALPHABET).slice(0, 98)}"`;
+const key = (prefix, i) => `${prefix}${String(i).padStart(15, '0')}`;
+
+const [port, kind, n, conns = '50'] = process.argv.slice(2);
+const N = Number(n);
+const KEYS = 10_000;
+let issued = 0;
+let answered = 0;
+let failed = 0;
+
+function request(i) {
+  const creates = kind === 'post' || kind === 'load';
+  const k = key(kind === 'post' ? 'p' : 'k', creates ? i : (i * 7919) % KEYS);
+  if (kind === 'get') return `GET /v1/${k} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`;
+  const [method, path, body] = creates ? ['POST', '/v1/', `{"key":"${k}","value":${VALUE}}`] : ['PUT', `/v1/${k}`, `{"value":${VALUE}}`];
+  return `${method} ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`;
+}
+
+/** Reads whole answers (Content-Length framed) off one connection, sending the next request after each. */
+function drive(socket) {
+  return new Promise((resolve, reject) => {
+    let buffer = '';
+    const next = () => {
+      if (issued >= N) return socket.end();
+      socket.write(request(issued++));
+    };
+    socket.on('data', (chunk) => {
+      buffer += chunk.toString('latin1');
+      for (;;) {
+        const end = buffer.indexOf('\r\n\r\n');
+        if (end === -1) return;
+        const head = buffer.slice(0, end);
+        const length = Number(/content-length: *(\d+)/i.exec(head)?.[1] ?? 0);
+        if (buffer.length < end + 4 + length) return;
+        buffer = buffer.slice(end + 4 + length);
+        answered++;
+        if (!/^HTTP\/1\.1 (200|201)/.test(head)) failed++;
+        next();
+      }
+    });
+    socket.on('end', resolve);
+    socket.on('error', reject);
+    next();
+  });
+}
+
+const sockets = Array.from({ length: Number(conns) }, () => net.connect(Number(port), '127.0.0.1'));
+await Promise.all(sockets.map(drive));
+if (answered !== N || failed > 0) {
+  console.error(`request-client: ${answered} of ${N} answered, ${failed} not 200/201`);
+  process.exit(1);
+}
