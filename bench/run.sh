@@ -323,6 +323,7 @@ ensure_tools() {
   fi
   { has webdis "$TARGETS" || has pauses "$PHASES"; } && ! command -v webdis >/dev/null && missing+=(webdis)
   if has memory "$PHASES" && [ "$ETCD" = 1 ]; then command -v etcd >/dev/null || missing+=(etcd-server); fi
+  if has metrics "$PHASES"; then command -v valgrind >/dev/null || missing+=(valgrind); fi
   if [ ${#missing[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
       log "installing ${missing[*]} with apt-get"
@@ -439,6 +440,16 @@ if has metrics "$PHASES"; then
       stop_pid "$KV_PID"
     done
   done
+  # The same A/B counted in instructions (callgrind): repeatable where req/s moves by more than
+  # the difference. bench/request-count.sh, on and off, GET and PUT.
+  if command -v valgrind >/dev/null && command -v callgrind_control >/dev/null; then
+    log "metrics A/B: instructions per request under callgrind, KV_METRICS=on and off (about 5 minutes)"
+    REQ_PORT=$((KV_PORT + 100)) REQ_JSON="$OUT/raw/ab-metrics-instructions.jsonl" bash "$ROOT/bench/request-count.sh" "get put" \
+      "on:$ROOT/src/kv_store/dist/main.js:KV_METRICS=on" "off:$ROOT/src/kv_store/dist/main.js:KV_METRICS=off" >&2 ||
+      die "bench/request-count.sh failed"
+  else
+    log "valgrind is not installed: the metrics A/B has no instruction counts (apt-get install -y valgrind)"
+  fi
 fi
 
 # --- memory and scale: MEM_KEYS keys in kv_store and in redis-server; GET at 10k and at MEM_KEYS --
