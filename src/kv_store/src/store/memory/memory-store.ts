@@ -162,6 +162,8 @@ export class MemoryStore implements KvStore {
   private readonly sweeper = new SweepScheduler(this);
   private readonly clock: Clock;
   private readonly limits: StoreLimits;
+  /** A key count or memory limit is set: writes that grow the store are checked against it. */
+  private readonly limited: boolean;
   private listeners: readonly ChangeListener[] = [];
   private journal: Journal | undefined;
   private lastRevision = 0;
@@ -196,6 +198,7 @@ export class MemoryStore implements KvStore {
       maxKeys: options.limits?.maxKeys ?? Number.POSITIVE_INFINITY,
       maxMemoryBytes: options.limits?.maxMemoryBytes ?? Number.POSITIVE_INFINITY,
     };
+    this.limited = Number.isFinite(this.limits.maxKeys) || Number.isFinite(this.limits.maxMemoryBytes);
     this.previousValues = options.previousValues ?? true;
     this.capabilities = { durable: options.durable ?? false, previousValues: this.previousValues };
     this.pins = new SnapshotPins({ ...DEFAULT_CURSORS, ...options.cursors }, (address) => this.table.free(address));
@@ -491,7 +494,7 @@ export class MemoryStore implements KvStore {
       }
       return bytes;
     };
-    if (!this.fits(plan.newKeys, needs())) this.makeRoom(plan.newKeys, needs, now);
+    if (this.limited && !this.fits(plan.newKeys, needs())) this.makeRoom(plan.newKeys, needs, now);
     const revision = this.lastRevision + 1;
     const { changes, results } = plan.at(revision);
     const batch: Change[] = [];
