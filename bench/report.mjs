@@ -202,8 +202,9 @@ if (existsSync(instructionsFile)) {
     out.push(
       `bench/request-count.sh: kv_store under valgrind's callgrind, 10,000 keys, a warm-up, then ${int(counts[0].requests)} ` +
         'requests over 50 connections; the instructions kv_store ran in user space over those requests, divided by them (the ' +
-        "kernel's socket work is not counted, so the share of the whole request is smaller still). The count does not depend on " +
-        'how busy the machine is: a difference of 1% is a difference.',
+        "kernel's socket work is not counted, so the share of the whole request is smaller still). Unlike req/s, the count " +
+        'hardly moves from run to run; it still moves by a few percent with how busy the machine is (a slower process takes ' +
+        'fewer requests per turn of its event loop), so on and off run one after the other, under the same conditions.',
     );
     out.push('', '| load | on: instructions | off: instructions | on − off | (on − off) / off |', '|---|---:|---:|---:|---:|');
     for (const load of counted) {
