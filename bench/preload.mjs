@@ -8,6 +8,7 @@
 //
 // Keys are <prefix><15 digits> (16 bytes); the value is the same 100 bytes as in bench/lua/common.lua.
 import { once } from 'node:events';
+import { pathToFileURL } from 'node:url';
 
 const ALPHABET = '0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ';
 /** The value's JSON text: a JSON string, 100 bytes in all. */
@@ -59,8 +60,11 @@ async function check(flavor, base, prefix, count) {
   process.stderr.write(`preload check: ${indexes.length} keys of ${prefix}* read back from ${base}\n`);
 }
 
-const [mode, ...args] = process.argv.slice(2);
-if (mode === 'resp') {
+// Run as a script (not imported, as bench/request-client.mjs imports VALUE and key).
+const [mode, ...args] = import.meta.url === pathToFileURL(process.argv[1] ?? '').href ? process.argv.slice(2) : ['imported'];
+if (mode === 'imported') {
+  // nothing to do
+} else if (mode === 'resp') {
   await resp(args[0], Number(args[1]), Number(args[2]), args[3] === undefined ? undefined : Number(args[3]));
 } else if (mode === 'check') {
   await check(args[0], args[1], args[2], Number(args[3]));

@@ -4,14 +4,9 @@
 //
 //   node bench/request-client.mjs <port> <get|put|post|load> <n> [connections]
 // get and put use keys k<15 digits>, 10,000 of them, which load POSTs first; post makes new keys
-// p<15 digits>;
-// the value is the bench's 100-byte JSON string.
+// p<15 digits>. Keys and the 100-byte value are bench/preload.mjs's.
 import net from 'node:net';
-
-// As bench/preload.mjs and bench/lua/common.lua: 16-byte keys, a 100-byte JSON string value.
-const ALPHABET = '0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ';
-const VALUE = `"${(ALPHABET + ALPHABET).slice(0, 98)}"`;
-const key = (prefix, i) => `${prefix}${String(i).padStart(15, '0')}`;
+import { key, VALUE } from './preload.mjs';
 
 const [port, kind, n, conns = '50'] = process.argv.slice(2);
 const N = Number(n);
