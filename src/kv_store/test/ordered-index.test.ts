@@ -127,7 +127,7 @@ function run(ops: readonly Op[], seen: { splits: number; snapshots: number }): v
           const key = poolKey((op.from + i) % POOL);
           if (live.has(key)) continue;
           const address = newRecord(key);
-          index.add(key, address);
+          index.add(address);
           live.set(key, address);
         }
         break;
@@ -137,7 +137,7 @@ function run(ops: readonly Op[], seen: { splits: number; snapshots: number }): v
         for (const key of [...keys].sort(byUtf8)) {
           if (live.has(key)) continue;
           const address = newRecord(key);
-          index.add(key, address);
+          index.add(address);
           live.set(key, address);
         }
         break;
@@ -207,7 +207,7 @@ describe('OrderedIndex against a model (pages of addresses, copy-on-write snapsh
         const keys = Array.from({ length: 3000 }, (_, i) => poolKey(i)).sort(byUtf8);
         const frozen: Array<{ tree: OrderTree; size: number }> = [];
         keys.forEach((key, i) => {
-          index.add(key, table.insertAt(table.probe(key), '1', { version: 1, revision: 1, createdAt: 0, updatedAt: 0, expiresAt: 1 }));
+          index.add(table.insertAt(table.probe(key), '1', { version: 1, revision: 1, createdAt: 0, updatedAt: 0, expiresAt: 1 }));
           if (freezeAfter.includes(i + 1)) frozen.push({ tree: index.freeze(), size: i + 1 });
         });
         checkView(index.live, keys, '', 100);
@@ -224,7 +224,7 @@ describe('OrderedIndex against a model (pages of addresses, copy-on-write snapsh
     const keys = ['\u{FFFD}', '😀', '\u{E000}', 'z', 'é', '\u{10000}'];
     for (const key of keys) {
       const probe = table.probe(key);
-      index.add(key, table.insertAt(probe, '1', { version: 1, revision: 1, createdAt: 0, updatedAt: 0, expiresAt: 1 }));
+      index.add(table.insertAt(probe, '1', { version: 1, revision: 1, createdAt: 0, updatedAt: 0, expiresAt: 1 }));
     }
     expect([...treeWalk(index.live)].map(([k]) => k)).toEqual(['z', 'é', '\u{E000}', '\u{FFFD}', '\u{10000}', '😀']);
   });

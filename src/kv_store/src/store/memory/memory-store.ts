@@ -573,7 +573,7 @@ export class MemoryStore implements KvStore {
     let address: RecordAddress;
     if (probe.position === NOT_FOUND) {
       address = table.insertAt(probe, change.value, change);
-      this.order.add(change.key, address);
+      this.order.add(address);
       this.chargedBytes += entryBytes(table.keyBytes(address), valueBytes, expiring);
       if (this.previousValues) change.prev = null;
     } else {

@@ -45,18 +45,18 @@ function newPage(epoch: number): Page {
   return { addresses: new Uint32Array(PAGE_SLOTS), count: 0, epoch };
 }
 
-/** Compares the key of the record at `address` with `key[0..length)`, in byte order: < 0, 0 or > 0. */
-function compareKey(table: RecordTable, address: RecordAddress, key: Uint8Array, length: number): number {
+/** Compares the key of the record at `address` with `key[from..from+length)`, in byte order: < 0, 0 or > 0. */
+function compareKey(table: RecordTable, address: RecordAddress, key: Uint8Array, length: number, from = 0): number {
   const bytes = table.keySlab(address);
   const start = table.keyStart(address);
   const n = table.keyBytes(address);
   const m = Math.min(n, length);
   if (m > 64) {
-    const c = bytes.compare(key, 0, m, start, start + m);
+    const c = bytes.compare(key, from, from + m, start, start + m);
     return c !== 0 ? c : n - length;
   }
   for (let i = 0; i < m; i++) {
-    const d = (bytes[start + i] as number) - (key[i] as number);
+    const d = (bytes[start + i] as number) - (key[from + i] as number);
     if (d !== 0) return d;
   }
   return n - length;
@@ -85,16 +85,16 @@ function successor(bytes: Uint8Array): Uint8Array | undefined {
 const utf8 = (text: string): Buffer => Buffer.from(text, 'utf8');
 
 /**
- * Sets `at` to where `key[0..length)` is or would go in `pages`: the last page whose first key is
- * at or below it (page 0 when none is), and the first slot there whose key is not below it (the
- * page's count when every key is).
+ * Sets `at` to where `key[from..from+length)` is or would go in `pages`: the last page whose first
+ * key is at or below it (page 0 when none is), and the first slot there whose key is not below it
+ * (the page's count when every key is).
  */
-function findPosition(table: RecordTable, pages: readonly Page[], key: Uint8Array, length: number, at: Position): void {
+function findPosition(table: RecordTable, pages: readonly Page[], key: Uint8Array, length: number, at: Position, from = 0): void {
   let lo = 0;
   let hi = pages.length - 1;
   while (lo < hi) {
     const mid = (lo + hi + 1) >>> 1;
-    if (compareKey(table, (pages[mid] as Page).addresses[0] as RecordAddress, key, length) <= 0) lo = mid;
+    if (compareKey(table, (pages[mid] as Page).addresses[0] as RecordAddress, key, length, from) <= 0) lo = mid;
     else hi = mid - 1;
   }
   const page = pages[lo] as Page;
@@ -102,7 +102,7 @@ function findPosition(table: RecordTable, pages: readonly Page[], key: Uint8Arra
   let b = page.count;
   while (a < b) {
     const mid = (a + b) >>> 1;
-    if (compareKey(table, page.addresses[mid] as RecordAddress, key, length) < 0) a = mid + 1;
+    if (compareKey(table, page.addresses[mid] as RecordAddress, key, length, from) < 0) a = mid + 1;
     else b = mid;
   }
   at.page = lo;
@@ -207,13 +207,17 @@ export class OrderedIndex {
   }
 
   /**
-   * Adds a key that is not in the index, at its record's address. A key past the last one (a
-   * snapshot loaded in order, keys made from a counter or a time) is appended: one comparison,
-   * and the last page is filled before a new one begins instead of being split in half.
+   * Adds the key of the record at `address`, which is not in the index yet: compared as its record
+   * holds it, with no copy made. A key past the last one (a snapshot loaded in order, keys made
+   * from a counter or a time) is appended: one comparison, and the last page is filled before a
+   * new one begins instead of being split in half.
    */
-  add(key: string, address: RecordAddress): void {
-    const length = this.encode(key);
-    if (this.appends(length)) {
+  add(address: RecordAddress): void {
+    const table = this.table;
+    const key = table.keySlab(address);
+    const from = table.keyStart(address);
+    const length = table.keyBytes(address);
+    if (this.appends(key, length, from)) {
       let p = this.pages.length - 1;
       if ((this.pages[p] as Page).count === PAGE_SLOTS) {
         this.writablePages().push(newPage(this.epoch));
@@ -224,7 +228,8 @@ export class OrderedIndex {
       this.count++;
       return;
     }
-    const p = this.locate(length);
+    findPosition(table, this.pages, key, length, this.at, from);
+    const p = this.at.page;
     let page = this.writable(p);
     let slot = this.at.slot;
     if (page.count === PAGE_SLOTS) {
@@ -300,10 +305,10 @@ export class OrderedIndex {
     return this.scratch.write(key, 0, 'utf8');
   }
 
-  /** True when the scratch key sorts after every key in the index (and there is one). */
-  private appends(length: number): boolean {
+  /** True when `key[from..from+length)` sorts after every key in the index (and there is one). */
+  private appends(key: Uint8Array, length: number, from: number): boolean {
     const last = this.pages[this.pages.length - 1] as Page;
-    return last.count > 0 && compareKey(this.table, last.addresses[last.count - 1] as RecordAddress, this.scratch, length) < 0;
+    return last.count > 0 && compareKey(this.table, last.addresses[last.count - 1] as RecordAddress, key, length, from) < 0;
   }
 
   /** Finds where the scratch key is or would go: returns the page; `at.slot` is the slot in it. */
