@@ -56,6 +56,7 @@ import {
   NEVER,
   type Preconditions,
   type PreviousValue,
+  type PutChange,
   type ReplaceOptions,
   type StoreCapabilities,
   type StoreStats,
@@ -293,16 +294,7 @@ export class MemoryStore implements KvStore {
       add: (entries) => {
         for (const entry of entries) {
           if (entry.revision > revision) throw new RangeError(`an entry at revision ${entry.revision} in a snapshot at ${revision}`);
-          this.apply({
-            type: 'put',
-            key: entry.key,
-            value: entry.value,
-            version: entry.version,
-            revision: entry.revision,
-            createdAt: entry.createdAt,
-            updatedAt: entry.updatedAt,
-            expiresAt: entry.expiresAt,
-          });
+          this.apply(putChange(entry, undefined));
         }
       },
       finish: () => {
@@ -500,33 +492,8 @@ export class MemoryStore implements KvStore {
     const batch: Change[] = [];
     for (const change of changes) {
       // No one keeps a batch for long (the history keeps bytes): the plan's key strings will do.
-      if (change.type === 'put') {
-        const e = change.entry;
-        batch.push(
-          reason === undefined
-            ? {
-                type: 'put',
-                key: e.key,
-                value: e.value,
-                version: e.version,
-                revision: e.revision,
-                createdAt: e.createdAt,
-                updatedAt: e.updatedAt,
-                expiresAt: e.expiresAt,
-              }
-            : {
-                type: 'put',
-                key: e.key,
-                value: e.value,
-                version: e.version,
-                revision: e.revision,
-                createdAt: e.createdAt,
-                updatedAt: e.updatedAt,
-                expiresAt: e.expiresAt,
-                reason,
-              },
-        );
-      } else batch.push({ type: 'delete', key: change.key, revision, reason: reason ?? 'delete' });
+      if (change.type === 'put') batch.push(putChange(change.entry, reason));
+      else batch.push({ type: 'delete', key: change.key, revision, reason: reason ?? 'delete' });
     }
     return this.answer(this.commit({ revision, changes: batch }), finish(revision, results));
   }
@@ -689,6 +656,36 @@ export class MemoryStore implements KvStore {
     const over = this.expiry.size - (2 * this.expiringCount + 1024);
     if (over > 0) this.expiry.prune(Math.min(PRUNE_MAX, PRUNE_STEP + (over >> 3)), this.staleItem);
   }
+}
+
+/**
+ * A put of `e` as a change record of its own (apply sets its `prev`, so the entry itself is never
+ * handed on). Two literals, so that a change without a reason has no `reason` field at all and
+ * each kind keeps one object shape.
+ */
+function putChange(e: Entry, reason: 'txn' | undefined): PutChange {
+  return reason === undefined
+    ? {
+        type: 'put',
+        key: e.key,
+        value: e.value,
+        version: e.version,
+        revision: e.revision,
+        createdAt: e.createdAt,
+        updatedAt: e.updatedAt,
+        expiresAt: e.expiresAt,
+      }
+    : {
+        type: 'put',
+        key: e.key,
+        value: e.value,
+        version: e.version,
+        revision: e.revision,
+        createdAt: e.createdAt,
+        updatedAt: e.updatedAt,
+        expiresAt: e.expiresAt,
+        reason,
+      };
 }
 
 /** When an entry written at `now` with `ttlMs` expires: NEVER without a TTL. */
