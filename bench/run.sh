@@ -695,6 +695,17 @@ if has durability "$PHASES"; then
   rm -rf "$OUT/durability/data" "$OUT/redis-dur-"*
 fi
 
+# txn_rows FLAVOR URL: the txn phase's rows for one server: its single write (PUT), then its
+# atomic batch of 2 and of 10 sets (bench/lua/txn.lua).
+txn_rows() {
+  local flavor=$1 url=$2
+  preload "$flavor" "$url" k "$KEYS" txn
+  measure "txn-$flavor-1-put" put "$url" BENCH_FLAVOR="$flavor" BENCH_START=1 BENCH_TARGET="$flavor" BENCH_LOAD=put
+  for n in 2 10; do
+    measure "txn-$flavor-$n-txn" txn "$url" BENCH_FLAVOR="$flavor" BENCH_START=1 BENCH_TARGET="$flavor" BENCH_LOAD="txn$n" BENCH_TXN_OPS="$n"
+  done
+}
+
 if has txn "$PHASES"; then
   # Transactions: a single PUT, then POST /txn setting 2 and 10 random preloaded keys at once, on one
   # kv_store process; beside webdis + redis-server running SET and an EVAL that SETs 2 and 10 keys
@@ -703,11 +714,7 @@ if has txn "$PHASES"; then
   start_kv txn
   SERVER_PIDS=("$KV_PID")
   url="http://127.0.0.1:$KV_PORT"
-  preload kv "$url" k "$KEYS" txn
-  measure "txn-kv-1-put" put "$url" BENCH_FLAVOR=kv BENCH_START=1 BENCH_TARGET=kv BENCH_LOAD=put
-  for n in 2 10; do
-    measure "txn-kv-$n-txn" txn "$url" BENCH_FLAVOR=kv BENCH_START=1 BENCH_TARGET=kv BENCH_LOAD="txn$n" BENCH_TXN_OPS="$n"
-  done
+  txn_rows kv "$url"
   stop_pid "$KV_PID"
   if has webdis "$TARGETS"; then
     log "txn: webdis + redis-server SET, then EVAL setting 2 and 10 keys"
@@ -715,11 +722,7 @@ if has txn "$PHASES"; then
     start_webdis txn
     SERVER_PIDS=("$WEBDIS_PID" "$REDIS_PID")
     url="http://127.0.0.1:$WEBDIS_PORT"
-    preload webdis "$url" k "$KEYS" txn
-    measure "txn-webdis-1-put" put "$url" BENCH_FLAVOR=webdis BENCH_START=1 BENCH_TARGET=webdis BENCH_LOAD=put
-    for n in 2 10; do
-      measure "txn-webdis-$n-txn" txn "$url" BENCH_FLAVOR=webdis BENCH_START=1 BENCH_TARGET=webdis BENCH_LOAD="txn$n" BENCH_TXN_OPS="$n"
-    done
+    txn_rows webdis "$url"
     stop_pid "$WEBDIS_PID"
     stop_pid "$REDIS_PID"
   fi
