@@ -2,8 +2,8 @@
 // in flight on each), for bench/request-count.sh: the server runs under callgrind, so how fast
 // this client is does not matter, only that every run sends the same requests.
 //
-//   node bench/request-client.mjs <port> <get|put|post|load> <n> [connections]
-// get and put use keys k<15 digits>, 10,000 of them, which load POSTs first; post makes new keys
+//   node bench/request-client.mjs <port> <get|put|post|list|load> <n> [connections]
+// list asks for a 100-key page (GET /v1/?limit=100&start=<key>, as bench/lua/list.lua); get, put and list use keys k<15 digits>, 10,000 of them, which load POSTs first; post makes new keys
 // p<15 digits>. Keys and the 100-byte value are bench/preload.mjs's.
 import net from 'node:net';
 import { key, VALUE } from './preload.mjs';
@@ -19,6 +19,7 @@ function request(i) {
   const creates = kind === 'post' || kind === 'load';
   const k = key(kind === 'post' ? 'p' : 'k', creates ? i : (i * 7919) % KEYS);
   if (kind === 'get') return `GET /v1/${k} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`;
+  if (kind === 'list') return `GET /v1/?limit=100&start=${k} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`;
   const [method, path, body] = creates ? ['POST', '/v1/', `{"key":"${k}","value":${VALUE}}`] : ['PUT', `/v1/${k}`, `{"value":${VALUE}}`];
   return `${method} ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`;
 }
