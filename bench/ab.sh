@@ -4,8 +4,11 @@
 #   bash bench/ab.sh LOAD ROUNDS LABEL:MAIN_JS[:VAR=VALUE ...] LABEL:MAIN_JS[:VAR=VALUE ...] ...
 #   bash bench/ab.sh get 3 old:/path/to/old/src/kv_store/dist/main.js now:src/kv_store/dist/main.js
 #   bash bench/ab.sh get 3 on:src/kv_store/dist/main.js:KV_METRICS=on off:src/kv_store/dist/main.js:KV_METRICS=off
+#   bash bench/ab.sh put 3 now:src/kv_store/dist/main.js semi2:src/kv_store/dist/main.js:NODE_FLAGS=--max-semi-space-size=2
+# NODE_FLAGS=<flag>[,<flag>...] is not put in the environment: its flags go on node's command
+# line in place of kv_store's own (V8 flags such as these are refused in NODE_OPTIONS).
 #
-# Each round starts every variant in turn, pinned to CPU 1 with kv_store's node flags: 10,000
+# Each round starts every variant in turn, pinned to CPU 1 with kv_store's node flags (as its launchers pass them): 10,000
 # keys POSTed (bench/lua/load.lua), 2 s of warm-up, then 5 s of wrk -t1 -c50 on CPU 0 with
 # bench/lua/LOAD.lua; one line per run: label, load, req/s, p99, the longest request (wrk's max)
 # and the server's CPU time per request. To build an older commit beside this one: git worktree add --detach ../old <commit> && (cd ../old && npm ci && npm run build).
@@ -23,8 +26,12 @@ for _ in $(seq "$rounds"); do
   for spec in "$@"; do
     IFS=: read -r label main envs <<<"$spec"
     port=$((port + 1))
-    # shellcheck disable=SC2086
-    env $envs KV_PORT=$port KV_LOG_LEVEL=warn taskset -c 1 node --max-semi-space-size=2 "$main" &
+    flags=(--max-semi-space-size=2 --initial-old-space-size=64)
+    vars=()
+    for v in $envs; do
+      if [[ $v == NODE_FLAGS=* ]]; then IFS=, read -r -a flags <<<"${v#NODE_FLAGS=}"; else vars+=("$v"); fi
+    done
+    env "${vars[@]}" KV_PORT=$port KV_LOG_LEVEL=warn taskset -c 1 node "${flags[@]}" "$main" &
     pid=$!
     for _ in $(seq 50); do curl -s -o /dev/null "http://127.0.0.1:$port/healthz" && break; sleep 0.1; done
     LOAD_PREFIX=k LOAD_START=0 LOAD_COUNT=10000 taskset -c 0 wrk -t1 -c50 -d60s -s bench/lua/load.lua "http://127.0.0.1:$port" >/dev/null 2>&1

@@ -8,7 +8,7 @@
 // its threads) as well as wall time: on a shared machine, time spent descheduled shows in the
 // wall time and not in the CPU time, so the CPU time is what the engine itself cost.
 //
-//   node --max-semi-space-size=2 bench/engine-pauses.mjs [keys] [distA] [distB]
+//   node --max-semi-space-size=2 --initial-old-space-size=64 bench/engine-pauses.mjs [keys] [distA] [distB]
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 

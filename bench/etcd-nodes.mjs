@@ -131,7 +131,7 @@ async function startCluster() {
 
 async function startKv(env) {
   const [port] = await freePorts(1);
-  const child = start(process.execPath, ['--max-semi-space-size=2', MAIN], {
+  const child = start(process.execPath, ['--max-semi-space-size=2', '--initial-old-space-size=64', MAIN], {
     KV_HOST: '127.0.0.1',
     KV_PORT: String(port),
     KV_LOG_LEVEL: 'warn',

@@ -20,6 +20,7 @@
 # BENCH_DUR_KEYS (keys for the restart-time rows of the durability phase; BENCH_MEM_KEYS by default),
 # BENCH_OUT (results folder), BENCH_PORT_BASE (18080: kv_store, +1 reference, +2 webdis, +3 redis-server, +4/+5 etcd),
 # BENCH_WEBDIS_THREADS (1), BENCH_SERVER_CPU (1), BENCH_CLIENT_CPU (0).
+# BENCH_NODE_FLAGS (node flags after kv_store's own, for an A/B of one, e.g. "--initial-old-space-size=128": a later flag wins).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -55,7 +56,10 @@ OUT=$(cd "$OUT" && pwd)
 LUA=$ROOT/bench/lua
 KV_MAIN=$ROOT/src/kv_store/dist/main.js
 # kv_store's node flags, as its launchers (make run, the Docker image, npm start) pass them.
-KV_NODE_FLAGS=(--max-semi-space-size=2)
+KV_NODE_FLAGS=(--max-semi-space-size=2 --initial-old-space-size=64)
+# BENCH_NODE_FLAGS adds flags after them, for an A/B of a flag (space-separated; a later flag wins).
+# shellcheck disable=SC2206
+KV_NODE_FLAGS+=(${BENCH_NODE_FLAGS:-})
 PROBE=$ROOT/bench/heap-probe.cjs
 
 log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }

@@ -1,9 +1,9 @@
 // The collector's work under writes in the memory engine, without HTTP: 200,000 creates and
 // 1,000,000 overwrites of 16-byte keys with 100-byte values (previous values recorded, the
-// default history of 10,000 revisions), as kv_store runs (--max-semi-space-size=2). Run it with
+// default history of 10,000 revisions), as kv_store runs (--max-semi-space-size=2 --initial-old-space-size=64). Run it with
 // --trace-gc and read the pauses with bench/gc-trace.mjs:
 //
-//   node --max-semi-space-size=2 --trace-gc bench/write-gc.mjs [dist] > /tmp/gc.log
+//   node --max-semi-space-size=2 --initial-old-space-size=64 --trace-gc bench/write-gc.mjs [dist] > /tmp/gc.log
 //   node bench/gc-trace.mjs /tmp/gc.log
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';

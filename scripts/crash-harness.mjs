@@ -86,7 +86,7 @@ function violation(kind, detail) {
 
 // --- the kv_store process ---------------------------------------------------------------------
 async function startServer(dataDir) {
-  const child = spawn(process.execPath, ['--max-semi-space-size=2', MAIN_JS], {
+  const child = spawn(process.execPath, ['--max-semi-space-size=2', '--initial-old-space-size=64', MAIN_JS], {
     env: {
       PATH: process.env.PATH ?? '/usr/bin:/bin',
       KV_HOST: '127.0.0.1',

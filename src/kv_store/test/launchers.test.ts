@@ -7,9 +7,9 @@ const ROOT = join(import.meta.dirname, '..', '..', '..');
 const read = (path: string): string => readFileSync(join(ROOT, path), 'utf8');
 
 /**
- * kv_store runs with node flags (a 2 MiB young generation; docs/performance.md). Every way of
- * starting it must pass the same ones, or the benchmark would measure a different process than
- * the one users run.
+ * kv_store runs with node flags (a 2 MiB young generation, and a first old-generation limit of
+ * 64 MiB; docs/performance.md). Every way of starting it must pass the same ones, or the
+ * benchmark would measure a different process than the one users run.
  */
 describe('kv_store launchers', () => {
   const flags = KV_NODE_FLAGS.join(' ');

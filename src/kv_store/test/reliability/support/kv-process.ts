@@ -11,7 +11,7 @@ export const REPO_ROOT = fileURLToPath(new URL('../../../../../', import.meta.ur
 /** The built entry point the real process runs. */
 export const MAIN_JS = join(KV_STORE_DIR, 'dist', 'main.js');
 /** The node flags every launcher of kv_store passes (its package.json start script, checked by launchers.test.ts). */
-export const KV_NODE_FLAGS = ['--max-semi-space-size=2'] as const;
+export const KV_NODE_FLAGS = ['--max-semi-space-size=2', '--initial-old-space-size=64'] as const;
 
 /** A real kv_store process (`node dist/main.js`) listening on a free port of 127.0.0.1. */
 export interface KvProcess {
