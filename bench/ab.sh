@@ -14,6 +14,8 @@
 # and the server's CPU time per request. To build an older commit beside this one: git worktree add --detach ../old <commit> && (cd ../old && npm ci && npm run build).
 set -u
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# shellcheck source=bench/node-flags.sh
+source bench/node-flags.sh
 export BENCH_LUA_DIR=$PWD/bench/lua BENCH_KEYS=10000
 load=$1 rounds=$2
 shift 2
@@ -26,12 +28,8 @@ for _ in $(seq "$rounds"); do
   for spec in "$@"; do
     IFS=: read -r label main envs <<<"$spec"
     port=$((port + 1))
-    flags=(--max-semi-space-size=2 --initial-old-space-size=64)
-    vars=()
-    for v in $envs; do
-      if [[ $v == NODE_FLAGS=* ]]; then IFS=, read -r -a flags <<<"${v#NODE_FLAGS=}"; else vars+=("$v"); fi
-    done
-    env "${vars[@]}" KV_PORT=$port KV_LOG_LEVEL=warn taskset -c 1 node "${flags[@]}" "$main" &
+    variant_env "${envs:-}"
+    env "${VARIANT_VARS[@]}" KV_PORT=$port KV_LOG_LEVEL=warn taskset -c 1 node "${VARIANT_FLAGS[@]}" "$main" &
     pid=$!
     for _ in $(seq 50); do curl -s -o /dev/null "http://127.0.0.1:$port/healthz" && break; sleep 0.1; done
     LOAD_PREFIX=k LOAD_START=0 LOAD_COUNT=10000 taskset -c 0 wrk -t1 -c50 -d60s -s bench/lua/load.lua "http://127.0.0.1:$port" >/dev/null 2>&1

@@ -17,6 +17,8 @@
 # variant's variables replaces the launchers' flags, as in bench/ab.sh.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# shellcheck source=bench/node-flags.sh
+source bench/node-flags.sh
 loads=$1
 shift
 WARMUP=${REQ_WARMUP:-5000} N=${REQ_N:-5000} IDLE_S=${REQ_IDLE_S:-10}
@@ -24,13 +26,10 @@ port=${REQ_PORT:-19700}
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 count() { # MAIN_JS ENVS LOAD PORT -> instructions per request
-  local main=$1 envs=$2 load=$3 port=$4 pid dump v
-  local flags=(--max-semi-space-size=2 --initial-old-space-size=64) vars=()
-  for v in $envs; do
-    if [[ $v == NODE_FLAGS=* ]]; then IFS=, read -r -a flags <<<"${v#NODE_FLAGS=}"; else vars+=("$v"); fi
-  done
-  env "${vars[@]}" KV_PORT=$port KV_LOG_LEVEL=warn valgrind --tool=callgrind --callgrind-out-file="$dir/cg.$port" \
-    node --single-threaded "${flags[@]}" "$main" 2>/dev/null >/dev/null &
+  local main=$1 envs=$2 load=$3 port=$4 pid dump
+  variant_env "$envs"
+  env "${VARIANT_VARS[@]}" KV_PORT=$port KV_LOG_LEVEL=warn valgrind --tool=callgrind --callgrind-out-file="$dir/cg.$port" \
+    node --single-threaded "${VARIANT_FLAGS[@]}" "$main" 2>/dev/null >/dev/null &
   pid=$!
   for _ in $(seq 600); do curl -s -o /dev/null "http://127.0.0.1:$port/healthz" && break; sleep 0.2; done
   node bench/request-client.mjs "$port" load 10000

@@ -55,8 +55,8 @@ mkdir -p "$OUT"/{raw,logs,memory,expiry,profile,listwatch,durability,pauses}
 OUT=$(cd "$OUT" && pwd)
 LUA=$ROOT/bench/lua
 KV_MAIN=$ROOT/src/kv_store/dist/main.js
-# kv_store's node flags, as its launchers (make run, the Docker image, npm start) pass them.
-KV_NODE_FLAGS=(--max-semi-space-size=2 --initial-old-space-size=64)
+# shellcheck source=bench/node-flags.sh
+source "$ROOT/bench/node-flags.sh"
 # BENCH_NODE_FLAGS adds flags after them, for an A/B of a flag (space-separated; a later flag wins).
 # shellcheck disable=SC2206
 KV_NODE_FLAGS+=(${BENCH_NODE_FLAGS:-})

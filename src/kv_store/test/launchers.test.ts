@@ -27,6 +27,7 @@ describe('kv_store launchers', () => {
     expect(read('scripts/start.sh')).toContain(`node ${flags} src/kv_store/dist/main.js &`);
     expect(read('scripts/start-cluster.sh')).toContain(`node ${flags} src/kv_store/dist/main.js &`);
     expect(read('bench/etcd-nodes.mjs')).toContain(`[${KV_NODE_FLAGS.map((f) => `'${f}'`).join(', ')}, MAIN]`);
-    expect(read('bench/run.sh')).toContain(`KV_NODE_FLAGS=(${flags})`);
+    expect(read('bench/node-flags.sh')).toContain(`\nKV_NODE_FLAGS=(${flags})\n`);
+    expect(read('bench/run.sh')).toContain('source "$ROOT/bench/node-flags.sh"');
   });
 });
