@@ -60,15 +60,15 @@ async function check(flavor, base, prefix, count) {
   process.stderr.write(`preload check: ${indexes.length} keys of ${prefix}* read back from ${base}\n`);
 }
 
-// Run as a script (not imported, as bench/request-client.mjs imports VALUE and key).
-const [mode, ...args] = import.meta.url === pathToFileURL(process.argv[1] ?? '').href ? process.argv.slice(2) : ['imported'];
-if (mode === 'imported') {
-  // nothing to do
-} else if (mode === 'resp') {
-  await resp(args[0], Number(args[1]), Number(args[2]), args[3] === undefined ? undefined : Number(args[3]));
-} else if (mode === 'check') {
-  await check(args[0], args[1], args[2], Number(args[3]));
-} else {
-  process.stderr.write('usage: preload.mjs resp <prefix> <start> <count> | check <kv|webdis> <base-url> <prefix> <count>\n');
-  process.exit(2);
+// Run as a script; bench/request-client.mjs imports VALUE and key, which runs none of this.
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  const [mode, ...args] = process.argv.slice(2);
+  if (mode === 'resp') {
+    await resp(args[0], Number(args[1]), Number(args[2]), args[3] === undefined ? undefined : Number(args[3]));
+  } else if (mode === 'check') {
+    await check(args[0], args[1], args[2], Number(args[3]));
+  } else {
+    process.stderr.write('usage: preload.mjs resp <prefix> <start> <count> | check <kv|webdis> <base-url> <prefix> <count>\n');
+    process.exit(2);
+  }
 }
