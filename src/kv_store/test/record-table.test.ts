@@ -1071,6 +1071,55 @@ describe('RecordTable maintenance', () => {
   });
 });
 
+describe('RecordTable loading UTF-8 as a snapshot file holds it (probeUtf8, insertUtf8At)', () => {
+  it('a key and value given as bytes are stored exactly as probe and insertAt store them, and found by either probe', () => {
+    const text = fc.string({ unit: 'grapheme', minLength: 1, maxLength: 60 });
+    fc.assert(
+      fc.property(
+        fc.uniqueArray(fc.tuple(text, fc.string({ unit: 'grapheme', maxLength: 300 })), { selector: ([k]) => k, maxLength: 40 }),
+        (pairs) => {
+          const { table: byString } = newTable();
+          const { table: byBytes } = newTable();
+          // The bytes sit inside a larger buffer, at an offset, as in a record read from a file.
+          const file = Buffer.alloc(64 * 1024, 0xee);
+          for (const [i, [key, value]] of pairs.entries()) {
+            byString.insertAt(byString.probe(key), value, numbersFor(i + 1));
+            const keyStart = 7 + i;
+            const keyBytes = file.write(key, keyStart, 'utf8');
+            const valueStart = keyStart + keyBytes + 3;
+            const valueBytes = file.write(value, valueStart, 'utf8');
+            const probe = byBytes.probeUtf8(file, keyStart, keyBytes);
+            expect(probe.position).toBe(-1);
+            byBytes.insertUtf8At(probe, file, valueStart, valueBytes, numbersFor(i + 1));
+            file.fill(0xee);
+          }
+          expect(byBytes.size).toBe(pairs.length);
+          for (const [i, [key, value]] of pairs.entries()) {
+            const address = byBytes.addressAt(byBytes.find(key));
+            expect(byBytes.key(address)).toBe(key);
+            expect(byBytes.value(address)).toBe(value);
+            expect(byBytes.revision(address)).toBe(numbersFor(i + 1).revision);
+            expect(byBytes.classBytes(address)).toBe(byString.classBytes(byString.addressAt(byString.find(key))));
+            // Probing the key's bytes again finds it: the key was copied, not left pointing into the file.
+            const again = Buffer.from(key, 'utf8');
+            expect(byBytes.probeUtf8(again, 0, again.length).position).toBe(byBytes.find(key));
+          }
+        },
+      ),
+      { numRuns: 100 },
+    );
+  });
+
+  it('a probe by bytes is never taken for the probe of a key (reprobe probes again)', () => {
+    const { table } = newTable();
+    table.insertAt(table.probe('a'), '1', numbersFor(1));
+    const bytes = Buffer.from('b');
+    expect(table.probeUtf8(bytes, 0, 1).key).toBe('');
+    expect(table.reprobe('a').position).toBe(table.find('a'));
+    expect(table.reprobe('a').key).toBe('a');
+  });
+});
+
 describe('RecordTable with a degenerate hash', () => {
   it('1,500 keys in five fully colliding groups (by first byte): found through growth, removal in random order and maintenance', () => {
     const random = mulberry32(0x3ea4);

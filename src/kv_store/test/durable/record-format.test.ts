@@ -68,10 +68,34 @@ describe('log records', () => {
         beginEntries(builder);
         for (const e of entries) addEntry(builder, e);
         const decoded = decodePayload(payloadOf(entriesRecord(builder, entries.length)));
-        expect(decoded).toEqual({ kind: Kind.Entries, entries: entries.map((e) => ({ type: 'put', ...e })) });
+        if (decoded.kind !== Kind.Entries) throw new Error(`decoded a record of kind ${decoded.kind}`);
+        expect(decoded.entries.count).toBe(entries.length);
+        expect(decoded.entries.maxRevision).toBe(Math.max(0, ...entries.map((e) => e.revision)));
+        expect(decoded.entries.decode()).toEqual(entries.map((e) => ({ type: 'put', ...e })));
+        // Read in place: the numbers, and the key's and value's UTF-8 where forEach says they are.
+        const inPlace: Entry[] = [];
+        decoded.entries.forEach((e) => {
+          const { bytes, keyStart, keyBytes, valueStart, valueBytes, version, revision, createdAt, updatedAt, expiresAt } = e;
+          const key = bytes.toString('utf8', keyStart, keyStart + keyBytes);
+          const value = bytes.toString('utf8', valueStart, valueStart + valueBytes);
+          inPlace.push({ key, value, version, revision, createdAt, updatedAt, expiresAt });
+        });
+        expect(inPlace).toEqual(entries);
       }),
       { numRuns: 300 },
     );
+  });
+
+  it('a slice of entries with a malformed entry is refused whole, before any is handed out', () => {
+    const builder = new RecordBuilder();
+    beginEntries(builder);
+    addEntry(builder, { key: 'a', value: '1', version: 1, revision: 1, createdAt: 0, updatedAt: 0, expiresAt: NEVER });
+    addEntry(builder, { key: 'b', value: '2', version: 1, revision: 2, createdAt: 0, updatedAt: 0, expiresAt: 0.5 });
+    expect(() => decodePayload(payloadOf(entriesRecord(builder, 2)))).toThrow('expiresAt 0.5 is neither a time nor NEVER');
+    beginEntries(builder);
+    addEntry(builder, { key: 'a', value: '1', version: 1, revision: 1, createdAt: 0, updatedAt: 0, expiresAt: NEVER });
+    // The count says three: the third runs past the end.
+    expect(() => decodePayload(payloadOf(entriesRecord(builder, 3)))).toThrow('a field runs past the end of the record');
   });
 
   it('the builder grows for a record larger than its buffer (a 300 KiB value)', () => {

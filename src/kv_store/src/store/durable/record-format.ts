@@ -49,7 +49,7 @@ export type DecodedRecord =
   | { readonly kind: typeof Kind.Segment; readonly firstRevision: number; readonly storeId: string }
   | { readonly kind: typeof Kind.Batch; readonly batch: ChangeBatch }
   | { readonly kind: typeof Kind.Snapshot; readonly revision: number; readonly storeId: string; readonly takenAt: number }
-  | { readonly kind: typeof Kind.Entries; readonly entries: PutChange[] }
+  | { readonly kind: typeof Kind.Entries; readonly entries: EncodedEntries }
   | { readonly kind: typeof Kind.End; readonly entryCount: number };
 
 /**
@@ -198,13 +198,9 @@ export function decodePayload(payload: Buffer): DecodedRecord {
     case Kind.Snapshot:
       record = { kind: Kind.Snapshot, revision: r.revision(0), storeId: r.str(), takenAt: r.time() };
       break;
-    case Kind.Entries: {
-      const count = r.u32();
-      const entries: PutChange[] = [];
-      for (let i = 0; i < count; i++) entries.push(r.entry(undefined));
-      record = { kind: Kind.Entries, entries };
-      break;
-    }
+    case Kind.Entries:
+      // Checked here, read in place by whoever loads them.
+      return { kind: Kind.Entries, entries: new EncodedEntries(payload) };
     case Kind.End:
       record = { kind: Kind.End, entryCount: r.count() };
       break;
@@ -215,11 +211,92 @@ export function decodePayload(payload: Buffer): DecodedRecord {
   return record;
 }
 
+/** One entry of an ENTRIES record as bytes: its numbers, and where its key and value lie in `bytes`. */
+export interface EntryBytes {
+  readonly bytes: Buffer;
+  keyStart: number;
+  keyBytes: number;
+  valueStart: number;
+  valueBytes: number;
+  version: number;
+  revision: number;
+  createdAt: number;
+  updatedAt: number;
+  expiresAt: number;
+}
+
+/**
+ * The entries of an ENTRIES record, every field checked when it is made (a FormatError
+ * otherwise) but read in place: `forEach` hands out each entry's numbers and where its key's and
+ * value's UTF-8 lie in the payload, in one object it reuses, so a snapshot loads by copying
+ * bytes (MemoryStore's addUtf8) with nothing decoded or allocated per entry. `decode` gives
+ * them as put changes.
+ */
+export class EncodedEntries {
+  readonly count: number;
+  /** The highest revision among the entries (0 when there are none). */
+  readonly maxRevision: number = 0;
+
+  constructor(private readonly payload: Buffer) {
+    const r = new PayloadReader(payload);
+    r.u8();
+    this.count = r.u32();
+    for (let i = 0; i < this.count; i++) this.maxRevision = Math.max(this.maxRevision, r.skipEntry());
+    r.done();
+  }
+
+  forEach(visit: (entry: EntryBytes) => void): void {
+    const data = this.payload;
+    const e: EntryBytes = {
+      bytes: data,
+      keyStart: 0,
+      keyBytes: 0,
+      valueStart: 0,
+      valueBytes: 0,
+      version: 0,
+      revision: 0,
+      createdAt: 0,
+      updatedAt: 0,
+      expiresAt: 0,
+    };
+    const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
+    // Past the kind and the count; the constructor checked every length and number.
+    let at = 5;
+    for (let i = 0; i < this.count; i++) {
+      e.keyBytes = view.getUint32(at, true);
+      e.keyStart = at + 4;
+      at = e.keyStart + e.keyBytes;
+      e.version = view.getFloat64(at, true);
+      e.revision = view.getFloat64(at + 8, true);
+      e.createdAt = view.getFloat64(at + 16, true);
+      e.updatedAt = view.getFloat64(at + 24, true);
+      e.expiresAt = view.getFloat64(at + 32, true);
+      e.valueBytes = view.getUint32(at + 40, true);
+      e.valueStart = at + 44;
+      at = e.valueStart + e.valueBytes;
+      visit(e);
+    }
+  }
+
+  decode(): PutChange[] {
+    const r = new PayloadReader(this.payload);
+    r.u8();
+    r.u32();
+    const entries: PutChange[] = [];
+    for (let i = 0; i < this.count; i++) entries.push(r.entry(undefined));
+    return entries;
+  }
+}
+
 /** Reads fields from a payload, checking each against what is left. */
 class PayloadReader {
   private at = 0;
+  /** Numbers are read through a DataView: single loads, where Buffer's readDoubleLE copies byte by byte. */
+  private readonly view: DataView;
 
-  constructor(private readonly data: Buffer) {}
+  constructor(private readonly data: Buffer) {
+    this.view = new DataView(data.buffer, data.byteOffset, data.byteLength);
+  }
 
   u8(): number {
     this.need(1);
@@ -228,14 +305,14 @@ class PayloadReader {
 
   u32(): number {
     this.need(4);
-    const n = this.data.readUInt32LE(this.at);
+    const n = this.view.getUint32(this.at, true);
     this.at += 4;
     return n;
   }
 
   f64(): number {
     this.need(8);
-    const n = this.data.readDoubleLE(this.at);
+    const n = this.view.getFloat64(this.at, true);
     this.at += 8;
     return n;
   }
@@ -279,13 +356,36 @@ class PayloadReader {
     const revision = this.revision();
     const createdAt = this.time();
     const updatedAt = this.time();
-    const expiresAt = this.f64();
-    if (!(Number.isSafeInteger(expiresAt) || expiresAt === Number.POSITIVE_INFINITY)) {
-      throw new FormatError(`expiresAt ${expiresAt} is neither a time nor NEVER`);
-    }
+    const expiresAt = this.expiresAt();
     const value = this.str();
     const change: PutChange = { type: 'put', key, value, version, revision, createdAt, updatedAt, expiresAt };
     return reason === undefined ? change : { ...change, reason };
+  }
+
+  /** Checks an entry's fields as `entry` does and steps over it, decoding nothing; returns its revision. */
+  skipEntry(): number {
+    this.skipStr();
+    this.revision();
+    const revision = this.revision();
+    this.time();
+    this.time();
+    this.expiresAt();
+    this.skipStr();
+    return revision;
+  }
+
+  /** A time, or Infinity (NEVER). */
+  private expiresAt(): number {
+    const n = this.f64();
+    if (!(Number.isSafeInteger(n) || n === Number.POSITIVE_INFINITY)) throw new FormatError(`expiresAt ${n} is neither a time nor NEVER`);
+    return n;
+  }
+
+  /** Checks a string's length and steps over it. */
+  private skipStr(): void {
+    const length = this.u32();
+    this.need(length);
+    this.at += length;
   }
 
   done(): void {

@@ -19,11 +19,10 @@
 
 import { join } from 'node:path';
 import type { MemoryStore, SnapshotLoad } from '../memory/memory-store.js';
-import type { PutChange } from '../store.js';
 import { DataDirError, type DirListing, type NamedFile } from './data-dir.js';
 import { type FileLayer, readRange, writeAll } from './file-layer.js';
 import type { PersistenceLog, RecoveryMode } from './options.js';
-import { Kind, SNAPSHOT_MAGIC, WAL_MAGIC } from './record-format.js';
+import { type EncodedEntries, Kind, SNAPSHOT_MAGIC, WAL_MAGIC } from './record-format.js';
 import { RecordReader } from './record-reader.js';
 
 export interface RecoveryInput {
@@ -258,12 +257,19 @@ function restoreSnapshot(store: MemoryStore, input: RecoveryInput, file: NamedFi
       }
       const record = step.record;
       if (record.kind === Kind.Entries) {
-        const late = record.entries.find((e) => e.revision > file.revision);
-        if (late !== undefined) {
-          problem = { offset: step.offset, text: `an entry of revision ${late.revision}, after the snapshot's ${file.revision}` };
+        const late = record.entries.maxRevision;
+        if (late > file.revision) {
+          problem = { offset: step.offset, text: `an entry of revision ${late}, after the snapshot's ${file.revision}` };
           break;
         }
-        loader.add(record.entries);
+        try {
+          loader.add(record.entries);
+        } catch (err) {
+          // A key twice: the entries of this record before it are loaded, the rest is damage.
+          if (!(err instanceof RangeError)) throw err;
+          problem = { offset: step.offset, text: err.message };
+          break;
+        }
         continue;
       }
       if (record.kind === Kind.End && record.entryCount === loader.count && reader.next() === undefined) break;
@@ -307,9 +313,11 @@ class SnapshotLoader {
     this.loading = store.beginLoad(revision);
   }
 
-  add(entries: PutChange[]): void {
-    this.count += entries.length;
-    this.loading.add(entries);
+  add(entries: EncodedEntries): void {
+    entries.forEach((entry) => {
+      this.loading.addUtf8(entry);
+      this.count++;
+    });
   }
 
   finish(): void {

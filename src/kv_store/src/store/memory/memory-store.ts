@@ -83,6 +83,7 @@ import {
   NOT_FOUND,
   RECORD_HEADER_BYTES,
   type RecordAddress,
+  type RecordNumbers,
   RecordTable,
   recordClassBytes,
 } from './record-table.js';
@@ -116,8 +117,23 @@ export interface MemoryStoreOptions {
 export interface SnapshotLoad {
   /** Loads these entries (none may be newer than the snapshot's revision). */
   add(entries: Iterable<Entry>): void;
+  /**
+   * Loads one entry given as bytes, as a snapshot file holds it: its key's and value's UTF-8
+   * are copied into the store's records without being decoded (`add` decodes and encodes
+   * again). Its key must not be loaded yet, and it must be no newer than the snapshot.
+   */
+  addUtf8(entry: EntryUtf8): void;
   /** The store is at the snapshot's revision, ready. */
   finish(): void;
+}
+
+/** An entry as UTF-8 bytes: its numbers, and where its key and its value's JSON text lie in `bytes`. */
+export interface EntryUtf8 extends RecordNumbers {
+  readonly bytes: Buffer;
+  readonly keyStart: number;
+  readonly keyBytes: number;
+  readonly valueStart: number;
+  readonly valueBytes: number;
 }
 
 /** A consistent view of every live entry at one revision, for a durable snapshot. */
@@ -296,6 +312,16 @@ export class MemoryStore implements KvStore {
           if (entry.revision > revision) throw new RangeError(`an entry at revision ${entry.revision} in a snapshot at ${revision}`);
           this.apply(putChange(entry, undefined));
         }
+      },
+      addUtf8: (entry) => {
+        if (entry.revision > revision) throw new RangeError(`an entry at revision ${entry.revision} in a snapshot at ${revision}`);
+        const probe = this.table.probeUtf8(entry.bytes, entry.keyStart, entry.keyBytes);
+        if (probe.position !== NOT_FOUND) throw new RangeError('a key loaded twice from one snapshot');
+        const address = this.table.insertUtf8At(probe, entry.bytes, entry.valueStart, entry.valueBytes, entry);
+        this.order.add(address);
+        const expiring = entry.expiresAt !== NEVER;
+        this.chargedBytes += entryBytes(entry.keyBytes, entry.valueBytes, expiring);
+        if (expiring) this.trackExpiry(probe.hash, entry.expiresAt);
       },
       finish: () => {
         this.lastRevision = revision;
