@@ -107,6 +107,7 @@ export async function openStore(
     recovery: config.recovery,
     snapshotEveryBytes: config.snapshotEveryBytes,
     segmentBytes: config.walSegmentBytes,
+    snapshotOnClose: config.snapshotOnStop,
     log: logger,
     createStore: (id) => memoryStore(config, clock, id, true),
   });

@@ -67,6 +67,8 @@ export interface Config {
   readonly snapshotEveryBytes: number;
   /** Size at which a log segment is finished and the next begun (with dataDir). */
   readonly walSegmentBytes: number;
+  /** A clean stop writes a snapshot when commits were logged since the last one (with dataDir). */
+  readonly snapshotOnStop: boolean;
   /** Origins whose browser apps may call the API (CORS): '*', a list, or undefined (off). */
   readonly corsOrigins: CorsOrigins | undefined;
 }
@@ -127,13 +129,14 @@ export const VARIABLES = [
   'KV_RECOVERY',
   'KV_SNAPSHOT_EVERY_BYTES',
   'KV_WAL_SEGMENT_BYTES',
+  'KV_SNAPSHOT_ON_STOP',
   'KV_CORS_ORIGINS',
 ];
 
 const ETCD_VARIABLES = VARIABLES.filter((name) => name.startsWith('KV_ETCD_'));
 
 /** The variables that mean something only with KV_DATA_DIR. */
-const PERSISTENCE_VARIABLES = ['KV_FSYNC', 'KV_RECOVERY', 'KV_SNAPSHOT_EVERY_BYTES', 'KV_WAL_SEGMENT_BYTES'];
+const PERSISTENCE_VARIABLES = ['KV_FSYNC', 'KV_RECOVERY', 'KV_SNAPSHOT_EVERY_BYTES', 'KV_WAL_SEGMENT_BYTES', 'KV_SNAPSHOT_ON_STOP'];
 
 /** Variables of the KV_ family that other programs read (test_client, kvctl), not typos. */
 const OTHERS = ['KV_STORE_URL', 'KV_URL', 'KV_TOKEN'];
@@ -195,6 +198,7 @@ export function loadConfig(env: Env = process.env): Config {
     recovery: oneOf(env, 'KV_RECOVERY', RECOVERY_MODES, 'strict'),
     snapshotEveryBytes: integer(env, 'KV_SNAPSHOT_EVERY_BYTES', 64 * 1_048_576, 4096, Number.MAX_SAFE_INTEGER),
     walSegmentBytes: integer(env, 'KV_WAL_SEGMENT_BYTES', 64 * 1_048_576, 4096, 4 * 1024 * 1_048_576),
+    snapshotOnStop: oneOf(env, 'KV_SNAPSHOT_ON_STOP', ['true', 'false'], 'true') === 'true',
     corsOrigins: corsOrigins(env),
   });
 }

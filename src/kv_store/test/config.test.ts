@@ -50,6 +50,7 @@ describe('loadConfig', () => {
       recovery: 'strict',
       snapshotEveryBytes: 64 * 1_048_576,
       walSegmentBytes: 64 * 1_048_576,
+      snapshotOnStop: true,
       corsOrigins: undefined,
     });
   });
@@ -169,6 +170,7 @@ describe('loadConfig', () => {
       ['KV_RECOVERY', 'guess'],
       ['KV_SNAPSHOT_EVERY_BYTES', '1000'],
       ['KV_WAL_SEGMENT_BYTES', '64MiB'],
+      ['KV_SNAPSHOT_ON_STOP', 'yes'],
       ['KV_CORS_ORIGINS', 'app.example.com'],
       ['KV_CORS_ORIGINS', 'https://app.example.com/path'],
       ['KV_CORS_ORIGINS', 'https://app.example.com?x=1'],
@@ -343,6 +345,7 @@ describe('loadConfig', () => {
           KV_RECOVERY: 'truncate',
           KV_SNAPSHOT_EVERY_BYTES: '1048576',
           KV_WAL_SEGMENT_BYTES: '8192',
+          KV_SNAPSHOT_ON_STOP: 'false',
         }),
       ).toMatchObject({
         dataDir: resolve('data/kv'),
@@ -350,6 +353,7 @@ describe('loadConfig', () => {
         recovery: 'truncate',
         snapshotEveryBytes: 1_048_576,
         walSegmentBytes: 8192,
+        snapshotOnStop: false,
       });
       expect(loadConfig({ KV_DATA_DIR: '/var/lib/kv' }).dataDir).toBe('/var/lib/kv');
       expect(loadConfig({ KV_DATA_DIR: '  ' }).dataDir).toBeUndefined();

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { writeSnapshot } from '../../src/store/durable/snapshot-writer.js';
-import { NEVER } from '../../src/store/store.js';
+import { type Entry, NEVER } from '../../src/store/store.js';
 import { sync } from '../helpers.js';
 import { DIR, EntryModel, entriesOf, openDurable, recordOffsets } from '../support/durable.js';
 import { ManualScheduler, SimDisk } from '../support/sim-disk.js';
@@ -117,6 +117,74 @@ describe('snapshots', () => {
     expect(again.log.lines.find((l) => l.message === 'recovered the store from the data directory')?.fields).toMatchObject({
       snapshotEntries: expect.any(Number),
     });
+  });
+
+  it('a clean stop writes one (snapshotOnClose) when commits were logged since the last: the next start loads it and replays no log', async () => {
+    const disk = new SimDisk();
+    const scheduler = new ManualScheduler();
+    const first = await openDurable(disk, scheduler, { fsync: 'no', snapshotOnClose: true });
+    const model = new EntryModel(first.store);
+    const keys = Array.from({ length: 2500 }, (_, i) => `k${i}`);
+    for (const [i, key] of keys.entries()) sync(first.store.create(key, String(i), i % 3 === 0 ? { ttlMs: 3_600_000 } : {}));
+    sync(first.store.delete('k7'));
+    sync(first.store.replace('k8', '"eight"'));
+    const closing = first.persistence.close();
+    await scheduler.settle();
+    await closing;
+    expect(first.log.messages('info')).toContain('snapshot written at the stop: the next start loads it instead of replaying the log');
+    const snapshot = `snapshot-${String(2502).padStart(16, '0')}.snap`;
+    expect(snapFiles(disk)).toEqual([snapshot]);
+    // The log it covers is gone; the segment begun for later commits is all that is left.
+    expect(walFiles(disk)).toEqual([`wal-${String(2503).padStart(16, '0')}.log`]);
+
+    const again = await openDurable(disk, scheduler, { fsync: 'no', snapshotOnClose: true, clock: first.clock });
+    expect(entriesOf(again.store, keys)).toEqual(model.entries);
+    expect(again.store.size).toBe(2499);
+    expect(again.store.revision).toBe(2502);
+    expect(again.log.lines.find((l) => l.message === 'recovered the store from the data directory')?.fields).toMatchObject({
+      snapshotEntries: 2499,
+      logCommits: 0,
+    });
+    // Nothing logged since: the stop writes no snapshot.
+    const closingAgain = again.persistence.close();
+    await scheduler.settle();
+    await closingAgain;
+    expect(again.log.messages('info').filter((m) => m.startsWith('snapshot written'))).toEqual([]);
+    expect(snapFiles(disk)).toEqual([snapshot]);
+
+    // Without the option, a stop leaves the log to be replayed.
+    const third = await openDurable(disk, scheduler, { fsync: 'no', clock: first.clock });
+    sync(third.store.create('late', '1'));
+    await third.persistence.close();
+    expect(snapFiles(disk)).toEqual([snapshot]);
+    const fourth = await openDurable(disk, scheduler, { fsync: 'no', clock: first.clock });
+    expect(fourth.store.get('late')?.value).toBe('1');
+    expect(fourth.log.lines.find((l) => l.message === 'recovered the store from the data directory')?.fields).toMatchObject({
+      snapshotEntries: 2499,
+      logCommits: 1,
+    });
+  });
+
+  it('a snapshot that holds a key twice is damage: start-up stops naming file and offset', async () => {
+    const disk = new SimDisk();
+    const scheduler = new ManualScheduler();
+    const { store, persistence } = await openDurable(disk, scheduler, {
+      fsync: 'no',
+      // A view that gives its entry twice: no engine writes one, so the file is made this way.
+      snapshots: (s) => {
+        const entry = s.get('k') as Entry;
+        return { revision: s.revision, entries: () => [entry, entry], release: () => {} };
+      },
+    });
+    sync(store.create('k', '1'));
+    const taking = persistence.snapshot();
+    await scheduler.settle();
+    const name = (await taking)?.name as string;
+    await persistence.close();
+    const offset = recordOffsets(disk.bytes(`${DIR}/${name}`))[1] as number;
+    await expect(openDurable(disk, scheduler, { fsync: 'no' })).rejects.toThrow(
+      `${DIR}/${name}: a key loaded twice from one snapshot at offset ${offset}; kv_store stopped rather than guess`,
+    );
   });
 
   it('a snapshot cut short by close leaves no file behind and the log whole', async () => {

@@ -66,6 +66,7 @@ export interface OpenOptions {
   readonly segmentBytes?: number;
   readonly snapshotEveryBytes?: number;
   readonly snapshots?: PersistenceOptions['snapshots'];
+  readonly snapshotOnClose?: boolean;
   readonly dir?: string;
 }
 
@@ -96,6 +97,7 @@ export async function openDurable(
     scheduler,
     lock: false,
     snapshots: options.snapshots,
+    snapshotOnClose: options.snapshotOnClose,
   });
   const store = await persistence.open();
   return { store, persistence, log, clock };

@@ -25,6 +25,8 @@ export interface PersistenceOptions {
   readonly snapshotEveryBytes: number;
   /** Size at which a log segment is finished and the next begun. */
   readonly segmentBytes: number;
+  /** close() writes a snapshot when commits were logged since the last one (off by default). */
+  readonly snapshotOnClose?: boolean;
   readonly log: PersistenceLog;
   /** Builds the (empty) engine with the directory's store id. */
   readonly createStore: (id: string) => MemoryStore;
@@ -56,6 +58,8 @@ export class Persistence {
   private releaseLock: ReleaseLock = () => {};
   private logBytes = 0;
   private snapshotFile: string | undefined;
+  /** The revision of the newest snapshot on disk (0: none). */
+  private snapshotRevision = 0;
   private snapshotting: Promise<WrittenSnapshot | undefined> | undefined;
   private snapshotQueued = false;
   private lastSnapshot: PersistenceStats['lastSnapshot'];
@@ -109,6 +113,7 @@ export class Persistence {
       store.setJournal(this.wal);
       this.store = store;
       this.snapshotFile = recovered.snapshot?.name;
+      this.snapshotRevision = recovered.snapshot?.revision ?? 0;
       this.logBytes = recovered.logBytes;
       this.state = 'open';
       log.info(
@@ -172,17 +177,29 @@ export class Persistence {
     return this.snapshotting;
   }
 
-  /** Ends an unfinished snapshot, makes the log durable, closes its files and releases the directory. */
+  /**
+   * A clean stop: ends an unfinished background snapshot; with snapshotOnClose, when commits were
+   * logged since the last snapshot, writes one of the store as it is now (nothing else writes by
+   * then), so the next start loads it instead of replaying the log; then makes the log durable,
+   * closes its files and releases the directory. A stop cut short (a kill, the shutdown deadline)
+   * leaves the log whole: the final snapshot only speeds up the next start, it never holds a
+   * write the log does not.
+   */
   async close(): Promise<void> {
     if (this.state === 'closed') return;
     this.closing = true;
     await this.snapshotting;
-    await this.wal?.close();
+    const { wal, store } = this;
+    if (this.options.snapshotOnClose === true && wal !== undefined && store !== undefined && wal.failed === undefined) {
+      if (wal.revision > this.snapshotRevision) await this.takeSnapshot(this.source()(store), wal, true);
+    }
+    await wal?.close();
     this.releaseLock();
     this.state = 'closed';
   }
 
-  private async takeSnapshot(view: StateSnapshot, wal: WriteAheadLog): Promise<WrittenSnapshot | undefined> {
+  /** Writes `view` and removes the log it covers; a background one (not `final`) stops when closing begins. */
+  private async takeSnapshot(view: StateSnapshot, wal: WriteAheadLog, final = false): Promise<WrittenSnapshot | undefined> {
     const { dir, log } = this.options;
     try {
       if (view.revision !== wal.revision) {
@@ -197,22 +214,25 @@ export class Persistence {
         dir,
         storeId: (this.store as MemoryStore).id,
         scheduler: this.scheduler,
-        cancelled: () => this.closing,
+        cancelled: final ? undefined : () => this.closing,
       });
       const obsolete = wal.takeSegmentsBefore(view.revision + 1);
       if (this.snapshotFile !== undefined && this.snapshotFile !== written.name) obsolete.push(this.snapshotFile);
       for (const name of obsolete) this.remove(name);
       await this.files.syncDir(dir);
       this.snapshotFile = written.name;
+      this.snapshotRevision = written.revision;
       const ms = this.scheduler.now() - started;
       this.lastSnapshot = { ...written, at: this.scheduler.now(), ms };
       log.info(
-        { dir, revision: written.revision, entries: written.entries, bytes: written.bytes, ms, removed: obsolete },
-        'snapshot written',
+        { dir, revision: written.revision, entries: written.entries, bytes: written.bytes, ms, removed: obsolete, final },
+        final ? 'snapshot written at the stop: the next start loads it instead of replaying the log' : 'snapshot written',
       );
       return written;
     } catch (err) {
-      if (!this.closing) {
+      if (final) {
+        log.warn({ err, dir }, 'the snapshot at the stop failed; the log still holds every commit, and the next start replays it');
+      } else if (!this.closing) {
         log.warn(
           { err, dir },
           'the snapshot failed; the log still holds every commit, and the next snapshot is tried after another KV_SNAPSHOT_EVERY_BYTES',
