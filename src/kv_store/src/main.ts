@@ -70,17 +70,21 @@ async function main(): Promise<void> {
       'kv_store listening',
     );
   });
+  // When the stop began: the process ends 2 s after the shutdown timeout whatever happens
+  // (stopOnSignals), so the snapshot written at the stop gives up a second before that.
+  let stopAt = 0;
   stopOnSignals({
     server,
     timeoutMs: config.shutdownTimeoutMs,
     log: logger,
     beforeClose: () => {
+      stopAt = Date.now();
       app.drain();
       governor?.stop();
     },
     afterClose: async () => {
       await app.close();
-      await persistence?.close();
+      await persistence?.close({ snapshotBy: stopAt + config.shutdownTimeoutMs + 1000 });
     },
   });
 }

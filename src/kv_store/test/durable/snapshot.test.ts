@@ -165,6 +165,26 @@ describe('snapshots', () => {
     });
   });
 
+  it('the snapshot at a stop gives up at the deadline it is given: no file left, the log whole and replayed at the next start', async () => {
+    const disk = new SimDisk();
+    const scheduler = new ManualScheduler();
+    const { store, persistence, log, clock } = await openDurable(disk, scheduler, { fsync: 'no', snapshotOnClose: true });
+    for (let i = 0; i < 3000; i++) sync(store.create(`k${i}`, '1'));
+    const closing = persistence.close({ snapshotBy: scheduler.now() - 1 });
+    await scheduler.settle();
+    await closing;
+    expect(log.messages('warn')).toContain(
+      'the snapshot at the stop failed or ran out of time; the log still holds every commit, and the next start replays it',
+    );
+    expect(disk.list(DIR).filter((n) => n.includes('snapshot'))).toEqual([]);
+    const again = await openDurable(disk, scheduler, { fsync: 'no', clock });
+    expect(again.store.size).toBe(3000);
+    expect(again.log.lines.find((l) => l.message === 'recovered the store from the data directory')?.fields).toMatchObject({
+      snapshotEntries: 0,
+      logCommits: 3000,
+    });
+  });
+
   it('a snapshot that holds a key twice is damage: start-up stops naming file and offset', async () => {
     const disk = new SimDisk();
     const scheduler = new ManualScheduler();

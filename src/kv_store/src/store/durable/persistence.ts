@@ -183,23 +183,29 @@ export class Persistence {
    * then), so the next start loads it instead of replaying the log; then makes the log durable,
    * closes its files and releases the directory. A stop cut short (a kill, the shutdown deadline)
    * leaves the log whole: the final snapshot only speeds up the next start, it never holds a
-   * write the log does not.
+   * write the log does not. `snapshotBy` (a time, as the scheduler tells it) is when the final
+   * snapshot gives up, if it is still being written: the stop's deadline.
    */
-  async close(): Promise<void> {
+  async close(options: { readonly snapshotBy?: number } = {}): Promise<void> {
     if (this.state === 'closed') return;
     this.closing = true;
     await this.snapshotting;
     const { wal, store } = this;
     if (this.options.snapshotOnClose === true && wal !== undefined && store !== undefined && wal.failed === undefined) {
-      if (wal.revision > this.snapshotRevision) await this.takeSnapshot(this.source()(store), wal, true);
+      const by = options.snapshotBy ?? Number.POSITIVE_INFINITY;
+      if (wal.revision > this.snapshotRevision) await this.takeSnapshot(this.source()(store), wal, () => this.scheduler.now() > by);
     }
     await wal?.close();
     this.releaseLock();
     this.state = 'closed';
   }
 
-  /** Writes `view` and removes the log it covers; a background one (not `final`) stops when closing begins. */
-  private async takeSnapshot(view: StateSnapshot, wal: WriteAheadLog, final = false): Promise<WrittenSnapshot | undefined> {
+  /**
+   * Writes `view` and removes the log it covers. A background snapshot stops when closing
+   * begins; the final one (of close) is given its own `late` test, asked between slices.
+   */
+  private async takeSnapshot(view: StateSnapshot, wal: WriteAheadLog, late?: () => boolean): Promise<WrittenSnapshot | undefined> {
+    const final = late !== undefined;
     const { dir, log } = this.options;
     try {
       if (view.revision !== wal.revision) {
@@ -214,7 +220,7 @@ export class Persistence {
         dir,
         storeId: (this.store as MemoryStore).id,
         scheduler: this.scheduler,
-        cancelled: final ? undefined : () => this.closing,
+        cancelled: late ?? (() => this.closing),
       });
       const obsolete = wal.takeSegmentsBefore(view.revision + 1);
       if (this.snapshotFile !== undefined && this.snapshotFile !== written.name) obsolete.push(this.snapshotFile);
@@ -231,7 +237,10 @@ export class Persistence {
       return written;
     } catch (err) {
       if (final) {
-        log.warn({ err, dir }, 'the snapshot at the stop failed; the log still holds every commit, and the next start replays it');
+        log.warn(
+          { err, dir },
+          'the snapshot at the stop failed or ran out of time; the log still holds every commit, and the next start replays it',
+        );
       } else if (!this.closing) {
         log.warn(
           { err, dir },
