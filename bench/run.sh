@@ -641,28 +641,36 @@ if has durability "$PHASES"; then
     done
   fi
 
-  # Restart time: DUR_KEYS keys written, a clean stop, then the time from starting the process to
-  # its first answer (kv_store: GET /healthz, which answers once recovery is done and it listens;
-  # redis-server: PING answered PONG, not LOADING).
-  log "durability: kv_store restart with $DUR_KEYS keys in its log"
+  # Restart time: DUR_KEYS keys written, then the time from starting the process to its first
+  # answer (kv_store: GET /healthz, which answers once recovery is done and it listens;
+  # redis-server: PING answered PONG, not LOADING). kv_store twice over: after a kill -9 (its
+  # last snapshot and the log after it to replay), then after a clean stop (which writes a
+  # snapshot: KV_SNAPSHOT_ON_STOP), twice.
+  log "durability: kv_store restart with $DUR_KEYS keys, after a kill -9 and after a clean stop"
   KV_ENV=(KV_DATA_DIR="$OUT/durability/data/kv-restart" KV_FSYNC=everysec)
   start_kv dur-load
   SERVER_PIDS=("$KV_PID")
   preload kv "http://127.0.0.1:$KV_PORT" r "$DUR_KEYS" dur-restart
-  stop_pid "$KV_PID"
-  for i in 1 2; do
+  kill -KILL "$KV_PID"
+  wait "$KV_PID" 2>/dev/null || true
+  after="kill -9"
+  stop_ms=null
+  for i in 1 2 3; do
     t0=$(now_ns)
     start_kv "dur-restart-$i"
     t1=$(now_ns)
     node "$ROOT/bench/preload.mjs" check kv "http://127.0.0.1:$KV_PORT" r "$DUR_KEYS" 2>>"$OUT/logs/checks.log" ||
       die "kv_store lost keys over its restart; see $OUT/logs/checks.log"
     rss=$(awk '/VmRSS/ { print $2 * 1024 }' "/proc/$KV_PID/status")
-    stop_pid "$KV_PID"
     # What kv_store logged about its recovery: how long, and how much came from the snapshot and the log.
     recovery=$(node -e 'for (const l of require("fs").readFileSync(process.argv[1], "utf8").split("\n")) { try { const j = JSON.parse(l); if (j.msg === "recovered the store from the data directory") console.log(JSON.stringify({ recoveryMs: j.ms, snapshotEntries: j.snapshotEntries, logCommits: j.logCommits }).slice(1, -1)); } catch {} }' \
       "$OUT/logs/kv-dur-restart-$i.log")
-    echo "{\"server\":\"kv\",\"keys\":$DUR_KEYS,\"run\":$i,\"startMs\":$(((t1 - t0) / 1000000)),${recovery:+$recovery,}\"rssBytes\":${rss:-null},\"diskBytes\":$(du -sb "$OUT/durability/data/kv-restart" | cut -f1)}" \
+    echo "{\"server\":\"kv\",\"keys\":$DUR_KEYS,\"run\":$i,\"after\":\"$after\",\"stopMs\":$stop_ms,\"startMs\":$(((t1 - t0) / 1000000)),${recovery:+$recovery,}\"rssBytes\":${rss:-null},\"diskBytes\":$(du -sb "$OUT/durability/data/kv-restart" | cut -f1)}" \
       >"$OUT/durability/restart-kv-$i.json"
+    t0=$(now_ns)
+    stop_pid "$KV_PID"
+    stop_ms=$((($(now_ns) - t0) / 1000000))
+    after="clean stop"
   done
   KV_ENV=()
   if command -v redis-server >/dev/null; then
