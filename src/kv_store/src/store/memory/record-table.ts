@@ -318,10 +318,7 @@ export class RecordTable {
   insertAt(probe: KeyProbe, value: string, numbers: RecordNumbers): RecordAddress {
     const valueBytes = Buffer.byteLength(value);
     const address = this.insertKey(probe, valueBytes);
-    const slab = this.slabOf(address);
-    const at = this.offsetOf(address);
-    this.writeNumbers(slab, at, valueBytes, numbers);
-    slab.bytes.write(value, at + RECORD_HEADER_BYTES + this.probeState.length, valueBytes, 'utf8');
+    this.writeValue(this.slabOf(address), this.offsetOf(address), this.probeState.length, value, valueBytes, numbers);
     return address;
   }
 
