@@ -2,11 +2,13 @@ import { describe, expect, it } from 'vitest';
 import { writeSnapshot } from '../../src/store/durable/snapshot-writer.js';
 import { type Entry, NEVER } from '../../src/store/store.js';
 import { sync } from '../helpers.js';
-import { DIR, EntryModel, entriesOf, openDurable, recordOffsets } from '../support/durable.js';
+import { DIR, EntryModel, entriesOf, type MemoryLog, openDurable, recordOffsets } from '../support/durable.js';
 import { ManualScheduler, SimDisk } from '../support/sim-disk.js';
 
 const walFiles = (disk: SimDisk) => disk.list(DIR).filter((n) => n.startsWith('wal-'));
 const snapFiles = (disk: SimDisk) => disk.list(DIR).filter((n) => n.startsWith('snapshot-'));
+/** What a start logged about its recovery (snapshotEntries, logCommits...). */
+const recovery = (log: MemoryLog) => log.lines.find((l) => l.message === 'recovered the store from the data directory')?.fields;
 
 describe('snapshots', () => {
   it('are written a slice per turn while writes go on; recovery from the snapshot and the segments after it gives the same state', async () => {
@@ -114,7 +116,7 @@ describe('snapshots', () => {
     expect(entriesOf(again.store, keys)).toEqual(model.entries);
     expect(again.store.size).toBe(model.entries.size);
     expect(again.store.revision).toBe(store.revision);
-    expect(again.log.lines.find((l) => l.message === 'recovered the store from the data directory')?.fields).toMatchObject({
+    expect(recovery(again.log)).toMatchObject({
       snapshotEntries: expect.any(Number),
     });
   });
@@ -141,7 +143,7 @@ describe('snapshots', () => {
     expect(entriesOf(again.store, keys)).toEqual(model.entries);
     expect(again.store.size).toBe(2499);
     expect(again.store.revision).toBe(2502);
-    expect(again.log.lines.find((l) => l.message === 'recovered the store from the data directory')?.fields).toMatchObject({
+    expect(recovery(again.log)).toMatchObject({
       snapshotEntries: 2499,
       logCommits: 0,
     });
@@ -159,7 +161,7 @@ describe('snapshots', () => {
     expect(snapFiles(disk)).toEqual([snapshot]);
     const fourth = await openDurable(disk, scheduler, { fsync: 'no', clock: first.clock });
     expect(fourth.store.get('late')?.value).toBe('1');
-    expect(fourth.log.lines.find((l) => l.message === 'recovered the store from the data directory')?.fields).toMatchObject({
+    expect(recovery(fourth.log)).toMatchObject({
       snapshotEntries: 2499,
       logCommits: 1,
     });
@@ -179,7 +181,7 @@ describe('snapshots', () => {
     expect(disk.list(DIR).filter((n) => n.includes('snapshot'))).toEqual([]);
     const again = await openDurable(disk, scheduler, { fsync: 'no', clock });
     expect(again.store.size).toBe(3000);
-    expect(again.log.lines.find((l) => l.message === 'recovered the store from the data directory')?.fields).toMatchObject({
+    expect(recovery(again.log)).toMatchObject({
       snapshotEntries: 0,
       logCommits: 3000,
     });
