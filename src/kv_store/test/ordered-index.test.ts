@@ -155,7 +155,7 @@ function run(ops: readonly Op[], seen: { splits: number; snapshots: number }): v
           const key = poolKey((op.from + i) % POOL);
           if (!live.has(key)) continue;
           const address = newRecord(key);
-          index.move(key, address);
+          index.move(address);
           live.set(key, address);
         }
         break;

@@ -1069,6 +1069,32 @@ describe('RecordTable maintenance', () => {
     expect(table.size).toBe(1);
     expect(table.value(table.addressAt(table.find('c')))).toBe('1');
   });
+
+  it('a call that is overdue stops moving records after 15 of them, and later calls finish the slab; every key still reads back', () => {
+    const random = mulberry32(0x51ab);
+    const { table } = newTable();
+    const model: Model = new Map();
+    const keys = Array.from({ length: 150_000 }, (_, i) => `k${i}`);
+    keys.forEach((key, i) => {
+      insertAbsent(table, model, key, jsonOfBytes(100, i), numbersFor(i));
+    });
+    for (const key of shuffle([...keys], random).slice(0, 90_000)) removePresent(table, model, key);
+    const reservedBefore = table.reservedBytes;
+    let movedInCall = 0;
+    const perCall: number[] = [];
+    let released = 0;
+    for (let calls = 0; calls < 5000 && released === 0; calls++) {
+      movedInCall = 0;
+      released += table.maintain({ overdue: () => true, moved: () => movedInCall++ });
+      perCall.push(movedInCall);
+    }
+    expect(released).toBeGreaterThanOrEqual(SLAB);
+    expect(table.reservedBytes).toBeLessThan(reservedBefore);
+    // Each call moved at most 15 records (it asks after every 16th), and they were many calls.
+    expect(Math.max(...perCall)).toBe(15);
+    expect(perCall.filter((n) => n > 0).length).toBeGreaterThan(10);
+    expectMatchesModel(table, model, keys);
+  });
 });
 
 describe('RecordTable loading UTF-8 as a snapshot file holds it (probeUtf8, insertUtf8At)', () => {

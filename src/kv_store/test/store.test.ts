@@ -67,6 +67,33 @@ describe('MemoryStore', () => {
     expect(store.usedBytes).toBe(entryCost('b', '2'));
   });
 
+  it('a sweep with a deadline stops once the clock has passed it, looking every 8 items; sweepStep ends a step on its time', () => {
+    const clock = new FakeClock();
+    const store = new MemoryStore({ clock });
+    for (let i = 0; i < 100; i++) store.create(`k${i}`, '1', { ttlMs: 1000 });
+    clock.advance(1000);
+    expect(store.sweepExpired(SWEEP_BATCH, clock.now(), clock.now() - 1)).toBe(7);
+    expect(store.size).toBe(93);
+    expect(store.sweepExpired(SWEEP_BATCH, clock.now(), clock.now())).toBe(93);
+    expect(store.size).toBe(0);
+
+    // A clock that moves 1 ms at every look: a step of the sweeper ends after SWEEP_STEP_MS.
+    let t = 1_000_000;
+    let ticking = false;
+    const ticks = new MemoryStore({ clock: { now: () => (ticking ? t++ : t) } });
+    for (let i = 0; i < 100; i++) ticks.create(`k${i}`, '1', { ttlMs: 1000 });
+    t += 1000;
+    ticking = true;
+    expect(ticks.sweepStep()).toBe(true);
+    const afterOne = ticks.size;
+    expect(afterOne).toBeLessThan(100);
+    expect(afterOne).toBeGreaterThan(0);
+    let steps = 1;
+    while (ticks.sweepStep()) steps++;
+    expect(ticks.size).toBe(0);
+    expect(steps).toBeGreaterThan(2);
+  });
+
   it('sweeps at most SWEEP_BATCH entries by default', () => {
     const clock = new FakeClock();
     const store = new MemoryStore({ clock });

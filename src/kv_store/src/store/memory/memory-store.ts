@@ -156,8 +156,19 @@ const NO_CHECKS: TxnRequest['checks'] = [];
  * removal is a commit (a few µs), so 500 of them are one to two milliseconds; the sweeper lets
  * pending I/O run between sweeps (2,000 at a time took 13 ms a step on average, measured on a
  * busy machine with bench/engine-pauses.mjs).
+ *
+ * A count alone did not bound a step in time: the first sweeps of a process run code that was
+ * never run before (nothing had been deleted), interpreted until V8 has compiled it, and
+ * removals far apart in memory miss the caches; the first steps of a million keys expiring at
+ * once took 10-49 ms for their 500 (bench/engine-pauses.mjs). So the sweeper's step also stops
+ * after SWEEP_STEP_MS, as Redis's active expiry cycle stops at its time limit, looking at the
+ * clock every SWEEP_CLOCK_MASK + 1 items.
  */
 export const SWEEP_BATCH = 500;
+/** Most milliseconds of one step of the sweeper, and of the records one maintenance tick moves. */
+export const SWEEP_STEP_MS = 2;
+const MAINTAIN_STEP_MS = 2;
+const SWEEP_CLOCK_MASK = 7;
 /**
  * Expiry queue items a write checks for staleness while stale items are over half the queue: 8,
  * and one more for every 8 items over that bound, at most PRUNE_MAX (a few µs of work).
@@ -424,12 +435,14 @@ export class MemoryStore implements KvStore {
 
   /**
    * Removes up to `limit` entries whose time has passed, earliest first, and returns how many
-   * it removed. Each removal is a commit of its own.
+   * it removed. Each removal is a commit of its own. With `until`, it also stops once the store's
+   * clock has passed that time.
    */
-  sweepExpired(limit = SWEEP_BATCH, now = this.clock.now()): number {
+  sweepExpired(limit = SWEEP_BATCH, now = this.clock.now(), until = Number.POSITIVE_INFINITY): number {
     let removed = 0;
     // Every item popped counts toward the limit, stale ones too, so a sweep is always bounded.
     for (let popped = 0; popped < limit && this.expiry.size > 0 && this.expiry.peekTime() <= now; popped++) {
+      if ((popped & SWEEP_CLOCK_MASK) === SWEEP_CLOCK_MASK && this.clock.now() > until) break;
       const hash = this.expiry.pop();
       this.expiryNow = now;
       const position = this.table.findByHash(hash, this.expiredByNow);
@@ -441,6 +454,16 @@ export class MemoryStore implements KvStore {
   }
 
   /**
+   * One step of the background sweeper: at most SWEEP_BATCH entries and SWEEP_STEP_MS of work,
+   * whichever comes first. Returns true when more entries are due.
+   */
+  sweepStep(): boolean {
+    const now = this.clock.now();
+    this.sweepExpired(SWEEP_BATCH, now, now + SWEEP_STEP_MS);
+    return this.hasExpired();
+  }
+
+  /**
    * Lets go of idle cursors' snapshots, and gives record memory back when much of it is free
    * (see RecordTable.maintain; records are not moved while a snapshot is pinned). Returns the
    * bytes given back.
@@ -448,12 +471,13 @@ export class MemoryStore implements KvStore {
   maintain(): number {
     this.pins.expireIdle(this.clock.now());
     if (this.expiry.size > this.expiringCount) this.expiry.prune(MAINTAIN_PRUNE, this.staleItem);
-    return this.table.maintain({ evacuate: this.pins.size === 0, moved: this.recordMoved });
+    const until = this.clock.now() + MAINTAIN_STEP_MS;
+    return this.table.maintain({ evacuate: this.pins.size === 0, moved: this.recordMoved, overdue: () => this.clock.now() > until });
   }
 
   /** A record moved to another slab: the ordered index follows it. */
   private readonly recordMoved = (address: RecordAddress): void => {
-    this.order.move(this.table.key(address), address);
+    this.order.move(address);
   };
 
   /** True when an expired entry is waiting to be swept. */
@@ -581,7 +605,7 @@ export class MemoryStore implements KvStore {
       // it (the index compares keys in their records: the old one must still read as the key).
       const moves = keep || recordClassBytes(RECORD_HEADER_BYTES + table.keyBytes(old) + valueBytes) !== table.classBytes(old);
       address = table.rewrite(probe.position, change.value, change, moves);
-      if (address !== old) this.order.move(change.key, address);
+      if (address !== old) this.order.move(address);
       if (keep) this.pins.retire(old, table.classBytes(old), change.revision);
       else if (moves) table.free(old);
       if (!expiring && hadExpiry) this.pruneExpiryQueue();

@@ -249,12 +249,22 @@ export class OrderedIndex {
     this.count++;
   }
 
-  /** Points a key already in the index at its record's new address. */
-  move(key: string, address: RecordAddress): void {
-    const length = this.encode(key);
-    const p = this.locate(length);
-    if (!this.found(p, length)) return;
-    this.writable(p).addresses[this.at.slot] = address;
+  /**
+   * Points a key already in the index at its record's new address: the record at `address` is
+   * a copy of the one the index holds, which must still hold the key (the search compares in
+   * place, with the new record's bytes, as `add` does).
+   */
+  move(address: RecordAddress): void {
+    const table = this.table;
+    const key = table.keySlab(address);
+    const from = table.keyStart(address);
+    const length = table.keyBytes(address);
+    findPosition(table, this.pages, key, length, this.at, from);
+    const p = this.at.page;
+    const page = this.pages[p] as Page;
+    const slot = this.at.slot;
+    if (slot >= page.count || compareKey(table, page.addresses[slot] as RecordAddress, key, length, from) !== 0) return;
+    this.writable(p).addresses[slot] = address;
   }
 
   remove(key: string): void {

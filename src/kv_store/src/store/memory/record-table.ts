@@ -59,8 +59,14 @@ const OFFSET_MASK = (1 << OFFSET_BITS) - 1;
 const MAX_SLABS = 2 ** (32 - OFFSET_BITS);
 /** Records this large get a slab of their own, freed with them. */
 const LARGE_RECORD = SLAB_BYTES / 4;
-/** Most bytes of live records maintain() moves in one call (about 0.5 ms of work). */
+/**
+ * Most bytes of live records maintain() moves in one call. With the ordered index following each
+ * record moved (a search of a few µs, more when the code is not yet compiled), 256 KiB of records
+ * took 3-12 ms, so the engine also gives a call a deadline (MaintainOptions.overdue), looked at
+ * every EVACUATE_CLOCK_MASK + 1 records.
+ */
 const MAINTAIN_STEP_BYTES = 256 * 1024;
+const EVACUATE_CLOCK_MASK = 15;
 /** The key length of a freed record. */
 const FREE = 0xffffffff;
 /** `slabTop` of a slab holding one large record. */
@@ -147,6 +153,8 @@ export interface MaintainOptions {
   readonly evacuate?: boolean | undefined;
   /** Called with the new address of each record moved. */
   readonly moved?: ((address: RecordAddress) => void) | undefined;
+  /** True when this call has taken its time: no more records are moved (asked every few records). */
+  readonly overdue?: (() => boolean) | undefined;
 }
 
 export class RecordTable {
@@ -685,7 +693,7 @@ export class RecordTable {
     }
     let released = 0;
     if (this.evacuating !== -1) {
-      if (!evacuate || !this.evacuateStep(options.moved)) return 0;
+      if (!evacuate || !this.evacuateStep(options.moved, options.overdue)) return 0;
       const id = this.evacuating;
       this.evacuating = -1;
       this.dropSlab(id, SLAB_BYTES);
@@ -713,13 +721,17 @@ export class RecordTable {
     return released;
   }
 
-  /** Moves live records out of the slab being emptied, up to MAINTAIN_STEP_BYTES; true when it is empty. */
-  private evacuateStep(onMoved: ((address: RecordAddress) => void) | undefined): boolean {
+  /**
+   * Moves live records out of the slab being emptied, up to MAINTAIN_STEP_BYTES or until `overdue`
+   * says so; true when it is empty.
+   */
+  private evacuateStep(onMoved: ((address: RecordAddress) => void) | undefined, overdue: (() => boolean) | undefined): boolean {
     const id = this.evacuating;
     const slab = this.slabs[id] as Slab;
     const end = this.slabTop[id] as number;
     this.changes++; // the scratch buffer is reused below: any probe is spent
     let moved = 0;
+    let records = 0;
     let at = this.evacuateAt;
     while (at < end && moved < MAINTAIN_STEP_BYTES) {
       const i = at >>> 2;
@@ -728,6 +740,7 @@ export class RecordTable {
         at += slab.u32[i + VALUE_BYTES] as number;
         continue;
       }
+      if ((++records & EVACUATE_CLOCK_MASK) === 0 && overdue?.() === true) break;
       const valueBytes = slab.u32[i + VALUE_BYTES] as number;
       const used = RECORD_HEADER_BYTES + keyBytes + valueBytes;
       const size = recordClassBytes(used);

@@ -4,9 +4,10 @@ import type { MemoryStore } from './memory-store.js';
 const SWEEP_INTERVAL_MS = 100;
 
 /**
- * Reclaims expired entries in the background: every interval it sweeps one bounded batch and,
- * while more are due, yields to pending I/O (setImmediate) before the next, so even a million
- * keys expiring at once never stall a request for more than one batch.
+ * Reclaims expired entries in the background: every interval it sweeps one bounded step (at most
+ * SWEEP_BATCH entries and SWEEP_STEP_MS) and, while more are due, yields to pending I/O
+ * (setImmediate) before the next, so even a million keys expiring at once never stall a request
+ * for more than one step.
  */
 export class SweepScheduler {
   private timer: NodeJS.Timeout | undefined;
@@ -30,8 +31,7 @@ export class SweepScheduler {
     this.running = true;
     this.store.maintain();
     const step = (): void => {
-      this.store.sweepExpired();
-      if (this.timer !== undefined && this.store.hasExpired()) {
+      if (this.timer !== undefined && this.store.sweepStep()) {
         setImmediate(step);
       } else {
         this.running = false;
