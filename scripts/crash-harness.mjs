@@ -92,6 +92,7 @@ async function startServer(dataDir) {
       KV_HOST: '127.0.0.1',
       KV_PORT: '0',
       KV_LOG_LEVEL: 'info',
+      KV_WARM_UP_MS: '0',
       KV_DATA_DIR: dataDir,
       KV_FSYNC: FSYNC,
       KV_SNAPSHOT_EVERY_BYTES: args['snapshot-every'],

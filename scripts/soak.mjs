@@ -74,7 +74,7 @@ function violation(kind, detail) {
 
 async function startServer() {
   const child = spawn(process.execPath, [MAIN_JS], {
-    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', KV_HOST: '127.0.0.1', KV_PORT: '0', KV_LOG_LEVEL: 'info' },
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', KV_HOST: '127.0.0.1', KV_PORT: '0', KV_LOG_LEVEL: 'info', KV_WARM_UP_MS: '0' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stderr = '';

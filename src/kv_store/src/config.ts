@@ -31,6 +31,8 @@ export interface Config {
   readonly keepAliveTimeoutMs: number;
   readonly maxConnections: number;
   readonly shutdownTimeoutMs: number;
+  /** KV_WARM_UP_MS: how long the warm-up runs after the server starts listening (0: none); /readyz waits for it. */
+  readonly warmUpMs: number;
   /** Most checks and ops in one transaction (KV_MAX_TXN_OPS). */
   readonly maxTxnOps: number;
   /** Serve the web UI at /ui/ (KV_UI=on|off). */
@@ -105,6 +107,7 @@ export const VARIABLES = [
   'KV_KEEP_ALIVE_TIMEOUT_MS',
   'KV_MAX_CONNECTIONS',
   'KV_SHUTDOWN_TIMEOUT_MS',
+  'KV_WARM_UP_MS',
   'KV_UI',
   'KV_UI_DIR',
   'KV_MAX_TXN_OPS',
@@ -179,6 +182,7 @@ export function loadConfig(env: Env = process.env): Config {
     keepAliveTimeoutMs: integer(env, 'KV_KEEP_ALIVE_TIMEOUT_MS', 5_000, 100, 3_600_000),
     maxConnections: integer(env, 'KV_MAX_CONNECTIONS', 10_000, 1, 1_000_000),
     shutdownTimeoutMs: integer(env, 'KV_SHUTDOWN_TIMEOUT_MS', 8_000, 0, 3_600_000),
+    warmUpMs: integer(env, 'KV_WARM_UP_MS', 4_000, 0, 60_000),
     maxTxnOps: integer(env, 'KV_MAX_TXN_OPS', 128, 1, 100_000),
     ui: oneOf(env, 'KV_UI', ['on', 'off'], 'on') === 'on',
     uiDir: raw(env, 'KV_UI_DIR') ?? DEFAULT_UI_DIR,

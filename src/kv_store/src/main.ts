@@ -6,6 +6,7 @@ import { MemoryGovernor } from './memory-governor.js';
 import { registerPersistenceMetrics } from './metrics/persistence-metrics.js';
 import { Readiness } from './readiness.js';
 import { DataDirError } from './store/durable/data-dir.js';
+import { warmUp } from './warm-up.js';
 
 /** Starts kv_store from the environment and shuts it down cleanly on SIGTERM or SIGINT. */
 async function main(): Promise<void> {
@@ -49,7 +50,30 @@ async function main(): Promise<void> {
     process.stderr.write(`kv_store: cannot listen on ${config.host}:${config.port}: ${listenProblem(err)}\n`);
     process.exit(1);
   });
+  // The warm-up (warm-up.ts) runs once the server listens; /readyz waits for it.
+  const warmUpAbort = new AbortController();
+  let warming: Promise<void> | undefined;
+  let warmedUp = config.warmUpMs === 0;
+  if (!warmedUp) {
+    readiness.add('warm_up', () =>
+      warmedUp
+        ? undefined
+        : 'warming up: a short scripted load against a scratch store, so the first requests do not wait for code being compiled',
+    );
+  }
   server.listen(config.port, config.host, () => {
+    if (!warmedUp) {
+      warming = warmUp(config, config.warmUpMs, warmUpAbort.signal).then(
+        (result) => {
+          warmedUp = true;
+          logger.info({ warmUp: result }, 'warm-up done');
+        },
+        (err: unknown) => {
+          warmedUp = true;
+          logger.warn({ err }, 'the warm-up failed; serving without it');
+        },
+      );
+    }
     logger.info(
       {
         address: server.address(),
@@ -79,10 +103,12 @@ async function main(): Promise<void> {
     log: logger,
     beforeClose: () => {
       stopAt = Date.now();
+      warmUpAbort.abort();
       app.drain();
       governor?.stop();
     },
     afterClose: async () => {
+      await warming;
       await app.close();
       await persistence?.close({ snapshotBy: stopAt + config.shutdownTimeoutMs + 1000 });
     },

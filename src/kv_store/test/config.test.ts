@@ -31,6 +31,7 @@ describe('loadConfig', () => {
       keepAliveTimeoutMs: 5_000,
       maxConnections: 10_000,
       shutdownTimeoutMs: 8_000,
+      warmUpMs: 4_000,
       maxTxnOps: 128,
       ui: true,
       // src/ui/dist beside kv_store's own folder (from src/kv_store/src here, from dist/ when built).
@@ -81,6 +82,7 @@ describe('loadConfig', () => {
       KV_MAX_WATCHERS: '3',
       KV_WATCH_PROGRESS_MS: '250',
       KV_WATCH_BUFFER_BYTES: '4096',
+      KV_WARM_UP_MS: '0',
     });
     expect(config).toMatchObject({
       host: '0.0.0.0',
@@ -104,6 +106,7 @@ describe('loadConfig', () => {
       maxWatchers: 3,
       watchProgressMs: 250,
       watchBufferBytes: 4096,
+      warmUpMs: 0,
     });
   });
 
@@ -158,6 +161,9 @@ describe('loadConfig', () => {
       ['KV_KEEP_ALIVE_TIMEOUT_MS', '99'],
       ['KV_MAX_CONNECTIONS', '0'],
       ['KV_SHUTDOWN_TIMEOUT_MS', '-5'],
+      ['KV_WARM_UP_MS', '-1'],
+      ['KV_WARM_UP_MS', '60001'],
+      ['KV_WARM_UP_MS', '2s'],
       ['KV_METRICS', 'yes'],
       ['KV_CURSOR_TTL_MS', '999'],
       ['KV_MAX_CURSORS', '0'],

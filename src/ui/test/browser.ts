@@ -55,7 +55,15 @@ export async function startKvStore(env: Record<string, string> = {}): Promise<Kv
   const port = await freePort();
   const child = spawn(process.execPath, [KV_STORE_MAIN], {
     cwd: ROOT,
-    env: { PATH: process.env.PATH ?? '', KV_HOST: '127.0.0.1', KV_PORT: String(port), KV_LOG_LEVEL: 'warn', KV_UI_DIR: UI_DIST, ...env },
+    env: {
+      PATH: process.env.PATH ?? '',
+      KV_HOST: '127.0.0.1',
+      KV_PORT: String(port),
+      KV_LOG_LEVEL: 'warn',
+      KV_UI_DIR: UI_DIST,
+      KV_WARM_UP_MS: '0',
+      ...env,
+    },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let stderr = '';

@@ -16,6 +16,35 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 const HANG_GUARD_MS = 30_000;
 
 describe('/readyz of a real kv_store process', () => {
+  it('answers 503 naming the warm_up check while KV_WARM_UP_MS runs, then 200; the warm-up leaves the store, its metrics and its revision untouched', async () => {
+    const kv = await startKvStore({ KV_WARM_UP_MS: '1500' });
+    const first = await fetch(`${kv.baseUrl}/readyz`);
+    expect(first.status).toBe(503);
+    expect(await first.json()).toEqual({
+      status: 'not_ready',
+      checks: expect.arrayContaining([
+        { name: 'warm_up', ok: false, reason: expect.stringMatching(/^warming up: /) as unknown as string },
+      ]) as unknown as object[],
+    });
+    let status = first.status;
+    for (const started = Date.now(); status !== 200 && Date.now() - started < HANG_GUARD_MS; await sleep(50)) {
+      status = (await fetch(`${kv.baseUrl}/readyz`)).status;
+    }
+    expect(status).toBe(200);
+    const done = kv.stdout
+      .map((line) => JSON.parse(line) as { msg?: string; warmUp?: { requests: number } })
+      .find((l) => l.msg === 'warm-up done');
+    expect(done?.warmUp?.requests).toBeGreaterThan(0);
+    const listing = await fetch(`${kv.baseUrl}/v1/`);
+    expect({ status: listing.status, body: await listing.json() }).toEqual({
+      status: 200,
+      body: { revision: 0, items: [], prefixes: [], more: false, cursor: null },
+    });
+    const metrics = await (await fetch(`${kv.baseUrl}/metrics`)).text();
+    expect(metrics).not.toMatch(/kv_http_requests_total\{[^}]*method="POST"/);
+    expect(metrics).toMatch(/kv_http_requests_total\{[^}]*method="GET"[^}]*\} \d/);
+  });
+
   it('answers 200 while serving, then 503 with the shutdown check and why once SIGTERM has arrived; /livez stays 200', async () => {
     const kv = await startKvStore();
     const probe = await RawConnection.open(kv.port);

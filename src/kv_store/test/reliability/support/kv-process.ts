@@ -61,7 +61,8 @@ export async function assertFreshBuild(): Promise<void> {
 
 /**
  * Starts `node dist/main.js` with KV_PORT=0 and the given environment; resolves once it listens
- * (the port comes from the info-level "kv_store listening" log line).
+ * (the port comes from the info-level "kv_store listening" log line). Without a warm-up
+ * (KV_WARM_UP_MS=0) unless `env` asks for one, so it is ready at once.
  */
 export async function startKvStore(
   env: Readonly<Record<string, string>> = {},
@@ -73,7 +74,14 @@ export async function startKvStore(
   }
   const child = spawn(process.execPath, [...KV_NODE_FLAGS, ...(options.nodeArgs ?? []), MAIN_JS], {
     cwd: KV_STORE_DIR,
-    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', KV_HOST: '127.0.0.1', KV_PORT: '0', KV_LOG_LEVEL: 'info', ...env },
+    env: {
+      PATH: process.env.PATH ?? '/usr/bin:/bin',
+      KV_HOST: '127.0.0.1',
+      KV_PORT: '0',
+      KV_LOG_LEVEL: 'info',
+      KV_WARM_UP_MS: '0',
+      ...env,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const stdout: string[] = [];
