@@ -31,7 +31,7 @@ for _ in $(seq "$rounds"); do
     variant_env "${envs:-}"
     env "${VARIANT_VARS[@]}" KV_PORT=$port KV_LOG_LEVEL=warn taskset -c 1 node "${VARIANT_FLAGS[@]}" "$main" &
     pid=$!
-    for _ in $(seq 50); do curl -s -o /dev/null "http://127.0.0.1:$port/healthz" && break; sleep 0.1; done
+    for _ in $(seq 100); do curl -sf -o /dev/null "http://127.0.0.1:$port/readyz" && break; sleep 0.1; done
     LOAD_PREFIX=k LOAD_START=0 LOAD_COUNT=10000 taskset -c 0 wrk -t1 -c50 -d60s -s bench/lua/load.lua "http://127.0.0.1:$port" >/dev/null 2>&1
     taskset -c 0 wrk -t1 -c50 -d2s -s "bench/lua/$load.lua" "http://127.0.0.1:$port" >/dev/null 2>&1
     cpu0=$(cpu_ticks "$pid")

@@ -11,7 +11,8 @@
 # and print the probe's numbers on one line. What bench/pauses.sh does in these windows, without
 # redis.
 #
-# Settings: ROUNDS (2), KEYS (1,000,000), PORT (19610), WARM_KEYS (none), WARM_GET_S (1).
+# Settings: ROUNDS (2), KEYS (1,000,000), PORT (19610), WARM_KEYS (none), WARM_GET_S (1); kv_store's
+# own settings (KV_WARM_UP_MS, ...) pass through the environment.
 #   bash bench/pause-ab.sh expiry /path/to/old-checkout .
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -44,7 +45,8 @@ run() {
   KV_PORT=$PORT KV_LOG_LEVEL=warn taskset -c 1 node --max-semi-space-size=2 --initial-old-space-size=64 \
     "$root/src/kv_store/dist/main.js" >"$work/kv.log" 2>&1 &
   kv=$!
-  for _ in $(seq 100); do curl -sf -o /dev/null "$url/healthz" && break; sleep 0.1; done
+  # Ready: recovered, and warmed up (KV_WARM_UP_MS) in a build that does.
+  for _ in $(seq 600); do curl -sf -o /dev/null "$url/readyz" && break; sleep 0.1; done
   curl -fsS -o /dev/null -X POST -H 'Content-Type: application/json' -d '{"key":"p000000000000000","value":1}' "$url/v1/"
   local late= probe
   rm -f "$work/stop"

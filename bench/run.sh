@@ -116,7 +116,10 @@ wait_http() { # URL PID NAME
 # start_kv LABEL [probe] [node flags...]: sets KV_PID. With "probe", bench/heap-probe.cjs is
 # preloaded and answers SIGUSR2 (writes to $PROBE_OUT); throughput runs start kv_store bare.
 # KV_ENV (an array of VAR=VALUE) is added to kv_store's otherwise default environment.
+# start_kv returns once kv_store answers KV_WAIT_PATH: readyz (recovered and warmed up, as a load
+# balancer would wait) unless a row times the first answer of any kind (healthz).
 KV_ENV=()
+KV_WAIT_PATH=readyz
 start_kv() {
   local label=$1
   shift
@@ -135,7 +138,7 @@ start_kv() {
     taskset -c "$SERVER_CPU" node "${KV_NODE_FLAGS[@]}" "$@" "$KV_MAIN" >"$OUT/logs/kv-$label.log" 2>&1 &
   KV_PID=$!
   STARTED+=("$KV_PID")
-  wait_http "http://127.0.0.1:$KV_PORT/healthz" "$KV_PID" "kv_store ($label)"
+  wait_http "http://127.0.0.1:$KV_PORT/$KV_WAIT_PATH" "$KV_PID" "kv_store ($label)"
 }
 
 start_ref() {
@@ -657,7 +660,7 @@ if has durability "$PHASES"; then
   stop_ms=null
   for i in 1 2 3; do
     t0=$(now_ns)
-    start_kv "dur-restart-$i"
+    KV_WAIT_PATH=healthz start_kv "dur-restart-$i"
     t1=$(now_ns)
     node "$ROOT/bench/preload.mjs" check kv "http://127.0.0.1:$KV_PORT" r "$DUR_KEYS" 2>>"$OUT/logs/checks.log" ||
       die "kv_store lost keys over its restart; see $OUT/logs/checks.log"
