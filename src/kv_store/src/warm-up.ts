@@ -63,7 +63,15 @@ export async function warmUp(config: Config, durationMs: number, signal?: AbortS
   const quietMs = Math.min(QUIET_MAX_MS, durationMs / 4);
   let skewMs = 0;
   const clock: Clock = { now: () => Date.now() + skewMs };
-  const scratchConfig: Config = { ...config, authToken: undefined, readToken: undefined, dataDir: undefined, etcd: undefined };
+  // The limits of the real store, but no tokens, no disk, no etcd, and room for its connections.
+  const scratchConfig: Config = {
+    ...config,
+    authToken: undefined,
+    readToken: undefined,
+    dataDir: undefined,
+    etcd: undefined,
+    maxConnections: Math.max(config.maxConnections, CONNECTIONS),
+  };
   const store = memoryStore(scratchConfig, clock);
   const app = buildApp({ config: scratchConfig, clock, store, logger: pino({ level: 'silent' }) });
   const server = app.server;

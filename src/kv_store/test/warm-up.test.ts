@@ -17,6 +17,13 @@ describe('warmUp', () => {
     expect(result.expired).toBe(3 * rounds);
   });
 
+  it("keeps the real store's limits but not its connection cap: with KV_MAX_KEYS=5 and KV_MAX_CONNECTIONS=1 it still runs, and is refused creates past the limit", async () => {
+    const result = await warmUp(loadConfig({ KV_MAX_KEYS: '5', KV_MAX_CONNECTIONS: '1' }), 200);
+    expect(result.statuses[507]).toBeGreaterThan(0);
+    expect(result.statuses[201]).toBeGreaterThan(0);
+    expect(Object.keys(result.statuses).every((status) => Number(status) < 500 || status === '507')).toBe(true);
+  });
+
   it('sends nothing when aborted before it starts, and closes its scratch server', async () => {
     const abort = new AbortController();
     abort.abort();
