@@ -75,12 +75,6 @@ export async function warmUp(config: Config, durationMs: number, signal?: AbortS
   const store = memoryStore(scratchConfig, clock);
   const app = buildApp({ config: scratchConfig, clock, store, logger: pino({ level: 'silent' }) });
   const server = app.server;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
-  const address = server.address();
-  const port = typeof address === 'object' && address !== null ? address.port : 0;
   const statuses: Record<number, number> = {};
   const deadline = started + durationMs - quietMs;
   const clients: WarmClient[] = [];
@@ -90,6 +84,12 @@ export async function warmUp(config: Config, durationMs: number, signal?: AbortS
     for (const client of clients) client.close();
   }, durationMs + HANG_GUARD_MS);
   try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(0, '127.0.0.1', () => resolve());
+    });
+    const address = server.address();
+    const port = typeof address === 'object' && address !== null ? address.port : 0;
     const runs: Promise<void>[] = [];
     for (let c = 0; c < CONNECTIONS; c++) {
       const client = await WarmClient.open(port);
