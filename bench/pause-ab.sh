@@ -11,8 +11,9 @@
 # and print the probe's numbers on one line. What bench/pauses.sh does in these windows, without
 # redis.
 #
-# Settings: ROUNDS (2), KEYS (1,000,000), PORT (19610), WARM_KEYS (none), WARM_GET_S (1); kv_store's
-# own settings (KV_WARM_UP_MS, ...) pass through the environment.
+# Settings: ROUNDS (2), KEYS (1,000,000), PORT (19610), WARM_KEYS (none), WARM_GET_S (1),
+# NODE_EXTRA (more node flags for kv_store, e.g. "--trace-gc"), LOG_TO (copy kv_store's output
+# there after each run, and the probe's results, with each slow request's time, beside it); kv_store's own settings (KV_WARM_UP_MS, ...) pass through the environment.
 #   bash bench/pause-ab.sh expiry /path/to/old-checkout .
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -28,6 +29,8 @@ ROUNDS=${ROUNDS:-2}
 KEYS=${KEYS:-1000000}
 PORT=${PORT:-19610}
 WARM_KEYS=${WARM_KEYS:-}
+NODE_EXTRA=${NODE_EXTRA:-}
+LOG_TO=${LOG_TO:-}
 WARM_GET_S=${WARM_GET_S:-1}
 LUA=$here/bench/lua
 work=$(mktemp -d)
@@ -42,7 +45,8 @@ now_ms() { date +%s%3N; }
 
 run() {
   local root=$1 url=http://127.0.0.1:$PORT
-  KV_PORT=$PORT KV_LOG_LEVEL=warn taskset -c 1 node --max-semi-space-size=2 --initial-old-space-size=64 \
+  # shellcheck disable=SC2086 # NODE_EXTRA is a list of flags
+  KV_PORT=$PORT KV_LOG_LEVEL=warn taskset -c 1 node --max-semi-space-size=2 --initial-old-space-size=64 $NODE_EXTRA \
     "$root/src/kv_store/dist/main.js" >"$work/kv.log" 2>&1 &
   kv=$!
   # Ready: recovered, and warmed up (KV_WARM_UP_MS) in a build that does.
@@ -81,6 +85,7 @@ run() {
   kill "$kv"
   wait "$kv" 2>/dev/null || true
   kv=
+  [ -z "$LOG_TO" ] || { cp "$work/kv.log" "$LOG_TO" && cp "$work/probe.json" "$LOG_TO.probe.json"; }
   node -e 'const j = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
     const first = j.over10.filter((s) => s.atMs < 1000).length;
     console.log(`p99 ${j.p99} ms, p99.9 ${j.p999} ms, max ${j.max} ms, ${j.over5ms} over 5 ms, ${j.over10ms} over 10 ms (${first} in the first second; ${j.count} probes)`)' \
