@@ -1,4 +1,5 @@
 import { connect, type Socket } from 'node:net';
+import { setImmediate as nextTurn, setTimeout as sleep } from 'node:timers/promises';
 import { pino } from 'pino';
 import { buildApp, memoryStore } from './app.js';
 import type { Clock } from './clock.js';
@@ -90,21 +91,23 @@ export async function warmUp(config: Config, durationMs: number, signal?: AbortS
     });
     const address = server.address();
     const port = typeof address === 'object' && address !== null ? address.port : 0;
+    const aborted = (): boolean => signal?.aborted === true;
     const runs: Promise<void>[] = [];
     for (let c = 0; c < CONNECTIONS; c++) {
       const client = await WarmClient.open(port);
       clients.push(client);
-      const aborted = (): boolean => signal?.aborted === true;
       runs.push(script(client, c, statuses, aborted, () => performance.now() >= deadline || aborted()));
     }
     await Promise.all(runs);
     // Every key written with a TTL expires, and the sweeper's own steps remove them.
     skewMs += 24 * 3_600_000;
     let expired = store.size;
-    while (store.sweepStep()) await new Promise((resolve) => setImmediate(resolve));
+    while (store.sweepStep()) await nextTurn();
     store.maintain();
     expired -= store.size;
-    await quiet(started + durationMs - performance.now(), signal);
+    // The quiet end: an abort cuts it short (sleep rejects with an AbortError).
+    const rest = started + durationMs - performance.now();
+    if (rest > 0 && !aborted()) await sleep(rest, undefined, { signal }).catch(() => undefined);
     const requests = Object.values(statuses).reduce((a, b) => a + b, 0);
     return { statuses, requests, expired, ms: Math.round(performance.now() - started) };
   } finally {
@@ -115,20 +118,6 @@ export async function warmUp(config: Config, durationMs: number, signal?: AbortS
     await new Promise<void>((resolve) => server.close(() => resolve()));
     await app.close();
   }
-}
-
-/** Waits `ms` (nothing when not positive), or until `signal` aborts. */
-function quiet(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  if (ms <= 0 || signal?.aborted === true) return Promise.resolve();
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, ms);
-    function done(): void {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    }
-    signal?.addEventListener('abort', done);
-  });
 }
 
 /** One connection's requests, a pipelined batch a round: at least one round unless `aborted`, then until `done`. */
