@@ -1,7 +1,20 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { type Entry, NEVER } from '../src/store/store.js';
-import { addNumbers, compare, jsonEqual, planTransaction, type TxnPlan, type TxnRequest, type TxnView } from '../src/store/txn.js';
+import { StoreError } from '../src/store/store-error.js';
+import {
+  addNumbers,
+  compare,
+  jsonEqual,
+  planSingleWrite,
+  planTransaction,
+  type SingleWriteOp,
+  singleWriteError,
+  type TxnFailure,
+  type TxnPlan,
+  type TxnRequest,
+  type TxnView,
+} from '../src/store/txn.js';
 import { T0 } from './helpers.js';
 
 /** A view over a map of live entries. */
@@ -198,5 +211,89 @@ describe('planTransaction', () => {
       ],
     });
     expect(p.at(1).changes.map((c) => (c.type === 'put' ? c.entry.expiresAt : 0))).toEqual([T0 + 1000 + 5000, T0 + 1000 + 2000]);
+  });
+});
+
+describe('planSingleWrite', () => {
+  /** A tag list of If-Match or If-None-Match: '*', or up to two tags (revisions 0-3), each maybe weak. */
+  const tags = fc.oneof(
+    fc.constant('*' as const),
+    fc.array(fc.record({ tag: fc.integer({ min: 0, max: 3 }).map(String), weak: fc.boolean() }), { maxLength: 2 }),
+  );
+  const conditions = fc.option(
+    fc.record({ ifMatch: fc.option(tags, { nil: undefined }), ifNoneMatch: fc.option(tags, { nil: undefined }) }),
+    {
+      nil: undefined,
+    },
+  );
+  const op: fc.Arbitrary<SingleWriteOp> = fc.oneof(
+    fc.record({
+      op: fc.constantFrom('create' as const, 'replace' as const),
+      key: fc.constant('k'),
+      value: fc.jsonValue().map((v) => JSON.stringify(v)),
+      ttlMs: fc.option(fc.integer({ min: 1, max: 10_000 }), { nil: undefined }),
+    }),
+    fc.record({ op: fc.constant('delete' as const), key: fc.constant('k') }),
+  );
+  const old = fc.option(
+    fc.record({
+      version: fc.integer({ min: 1, max: 5 }),
+      revision: fc.integer({ min: 1, max: 3 }),
+      expiresAt: fc.constantFrom(NEVER, T0 + 5000),
+    }),
+    { nil: undefined },
+  );
+
+  /** What a plan or a thrown error comes to: the change at revision 7, or the error's code and details. */
+  function outcome(run: () => unknown): unknown {
+    try {
+      return run();
+    } catch (err) {
+      if (!(err instanceof StoreError)) throw err;
+      return { code: err.reason, details: err.details, message: err.message };
+    }
+  }
+
+  it('plans what a one-op transaction plans, and refuses as it does, for any op, state and conditions (property)', () => {
+    fc.assert(
+      fc.property(op, old, conditions, (o, held, cond) => {
+        const entries = held === undefined ? [] : [entry('k', '"old"', held.version, held.revision, held.expiresAt)];
+        const now = T0 + 1000;
+        const single = outcome(() => {
+          const change = planSingleWrite(o, entries[0], now, cond);
+          return change.type === 'put' ? { type: 'put', entry: { ...change.entry, revision: 7 } } : change;
+        });
+        const general = outcome(() => {
+          const plan = planTransaction({ checks: [], ops: [o] }, view(entries), now, cond);
+          if ('failures' in plan) throw singleWriteError(plan.failures[0] as TxnFailure);
+          expect(plan.changes).toHaveLength(1);
+          return plan.at(7).changes[0];
+        });
+        expect(single).toEqual(general);
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('a create of a live key is key_exists; a replace or delete of a missing key is key_not_found; a failed If-Match is version_mismatch', () => {
+    const held = entry('k', '1', 2, 3);
+    expect(outcome(() => planSingleWrite({ op: 'create', key: 'k', value: '1' }, held, T0, undefined))).toMatchObject({
+      code: 'key_exists',
+      details: { key: 'k' },
+    });
+    expect(outcome(() => planSingleWrite({ op: 'replace', key: 'k', value: '1' }, undefined, T0, undefined))).toMatchObject({
+      code: 'key_not_found',
+      details: { key: 'k' },
+    });
+    expect(outcome(() => planSingleWrite({ op: 'delete', key: 'k' }, held, T0, { ifMatch: [{ tag: '2', weak: false }] }))).toMatchObject({
+      code: 'version_mismatch',
+      details: { key: 'k', actualTag: '3', condition: 'If-Match' },
+    });
+    expect(planSingleWrite({ op: 'replace', key: 'k', value: '2', ttlMs: 50 }, held, T0, { ifMatch: [{ tag: '3', weak: false }] })).toEqual(
+      {
+        type: 'put',
+        entry: { key: 'k', value: '2', version: 3, revision: 0, createdAt: T0, updatedAt: T0, expiresAt: T0 + 50 },
+      },
+    );
   });
 });

@@ -63,9 +63,10 @@ import {
 } from '../store.js';
 import { StoreError } from '../store-error.js';
 import {
+  type PlannedChange,
+  planSingleWrite,
   planTransaction,
-  singleWriteError,
-  type TxnFailure,
+  type SingleWriteOp,
   type TxnOutcome,
   type TxnPlan,
   type TxnRequest,
@@ -147,9 +148,6 @@ export interface StoreSnapshot {
 
 export const DEFAULT_HISTORY: HistoryLimits = { maxRevisions: 10_000, maxBytes: 64 * 1_048_576 };
 export const DEFAULT_CURSORS: CursorLimits = { ttlMs: 60_000, maxCursors: 1000 };
-
-/** A single-key write checks nothing beyond its own op. */
-const NO_CHECKS: TxnRequest['checks'] = [];
 
 /**
  * Most expired entries removed in one synchronous sweep, so a sweep never stalls requests: each
@@ -406,18 +404,15 @@ export class MemoryStore implements KvStore {
   }
 
   create(key: string, value: string, options: CreateOptions = {}): MaybePromise<Entry> {
-    const plan = this.plan([{ op: 'create', key, value, ttlMs: options.ttlMs }], undefined);
-    return this.commitPlan(plan.plan, plan.now, undefined, (_revision, results) => results[0] as Entry);
+    return this.writeOne({ op: 'create', key, value, ttlMs: options.ttlMs }, undefined, 1) as MaybePromise<Entry>;
   }
 
   replace(key: string, value: string, options: ReplaceOptions = {}): MaybePromise<Entry> {
-    const plan = this.plan([{ op: 'replace', key, value, ttlMs: options.ttlMs }], options.conditions);
-    return this.commitPlan(plan.plan, plan.now, undefined, (_revision, results) => results[0] as Entry);
+    return this.writeOne({ op: 'replace', key, value, ttlMs: options.ttlMs }, options.conditions, 0) as MaybePromise<Entry>;
   }
 
   delete(key: string, options: DeleteOptions = {}): MaybePromise<number> {
-    const plan = this.plan([{ op: 'delete', key }], options.conditions);
-    return this.commitPlan(plan.plan, plan.now, undefined, (revision) => revision);
+    return this.writeOne({ op: 'delete', key }, options.conditions, -1) as MaybePromise<number>;
   }
 
   /**
@@ -497,13 +492,56 @@ export class MemoryStore implements KvStore {
     return this.table.findByHash(hash, this.expiresAtNow) === NOT_FOUND;
   };
 
-  /** A one-op plan of a single-key write; a failed op is the StoreError that write answers (key_exists, key_not_found). */
-  private plan(ops: TxnRequest['ops'], conditions: Preconditions | undefined): { plan: TxnPlan; now: number } {
+  /**
+   * A single-key write: planned on its own (planSingleWrite: a one-op transaction's outcome
+   * without the planner's staging), checked against the limits, then committed as a batch of
+   * one change, through the same commit point as a transaction. Answers the entry written, or
+   * for a delete the revision. `newKeys` is what the write adds to the key count when it succeeds.
+   */
+  private writeOne(op: SingleWriteOp, conditions: Preconditions | undefined, newKeys: number): MaybePromise<Entry | number> {
     const now = this.clock.now();
     this.planNow = now;
-    const planned = planTransaction({ checks: NO_CHECKS, ops }, this.planView, now, conditions);
-    if ('failures' in planned) throw singleWriteError(planned.failures[0] as TxnFailure);
-    return { plan: planned, now };
+    const planned = planSingleWrite(op, this.planView.peek?.(op.key), now, conditions);
+    if (this.limited) {
+      const changes = [planned];
+      if (!this.fits(newKeys, this.bytesNeeded(changes))) this.makeRoom(newKeys, changes, now);
+    }
+    const revision = this.lastRevision + 1;
+    if (planned.type === 'delete') {
+      const change: DeleteChange = { type: 'delete', key: planned.key, revision, reason: 'delete' };
+      return this.answer(this.commit({ revision, changes: [change] }), revision);
+    }
+    const e = planned.entry;
+    const entry: Entry = {
+      key: e.key,
+      value: e.value,
+      version: e.version,
+      revision,
+      createdAt: e.createdAt,
+      updatedAt: e.updatedAt,
+      expiresAt: e.expiresAt,
+    };
+    return this.answer(this.commit({ revision, changes: [putChange(entry, undefined)] }), entry);
+  }
+
+  /** What `changes` add to the charged bytes; a record a snapshot may read stays beside its successor. */
+  private bytesNeeded(changes: readonly PlannedChange[]): number {
+    const table = this.table;
+    let bytes = 0;
+    for (const change of changes) {
+      const position = table.reprobe(change.type === 'put' ? change.entry.key : change.key).position;
+      const old = position === NOT_FOUND ? undefined : table.addressAt(position);
+      const kept = old !== undefined && this.pins.mustKeep(table.revision(old)) ? table.classBytes(old) : 0;
+      if (change.type === 'delete') bytes += kept - (old === undefined ? 0 : this.costOf(old));
+      else {
+        const e = change.entry;
+        bytes +=
+          entryBytes(Buffer.byteLength(e.key), Buffer.byteLength(e.value), e.expiresAt !== NEVER) +
+          kept -
+          (old === undefined ? 0 : this.costOf(old));
+      }
+    }
+    return bytes;
   }
 
   /**
@@ -517,26 +555,7 @@ export class MemoryStore implements KvStore {
     reason: 'txn' | undefined,
     finish: (revision: number, results: readonly TxnResult[]) => T,
   ): MaybePromise<T> {
-    const table = this.table;
-    // What the plan adds to the charged bytes; a record a snapshot may read stays beside its successor.
-    const needs = (): number => {
-      let bytes = 0;
-      for (const change of plan.changes) {
-        const position = table.reprobe(change.type === 'put' ? change.entry.key : change.key).position;
-        const old = position === NOT_FOUND ? undefined : table.addressAt(position);
-        const kept = old !== undefined && this.pins.mustKeep(table.revision(old)) ? table.classBytes(old) : 0;
-        if (change.type === 'delete') bytes += kept - (old === undefined ? 0 : this.costOf(old));
-        else {
-          const e = change.entry;
-          bytes +=
-            entryBytes(Buffer.byteLength(e.key), Buffer.byteLength(e.value), e.expiresAt !== NEVER) +
-            kept -
-            (old === undefined ? 0 : this.costOf(old));
-        }
-      }
-      return bytes;
-    };
-    if (this.limited && !this.fits(plan.newKeys, needs())) this.makeRoom(plan.newKeys, needs, now);
+    if (this.limited && !this.fits(plan.newKeys, this.bytesNeeded(plan.changes))) this.makeRoom(plan.newKeys, plan.changes, now);
     const revision = this.lastRevision + 1;
     const { changes, results } = plan.at(revision);
     const batch: Change[] = [];
@@ -649,14 +668,14 @@ export class MemoryStore implements KvStore {
   /**
    * Expired entries still hold room until swept, and records kept for listings until their
    * cursors let go: reclaims a batch of the first and lets go of all of the second, then refuses
-   * with insufficient_storage if the write (needing `needs()` bytes) still does not fit. Same
+   * with insufficient_storage if the write (its planned `changes`) still does not fit. Same
    * `now`: the entries a plan read, live at `now`, are never swept from under it.
    */
-  private makeRoom(newKeys: number, needs: () => number, now: number): void {
+  private makeRoom(newKeys: number, changes: readonly PlannedChange[], now: number): void {
     if (this.expiry.peekTime() <= now) this.sweepExpired(SWEEP_BATCH, now);
     // Records kept for listings' snapshots yield to writes: those listings' cursors expire.
-    if (!this.fits(newKeys, needs()) && this.pins.size > 0) this.pins.evictCursors();
-    const newBytes = needs();
+    if (!this.fits(newKeys, this.bytesNeeded(changes)) && this.pins.size > 0) this.pins.evictCursors();
+    const newBytes = this.bytesNeeded(changes);
     if (this.table.size + Math.max(0, newKeys) > this.limits.maxKeys) {
       throw new StoreError('insufficient_storage', {
         why: `the store holds its limit of ${this.limits.maxKeys} keys (KV_MAX_KEYS); delete keys to make room`,
@@ -736,9 +755,4 @@ function putChange(e: Entry, reason: 'txn' | undefined): PutChange {
         expiresAt: e.expiresAt,
         reason,
       };
-}
-
-/** When an entry written at `now` with `ttlMs` expires: NEVER without a TTL. */
-function _expiryTime(now: number, ttlMs: number | undefined): number {
-  return ttlMs === undefined || ttlMs === NEVER ? NEVER : now + ttlMs;
 }
