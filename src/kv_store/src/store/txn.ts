@@ -7,8 +7,11 @@
  * op, or the plan: the final state of each key written (one change per key, in the order first
  * touched), the result of each op, and what the transaction adds to the store's key count and
  * size. The engine then checks its limits for the whole plan and commits it as one batch. The
- * single-key writes (POST, PUT, DELETE) are one-op plans through the same function, so a REST
- * write and a one-op transaction cannot behave differently.
+ * single-key writes (POST, PUT, DELETE) are one-op plans: the etcd backend runs them through
+ * planTransaction, the memory engine through planSingleWrite, which builds the same change with
+ * the same `written` and the same errors without the staging one op does not need; a property
+ * test (test/txn-plan.test.ts) holds the two to the same outcome, so a REST write and a one-op
+ * transaction cannot behave differently.
  */
 
 import { checkPreconditions, type Entry, NEVER, type Preconditions } from './store.js';
