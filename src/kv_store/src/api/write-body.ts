@@ -54,7 +54,8 @@ export function parseWriteBody(body: Buffer, limits: WriteBodyLimits, pathKey?: 
   const fields = parsed as Record<string, unknown>;
   // The fields seen so far, a bit each (by place in `allowed`): any other field is refused at once.
   let seen = 0;
-  let valueText: string | undefined;
+  let valueStart = -1;
+  let valueEnd = -1;
   for (const member of topLevelMembers(text)) {
     const field = allowed.indexOf(member.name);
     if (field === -1) {
@@ -62,7 +63,10 @@ export function parseWriteBody(body: Buffer, limits: WriteBodyLimits, pathKey?: 
     }
     if ((seen & (1 << field)) !== 0) throw new HttpError('invalid_body', `field '${member.name}' appears more than once`);
     seen |= 1 << field;
-    if (member.name === 'value') valueText = text.slice(member.start, member.end);
+    if (member.name === 'value') {
+      valueStart = member.start;
+      valueEnd = member.end;
+    }
   }
 
   const key = fields.key;
@@ -74,10 +78,15 @@ export function parseWriteBody(body: Buffer, limits: WriteBodyLimits, pathKey?: 
     throw new HttpError('invalid_body', "field 'key' must match the key in the path (or be left out)");
   }
 
-  if (valueText === undefined) throw new HttpError('invalid_body', "field 'value' is required");
+  if (valueStart === -1) throw new HttpError('invalid_body', "field 'value' is required");
+  // An ASCII body, as most are, has a byte for each UTF-16 unit: its value is copied out of the
+  // body's bytes, a string of its own. Otherwise it is cut from the text and copied (ownString):
+  // a slice could keep the whole body alive.
+  const ascii = text.length === body.length;
+  const valueText = ascii ? '' : text.slice(valueStart, valueEnd);
   // Each UTF-16 unit is at most 3 bytes, so short values skip the byte count.
-  if (valueText.length * 3 > limits.maxValueBytes) {
-    const bytes = Buffer.byteLength(valueText, 'utf8');
+  if ((valueEnd - valueStart) * 3 > limits.maxValueBytes) {
+    const bytes = ascii ? valueEnd - valueStart : Buffer.byteLength(valueText, 'utf8');
     if (bytes > limits.maxValueBytes) {
       throw new HttpError(
         'value_too_large',
@@ -90,6 +99,6 @@ export function parseWriteBody(body: Buffer, limits: WriteBodyLimits, pathKey?: 
   if (ttl !== undefined && (typeof ttl !== 'number' || !(ttl >= MIN_TTL_SECONDS) || ttl > MAX_TTL_SECONDS)) {
     throw new HttpError('invalid_body', `field 'ttl' must be a number of seconds from ${MIN_TTL_SECONDS} to ${MAX_TTL_SECONDS}`);
   }
-  // Stored as its own string: a slice would keep the whole request body alive.
-  return { key: pathKey ?? (key as string), value: ownString(valueText), ttlMs: ttl === undefined ? NEVER : ttl * 1000 };
+  const value = ascii ? body.toString('latin1', valueStart, valueEnd) : ownString(valueText);
+  return { key: pathKey ?? (key as string), value, ttlMs: ttl === undefined ? NEVER : ttl * 1000 };
 }
