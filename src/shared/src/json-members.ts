@@ -7,8 +7,6 @@ export interface Member {
   readonly end: number;
 }
 
-const STRUCTURE = /["[\]{}]/g;
-
 /**
  * Lists the members of the top-level object in `text`, with where each value's text starts and
  * ends, so a value can be stored exactly as it arrived. `text` must already be known to be
@@ -97,18 +95,19 @@ function skipValue(text: string, i: number): number {
       j++;
     }
   }
+  // An object or array: to its matching bracket, strings skipped whole. A loop over the
+  // characters, not a regular expression's matches: no match objects, and values are short.
   let depth = 0;
-  STRUCTURE.lastIndex = i;
+  let j = i;
   for (;;) {
-    const match = STRUCTURE.exec(text);
-    if (match === null) return text.length; // unreachable for valid JSON
-    const ch = match[0];
-    if (ch === '"') {
-      STRUCTURE.lastIndex = skipString(text, match.index);
-    } else if (ch === '{' || ch === '[') {
-      depth++;
-    } else if (--depth === 0) {
-      return match.index + 1;
+    const d = text.charCodeAt(j);
+    if (d === 0x22 /* " */) {
+      j = skipString(text, j);
+      continue;
     }
+    if (d === 0x7b /* { */ || d === 0x5b /* [ */) depth++;
+    else if ((d === 0x7d /* } */ || d === 0x5d) /* ] */ && --depth === 0) return j + 1;
+    else if (Number.isNaN(d)) return text.length; // unreachable for valid JSON
+    j++;
   }
 }
