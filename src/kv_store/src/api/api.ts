@@ -1,4 +1,4 @@
-import { errorAnswer, withHeaders } from './answers.js';
+import { errorAnswer } from './answers.js';
 import { createAuthorizer } from './auth.js';
 import type { ApiContext } from './context.js';
 import { createCors } from './cors.js';
@@ -65,14 +65,15 @@ export function createApi(context: ApiContext, routes: readonly Route[] = routeT
     return errorAnswer(refusal);
   }
 
-  /** The answer with the request's id, and the store's revision and id if the route is one of the store's. */
+  /**
+   * The answer with the request's id, and the store's revision and id if the route is one of the
+   * store's. Its header list is made once, with room for them (no list of them to copy in).
+   */
   function stamped(head: RequestHead, answer: Answer, revisioned: boolean): Answer {
-    return withHeaders(
-      answer,
-      revisioned
-        ? ['KV-Revision', String(store.revision), 'KV-Store-Id', store.id, 'X-Request-Id', head.requestId]
-        : ['X-Request-Id', head.requestId],
-    );
+    const headers = answer.headers.slice();
+    if (revisioned) headers.push('KV-Revision', String(store.revision), 'KV-Store-Id', store.id);
+    headers.push('X-Request-Id', head.requestId);
+    return { status: answer.status, headers, body: answer.body, type: answer.type, close: answer.close, stream: answer.stream };
   }
 
   /** Runs a handler; its answer, sync or not, is stamped. */
