@@ -4,7 +4,7 @@
 //
 //   node bench/request-client.mjs <port> <get|put|post|list|load> <n> [connections]
 // list asks for a 100-key page (GET /v1/?limit=100&start=<key>, as bench/lua/list.lua); get, put and list use keys k<15 digits>, 10,000 of them, which load POSTs first; post makes new keys
-// p<15 digits>. Keys and the 100-byte value are bench/preload.mjs's.
+// p<15 digits>, numbered from REQ_FIRST (0). Keys and the 100-byte value are bench/preload.mjs's.
 import net from 'node:net';
 import { key, VALUE } from './preload.mjs';
 
@@ -15,9 +15,13 @@ let issued = 0;
 let answered = 0;
 let failed = 0;
 
+// post numbers its new keys from REQ_FIRST (0): request-count.sh runs it twice, warm-up then
+// measured, and the second run starts where the first ended, so each POST is a 201, not a 409.
+const POST_START = kind === 'post' ? Number(process.env.REQ_FIRST ?? 0) : 0;
+
 function request(i) {
   const creates = kind === 'post' || kind === 'load';
-  const k = key(kind === 'post' ? 'p' : 'k', creates ? i : (i * 7919) % KEYS);
+  const k = key(kind === 'post' ? 'p' : 'k', creates ? POST_START + i : (i * 7919) % KEYS);
   if (kind === 'get') return `GET /v1/${k} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`;
   if (kind === 'list') return `GET /v1/?limit=100&start=${k} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`;
   const [method, path, body] = creates ? ['POST', '/v1/', `{"key":"${k}","value":${VALUE}}`] : ['PUT', `/v1/${k}`, `{"value":${VALUE}}`];

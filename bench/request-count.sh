@@ -44,7 +44,7 @@ count() { # MAIN_JS ENVS LOAD PORT -> instructions per request
   t1=$(date +%s%N)
   callgrind_control --zero "$pid" >/dev/null 2>&1
   t2=$(date +%s%N)
-  node bench/request-client.mjs "$port" "$load" "$N"
+  REQ_FIRST=$WARMUP node bench/request-client.mjs "$port" "$load" "$N"
   callgrind_control --dump "$pid" >/dev/null 2>&1
   t3=$(date +%s%N)
   kill -TERM "$pid"
