@@ -2,7 +2,7 @@
 # Instructions kv_store's own code runs for one request (bench/request-path.mjs: no socket, no
 # event loop), counted by callgrind, builds side by side. Two runs of each build, of 30,000 and
 # 150,000 requests after the same start and warm-up; their difference over 120,000 is the count
-# a request, steadier than any clock on a shared machine (±2% between repeats).
+# a request, steadier than any clock on a shared machine.
 #
 #   bash bench/request-path.sh "get put" LABEL:DIST [LABEL:DIST ...]
 #   bash bench/request-path.sh put before:../base/src/kv_store/dist now:src/kv_store/dist

@@ -420,8 +420,8 @@ export type SingleWriteOp =
  * A single-key write planned on its own: the change that planTransaction plans for the one-op
  * transaction `{ checks: [], ops: [op] }` with `conditions`, given what the key holds (`old`,
  * read live at `now`). One op has nothing to stage, so this skips the planner's maps, closures
- * and per-op results, which were a fifth of an overwrite's allocations; `written` and the
- * errors are the planner's own, and test/txn.test.ts holds the two to the same outcome for
+ * and per-op results, which were about a quarter of an overwrite's allocations; `written` and
+ * the errors are the planner's own, and test/txn-plan.test.ts holds the two to the same outcome for
  * any op, state and conditions. Throws the StoreError the write answers (key_exists,
  * key_not_found, version_mismatch).
  */
