@@ -39,5 +39,6 @@ export function isErrorCode(code: string): code is ErrorCode {
 
 /** The contract's JSON error body; `details` (if any) go beside code and message. */
 export function errorBody(code: ErrorCode, message: string, details?: Readonly<Record<string, unknown>>): string {
-  return JSON.stringify({ error: details === undefined ? { code, message } : { code, message, ...details } });
+  if (details === undefined) return `{"error":{"code":"${code}","message":${JSON.stringify(message)}}}`;
+  return JSON.stringify({ error: { code, message, ...details } });
 }

@@ -15,3 +15,4 @@ export type { LogOutput, OutputStream } from './log-output.js';
 export { createLogOutput, MAX_QUEUED_BYTES, standardLogOutput } from './log-output.js';
 export type { ClosableServer, GracefulShutdownOptions, ShutdownLog } from './shutdown.js';
 export { stopOnSignals } from './shutdown.js';
+export { Refusal } from './refusal.js';

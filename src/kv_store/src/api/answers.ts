@@ -1,4 +1,6 @@
+import { ERROR_STATUS, errorBody } from '@kv/shared';
 import { type Entry, entityTag, NEVER } from '../store/store.js';
+import { publicDetails, refusalMessage, StoreError, type StoreErrorDetails, type StoreErrorReason } from '../store/store-error.js';
 import type { Answer } from './door.js';
 import type { HttpError } from './errors.js';
 import { isoTime } from './iso-time.js';
@@ -49,8 +51,18 @@ export function typedAnswer(status: number, type: string, body: string | Buffer,
   return { status, headers, body, type, close: false, stream: undefined };
 }
 
-/** The contract's error body for an HttpError; its `connection: close` header becomes `close`. */
-export function errorAnswer(err: HttpError): Answer {
+/**
+ * A store's refusal as its answer, under its reason's code, with no error object made for it: a
+ * route that meets one itself (a read's missing key) answers it directly, as it would a hit.
+ */
+export function storeRefusal(reason: StoreErrorReason, details: StoreErrorDetails, message = refusalMessage(reason, details)): Answer {
+  const body = errorBody(reason, message, publicDetails(reason, details));
+  return { status: ERROR_STATUS[reason], headers: NO_HEADERS, body, type: undefined, close: false, stream: undefined };
+}
+
+/** The contract's error answer for a refusal; an HttpError's `connection: close` header becomes `close`. */
+export function errorAnswer(err: HttpError | StoreError): Answer {
+  if (err instanceof StoreError) return storeRefusal(err.reason, err.details, err.message);
   const headers: string[] = [];
   let close = false;
   for (const [name, value] of Object.entries(err.headers)) {

@@ -3,7 +3,8 @@ import { createAuthorizer } from './auth.js';
 import type { ApiContext } from './context.js';
 import { createCors } from './cors.js';
 import type { Answer, ApiDoor, BodyHandler, RequestHead } from './door.js';
-import { fromStoreError, HttpError, isAnswerable, methodNotAllowed, payloadTooLarge } from './errors.js';
+import { StoreError } from '../store/store-error.js';
+import { HttpError, isAnswerable, methodNotAllowed, payloadTooLarge } from './errors.js';
 import { keyFromPath } from './keys.js';
 import { RequestIds } from './request-id.js';
 import { requireJson } from './media-type.js';
@@ -55,13 +56,13 @@ export function createApi(context: ApiContext, routes: readonly Route[] = routeT
    * the key), never sent. A refused write is counted by its code.
    */
   function failed(head: RequestHead, err: unknown, write: boolean): Answer {
-    let refusal: HttpError;
-    if (isAnswerable(err)) refusal = err instanceof HttpError ? err : fromStoreError(err);
+    let refusal: HttpError | StoreError;
+    if (isAnswerable(err)) refusal = err;
     else {
       logger.error({ err, requestId: head.requestId, method: head.method, route: head.route, status: 500 }, 'request failed');
       refusal = new HttpError('internal', 'internal error');
     }
-    if (write) metrics.rejectedWrite(refusal.code);
+    if (write) metrics.rejectedWrite(refusal instanceof StoreError ? refusal.reason : refusal.code);
     return errorAnswer(refusal);
   }
 

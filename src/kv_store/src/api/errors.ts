@@ -1,10 +1,10 @@
-import { ERROR_STATUS, type ErrorCode, errorBody } from '@kv/shared';
-import { publicDetails, StoreError } from '../store/store-error.js';
+import { ERROR_STATUS, type ErrorCode, errorBody, Refusal } from '@kv/shared';
+import { StoreError } from '../store/store-error.js';
 
 export type { ErrorCode };
 
 /** An error answered to the client: its status comes from the code, per the contract's table (@kv/shared). */
-export class HttpError extends Error {
+export class HttpError extends Refusal {
   override readonly name = 'HttpError';
   readonly status: number;
 
@@ -24,11 +24,6 @@ export class HttpError extends Error {
   body(): string {
     return errorBody(this.code, this.message, this.details);
   }
-}
-
-/** A store refusal as the HTTP error of the same code, with the details its answer carries. */
-export function fromStoreError(err: StoreError): HttpError {
-  return new HttpError(err.reason, err.message, {}, publicDetails(err));
 }
 
 /** True for the errors that are answers (HttpError, StoreError), as opposed to bugs. */

@@ -1,3 +1,4 @@
+import { Refusal } from '@kv/shared';
 import type { RequestHead } from '../api/door.js';
 
 /*
@@ -12,7 +13,7 @@ import type { RequestHead } from '../api/door.js';
  */
 
 /** Malformed HTTP: the status to refuse it with. */
-export class ParseError extends Error {
+export class ParseError extends Refusal {
   constructor(readonly status: number) {
     super(`HTTP ${status}`);
   }

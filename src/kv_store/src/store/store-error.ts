@@ -1,3 +1,5 @@
+import { Refusal } from '@kv/shared';
+
 /** Why a store operation was refused; the API maps each reason to the contract's error code. */
 export type StoreErrorReason =
   | 'key_exists'
@@ -43,20 +45,25 @@ const MESSAGES: Readonly<Record<StoreErrorReason, (d: StoreErrorDetails) => stri
   too_many_ops: (d) => d.why ?? 'the transaction has more operations than the backend accepts',
 };
 
+/** A refusal's message, from the one table of them. */
+export function refusalMessage(reason: StoreErrorReason, details: StoreErrorDetails): string {
+  return MESSAGES[reason](details);
+}
+
 /** The details of a refusal that its answer carries beside code and message (the rest stay in the log). */
-export function publicDetails(err: StoreError): Readonly<Record<string, unknown>> | undefined {
-  if (err.reason === 'cursor_expired') return { revision: err.details.revision, lastKey: err.details.lastKey };
+export function publicDetails(reason: StoreErrorReason, details: StoreErrorDetails): Readonly<Record<string, unknown>> | undefined {
+  if (reason === 'cursor_expired') return { revision: details.revision, lastKey: details.lastKey };
   return undefined;
 }
 
 /** A refused store operation. It knows nothing of HTTP: the reason names what went wrong. */
-export class StoreError extends Error {
+export class StoreError extends Refusal {
   override readonly name = 'StoreError';
 
   constructor(
     readonly reason: StoreErrorReason,
     readonly details: StoreErrorDetails = {},
   ) {
-    super(MESSAGES[reason](details));
+    super(refusalMessage(reason, details));
   }
 }

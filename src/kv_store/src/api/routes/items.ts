@@ -1,6 +1,5 @@
 import { type Entry, type GetOptions, whenReady } from '../../store/store.js';
-import { StoreError } from '../../store/store-error.js';
-import { emptyAnswer, entryAnswer, etag } from '../answers.js';
+import { emptyAnswer, entryAnswer, etag, storeRefusal } from '../answers.js';
 import { noneMatchHits, parseTagCondition } from '../conditional.js';
 import type { ApiContext } from '../context.js';
 import type { Answer } from '../door.js';
@@ -15,7 +14,7 @@ export function itemRoutes({ store, config, watches }: ApiContext): Route[] {
   const limits = { maxKeyBytes: config.maxKeyBytes, maxValueBytes: config.maxValueBytes };
 
   function read(request: ApiRequest, entry: Entry | undefined): Answer {
-    if (entry === undefined) throw new StoreError('key_not_found', { key: request.key });
+    if (entry === undefined) return storeRefusal('key_not_found', { key: request.key });
     if (noneMatchHits(lenientCondition(request.header('if-none-match')), String(entry.revision))) {
       return emptyAnswer(304, ['ETag', etag(entry)]);
     }
