@@ -5,7 +5,7 @@
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-const TARGET_NAMES = { kv: 'kv_store', ref: 'reference', webdis: 'webdis' };
+const TARGET_NAMES = { kv: 'kv_store', ref: 'reference', webdis: 'webdis', ceiling: 'ceiling (canned answers)' };
 const LOAD_NAMES = { get: 'GET', put: 'PUT (overwrite)', post: 'POST (new key)', delete: 'DELETE', mix: '90/10 GET/PUT' };
 
 const readJson = (file) => JSON.parse(readFileSync(file, 'utf8'));
@@ -128,9 +128,9 @@ if (existsSync(join(dir, 'webdis-missing.txt'))) out.push('', '**webdis was not 
 // --- throughput ----------------------------------------------------------------------------------
 out.push('', '### Throughput and latency', '');
 out.push(
-  '| load | server | req/s | p50 ms | p99 ms | errors | vs webdis | vs reference | others on server CPU | others on wrk CPU | wrk CPU |',
+  '| load | server | req/s | p50 ms | p99 ms | errors | vs webdis | vs reference | of the ceiling | others on server CPU | others on wrk CPU | wrk CPU |',
 );
-out.push('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+out.push('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
 const ranOut = [];
 for (const load of loads) {
   const s = Object.fromEntries(targets.map((t) => [t, summary(runsOf(t, load))]));
@@ -143,6 +143,7 @@ for (const load of loads) {
     out.push(
       `| ${LOAD_NAMES[load] ?? load} | ${TARGET_NAMES[target] ?? target} | ${int(r.rps)}${range}${mark} | ${ms(r.p50)} | ${ms(r.p99)} | ${int(r.errors)} | ` +
         `${target === 'webdis' ? '—' : ratio(r.rps, s.webdis?.rps)} | ${target === 'ref' ? '—' : ratio(r.rps, s.ref?.rps)} | ` +
+        `${target === 'ceiling' ? '—' : ratio(r.rps, s.ceiling?.rps)} | ` +
         `${pctCell(r.othersPct)} | ${pctCell(r.clientOthersPct)} | ${pctCell(r.wrkCpuPct)} |`,
     );
   }
@@ -151,7 +152,10 @@ out.push(
   '',
   '"vs" columns: this row\'s req/s divided by that server\'s for the same load. Errors: non-2xx/3xx answers and socket errors. ' +
     '"Others on server CPU" / "on wrk CPU": the share of that core used by anything but the server under test / wrk during the ' +
-    'measured run (the noise of a shared machine; interrupts included). "wrk CPU": the load generator\'s CPU time over the run; near 100% it, not the server, may be the limit.',
+    'measured run (the noise of a shared machine; interrupts included). "wrk CPU": the load generator\'s CPU time over the run; near 100% it, not the server, may be the limit. ' +
+    'The ceiling (bench/ceiling-server.mjs) is a Node.js process that stores and checks nothing: it frames each request and writes ' +
+    'the bytes kv_store would answer, canned, so its row is the most any Node.js server makes on this machine and this load generator; ' +
+    'its "vs webdis" is the highest ratio a Node.js kv_store could reach here.',
 );
 if (ranOut.length > 0) {
   out.push('', `† The DELETE run used up its preloaded keys and stopped early; its rate is over the time it ran (${ranOut.join('; ')}).`);

@@ -5,20 +5,21 @@
 #   BENCH_QUICK=1 bash bench/run.sh   smoke test (about 3.5 minutes): 2 s runs, 1 start, 100k keys
 #
 # Servers (kv_store as built, with its default configuration; the bare node:http + Map reference
-# in bench/reference-server.mjs; webdis in front of redis-server) run on CPU $BENCH_SERVER_CPU (1),
+# in bench/reference-server.mjs; webdis in front of redis-server; the ceiling, a Node.js process
+# that only writes canned answers, bench/ceiling-server.mjs) run on CPU $BENCH_SERVER_CPU (1),
 # the load generator (wrk -t1 -c50) on CPU $BENCH_CLIENT_CPU (0). Everything listens on
 # 127.0.0.1 only. Results go to bench/results/<UTC time>/ (gitignored); the report is printed on
 # stdout and written to report.md there; progress goes to stderr.
 #
 # Settings (environment): BENCH_QUICK, BENCH_DURATION (s), BENCH_WARMUP (s), BENCH_STARTS (kv_store
 # process starts), BENCH_KEYS (10000), BENCH_MEM_KEYS (1000000; 100000 quick), BENCH_CONNECTIONS (50),
-# BENCH_TARGETS ("kv ref webdis"), BENCH_LOADS ("get put mix post delete"), BENCH_PHASES
+# BENCH_TARGETS ("kv ref webdis ceiling"), BENCH_LOADS ("get put mix post delete"), BENCH_PHASES
 # ("throughput metrics memory expiry profile watch durability txn pauses"; add "layouts" for bench/entry-layouts.mjs), BENCH_SKIP_BUILD=1,
 # BENCH_PAUSE_KEYS, BENCH_PAUSE_EXPIRY_KEYS, BENCH_PAUSE_TARGETS (the pauses phase: bench/pauses.sh),
 # BENCH_WATCHERS (1000 SSE watchers in the watch phase), BENCH_PROBE_MS (50: a probe write every 50 ms),
 # BENCH_ETCD (1: list-all through etcd's JSON gateway when etcd is installed; 0 to leave it out),
 # BENCH_DUR_KEYS (keys for the restart-time rows of the durability phase; BENCH_MEM_KEYS by default),
-# BENCH_OUT (results folder), BENCH_PORT_BASE (18080: kv_store, +1 reference, +2 webdis, +3 redis-server, +4/+5 etcd),
+# BENCH_OUT (results folder), BENCH_PORT_BASE (18080: kv_store, +1 reference, +2 webdis, +3 redis-server, +4/+5 etcd, +6 ceiling),
 # BENCH_WEBDIS_THREADS (1), BENCH_SERVER_CPU (1), BENCH_CLIENT_CPU (0).
 # BENCH_NODE_FLAGS (node flags after kv_store's own, for an A/B of one, e.g. "--initial-old-space-size=128": a later flag wins).
 set -euo pipefail
@@ -38,7 +39,7 @@ KEYS=${BENCH_KEYS:-10000}
 CONNS=${BENCH_CONNECTIONS:-50}
 SERVER_CPU=${BENCH_SERVER_CPU:-1}
 CLIENT_CPU=${BENCH_CLIENT_CPU:-0}
-TARGETS=${BENCH_TARGETS:-kv ref webdis}
+TARGETS=${BENCH_TARGETS:-kv ref webdis ceiling}
 LOADS=${BENCH_LOADS:-get put mix post delete}
 PHASES=${BENCH_PHASES:-throughput metrics memory expiry profile watch durability txn pauses}
 WATCHERS=${BENCH_WATCHERS:-1000}
@@ -47,7 +48,7 @@ ETCD=${BENCH_ETCD:-1}
 DUR_KEYS=${BENCH_DUR_KEYS:-$MEM_KEYS}
 PORT_BASE=${BENCH_PORT_BASE:-18080}
 KV_PORT=$PORT_BASE REF_PORT=$((PORT_BASE + 1)) WEBDIS_PORT=$((PORT_BASE + 2)) REDIS_PORT=$((PORT_BASE + 3))
-ETCD_PORT=$((PORT_BASE + 4)) ETCD_PEER_PORT=$((PORT_BASE + 5))
+ETCD_PORT=$((PORT_BASE + 4)) ETCD_PEER_PORT=$((PORT_BASE + 5)) CEILING_PORT=$((PORT_BASE + 6))
 WEBDIS_THREADS=${BENCH_WEBDIS_THREADS:-1}
 WRK_TIMEOUT=5s
 OUT=${BENCH_OUT:-bench/results/$(date -u +%Y%m%dT%H%M%SZ)}
@@ -147,6 +148,14 @@ start_ref() {
   REF_PID=$!
   STARTED+=("$REF_PID")
   wait_http "http://127.0.0.1:$REF_PORT/healthz" "$REF_PID" "reference server"
+}
+
+start_ceiling() {
+  port_free "$CEILING_PORT" || die "port $CEILING_PORT is in use (set BENCH_PORT_BASE)"
+  CEILING_PORT=$CEILING_PORT taskset -c "$SERVER_CPU" node "$ROOT/bench/ceiling-server.mjs" >"$OUT/logs/ceiling-$1.log" 2>&1 &
+  CEILING_PID=$!
+  STARTED+=("$CEILING_PID")
+  wait_http "http://127.0.0.1:$CEILING_PORT/healthz" "$CEILING_PID" "ceiling server"
 }
 
 start_redis() { # LABEL [APPENDFSYNC]; redis-server pinned like the servers: persistence off, or the AOF with that appendfsync
@@ -283,7 +292,8 @@ measure() {
 throughput_session() {
   local target=$1 flavor=$2 url=$3 start=$4 load max_rps=20000
   local labels=(BENCH_TARGET="$target" BENCH_START="$start" BENCH_FLAVOR="$flavor")
-  preload "$flavor" "$url" k "$KEYS" "tp-$target-s$start"
+  # The ceiling stores nothing: it has nothing to preload or to read back.
+  [ "$target" = ceiling ] || preload "$flavor" "$url" k "$KEYS" "tp-$target-s$start"
   for load in $LOADS; do
     local name="tp-$target-s$start-$load"
     log "  $target (start $start): $load"
@@ -300,7 +310,7 @@ throughput_session() {
         [ "$count" -ge 50000 ] || count=50000
         [ "$count" -le 1500000 ] || count=1500000
         log "    preloading $count keys to delete"
-        preload "$flavor" "$url" d "$count" "tp-$target-s$start"
+        [ "$target" = ceiling ] || preload "$flavor" "$url" d "$count" "tp-$target-s$start"
         wrk_run "$name-warmup" delete "$url" "$WARMUP" "${labels[@]}" BENCH_LOAD=delete BENCH_PHASE=warmup \
           BENCH_DEL_COUNT="$count" BENCH_DEL_OFFSET=0
         offset=$(field "$OUT/raw/$name-warmup.json" issued)
@@ -417,6 +427,13 @@ if has throughput "$PHASES"; then
         throughput_session webdis webdis "http://127.0.0.1:$WEBDIS_PORT" 1
         stop_pid "$WEBDIS_PID"
         stop_pid "$REDIS_PID"
+        ;;
+      ceiling)
+        log "throughput: the ceiling (a Node.js process writing canned answers)"
+        start_ceiling tp
+        SERVER_PIDS=("$CEILING_PID")
+        throughput_session ceiling kv "http://127.0.0.1:$CEILING_PORT" 1
+        stop_pid "$CEILING_PID"
         ;;
       *) die "unknown target $target" ;;
     esac
