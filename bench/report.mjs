@@ -154,8 +154,9 @@ out.push(
     '"Others on server CPU" / "on wrk CPU": the share of that core used by anything but the server under test / wrk during the ' +
     'measured run (the noise of a shared machine; interrupts included). "wrk CPU": the load generator\'s CPU time over the run; near 100% it, not the server, may be the limit. ' +
     'The ceiling (bench/ceiling-server.mjs) is a Node.js process that stores and checks nothing: it frames each request and writes ' +
-    'the bytes kv_store would answer, canned, so its row is the most any Node.js server makes on this machine and this load generator; ' +
-    'its "vs webdis" is the highest ratio a Node.js kv_store could reach here.',
+    'the bytes kv_store would answer, canned, so its row is the most any Node.js server makes on this machine and this load generator ' +
+    '(with its wrk CPU near 100%, the load generator is the limit: then it is the most this setup can measure); ' +
+    'its "vs webdis" is the highest ratio a Node.js kv_store could show here, and its p99 the lowest.',
 );
 if (ranOut.length > 0) {
   out.push('', `† The DELETE run used up its preloaded keys and stopped early; its rate is over the time it ran (${ranOut.join('; ')}).`);
