@@ -468,14 +468,22 @@ if (existsSync(pauseDir) && readdirSync(pauseDir).some((f) => f.endsWith('-probe
 }
 
 // --- durability ------------------------------------------------------------------------------------
+/** A durability row: webdis's one run, or the median of kv_store's starts (`dur-kv-<mode>-s<n>-put`; one older `dur-kv-<mode>-put`). */
 const durRow = (target, mode) => {
-  const f = join(raw, `dur-${target}-${mode}-put.json`);
-  return existsSync(f) ? run(f) : undefined;
+  if (!existsSync(raw)) return undefined;
+  const pattern = new RegExp(`^dur-${target}-${mode}(-s\\d+)?-put\\.json$`);
+  return summary(
+    readdirSync(raw)
+      .filter((f) => pattern.test(f))
+      .sort()
+      .map((f) => run(join(raw, f))),
+  );
 };
 if (['memory', 'always', 'everysec', 'no'].some((m) => durRow('kv', m) !== undefined)) {
   out.push('', "### Durability: writes with KV_DATA_DIR beside redis-server's AOF", '');
   out.push(
-    `PUT (overwrite) of ${int(settings.keys)} preloaded keys, wrk -c${settings.connections}, one process start each. kv_store with KV_DATA_DIR ` +
+    `PUT (overwrite) of ${int(settings.keys)} preloaded keys, wrk -c${settings.connections}. kv_store: the median of its process starts per setting, ` +
+      'the settings started in turn in each round (req/s range across starts in brackets); redis-server: one start per setting. kv_store with KV_DATA_DIR ' +
       'on the same disk as the results and each KV_FSYNC setting; redis-server with `appendonly yes` and the matching `appendfsync`, ' +
       'through webdis. "vs in memory": req/s over kv_store without KV_DATA_DIR; "vs redis": over webdis + redis-server with the same setting.',
   );
@@ -498,7 +506,7 @@ if (['memory', 'always', 'everysec', 'no'].some((m) => durRow('kv', m) !== undef
     const vsMemory = target === 'kv' && mode !== 'memory' ? ratio(r.rps, memory?.rps) : '—';
     const vsRedis = target === 'kv' && mode !== 'memory' ? ratio(r.rps, durRow('webdis', mode)?.rps) : '—';
     out.push(
-      `| ${name} | ${fsync} | ${int(r.rps)} | ${ms(r.p50)} | ${ms(r.p99)} | ${int(r.errors)} | ${vsMemory} | ${vsRedis} | ${pctCell(r.othersPct)} / ${pctCell(r.clientOthersPct)} |`,
+      `| ${name} | ${fsync} | ${int(r.rps)}${r.starts > 1 ? ` (${int(r.minRps)}–${int(r.maxRps)})` : ''} | ${ms(r.p50)} | ${ms(r.p99)} | ${int(r.errors)} | ${vsMemory} | ${vsRedis} | ${pctCell(r.othersPct)} / ${pctCell(r.clientOthersPct)} |`,
     );
   }
 }
