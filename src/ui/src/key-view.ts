@@ -40,6 +40,12 @@ export class KeyView {
   private watch: Watch | undefined;
   private session = 0;
   private busy = false;
+  /**
+   * A watch message that came while a write of ours was in flight: it may be that write's own
+   * change (a delete's, or a save's before its answer), so it waits until the write is done.
+   * undefined as message: the history was lost.
+   */
+  private deferred: { readonly message: ChangeMessage | undefined; readonly session: number } | undefined;
   /** The server has moved past `loaded` while the user was editing. */
   private serverAhead: 'changed' | 'deleted' | undefined;
   private createKeyInput: HTMLInputElement | undefined;
@@ -148,6 +154,7 @@ export class KeyView {
     this.loaded = undefined;
     this.serverAhead = undefined;
     this.busy = false;
+    this.deferred = undefined;
     this.mode = mode;
     this.key = key;
     this.notice.clear();
@@ -246,6 +253,11 @@ export class KeyView {
   private async onRemoteChange(message: ChangeMessage | undefined, session: number): Promise<void> {
     const loaded = this.loaded;
     if (loaded === undefined) return;
+    if (this.busy) {
+      // Handled once our write is done; a lost history (undefined) outweighs a later message.
+      this.deferred = { message: this.deferred !== undefined && this.deferred.message === undefined ? undefined : message, session };
+      return;
+    }
     const last = message?.changes.at(-1);
     if (last !== undefined && last.revision <= loaded.meta.revision) return; // our own save
     let current: Loaded | undefined;
@@ -443,6 +455,9 @@ export class KeyView {
     } finally {
       this.busy = false;
       this.onEdit();
+      const deferred = this.deferred;
+      this.deferred = undefined;
+      if (deferred !== undefined && deferred.session === this.session) void this.onRemoteChange(deferred.message, deferred.session);
     }
   }
 
