@@ -142,20 +142,16 @@ start_kv() {
   wait_http "http://127.0.0.1:$KV_PORT/$KV_WAIT_PATH" "$KV_PID" "kv_store ($label)"
 }
 
-start_ref() {
-  port_free "$REF_PORT" || die "port $REF_PORT is in use (set BENCH_PORT_BASE)"
-  REF_PORT=$REF_PORT taskset -c "$SERVER_CPU" node "$ROOT/bench/reference-server.mjs" >"$OUT/logs/ref-$1.log" 2>&1 &
-  REF_PID=$!
-  STARTED+=("$REF_PID")
-  wait_http "http://127.0.0.1:$REF_PORT/healthz" "$REF_PID" "reference server"
-}
-
-start_ceiling() {
-  port_free "$CEILING_PORT" || die "port $CEILING_PORT is in use (set BENCH_PORT_BASE)"
-  CEILING_PORT=$CEILING_PORT taskset -c "$SERVER_CPU" node "$ROOT/bench/ceiling-server.mjs" >"$OUT/logs/ceiling-$1.log" 2>&1 &
-  CEILING_PID=$!
-  STARTED+=("$CEILING_PID")
-  wait_http "http://127.0.0.1:$CEILING_PORT/healthz" "$CEILING_PID" "ceiling server"
+# start_node_server SCRIPT PORT_VAR LOG NAME: bench/SCRIPT, pinned like the servers, listening on
+# the port in $PORT_VAR (passed to it under that name); sets NODE_SERVER_PID.
+start_node_server() {
+  local script=$1 port_var=$2 log=$3 name=$4
+  local port=${!port_var}
+  port_free "$port" || die "port $port is in use (set BENCH_PORT_BASE)"
+  env "$port_var=$port" taskset -c "$SERVER_CPU" node "$ROOT/bench/$script" >"$OUT/logs/$log.log" 2>&1 &
+  NODE_SERVER_PID=$!
+  STARTED+=("$NODE_SERVER_PID")
+  wait_http "http://127.0.0.1:$port/healthz" "$NODE_SERVER_PID" "$name"
 }
 
 start_redis() { # LABEL [APPENDFSYNC]; redis-server pinned like the servers: persistence off, or the AOF with that appendfsync
@@ -309,8 +305,10 @@ throughput_session() {
         count=$((max_rps * (WARMUP + DURATION) * 6 / 5))
         [ "$count" -ge 50000 ] || count=50000
         [ "$count" -le 1500000 ] || count=1500000
-        log "    preloading $count keys to delete"
-        [ "$target" = ceiling ] || preload "$flavor" "$url" d "$count" "tp-$target-s$start"
+        if [ "$target" != ceiling ]; then
+          log "    preloading $count keys to delete"
+          preload "$flavor" "$url" d "$count" "tp-$target-s$start"
+        fi
         wrk_run "$name-warmup" delete "$url" "$WARMUP" "${labels[@]}" BENCH_LOAD=delete BENCH_PHASE=warmup \
           BENCH_DEL_COUNT="$count" BENCH_DEL_OFFSET=0
         offset=$(field "$OUT/raw/$name-warmup.json" issued)
@@ -414,10 +412,10 @@ if has throughput "$PHASES"; then
         ;;
       ref)
         log "throughput: reference server (node:http + Map)"
-        start_ref tp
-        SERVER_PIDS=("$REF_PID")
+        start_node_server reference-server.mjs REF_PORT ref-tp "reference server"
+        SERVER_PIDS=("$NODE_SERVER_PID")
         throughput_session ref kv "http://127.0.0.1:$REF_PORT" 1
-        stop_pid "$REF_PID"
+        stop_pid "$NODE_SERVER_PID"
         ;;
       webdis)
         log "throughput: webdis + redis-server"
@@ -430,10 +428,10 @@ if has throughput "$PHASES"; then
         ;;
       ceiling)
         log "throughput: the ceiling (a Node.js process writing canned answers)"
-        start_ceiling tp
-        SERVER_PIDS=("$CEILING_PID")
+        start_node_server ceiling-server.mjs CEILING_PORT ceiling-tp "ceiling server"
+        SERVER_PIDS=("$NODE_SERVER_PID")
         throughput_session ceiling kv "http://127.0.0.1:$CEILING_PORT" 1
-        stop_pid "$CEILING_PID"
+        stop_pid "$NODE_SERVER_PID"
         ;;
       *) die "unknown target $target" ;;
     esac
