@@ -43,9 +43,9 @@ export class KeyView {
   /**
    * A watch message that came while a write of ours was in flight: it may be that write's own
    * change (a delete's, or a save's before its answer), so it waits until the write is done.
-   * undefined as message: the history was lost.
+   * undefined as message: the history was lost. A new session (reset) drops it.
    */
-  private deferred: { readonly message: ChangeMessage | undefined; readonly session: number } | undefined;
+  private deferred: { readonly message: ChangeMessage | undefined } | undefined;
   /** The server has moved past `loaded` while the user was editing. */
   private serverAhead: 'changed' | 'deleted' | undefined;
   private createKeyInput: HTMLInputElement | undefined;
@@ -255,7 +255,7 @@ export class KeyView {
     if (loaded === undefined) return;
     if (this.busy) {
       // Handled once our write is done; a lost history (undefined) outweighs a later message.
-      this.deferred = { message: this.deferred !== undefined && this.deferred.message === undefined ? undefined : message, session };
+      this.deferred = { message: this.deferred !== undefined && this.deferred.message === undefined ? undefined : message };
       return;
     }
     const last = message?.changes.at(-1);
@@ -457,7 +457,7 @@ export class KeyView {
       this.onEdit();
       const deferred = this.deferred;
       this.deferred = undefined;
-      if (deferred !== undefined && deferred.session === this.session) void this.onRemoteChange(deferred.message, deferred.session);
+      if (deferred !== undefined) void this.onRemoteChange(deferred.message, this.session);
     }
   }
 
