@@ -7,13 +7,19 @@
 // Faults: `kill(i)` (SIGKILL), `stop(i)` (SIGTERM), `start(i)` (same data dir, same ports),
 // `stopAll()` / `startAll()`; `leader()` names the member the running ones agree leads.
 //
+// TLS and auth, as a production cluster has them: `tls` serves the client URLs over https with
+// the given certificates (and, with `clientCertAuth`, asks every client for one signed by the
+// CA); `enableAuth()` adds root and users limited to a prefix, then turns auth on.
+//
 // No member outlives the test run: each is started under `setpriv --pdeathsig SIGKILL` (the kernel
 // kills it when the thread that spawned it ends, however it ends), and a process 'exit' hook kills
-// any left. The harness talks to etcd through its JSON gateway with Node's fetch, so it does not
+// any left. The harness talks to etcd through its JSON gateway with node:http and node:https, so it does not
 // depend on the client the backend uses.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
+import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
@@ -25,6 +31,25 @@ export interface EtcdClusterOptions {
   readonly healthyWithinMs?: number;
   /** Extra etcd flags for every member, e.g. ['--quota-backend-bytes', '16777216']. */
   readonly extraArgs?: readonly string[];
+  /** Client URLs over https with these PEM files (peers stay on plain HTTP). */
+  readonly tls?: EtcdClusterTls;
+}
+
+/** TLS on the members' client URLs. */
+export interface EtcdClusterTls {
+  /** The CA that signed etcd's certificate (the harness trusts it) and, with clientCertAuth, the clients'. */
+  readonly ca: string;
+  /** etcd's certificate and key (with clientCertAuth it needs clientAuth use too: the gateway presents it to etcd itself). */
+  readonly server: { readonly cert: string; readonly key: string };
+  /** etcd asks every client for a certificate signed by `ca` (--client-cert-auth); the harness presents this one. */
+  readonly clientCertAuth?: { readonly cert: string; readonly key: string };
+}
+
+/** A user `enableAuth` makes: read and write on one prefix, nothing else. */
+export interface EtcdUser {
+  readonly name: string;
+  readonly password: string;
+  readonly prefix: string;
 }
 
 /** What a test may read about one member. */
@@ -78,6 +103,9 @@ export class EtcdCluster {
   private readonly all: Member[] = [];
   private readonly healthyWithinMs: number;
   private closed = false;
+  /** Set by enableAuth: the harness then calls etcd as root. */
+  private rootPassword: string | undefined;
+  private readonly tlsFiles: { ca: string; cert?: string; key?: string } | undefined;
 
   constructor(
     private readonly etcd: string,
@@ -87,11 +115,21 @@ export class EtcdCluster {
     private readonly options: EtcdClusterOptions,
   ) {
     this.healthyWithinMs = options.healthyWithinMs ?? 20_000;
+    const tls = options.tls;
+    this.tlsFiles =
+      tls === undefined
+        ? undefined
+        : {
+            ca: readFileSync(tls.ca, 'utf8'),
+            ...(tls.clientCertAuth
+              ? { cert: readFileSync(tls.clientCertAuth.cert, 'utf8'), key: readFileSync(tls.clientCertAuth.key, 'utf8') }
+              : {}),
+          };
     for (let i = 0; i < SIZE; i++) {
       const name = `m${i + 1}`;
       this.all.push({
         name,
-        endpoint: `http://127.0.0.1:${ports[2 * i]}`,
+        endpoint: `${tls ? 'https' : 'http'}://127.0.0.1:${ports[2 * i]}`,
         peerUrl: `http://127.0.0.1:${ports[2 * i + 1]}`,
         dataDir: join(root, name),
         logFile: join(root, `${name}.log`),
@@ -176,6 +214,27 @@ export class EtcdCluster {
     throw new Error(`etcd cluster not healthy (${this.runningCount()} of ${SIZE} members run): ${last}\n${this.logTails()}`);
   }
 
+  /**
+   * Turns etcd's auth on: root (role root) with `rootPassword`, and each user with a role of its
+   * own granting readwrite on its prefix. From then on the harness's own calls authenticate as root.
+   */
+  async enableAuth(rootPassword: string, users: readonly EtcdUser[]): Promise<void> {
+    const endpoint = this.member(0).endpoint;
+    await this.gateway(endpoint, '/v3/auth/user/add', { name: 'root', password: rootPassword });
+    await this.gateway(endpoint, '/v3/auth/user/grant', { user: 'root', role: 'root' });
+    for (const user of users) {
+      const role = `${user.name}-role`;
+      await this.gateway(endpoint, '/v3/auth/role/add', { name: role });
+      const perm = { permType: 'READWRITE', key: btoa(user.prefix), range_end: btoa(prefixEnd(user.prefix)) };
+      await this.gateway(endpoint, '/v3/auth/role/grant', { name: role, perm });
+      await this.gateway(endpoint, '/v3/auth/user/add', { name: user.name, password: user.password });
+      await this.gateway(endpoint, '/v3/auth/user/grant', { user: user.name, role });
+    }
+    await this.gateway(endpoint, '/v3/auth/enable', {});
+    this.rootPassword = rootPassword;
+    await this.waitHealthy();
+  }
+
   /** Kills every member and removes the cluster's directory; safe to call more than once. */
   async close(): Promise<void> {
     this.closed = true;
@@ -196,7 +255,7 @@ export class EtcdCluster {
   private async checkHealthy(): Promise<string> {
     const running = this.all.filter((m) => m.process);
     if (running.length <= SIZE / 2) throw new Error(`only ${running.length} of ${SIZE} members run`);
-    const statuses = await Promise.all(running.map((m) => gateway(m.endpoint, '/v3/maintenance/status', {})));
+    const statuses = await Promise.all(running.map((m) => this.gateway(m.endpoint, '/v3/maintenance/status', {})));
     const leaders = new Set<string>();
     statuses.forEach((status, i) => {
       const m = running[i]!;
@@ -206,7 +265,7 @@ export class EtcdCluster {
     const [leader] = leaders;
     if (leaders.size !== 1 || !leader || leader === '0') throw new Error(`members name leaders ${[...leaders].join(', ')}`);
     if (!running.some((m) => m.id === leader)) throw new Error(`the leader ${leader} named is not running`);
-    await Promise.all(running.map((m) => gateway(m.endpoint, '/v3/kv/range', { key: btoa('kv-harness-health') })));
+    await Promise.all(running.map((m) => this.gateway(m.endpoint, '/v3/kv/range', { key: btoa('kv-harness-health') })));
     return leader;
   }
 
@@ -219,6 +278,8 @@ export class EtcdCluster {
       ...['--listen-client-urls', m.endpoint, '--advertise-client-urls', m.endpoint],
       ...['--listen-peer-urls', m.peerUrl, '--initial-advertise-peer-urls', m.peerUrl],
       ...['--initial-cluster', initialCluster, '--initial-cluster-state', 'new', '--initial-cluster-token', this.root],
+      ...(this.options.tls ? ['--cert-file', this.options.tls.server.cert, '--key-file', this.options.tls.server.key] : []),
+      ...(this.options.tls?.clientCertAuth ? ['--client-cert-auth', '--trusted-ca-file', this.options.tls.ca] : []),
       ...(this.options.extraArgs ?? []),
     ];
     const log = openSync(m.logFile, 'a');
@@ -251,6 +312,45 @@ export class EtcdCluster {
     await m.exited;
   }
 
+  /**
+   * POSTs `body` to etcd's JSON gateway at `endpoint` (over https with the harness's TLS files,
+   * as root once auth is on) and returns the parsed answer; throws on anything but 200.
+   */
+  private async gateway(endpoint: string, path: string, body: unknown): Promise<EtcdStatus> {
+    const headers: Record<string, string> = { 'content-type': 'application/json' };
+    if (this.rootPassword !== undefined) {
+      const { token } = (await this.post(endpoint, '/v3/auth/authenticate', { name: 'root', password: this.rootPassword }, headers)) as {
+        token?: string;
+      };
+      if (token === undefined) throw new Error(`${endpoint}: authenticating as root gave no token`);
+      headers.authorization = token;
+    }
+    return (await this.post(endpoint, path, body, headers)) as EtcdStatus;
+  }
+
+  private post(endpoint: string, path: string, body: unknown, headers: Record<string, string>): Promise<unknown> {
+    const url = new URL(path, endpoint);
+    const tls = this.tlsFiles;
+    const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
+    return new Promise((resolve, reject) => {
+      const req = send(url, { method: 'POST', headers, timeout: 2000, ...(tls ?? {}) }, (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => {
+          text += chunk;
+        });
+        res.on('end', () => {
+          if (res.statusCode === 200) resolve(JSON.parse(text));
+          else reject(new Error(`${endpoint}${path}: ${res.statusCode} ${text}`));
+        });
+        res.on('error', reject);
+      });
+      req.on('timeout', () => req.destroy(new Error(`${endpoint}${path}: no answer within 2 s`)));
+      req.on('error', reject);
+      req.end(JSON.stringify(body));
+    });
+  }
+
   private logTails(): string {
     return this.all
       .map((m) => {
@@ -259,14 +359,6 @@ export class EtcdCluster {
       })
       .join('\n');
   }
-}
-
-/** POSTs `body` to etcd's JSON gateway at `endpoint` and returns the parsed answer; throws on non-200. */
-async function gateway(endpoint: string, path: string, body: unknown): Promise<EtcdStatus> {
-  const response = await fetch(endpoint + path, { method: 'POST', body: JSON.stringify(body), signal: AbortSignal.timeout(2000) });
-  const text = await response.text();
-  if (!response.ok) throw new Error(`${endpoint}${path}: ${response.status} ${text}`);
-  return JSON.parse(text) as EtcdStatus;
 }
 
 interface EtcdStatus {
@@ -308,4 +400,16 @@ function installExitHook(): void {
   process.on('exit', () => {
     for (const child of live) child.kill('SIGKILL');
   });
+}
+
+/** The end of the key range of every key that starts with `prefix` (etcd's range_end for a prefix). */
+function prefixEnd(prefix: string): string {
+  const bytes = Buffer.from(prefix, 'utf8');
+  for (let i = bytes.length - 1; i >= 0; i--) {
+    if ((bytes[i] as number) < 0xff) {
+      bytes[i] = (bytes[i] as number) + 1;
+      return bytes.subarray(0, i + 1).toString('latin1');
+    }
+  }
+  return '\0';
 }

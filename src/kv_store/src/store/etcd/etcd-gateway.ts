@@ -128,6 +128,43 @@ export class EtcdError extends Error {
 
 const CONNECT_FAILURES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'UND_ERR_CONNECT_TIMEOUT']);
 
+/**
+ * Node's codes for an etcd certificate it did not accept (OpenSSL's verification results, and
+ * the host name check): the connection ends in its TLS handshake, before any request is sent.
+ */
+const CERTIFICATE_FAILURES = new Set([
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'CERT_UNTRUSTED',
+  'CERT_REJECTED',
+  'CERT_REVOKED',
+  'INVALID_CA',
+  'INVALID_PURPOSE',
+  'HOSTNAME_MISMATCH',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+]);
+
+/**
+ * TLS alerts and errors that end a handshake: etcd processes nothing from a connection whose
+ * handshake failed. The usual causes: etcd asks for a client certificate (--client-cert-auth)
+ * and got none or one it does not trust, or the endpoint speaks plain HTTP.
+ */
+const HANDSHAKE_FAILURES = new Set([
+  'ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED',
+  'ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE',
+  'ERR_SSL_TLSV1_ALERT_UNKNOWN_CA',
+  'ERR_SSL_SSLV3_ALERT_HANDSHAKE_FAILURE',
+  'ERR_SSL_WRONG_VERSION_NUMBER',
+]);
+
+/** What etcd's gateway answers a client certificate with a Common Name when auth is on (etcd's embed/serve.go). */
+const GATEWAY_CN_REFUSAL = 'CommonName of client sending a request against gateway';
+
 /** The base64 of a string's UTF-8. */
 export function b64(text: string): string {
   return Buffer.from(text, 'utf8').toString('base64');
@@ -204,7 +241,7 @@ export class EtcdGateway {
       await this.stream(index, request, signal, onMessage);
     } catch (err) {
       if (signal.aborted) return;
-      const failure = classify(err);
+      const failure = this.failed(err);
       this.rotate(index);
       throw failure;
     }
@@ -228,7 +265,7 @@ export class EtcdGateway {
       status = res.statusCode;
       text = await res.body.text();
     } catch (err) {
-      throw classify(err);
+      throw this.failed(err);
     }
     if (status === 200) return JSON.parse(text) as T;
     const problem = parseProblem(status, text);
@@ -272,6 +309,23 @@ export class EtcdGateway {
     throw new EtcdError('ambiguous', `the watch stream from ${this.options.endpoints[index]} ended`);
   }
 
+  /**
+   * An undici failure as an EtcdError (classify). A TLS connection that etcd closes at once is
+   * what a missing client certificate looks like when etcd asks for one: said, when none is set.
+   */
+  private failed(err: unknown): EtcdError {
+    const failure = classify(err);
+    const code = (err as { code?: string }).code;
+    if (code !== 'UND_ERR_SOCKET' || this.options.tls?.cert !== undefined || !this.options.endpoints.some((e) => e.startsWith('https:'))) {
+      return failure;
+    }
+    return new EtcdError(
+      failure.failure,
+      `${failure.message} (if etcd asks for client certificates, --client-cert-auth, set KV_ETCD_CERT_FILE and KV_ETCD_KEY_FILE)`,
+      failure.code,
+    );
+  }
+
   /** The auth token, authenticating first if there is none (one authentication at a time). */
   private authToken(index: number): Promise<string> {
     if (this.token !== undefined) return Promise.resolve(this.token);
@@ -298,7 +352,7 @@ export class EtcdGateway {
       status = res.statusCode;
       text = await res.body.text();
     } catch (err) {
-      throw classify(err);
+      throw this.failed(err);
     }
     if (status !== 200) {
       const problem = parseProblem(status, text);
@@ -322,6 +376,9 @@ function parseProblem(status: number, text: string): EtcdError {
   } catch {
     // Not JSON (a proxy's page?): keep the text.
   }
+  if (message.includes(GATEWAY_CN_REFUSAL)) {
+    message = `${message.trim()}: with both --client-cert-auth and auth on, etcd's JSON gateway (which kv_store uses) refuses a client certificate that has a Common Name; give kv_store a client certificate without one (KV_ETCD_CERT_FILE), and a user (KV_ETCD_USERNAME, KV_ETCD_PASSWORD)`;
+  }
   if (code === GRPC.unavailable || status === 503 || status === 504) {
     // "too many requests" is refused before proposing; every other "unavailable" may have been proposed.
     return new EtcdError(/too many requests/.test(message) ? 'unreachable' : 'ambiguous', message, code);
@@ -335,6 +392,18 @@ function classify(err: unknown): EtcdError {
   const e = err as { code?: string; name?: string; message?: string; cause?: { code?: string } };
   const code = e.code ?? e.cause?.code;
   if (code !== undefined && CONNECT_FAILURES.has(code)) return new EtcdError('unreachable', e.message ?? code);
+  if (code !== undefined && CERTIFICATE_FAILURES.has(code)) {
+    return new EtcdError(
+      'unreachable',
+      `etcd's TLS certificate was not accepted (${e.message ?? code}): KV_ETCD_CA_FILE must name the CA that signed it, and each endpoint's host must be one the certificate names`,
+    );
+  }
+  if (code !== undefined && HANDSHAKE_FAILURES.has(code)) {
+    return new EtcdError(
+      'unreachable',
+      `the TLS handshake with etcd failed (${e.message ?? code}): if etcd asks for client certificates (--client-cert-auth), KV_ETCD_CERT_FILE and KV_ETCD_KEY_FILE must name one signed by a CA etcd trusts; an http:// member must be listed as http://`,
+    );
+  }
   if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') return new EtcdError('ambiguous', 'no answer in time');
   return new EtcdError('ambiguous', e.message ?? String(err));
 }

@@ -49,7 +49,16 @@ import { EtcdCalls } from './etcd-calls.js';
 import { EtcdCommitter, type WriteKind } from './etcd-commit.js';
 import { historyFromEtcd } from './etcd-history.js';
 import { listFromEtcd } from './etcd-listing.js';
-import { b64, type EtcdConnectionOptions, EtcdGateway, type EtcdRangeResponse, type EtcdTxnResponse, int, unb64 } from './etcd-gateway.js';
+import {
+  b64,
+  type EtcdConnectionOptions,
+  EtcdError,
+  EtcdGateway,
+  type EtcdRangeResponse,
+  type EtcdTxnResponse,
+  int,
+  unb64,
+} from './etcd-gateway.js';
 import { KeyspaceCache } from './keyspace-cache.js';
 import { LeaseBuckets } from './lease-buckets.js';
 import { decodeRecord, EtcdLayout } from './stored-record.js';
@@ -264,15 +273,29 @@ export class EtcdStore implements KvStore {
     if (this.storeId === '') throw new StoreError('backend_unavailable', { why: `etcd not reached yet (${this.openProblem})` });
   }
 
+  /**
+   * Reads (or makes) the store id, then starts the cache's watch. Until etcd answers it tries
+   * again, a member at a time, each failure said in /readyz and the log: one try per attempt,
+   * since making the id twice is harmless (a create-only Txn) and a client waiting for /readyz
+   * should read why now, not after a write's deadline.
+   */
   private async open(): Promise<void> {
     let delay = 100;
     while (!this.closed) {
+      const endpoint = this.gateway.endpoint;
       try {
         this.storeId = await this.ensureStoreId();
         this.follower.start();
         return;
       } catch (err) {
-        this.openProblem = err instanceof Error ? err.message : String(err);
+        this.openProblem =
+          err instanceof EtcdError
+            ? err.failure === 'refused'
+              ? `etcd refused the request: ${err.message}${/permission denied/.test(err.message) ? this.permissionHint() : ''}`
+              : `etcd at ${endpoint}: ${err.message}`
+            : err instanceof Error
+              ? err.message
+              : String(err);
         this.logger?.warn({ err: this.openProblem, endpoints: this.gateway.endpoints }, 'cannot reach etcd yet; retrying');
         await new Promise((resolve) => setTimeout(resolve, delay));
         delay = Math.min(2000, delay * 2);
@@ -280,11 +303,17 @@ export class EtcdStore implements KvStore {
     }
   }
 
+  /** What a user needs when auth is on: read and write on the store's prefix, nothing else. */
+  private permissionHint(): string {
+    const prefix = this.layout.prefix;
+    return ` (KV_ETCD_USERNAME needs a role with readwrite on the prefix '${prefix}': etcdctl role grant-permission <role> readwrite '${prefix}' --prefix=true)`;
+  }
+
   /** The store id under <prefix>m/id: made by the first node (a create-only Txn), read by every other. */
   private async ensureStoreId(): Promise<string> {
     const key = b64(this.layout.idKey);
     const id = randomUUID();
-    const answer = await this.calls.send<EtcdTxnResponse>('/v3/kv/txn', {
+    const answer = await this.gateway.call<EtcdTxnResponse>('/v3/kv/txn', {
       compare: [{ key, target: 'CREATE', result: 'EQUAL', create_revision: '0' }],
       success: [{ request_put: { key, value: b64(id) } }],
       failure: [{ request_range: { key } }],
