@@ -1,7 +1,7 @@
 import type { Socket } from 'node:net';
 import type { Answer, AnswerObserver, AnswerStream, ApiDoor, BodyHandler, RequestHead, StreamSink } from '../api/door.js';
 import { type BodyPlan, type Framing, ParseError, type ParserEvents, type ParserLimits, RequestParser } from './request-parser.js';
-import { answerHead, chunk, currentDateLine, LAST_CHUNK, refusal } from './response-writer.js';
+import { answerHead, chunkBytes, currentDateLine, LAST_CHUNK, refusal } from './response-writer.js';
 
 /*
  * One client connection: it feeds the socket's bytes to a RequestParser, hands each request to
@@ -272,7 +272,7 @@ export class Connection implements ParserEvents {
     const sink: StreamSink = {
       write: (text) => {
         if (!live()) return false;
-        socket.write(chunk(text));
+        socket.write(chunkBytes(text));
         return !socket.writableNeedDrain;
       },
       end: () => {

@@ -50,6 +50,23 @@ export function chunk(text: string): string {
   return `${Buffer.byteLength(text).toString(16)}\r\n${text}\r\n`;
 }
 
+/** The text and bytes of the last chunkBytes call. */
+let framedText: string | undefined;
+let framedBytes: Buffer = Buffer.alloc(0);
+
+/**
+ * A piece of a chunked body as bytes, the last one kept: a watch flush writes the same text to
+ * every watcher of a change (the hub renders it once), so each socket takes the same Buffer,
+ * framed and encoded once, rather than encoding its own copy.
+ */
+export function chunkBytes(text: string): Buffer {
+  if (text !== framedText) {
+    framedBytes = Buffer.from(chunk(text), 'utf8');
+    framedText = text;
+  }
+  return framedBytes;
+}
+
 /** The end of a chunked body. */
 export const LAST_CHUNK = '0\r\n\r\n';
 
