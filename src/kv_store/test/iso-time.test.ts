@@ -26,6 +26,22 @@ describe('isoTime', () => {
     expect(isoTime(Date.parse('2026-12-01T17:52:53.338Z') + 1.5)).toBe('2026-12-01T17:52:53.339Z');
   });
 
+  it('stays exact through runs of repeated times (it keeps the last one formatted)', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.integer({ min: 0, max: 253_402_300_799_999 }), { minLength: 1, maxLength: 4 }),
+        fc.array(fc.nat(), { minLength: 1, maxLength: 50 }),
+        (pool, picks) => {
+          for (const pick of picks) {
+            const ms = pool[pick % pool.length] as number;
+            expect(isoTime(ms)).toBe(new Date(ms).toISOString());
+          }
+        },
+      ),
+      { numRuns: 1000 },
+    );
+  });
+
   it('formats the edges of a day and of a leap year', () => {
     for (const text of [
       '2024-02-29T23:59:59.999Z',
