@@ -288,14 +288,7 @@ export class EtcdStore implements KvStore {
         this.follower.start();
         return;
       } catch (err) {
-        this.openProblem =
-          err instanceof EtcdError
-            ? err.failure === 'refused'
-              ? `etcd refused the request: ${err.message}${/permission denied/.test(err.message) ? this.permissionHint() : ''}`
-              : `etcd at ${endpoint}: ${err.message}`
-            : err instanceof Error
-              ? err.message
-              : String(err);
+        this.openProblem = this.openFailure(err, endpoint);
         this.logger?.warn({ err: this.openProblem, endpoints: this.gateway.endpoints }, 'cannot reach etcd yet; retrying');
         await new Promise((resolve) => setTimeout(resolve, delay));
         delay = Math.min(2000, delay * 2);
@@ -303,10 +296,16 @@ export class EtcdStore implements KvStore {
     }
   }
 
-  /** What a user needs when auth is on: read and write on the store's prefix, nothing else. */
-  private permissionHint(): string {
+  /**
+   * Why opening failed, for /readyz and the log: etcd's refusal (with the permission the user
+   * lacks, when that is it: read and write on the store's prefix), or what stopped the call.
+   */
+  private openFailure(err: unknown, endpoint: string): string {
+    if (!(err instanceof EtcdError)) return err instanceof Error ? err.message : String(err);
+    if (err.failure !== 'refused') return `etcd at ${endpoint}: ${err.message}`;
+    if (!/permission denied/.test(err.message)) return `etcd refused the request: ${err.message}`;
     const prefix = this.layout.prefix;
-    return ` (KV_ETCD_USERNAME needs a role with readwrite on the prefix '${prefix}': etcdctl role grant-permission <role> readwrite '${prefix}' --prefix=true)`;
+    return `etcd refused the request: ${err.message} (KV_ETCD_USERNAME needs a role with readwrite on the prefix '${prefix}': etcdctl role grant-permission <role> readwrite '${prefix}' --prefix=true)`;
   }
 
   /** The store id under <prefix>m/id: made by the first node (a create-only Txn), read by every other. */
