@@ -8,12 +8,20 @@ import type { RequestMetrics } from './metrics/request-metrics.js';
  * route template, status and duration; at debug every request gets one, with its target (the
  * key is in it, so only at debug); an answer of 500 or more gets one at warn, without the
  * target, so it shows at the default level. Values and tokens are never logged.
+ *
+ * Except /readyz's 503: "not ready" is that endpoint doing its job, and a load balancer asks it
+ * every few seconds, so a warn line per probe would bury the log. What makes it not ready is
+ * logged where it happens (recovery, the warm-up, etcd out of reach, a persistence failure);
+ * the probes themselves get debug lines, as any request does.
  */
+/** The readiness probe's route (api/routes/health.ts). */
+const READINESS_ROUTE = '/readyz';
+
 export function answerObserver(logger: Logger, requests: RequestMetrics | undefined): AnswerObserver {
   return (head, status, startedAt) => {
     const seconds = (performance.now() - startedAt) / 1000;
     requests?.observe(head.method, head.route, status, seconds);
-    if (status >= 500) {
+    if (status >= 500 && head.route !== READINESS_ROUTE) {
       if (logger.isLevelEnabled('warn')) logger.warn(fields(head, status, seconds), 'request answered with a server error');
     } else if (logger.isLevelEnabled('debug')) {
       logger.debug({ ...fields(head, status, seconds), url: head.target }, 'request');

@@ -89,6 +89,8 @@ async function main(): Promise<void> {
         backend: config.etcd === undefined ? 'memory' : { etcd: config.etcd.endpoints, prefix: config.etcd.prefix },
         persistence: config.dataDir === undefined ? 'off' : { dataDir: config.dataDir, fsync: config.fsync },
         cors: config.corsOrigins ?? 'off',
+        // /readyz says "warming up" until the warm-up's 'warm-up done' line.
+        warmUpMs: config.warmUpMs,
         node: process.version,
       },
       'kv_store listening',

@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { buildApp } from '../src/app.js';
 import { MAX_REQUEST_ID_LENGTH, RequestIds } from '../src/api/request-id.js';
 import { loadConfig } from '../src/config.js';
+import { Readiness } from '../src/readiness.js';
 import { FakeClock, JSON_HEADERS, listen, testApp } from './helpers.js';
 
 const MADE = /^[A-Za-z0-9_-]{8}-[0-9a-z]+$/;
@@ -73,7 +74,7 @@ describe('X-Request-Id', () => {
 });
 
 /** kv_store on a real socket, logging at `level` into an array of parsed lines. */
-async function logging(level: string, env: Record<string, string> = {}) {
+async function logging(level: string, env: Record<string, string> = {}, readiness?: Readiness) {
   const lines: Array<Record<string, unknown>> = [];
   const sink = new Writable({
     write(chunk, _encoding, done) {
@@ -81,7 +82,8 @@ async function logging(level: string, env: Record<string, string> = {}) {
       done();
     },
   });
-  const app = buildApp({ config: loadConfig({ KV_LOG_LEVEL: 'silent', ...env }), logger: pino({ level }, sink), clock: new FakeClock() });
+  const config = loadConfig({ KV_LOG_LEVEL: 'silent', ...env });
+  const app = buildApp({ config, logger: pino({ level }, sink), clock: new FakeClock(), ...(readiness ? { readiness } : {}) });
   const url = await listen(app);
   return { app, url, lines };
 }
@@ -123,5 +125,26 @@ describe('request logs', () => {
     ]);
     expect(lines[0]).toMatchObject({ err: { message: 'boom' } });
     expect(JSON.stringify(lines)).not.toContain('secret-key');
+  });
+
+  it("/readyz's 503 is its answer, not a server error: no warn line per probe at info, a request line at debug", async () => {
+    for (const level of ['info', 'debug']) {
+      const readiness = new Readiness();
+      readiness.add('backend', () => 'etcd not reached yet');
+      const { url, lines } = await logging(level, {}, readiness);
+      for (let probe = 0; probe < 3; probe++) {
+        const res = await fetch(`${url}/readyz`);
+        expect({ status: res.status, body: await res.json() }).toEqual({
+          status: 503,
+          body: {
+            status: 'not_ready',
+            checks: [{ name: 'backend', ok: false, reason: 'etcd not reached yet' }],
+          },
+        });
+      }
+      expect(lines.map((l) => [l.level, l.msg, l.route, l.status])).toEqual(
+        level === 'info' ? [] : Array.from({ length: 3 }, () => [20, 'request', '/readyz', 503]),
+      );
+    }
   });
 });
