@@ -1,4 +1,6 @@
 import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -193,6 +195,20 @@ describe('what an operator gets wrong is said in /readyz, and requests get 503 b
     const node = await start(env);
     await notReadyBecause(node, /KV_ETCD_CERT_FILE/);
     await node.stop();
+  }, 30_000);
+
+  it('an https:// endpoint that speaks plain HTTP', async () => {
+    const plain = createServer((_req, res) => res.end('not etcd'));
+    await new Promise<void>((resolve) => plain.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = plain.address() as AddressInfo;
+      const node = await startKvStore({ KV_BACKEND: 'etcd', KV_ETCD_ENDPOINTS: `https://127.0.0.1:${port}`, KV_ETCD_CA_FILE: certs.ca });
+      const reason = await notReadyBecause(node, /the TLS handshake with etcd failed \(ERR_SSL_WRONG_VERSION_NUMBER\)/);
+      expect(reason).toContain('an http:// member must be listed as http://');
+      await node.stop();
+    } finally {
+      plain.close();
+    }
   }, 30_000);
 
   it("a client certificate with a Common Name, which etcd's gateway refuses when auth is on", async () => {

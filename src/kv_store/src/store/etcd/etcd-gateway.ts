@@ -401,7 +401,7 @@ function classify(err: unknown): EtcdError {
   if (code !== undefined && HANDSHAKE_FAILURES.has(code)) {
     return new EtcdError(
       'unreachable',
-      `the TLS handshake with etcd failed (${e.message ?? code}): if etcd asks for client certificates (--client-cert-auth), KV_ETCD_CERT_FILE and KV_ETCD_KEY_FILE must name one signed by a CA etcd trusts; an http:// member must be listed as http://`,
+      `the TLS handshake with etcd failed (${code}): if etcd asks for client certificates (--client-cert-auth), KV_ETCD_CERT_FILE and KV_ETCD_KEY_FILE must name one signed by a CA etcd trusts; an http:// member must be listed as http://`,
     );
   }
   if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') return new EtcdError('ambiguous', 'no answer in time');
