@@ -24,6 +24,7 @@ import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { rangeEnd } from '../../src/store/etcd/stored-record.js';
 
 /** Options for startEtcdCluster. */
 export interface EtcdClusterOptions {
@@ -225,7 +226,7 @@ export class EtcdCluster {
     for (const user of users) {
       const role = `${user.name}-role`;
       await this.gateway(endpoint, '/v3/auth/role/add', { name: role });
-      const perm = { permType: 'READWRITE', key: btoa(user.prefix), range_end: btoa(prefixEnd(user.prefix)) };
+      const perm = { permType: 'READWRITE', key: btoa(user.prefix), range_end: rangeEnd(user.prefix).toString('base64') };
       await this.gateway(endpoint, '/v3/auth/role/grant', { name: role, perm });
       await this.gateway(endpoint, '/v3/auth/user/add', { name: user.name, password: user.password });
       await this.gateway(endpoint, '/v3/auth/user/grant', { user: user.name, role });
@@ -400,16 +401,4 @@ function installExitHook(): void {
   process.on('exit', () => {
     for (const child of live) child.kill('SIGKILL');
   });
-}
-
-/** The end of the key range of every key that starts with `prefix` (etcd's range_end for a prefix). */
-function prefixEnd(prefix: string): string {
-  const bytes = Buffer.from(prefix, 'utf8');
-  for (let i = bytes.length - 1; i >= 0; i--) {
-    if ((bytes[i] as number) < 0xff) {
-      bytes[i] = (bytes[i] as number) + 1;
-      return bytes.subarray(0, i + 1).toString('latin1');
-    }
-  }
-  return '\0';
 }
