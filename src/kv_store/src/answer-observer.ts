@@ -2,6 +2,9 @@ import type { AnswerObserver } from './api/door.js';
 import type { Logger } from './logger.js';
 import type { RequestMetrics } from './metrics/request-metrics.js';
 
+/** The readiness probe's route (api/routes/health.ts). */
+const READINESS_ROUTE = '/readyz';
+
 /**
  * What happens after each answer is written: it is counted (kv_http_requests_total and
  * kv_http_request_duration_seconds), and logged. The log line carries the request id, method,
@@ -14,9 +17,6 @@ import type { RequestMetrics } from './metrics/request-metrics.js';
  * logged where it happens (recovery, the warm-up, etcd out of reach, a persistence failure);
  * the probes themselves get debug lines, as any request does.
  */
-/** The readiness probe's route (api/routes/health.ts). */
-const READINESS_ROUTE = '/readyz';
-
 export function answerObserver(logger: Logger, requests: RequestMetrics | undefined): AnswerObserver {
   return (head, status, startedAt) => {
     const seconds = (performance.now() - startedAt) / 1000;
