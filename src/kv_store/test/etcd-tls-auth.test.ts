@@ -75,9 +75,17 @@ describe('kv_store on etcd with TLS, client certificates and auth on', () => {
   it('serves the contract through two nodes: create, read on the other node, If-Match, a TTL, a watch, delete', async () => {
     const [a, b] = nodes as [KvProcess, KvProcess];
     expect(a.baseUrl).not.toBe(b.baseUrl);
+    // A node serves reads from etcd while its cache loads; /readyz says ready once it has (hang guard: 20 s).
     for (const node of nodes) {
-      const ready = await http(node.baseUrl, 'GET', '/readyz');
-      expect({ status: ready.status, body: ready.body }).toEqual({ status: 200, body: { status: 'ready' } });
+      await expect
+        .poll(
+          async () => {
+            const ready = await http(node.baseUrl, 'GET', '/readyz');
+            return { status: ready.status, body: ready.body };
+          },
+          { timeout: 20_000, interval: 50 },
+        )
+        .toEqual({ status: 200, body: { status: 'ready' } });
     }
 
     const created = await http(a.baseUrl, 'POST', '/v1/', { key: 'cfg/one', value: { n: 1 } });
