@@ -2,9 +2,11 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DataDirError, lockDataDir } from '../../src/store/durable/data-dir.js';
-import { NEVER } from '../../src/store/store.js';
+import { type ChangeBatch, NEVER } from '../../src/store/store.js';
+import { StoreError } from '../../src/store/store-error.js';
 import { sync } from '../helpers.js';
 import { assertFreshBuild } from '../reliability/support/kv-process.js';
 import { DIR, EntryModel, entriesOf, openDurable, recordOffsets } from '../support/durable.js';
@@ -232,3 +234,73 @@ describe('the data directory lock (real files, real processes)', () => {
 function pathToModule(): string {
   return new URL('../../dist/store/durable/data-dir.js', import.meta.url).href;
 }
+
+describe('recovery: a log longer than the change history', () => {
+  const keyArb = fc.constantFrom('a', 'b', 'c', 'ключ', '🔑');
+  const valueArb = fc.jsonValue({ maxDepth: 2 }).map((v) => JSON.stringify(v));
+  const ttlArb = fc.option(fc.integer({ min: 1, max: 5_000 }), { nil: undefined });
+  type Op =
+    | { readonly kind: 'create' | 'replace'; readonly key: string; readonly value: string; readonly ttlMs: number | undefined }
+    | { readonly kind: 'delete'; readonly key: string }
+    | { readonly kind: 'txn'; readonly sets: readonly (readonly [string, string])[]; readonly drop: string }
+    | { readonly kind: 'tick'; readonly ms: number };
+  const opArb: fc.Arbitrary<Op> = fc.oneof(
+    fc.record({ kind: fc.constantFrom('create' as const, 'replace' as const), key: keyArb, value: valueArb, ttlMs: ttlArb }),
+    fc.record({ kind: fc.constant('delete' as const), key: keyArb }),
+    fc.record({ kind: fc.constant('txn' as const), sets: fc.array(fc.tuple(keyArb, valueArb), { maxLength: 3 }), drop: keyArb }),
+    fc.record({ kind: fc.constant('tick' as const), ms: fc.integer({ min: 1, max: 3_000 }) }),
+  );
+
+  it('rebuilds the store exactly, and the history holds the newest commits with their previous values (property)', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(opArb, { minLength: 1, maxLength: 40 }),
+        fc.integer({ min: 0, max: 6 }),
+        fc.constantFrom(256, 64 * 1_048_576),
+        async (ops, depth, segmentBytes) => {
+          const disk = new SimDisk();
+          const scheduler = new ManualScheduler();
+          const first = await openDurable(disk, scheduler, { fsync: 'no', segmentBytes, snapshotOnClose: false });
+          const { store, clock } = first;
+          const batches: ChangeBatch[] = [];
+          store.subscribe((batch) => batches.push(structuredClone(batch)));
+          for (const op of ops) {
+            try {
+              if (op.kind === 'create' || op.kind === 'replace') {
+                const write = op.kind === 'create' ? store.create : store.replace;
+                sync(write.call(store, op.key, op.value, { ttlMs: op.ttlMs }));
+              } else if (op.kind === 'delete') sync(store.delete(op.key));
+              else if (op.kind === 'txn') {
+                const sets = op.sets.map(([key, value]) => ({ op: 'set' as const, key, value }));
+                const drop = op.sets.some(([key]) => key === op.drop) ? [] : [{ op: 'delete' as const, key: op.drop }];
+                sync(store.txn({ checks: [], ops: [...sets, ...drop] }));
+              } else if (op.kind === 'tick') {
+                clock.advance(op.ms);
+                store.get('a'); // an expired key met on the way is expired: a commit of its own
+              }
+            } catch (err) {
+              if (!(err instanceof StoreError)) throw err; // key_exists, key_not_found
+            }
+          }
+          const keys = ['a', 'b', 'c', 'ключ', '🔑'];
+          const before = entriesOf(store, keys);
+          const revision = store.revision;
+          await first.persistence.close();
+
+          const again = await openDurable(disk, scheduler, { clock, fsync: 'no', segmentBytes, history: { maxRevisions: depth } });
+          expect(again.store.revision).toBe(revision);
+          expect(entriesOf(again.store, keys)).toEqual(before);
+          expect(again.store.size).toBe(store.size);
+          // The newest `depth` commits are held, as committed (previous values included); older ones are compacted.
+          const held = Math.min(depth, revision);
+          expect(again.store.changesSince(revision - held, 1_000)).toEqual(batches.slice(batches.length - held));
+          if (revision > held) {
+            expect(again.store.changesSince(revision - held - 1, 1_000)).toEqual({ compacted: true, oldestRevision: revision - held + 1 });
+          }
+          await again.persistence.close();
+        },
+      ),
+      { numRuns: 150 },
+    );
+  });
+});

@@ -1,4 +1,5 @@
 import { MemoryStore } from '../../src/store/memory/memory-store.js';
+import type { HistoryLimits } from '../../src/store/memory/change-history.js';
 import type { FsyncPolicy, PersistenceLog, RecoveryMode } from '../../src/store/durable/options.js';
 import { Persistence, type PersistenceOptions } from '../../src/store/durable/persistence.js';
 import type { StateSnapshot } from '../../src/store/durable/snapshot-writer.js';
@@ -68,6 +69,8 @@ export interface OpenOptions {
   readonly snapshots?: PersistenceOptions['snapshots'];
   readonly snapshotOnClose?: boolean;
   readonly dir?: string;
+  /** The store's change history (MemoryStore's default unless given). */
+  readonly history?: Partial<HistoryLimits>;
 }
 
 export interface Opened {
@@ -92,7 +95,7 @@ export async function openDurable(
     snapshotEveryBytes: options.snapshotEveryBytes ?? Number.MAX_SAFE_INTEGER,
     segmentBytes: options.segmentBytes ?? 64 * 1_048_576,
     log,
-    createStore: (id) => new MemoryStore({ id, clock, durable: true }),
+    createStore: (id) => new MemoryStore({ id, clock, durable: true, history: options.history }),
     files,
     scheduler,
     lock: false,

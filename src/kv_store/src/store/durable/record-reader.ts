@@ -75,6 +75,30 @@ export class RecordReader {
     return undefined;
   }
 
+  /**
+   * The revision of the last whole, checksummed BATCH record, found from the end: the first
+   * valid one in the file's last 64 KiB (laterBatch; a wider window if none is), then the
+   * frames after it. Reads only the end of the file. Undefined if the file holds none.
+   */
+  lastBatchRevision(): number | undefined {
+    for (let window = 65_536; ; window *= 8) {
+      const from = Math.max(MAGIC_BYTES - 1, this.size - window);
+      const start = this.laterBatch(from, 1);
+      if (start !== undefined) {
+        const tail = readRange(this.files, this.fd, start, this.size - start);
+        let last: number | undefined;
+        for (let at = 0; ; ) {
+          const frame = frameAt(tail, at, tail.length);
+          if (!frame.ok) break;
+          if (tail[frame.payloadStart] === Kind.Batch) last = tail.readDoubleLE(frame.payloadStart + 1);
+          at = frame.end;
+        }
+        return last;
+      }
+      if (from === MAGIC_BYTES - 1) return undefined;
+    }
+  }
+
   /** `length` bytes at `position` (fewer if the file ends first). */
   readAt(position: number, length: number): Buffer {
     return readRange(this.files, this.fd, position, length);

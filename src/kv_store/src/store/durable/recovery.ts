@@ -87,13 +87,16 @@ export async function recover(store: MemoryStore, input: RecoveryInput): Promise
     kept = [];
   }
 
+  // Commits older than what the change history keeps are replayed quietly, by bytes (see
+  // lastRevisionIn): only the newest are decoded and announced, for the history.
+  const quietThrough = kept.length === 0 ? 0 : lastRevisionIn(input, kept.at(-1) as NamedFile) - store.historyDepth;
   let batchesReplayed = 0;
   let lastSegmentSize = 0;
   let logBytes = 0;
   for (let i = 0; i < kept.length; i++) {
     const segment = kept[i] as NamedFile;
     const isLast = i === kept.length - 1;
-    const result = replaySegment(store, input, segment, i === 0, isLast, snapshotRevision);
+    const result = replaySegment(store, input, segment, i === 0, isLast, snapshotRevision, quietThrough);
     batchesReplayed += result.batches;
     if (result.problem === undefined) {
       lastSegmentSize = result.size;
@@ -143,6 +146,22 @@ export async function recover(store: MemoryStore, input: RecoveryInput): Promise
   };
 }
 
+/**
+ * The revision of the last commit `segment` (the log's last) holds, found from its end
+ * (RecordReader.lastBatchRevision). Recovery replays the commits more than the change history's
+ * depth before it quietly: by bytes, and unannounced, as a snapshot loads. Damage at the tail
+ * makes the answer lower than the last commit replayed (or than the tail's torn record), which
+ * only costs speed; a segment with no whole commit counts as ending before its first.
+ */
+function lastRevisionIn(input: RecoveryInput, segment: NamedFile): number {
+  const reader = new RecordReader(input.files, join(input.dir, segment.name));
+  try {
+    return reader.lastBatchRevision() ?? segment.revision - 1;
+  } finally {
+    reader.close();
+  }
+}
+
 /** Whether a segment holds no header and no commit: nothing of it was written before the stop. */
 function unwritten(input: RecoveryInput, segment: NamedFile): boolean {
   const reader = new RecordReader(input.files, join(input.dir, segment.name));
@@ -176,6 +195,7 @@ function replaySegment(
   isFirst: boolean,
   isLast: boolean,
   snapshotRevision: number,
+  quietThrough: number,
 ): SegmentResult {
   const reader = new RecordReader(input.files, join(input.dir, segment.name));
   let batches = 0;
@@ -215,7 +235,8 @@ function replaySegment(
       expected++;
       // A segment that began before the snapshot holds commits the snapshot already has.
       if (batch.revision <= snapshotRevision) continue;
-      store.replay(batch);
+      if (batch.revision <= quietThrough) store.replayQuietly(batch);
+      else store.replay(batch.decode());
       batches++;
     }
     return { size: reader.size, batches, headerEnd, offset: reader.size, torn: false };

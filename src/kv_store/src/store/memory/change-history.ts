@@ -115,6 +115,11 @@ export class ChangeHistory {
     return this.heldBytes;
   }
 
+  /** The most revisions held (HistoryLimits.maxRevisions). */
+  get maxRevisions(): number {
+    return this.limits.maxRevisions;
+  }
+
   /** Every batch after this revision is held. */
   get floor(): number {
     return this.floorRevision;

@@ -137,6 +137,18 @@ export interface EntryUtf8 extends RecordNumbers {
   readonly valueBytes: number;
 }
 
+/** A logged commit as bytes, for `replayQuietly`: its revision, and its changes visited in order. */
+export interface CommitUtf8 {
+  readonly revision: number;
+  /** Visits each change in order; the object handed out may be reused for the next. */
+  forEach(visit: (change: ChangeUtf8) => void): void;
+}
+
+/** A change of a CommitUtf8: a put's entry as bytes, or a delete's key (and its `revision`). */
+export interface ChangeUtf8 extends EntryUtf8 {
+  readonly deleted: boolean;
+}
+
 /** A consistent view of every live entry at one revision, for a durable snapshot. */
 export interface StoreSnapshot {
   readonly revision: number;
@@ -297,6 +309,41 @@ export class MemoryStore implements KvStore {
   }
 
   /**
+   * Replays a logged commit given as bytes, at start-up, without announcing it to subscribers:
+   * the change history then begins after it, as after a snapshot's load (a watcher resuming from
+   * before it is told history_compacted). For the commits older than what the history would
+   * keep (historyDepth), so that only the newest are decoded and `replay`ed. A put of a key the
+   * store does not hold is copied in as bytes, as a snapshot's entries are; any other change is
+   * decoded and applied as `replay` applies it (without the previous value no one will read).
+   */
+  replayQuietly(commit: CommitUtf8): void {
+    const revision = commit.revision;
+    if (revision <= this.lastRevision) throw new RangeError(`replay of revision ${revision} after ${this.lastRevision}`);
+    commit.forEach((change) => {
+      const probe = this.table.probeUtf8(change.bytes, change.keyStart, change.keyBytes);
+      if (!change.deleted && probe.position === NOT_FOUND) {
+        this.insertUtf8(probe, change);
+        return;
+      }
+      const key = change.bytes.toString('utf8', change.keyStart, change.keyStart + change.keyBytes);
+      if (change.deleted) {
+        this.apply({ type: 'delete', key, revision: change.revision, reason: 'delete' }, false);
+        return;
+      }
+      const value = change.bytes.toString('utf8', change.valueStart, change.valueStart + change.valueBytes);
+      const { version, createdAt, updatedAt, expiresAt } = change;
+      this.apply({ type: 'put', key, value, version, revision: change.revision, createdAt, updatedAt, expiresAt }, false);
+    });
+    this.lastRevision = revision;
+    this.history.startAfter(revision);
+  }
+
+  /** How many of the newest revisions the change history keeps for watchers (KV_WATCH_HISTORY). */
+  get historyDepth(): number {
+    return this.history.maxRevisions;
+  }
+
+  /**
    * Loads a durable snapshot into an empty store: its entries as they were at `revision`, neither
    * journaled nor announced; the store is then at `revision`, and its change history begins
    * after it (a watcher resuming from before it is told history_compacted). An entry whose time
@@ -326,11 +373,7 @@ export class MemoryStore implements KvStore {
         if (entry.revision > revision) throw new RangeError(`an entry at revision ${entry.revision} in a snapshot at ${revision}`);
         const probe = this.table.probeUtf8(entry.bytes, entry.keyStart, entry.keyBytes);
         if (probe.position !== NOT_FOUND) throw new RangeError('a key loaded twice from one snapshot');
-        const address = this.table.insertUtf8At(probe, entry.bytes, entry.valueStart, entry.valueBytes, entry);
-        this.order.add(address);
-        const expiring = entry.expiresAt !== NEVER;
-        this.chargedBytes += entryBytes(entry.keyBytes, entry.valueBytes, expiring);
-        if (expiring) this.trackExpiry(probe.hash, entry.expiresAt);
+        this.insertUtf8(probe, entry);
       },
       finish: () => {
         this.lastRevision = revision;
@@ -589,18 +632,19 @@ export class MemoryStore implements KvStore {
 
   /**
    * Makes the table and the ordered index say what `change` says, and records what the key held
-   * before (`prev`). Called only by commit. A record a pinned snapshot may read is retired, not
-   * rewritten or freed. The key's probe is the one validation took when nothing changed since.
+   * before (`prev`, unless `withPrev` is false). Called by commit (and replayQuietly). A record a
+   * pinned snapshot may read is retired, not rewritten or freed. The key's probe is the one
+   * validation took when nothing changed since.
    */
-  private apply(change: Change): void {
+  private apply(change: Change, withPrev = this.previousValues): void {
     const table = this.table;
     const probe = table.reprobe(change.key);
     if (change.type === 'delete') {
       if (probe.position === NOT_FOUND) {
-        if (this.previousValues) change.prev = null;
+        if (withPrev) change.prev = null;
         return;
       }
-      if (this.previousValues) change.prev = this.previous(table.addressAt(probe.position));
+      if (withPrev) change.prev = this.previous(table.addressAt(probe.position));
       this.remove(probe.position, change.key, change.revision);
       return;
     }
@@ -611,10 +655,10 @@ export class MemoryStore implements KvStore {
       address = table.insertAt(probe, change.value, change);
       this.order.add(address);
       this.chargedBytes += entryBytes(table.keyBytes(address), valueBytes, expiring);
-      if (this.previousValues) change.prev = null;
+      if (withPrev) change.prev = null;
     } else {
       const old = table.addressAt(probe.position);
-      if (this.previousValues) change.prev = this.previous(old);
+      if (withPrev) change.prev = this.previous(old);
       const oldCost = this.costOf(old);
       const hadExpiry = table.expiresAt(old) !== NEVER;
       if (hadExpiry) this.expiringCount--;
@@ -693,6 +737,15 @@ export class MemoryStore implements KvStore {
       this.table.size + newKeys <= this.limits.maxKeys &&
       this.chargedBytes + this.pins.retainedBytes + newBytes <= this.limits.maxMemoryBytes
     );
+  }
+
+  /** Inserts the entry `entry` gives as bytes, whose key `probe` (fresh) did not find: copied in, not decoded. */
+  private insertUtf8(probe: KeyProbe, entry: EntryUtf8): void {
+    const address = this.table.insertUtf8At(probe, entry.bytes, entry.valueStart, entry.valueBytes, entry);
+    this.order.add(address);
+    const expiring = entry.expiresAt !== NEVER;
+    this.chargedBytes += entryBytes(entry.keyBytes, entry.valueBytes, expiring);
+    if (expiring) this.trackExpiry(probe.hash, entry.expiresAt);
   }
 
   /** Queues the entry whose key hashes to `hash` for expiry at `expiresAt`. */
