@@ -151,7 +151,9 @@ export async function recover(store: MemoryStore, input: RecoveryInput): Promise
  * (RecordReader.lastBatchRevision). Recovery replays the commits more than the change history's
  * depth before it quietly: by bytes, and unannounced, as a snapshot loads. Damage at the tail
  * makes the answer lower than the last commit replayed (or than the tail's torn record), which
- * only costs speed; a segment with no whole commit counts as ending before its first.
+ * only costs speed; damage that stops the replay in an earlier segment (KV_RECOVERY=truncate)
+ * leaves the history shorter than its depth, or empty. A segment with no whole commit counts
+ * as ending before its first.
  */
 function lastRevisionIn(input: RecoveryInput, segment: NamedFile): number {
   const reader = new RecordReader(input.files, join(input.dir, segment.name));

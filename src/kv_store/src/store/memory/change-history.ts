@@ -127,6 +127,11 @@ export class ChangeHistory {
 
   /** Holds nothing, and nothing at or before `revision` (the store was loaded at it): resuming from before it is compacted. */
   startAfter(revision: number): void {
+    // Already empty (recovery calls this once per commit it replays quietly): only the floor moves.
+    if (this.chunks.length === 0) {
+      this.floorRevision = revision;
+      return;
+    }
     const current = this.chunks[this.chunks.length - 1];
     if (current !== undefined && current.bytes.length === CHUNK_BYTES) this.spare = current;
     this.firstChunk += this.chunks.length;
