@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { isoTime } from '../src/api/iso-time.js';
+import { ISO_TIME_END, isoTime, writeIsoTime } from '../src/api/iso-time.js';
 
 describe('isoTime', () => {
   it('formats any time from 1970 to 9999 exactly as Date.prototype.toISOString', () => {
@@ -56,5 +56,27 @@ describe('isoTime', () => {
     ]) {
       expect(isoTime(Date.parse(text))).toBe(text);
     }
+  });
+
+  it("writes as bytes the same text it formats (writeIsoTime, a listing page's times), through runs of repeated times and days", () => {
+    const bytes = Buffer.alloc(30, 0x2a);
+    fc.assert(
+      fc.property(
+        fc.array(fc.oneof(fc.integer({ min: 0, max: ISO_TIME_END - 1 }), fc.double({ min: 0, max: ISO_TIME_END - 1, noNaN: true })), {
+          minLength: 1,
+          maxLength: 4,
+        }),
+        fc.array(fc.nat(), { minLength: 1, maxLength: 20 }),
+        (pool, picks) => {
+          for (const pick of picks) {
+            const time = pool[pick % pool.length] as number;
+            writeIsoTime(time, bytes, 3);
+            expect(bytes.toString('latin1')).toBe(`***${new Date(time).toISOString()}***`);
+          }
+        },
+      ),
+      { numRuns: 2000 },
+    );
+    expect(new Date(ISO_TIME_END).toISOString()).toBe('+010000-01-01T00:00:00.000Z');
   });
 });

@@ -110,6 +110,32 @@ describe.each(transports)('the API over %s', (_name, listen) => {
     });
   });
 
+  it('a listing page (a body written as bytes): whole, with its Content-Length; HEAD answers the length and no body', async () => {
+    const url = await listen();
+    const keys = ['a"q', 'b\\s', 'cé', 'd🔑', 'e'];
+    for (const key of keys) await call(url, 'POST', '/v1/', { body: JSON.stringify({ key, value: key }), headers: json });
+    const pages: string[] = [];
+    let cursor: string | null = null;
+    do {
+      const res: Response = await fetch(`${url}/v1/?limit=2&values=true${cursor === null ? '' : `&cursor=${cursor}`}`);
+      const bytes = Buffer.from(await res.arrayBuffer());
+      expect([res.status, res.headers.get('content-type'), res.headers.get('content-length')]).toEqual([
+        200,
+        JSON_TYPE,
+        String(bytes.length),
+      ]);
+      const page = JSON.parse(bytes.toString('utf8'));
+      pages.push(...page.items.map((item: { key: string; value: string }) => `${item.key}=${item.value}`));
+      cursor = page.cursor;
+      const head = await fetch(`${url}/v1/?limit=2&values=true${cursor === null ? '' : `&cursor=${cursor}`}`, { method: 'HEAD' });
+      expect([head.status, head.headers.get('content-length') !== null, await head.text()]).toEqual([200, true, '']);
+    } while (cursor !== null);
+    expect(pages).toEqual(keys.map((k) => `${k}=${k}`));
+    const get = await fetch(`${url}/v1/?prefix=c`);
+    const head = await fetch(`${url}/v1/?prefix=c`, { method: 'HEAD' });
+    expect(head.headers.get('content-length')).toBe(String(Buffer.from(await get.arrayBuffer()).length));
+  });
+
   it('refuses what the contract refuses: 405 with Allow, 415, 413 for a body past the limit, 404 elsewhere; /healthz answers', async () => {
     const url = await listen();
     expect(await call(url, 'PATCH', '/v1/k')).toMatchObject({

@@ -587,6 +587,29 @@ describe('wire server: framing and pipelining', () => {
     expect(client.closed).toBe(false);
   });
 
+  it('pipelined listing pages (bodies written as bytes, one after another in one chunk) each come whole, in order, with a HEAD between', async () => {
+    const server = await start();
+    const keys = ['a', 'b"', 'cé', 'd🔑'];
+    for (const key of keys) {
+      const created = await exchange(server.port, Buffer.from(post(JSON.stringify({ key, value: key })), 'utf8'), ['POST']);
+      expect(created[0]?.status).toBe(201);
+    }
+    const replies = await exchange(
+      server.port,
+      `${get('/v1/?limit=2')}${get('/v1/?limit=2').replace('GET', 'HEAD')}${get('/v1/?start=c&values=true')}${get('/v1/a')}`,
+      ['GET', 'HEAD', 'GET', 'GET'],
+    );
+    const body = (reply: Reply | undefined) => JSON.parse(reply?.body ?? '');
+    expect(replies.map((r) => r.status)).toEqual([200, 200, 200, 200]);
+    expect(body(replies[0]).items.map((i: { key: string }) => i.key)).toEqual(['a', 'b"']);
+    expect([replies[1]?.headers['content-length'], replies[1]?.body]).toEqual([replies[0]?.headers['content-length'], '']);
+    expect(body(replies[2]).items.map((i: { key: string; value: string }) => [i.key, i.value])).toEqual([
+      ['cé', 'cé'],
+      ['d🔑', 'd🔑'],
+    ]);
+    expect(body(replies[3]).value).toBe('a');
+  });
+
   it('ignores empty lines before a request line, and accepts a head of exactly 16 KiB', async () => {
     const server = await start();
     const short = `GET /healthz HTTP/1.1\r\nHost: kv\r\nX-Pad: \r\n\r\n`;

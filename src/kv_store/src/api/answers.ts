@@ -36,8 +36,8 @@ export function entryAnswer(status: number, entry: Entry, location?: string): An
   };
 }
 
-/** A JSON body. */
-export function jsonAnswer(status: number, body: string, headers: readonly string[] = NO_HEADERS): Answer {
+/** A JSON body, as text or as its UTF-8 bytes. */
+export function jsonAnswer(status: number, body: string | Buffer, headers: readonly string[] = NO_HEADERS): Answer {
   return { status, headers, body, type: undefined, close: false, stream: undefined };
 }
 

@@ -1,7 +1,7 @@
 import { type KvStore, type ListItem, type ListPage, type ListPosition, NEVER, whenReady } from '../../store/store.js';
-import { jsonAnswer, jsonString } from '../answers.js';
+import { jsonAnswer } from '../answers.js';
 import type { Answer } from '../door.js';
-import { isoTime } from '../iso-time.js';
+import { fragment, JsonBytes } from '../json-bytes.js';
 import { decodeCursor, encodeCursor, fingerprint, type ListParameters } from '../list-cursor.js';
 import { invalidQuery, type QueryParams } from '../query.js';
 
@@ -35,7 +35,7 @@ export function listKeys(store: KvStore, params: QueryParams, maxKeyBytes: numbe
   return whenReady(store.list({ ...query, from }), (page) => {
     const total = from === undefined ? page.count : count;
     const next = page.next === undefined ? undefined : encodeCursor(page.next, print, total);
-    return jsonAnswer(200, pageJson(page, next, query.count ? total : undefined));
+    return jsonAnswer(200, pageBody(page, next, query.count ? total : undefined));
   });
 }
 
@@ -68,17 +68,79 @@ function bounded(value: string, name: string, maxKeyBytes: number): string {
   return value;
 }
 
-function pageJson(page: ListPage, cursor: string | undefined, count: number | undefined): string {
-  let items = '';
-  for (const item of page.items) items += (items === '' ? '' : ',') + itemJson(item);
-  const prefixes = page.prefixes.map(jsonString).join(',');
-  const countText = count === undefined ? '' : `,"count":${count}`;
-  const cursorText = cursor === undefined ? 'null' : `"${cursor}"`;
-  return `{"revision":${page.revision},"items":[${items}],"prefixes":[${prefixes}],"more":${cursor !== undefined},"cursor":${cursorText}${countText}}`;
+/** Where every page's body is written (one at a time: a page is written in one go). */
+const body = new JsonBytes();
+
+const PAGE_START = fragment('{"revision":');
+const ITEMS = fragment(',"items":[');
+const COMMA = fragment(',');
+const PREFIXES = fragment('],"prefixes":[');
+const LAST_PAGE = fragment('],"more":false,"cursor":null');
+const MORE = fragment('],"more":true,"cursor":"');
+const CURSOR_END = fragment('"');
+const COUNT = fragment(',"count":');
+const END = fragment('}');
+const KEY = fragment('{"key":');
+const VERSION = fragment(',"version":');
+const REVISION = fragment(',"revision":');
+const CREATED = fragment(',"createdAt":');
+const UPDATED = fragment(',"updatedAt":');
+const NEVER_EXPIRES = fragment(',"expiresAt":null,"size":');
+const EXPIRES = fragment(',"expiresAt":');
+const SIZE = fragment(',"size":');
+const VALUE = fragment(',"value":');
+
+/** The page's JSON (the body of `listKeys`) as bytes, written item by item (see json-bytes.ts). */
+export function pageBody(page: ListPage, cursor: string | undefined, count: number | undefined): Buffer {
+  body.put(PAGE_START);
+  body.number(page.revision);
+  body.put(ITEMS);
+  const items = page.items;
+  for (let i = 0; i < items.length; i++) {
+    if (i > 0) body.put(COMMA);
+    itemBody(items[i] as ListItem);
+  }
+  body.put(PREFIXES);
+  const prefixes = page.prefixes;
+  for (let i = 0; i < prefixes.length; i++) {
+    if (i > 0) body.put(COMMA);
+    body.key(prefixes[i] as string);
+  }
+  if (cursor === undefined) body.put(LAST_PAGE);
+  else {
+    body.put(MORE);
+    body.ascii(cursor); // base64url
+    body.put(CURSOR_END);
+  }
+  if (count !== undefined) {
+    body.put(COUNT);
+    body.number(count);
+  }
+  body.put(END);
+  return body.take();
 }
 
-function itemJson(item: ListItem): string {
-  const expiresAt = item.expiresAt === NEVER ? 'null' : `"${isoTime(item.expiresAt)}"`;
-  const value = item.value === undefined ? '' : `,"value":${item.value}`;
-  return `{"key":${jsonString(item.key)},"version":${item.version},"revision":${item.revision},"createdAt":"${isoTime(item.createdAt)}","updatedAt":"${isoTime(item.updatedAt)}","expiresAt":${expiresAt},"size":${item.size}${value}}`;
+function itemBody(item: ListItem): void {
+  body.put(KEY);
+  body.key(item.key);
+  body.put(VERSION);
+  body.number(item.version);
+  body.put(REVISION);
+  body.number(item.revision);
+  body.put(CREATED);
+  body.time(item.createdAt);
+  body.put(UPDATED);
+  body.time(item.updatedAt);
+  if (item.expiresAt === NEVER) body.put(NEVER_EXPIRES);
+  else {
+    body.put(EXPIRES);
+    body.time(item.expiresAt);
+    body.put(SIZE);
+  }
+  body.number(item.size);
+  if (item.value !== undefined) {
+    body.put(VALUE);
+    body.text(item.value);
+  }
+  body.put(END);
 }
