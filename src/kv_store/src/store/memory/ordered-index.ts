@@ -449,9 +449,20 @@ export function scanPage(tree: OrderTree, range: KeyRange, options: ScanOptions,
     tree.seek(from, from.length, at);
     if (exclusive && tree.valid(at) && compareKey(table, tree.address(at), from, from.length) === 0) tree.next(at);
   }
+  // The walk starts inside the range's far bound (at or above its low key going forward, below its
+  // high key going backward) and only moves away from it: only the bound it walks towards is
+  // checked. Between the two a key starts with the prefix (high is at most the prefix's successor).
+  const low = r.low;
+  const high = r.high;
   while (tree.valid(at)) {
     const address = tree.address(at);
-    if (!inRange(table, r, address)) break;
+    if (
+      options.reverse
+        ? compareKey(table, address, low, low.length) < 0
+        : high !== undefined && compareKey(table, address, high, high.length) >= 0
+    ) {
+      break;
+    }
     if (taken === options.limit) return { keys, addresses, prefixes, resumeAfter: last };
     taken++;
     const cut = delimiter === undefined ? -1 : delimiterAt(table, address, delimiter, r.prefix.length);
