@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# bench/restart-ab.sh: an interleaved A/B of kv_store builds restarting on the same data directory.
+#
+#   bash bench/restart-ab.sh ROUNDS DATA_DIR LABEL:MAIN_JS LABEL:MAIN_JS ...
+#   bash bench/restart-ab.sh 3 /tmp/kv-1m old:../old/src/kv_store/dist/main.js now:src/kv_store/dist/main.js
+#
+# Each start runs on a fresh copy of DATA_DIR (its LOCK removed: the directory is taken as a
+# kill -9 left it), pinned to CPU 1 with kv_store's node flags, and is timed from the process
+# start to its first answer (GET /healthz, answered once recovery is done and it listens). One
+# line per start: label, that time, and what kv_store logged about its recovery (its own time,
+# entries from the snapshot, commits replayed from the log).
+#
+# A data directory of a million keys as the durability bench leaves one (a snapshot, then the
+# log after it), made with a build of this repository:
+#   KV_PORT=19090 KV_DATA_DIR=/tmp/kv-1m KV_FSYNC=no node src/kv_store/dist/main.js &
+#   BENCH_LUA_DIR=$PWD/bench/lua LOAD_PREFIX=m LOAD_COUNT=1000000 wrk -t1 -c50 -d900s -s bench/lua/load.lua http://127.0.0.1:19090
+#   kill -9 %1
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# shellcheck source=bench/node-flags.sh
+source bench/node-flags.sh
+rounds=$1 data=$2
+shift 2
+port=${RESTART_PORT:-19090}
+copy=$(mktemp -d)
+trap 'rm -rf "$copy"' EXIT
+for _ in $(seq "$rounds"); do
+  for spec in "$@"; do
+    IFS=: read -r label main <<<"$spec"
+    rm -rf "$copy/data" && cp -r "$data" "$copy/data" && rm -f "$copy/data/LOCK"
+    sync
+    t0=$(date +%s%N)
+    KV_PORT=$port KV_DATA_DIR="$copy/data" KV_FSYNC=no KV_LOG_LEVEL=info taskset -c 1 node "${KV_NODE_FLAGS[@]}" "$main" >"$copy/log" 2>&1 &
+    pid=$!
+    until curl -sf -o /dev/null "http://127.0.0.1:$port/healthz"; do
+      kill -0 "$pid" 2>/dev/null || { echo "restart-ab: $label exited; see its log:" >&2; cat "$copy/log" >&2; exit 1; }
+      sleep 0.01
+    done
+    t1=$(date +%s%N)
+    recovery=$(node -e 'for (const l of require("fs").readFileSync(process.argv[1], "utf8").split("\n")) { try { const j = JSON.parse(l); if (j.msg === "recovered the store from the data directory") console.log(`recovery ${j.ms} ms, snapshot entries ${j.snapshotEntries}, log commits ${j.logCommits}`); } catch {} }' "$copy/log")
+    printf '%-8s first answer %6d ms; %s\n' "$label" $(((t1 - t0) / 1000000)) "$recovery"
+    kill -TERM "$pid"
+    wait "$pid" 2>/dev/null || true
+  done
+done
