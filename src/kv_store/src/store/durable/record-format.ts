@@ -258,17 +258,7 @@ export class EncodedEntries {
     // Past the kind and the count; the constructor checked every length and number.
     let at = 5;
     for (let i = 0; i < this.count; i++) {
-      e.keyBytes = view.getUint32(at, true);
-      e.keyStart = at + 4;
-      at = e.keyStart + e.keyBytes;
-      e.version = view.getFloat64(at, true);
-      e.revision = view.getFloat64(at + 8, true);
-      e.createdAt = view.getFloat64(at + 16, true);
-      e.updatedAt = view.getFloat64(at + 24, true);
-      e.expiresAt = view.getFloat64(at + 32, true);
-      e.valueBytes = view.getUint32(at + 40, true);
-      e.valueStart = at + 44;
-      at = e.valueStart + e.valueBytes;
+      at = readEntryAt(view, at, e);
       visit(e);
     }
   }
@@ -281,6 +271,24 @@ export class EncodedEntries {
     for (let i = 0; i < this.count; i++) entries.push(r.entry(undefined));
     return entries;
   }
+}
+
+/**
+ * Reads the entry at `at` of a checked payload (`view`) into `e`, in place: its numbers, and where
+ * its key's and value's UTF-8 lie. Returns where the entry ends.
+ */
+function readEntryAt(view: DataView, at: number, e: EntryBytes): number {
+  e.keyBytes = view.getUint32(at, true);
+  e.keyStart = at + 4;
+  const numbers = e.keyStart + e.keyBytes;
+  e.version = view.getFloat64(numbers, true);
+  e.revision = view.getFloat64(numbers + 8, true);
+  e.createdAt = view.getFloat64(numbers + 16, true);
+  e.updatedAt = view.getFloat64(numbers + 24, true);
+  e.expiresAt = view.getFloat64(numbers + 32, true);
+  e.valueBytes = view.getUint32(numbers + 40, true);
+  e.valueStart = numbers + 44;
+  return e.valueStart + e.valueBytes;
 }
 
 /** One change of a BATCH record as bytes: a put's entry, or a delete's key and revision (its other numbers 0). */
@@ -330,23 +338,16 @@ export class EncodedBatch {
     for (let i = 0; i < this.count; i++) {
       const tag = data[at] as number;
       c.deleted = tag !== PUT && tag !== PUT_TXN;
-      c.keyBytes = view.getUint32(at + 1, true);
-      c.keyStart = at + 5;
-      at = c.keyStart + c.keyBytes;
       if (c.deleted) {
+        c.keyBytes = view.getUint32(at + 1, true);
+        c.keyStart = at + 5;
+        at = c.keyStart + c.keyBytes;
         c.revision = view.getFloat64(at, true);
         c.version = c.createdAt = c.updatedAt = c.expiresAt = 0;
         c.valueStart = c.valueBytes = 0;
         at += 8;
       } else {
-        c.version = view.getFloat64(at, true);
-        c.revision = view.getFloat64(at + 8, true);
-        c.createdAt = view.getFloat64(at + 16, true);
-        c.updatedAt = view.getFloat64(at + 24, true);
-        c.expiresAt = view.getFloat64(at + 32, true);
-        c.valueBytes = view.getUint32(at + 40, true);
-        c.valueStart = at + 44;
-        at = c.valueStart + c.valueBytes;
+        at = readEntryAt(view, at + 1, c);
       }
       visit(c);
     }
