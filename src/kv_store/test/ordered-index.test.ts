@@ -85,7 +85,7 @@ function scanAll(tree: OrderTree, prefix: string, limit: number, reverse: boolea
   let after: string | undefined;
   for (let pages = 0; pages < 10_000; pages++) {
     const page = scanPage(tree, { prefix }, { limit, reverse }, after);
-    keys.push(...page.keys);
+    keys.push(...page.addresses.map((address) => tree.table.key(address)));
     if (page.resumeAfter === undefined) return keys;
     after = page.resumeAfter;
   }

@@ -127,6 +127,49 @@ export class JsonBytes {
   }
 
   /**
+   * A key (or value) held as UTF-8, `bytes[start, start + length)`: what `key` writes for it, its
+   * bytes copied as they are. A key with a quote or backslash is decoded and escaped by `key`
+   * instead (keys hold no control characters, so nothing else needs escaping).
+   */
+  keyUtf8(bytes: Buffer, start: number, length: number): void {
+    this.room(length + 2);
+    const out = this.bytes;
+    let at = this.at;
+    out[at++] = QUOTE;
+    const end = start + length;
+    for (let i = start; i < end; i++) {
+      const c = bytes[i] as number;
+      if (c === QUOTE || c === BACKSLASH) {
+        this.key(bytes.toString('utf8', start, end));
+        return;
+      }
+      out[at++] = c;
+    }
+    out[at++] = QUOTE;
+    this.at = at;
+  }
+
+  /** JSON text held as UTF-8, `bytes[start, start + length)`, copied as it is (a value, as `text` writes its string). */
+  utf8(bytes: Buffer, start: number, length: number): void {
+    this.room(length);
+    if (length > 32) bytes.copy(this.bytes, this.at, start, start + length);
+    else {
+      const out = this.bytes;
+      const at = this.at;
+      for (let i = 0; i < length; i++) out[at + i] = bytes[start + i] as number;
+    }
+    this.at += length;
+  }
+
+  /**
+   * What was written since the last take is dropped: a page whose listing failed part way
+   * leaves nothing for the next body.
+   */
+  discard(): void {
+    this.at = this.start;
+  }
+
+  /**
    * The body written since the last take, as a Buffer of its own: a view of the chunk it was
    * written in, which the next body is written after, never over.
    */

@@ -223,6 +223,37 @@ export interface ListPage {
   readonly next: ListPosition | undefined;
   /** Keys in the range at `revision`, on a first page that asked. */
   readonly count: number | undefined;
+  /** True when the items went to the visitor `list` was given, one at a time; `items` is then empty. */
+  readonly visited?: boolean;
+}
+
+/**
+ * Takes a listing's items one at a time as a backend reads them, with no object or string made
+ * for each: what writes a page's body straight into bytes. A backend that holds its keys and
+ * values as UTF-8 (the memory engine) may hand them over this way; one that does not puts them
+ * in the page's `items` and never calls the visitor. Calls come during `list`, synchronously:
+ * `begin` once, then `item` for each item in the page's order. The bytes are the backend's own
+ * and valid only during the call.
+ */
+export interface ListItemVisitor {
+  /** The revision of the page, before its first item. */
+  begin(revision: number): void;
+  /**
+   * An item: its key is the UTF-8 at `bytes[keyStart, keyStart + keyBytes)`, and its value's JSON
+   * text (the item's size, in bytes) the UTF-8 at `bytes[valueStart, valueStart + valueBytes)`.
+   */
+  item(
+    bytes: Buffer,
+    keyStart: number,
+    keyBytes: number,
+    valueStart: number,
+    valueBytes: number,
+    version: number,
+    revision: number,
+    createdAt: number,
+    updatedAt: number,
+    expiresAt: number,
+  ): void;
 }
 
 /** What a backend can do; the API answers 501-free: routes a backend cannot serve are not offered. */
@@ -293,9 +324,10 @@ export interface KvStore {
   /**
    * One page of keys in order. A first page is at the current revision; `query.from` continues
    * a listing at its own revision, or is refused with cursor_expired once the backend no
-   * longer holds that revision.
+   * longer holds that revision. With a `visitor`, a backend may hand it the items instead of
+   * putting them in the page (ListItemVisitor says how; `visited` says whether it did).
    */
-  list(query: ListQuery): MaybePromise<ListPage>;
+  list(query: ListQuery, visitor?: ListItemVisitor): MaybePromise<ListPage>;
   stats(): StoreStats;
   /** Whether the store can serve now; absent when it always can (memory). */
   ready?(): StoreReadiness;

@@ -1,4 +1,12 @@
-import { type KvStore, type ListItem, type ListPage, type ListPosition, NEVER, whenReady } from '../../store/store.js';
+import {
+  type KvStore,
+  type ListItem,
+  type ListItemVisitor,
+  type ListPage,
+  type ListPosition,
+  NEVER,
+  whenReady,
+} from '../../store/store.js';
 import { jsonAnswer } from '../answers.js';
 import type { Answer } from '../door.js';
 import { fragment, JsonBytes } from '../json-bytes.js';
@@ -32,10 +40,11 @@ export function listKeys(store: KvStore, params: QueryParams, maxKeyBytes: numbe
     from = cursor.position;
     count = cursor.count;
   }
-  return whenReady(store.list({ ...query, from }), (page) => {
+  return whenReady(store.list({ ...query, from }, pageWriter.start(query.values)), (page) => {
     const total = from === undefined ? page.count : count;
     const next = page.next === undefined ? undefined : encodeCursor(page.next, print, total);
-    return jsonAnswer(200, pageBody(page, next, query.count ? total : undefined));
+    const shown = query.count ? total : undefined;
+    return jsonAnswer(200, page.visited === true ? pageTail(page, next, shown) : pageBody(page, next, shown));
   });
 }
 
@@ -92,14 +101,103 @@ const VALUE = fragment(',"value":');
 
 /** The page's JSON (the body of `listKeys`) as bytes, written item by item (see json-bytes.ts). */
 export function pageBody(page: ListPage, cursor: string | undefined, count: number | undefined): Buffer {
-  body.put(PAGE_START);
-  body.number(page.revision);
-  body.put(ITEMS);
+  pageHead(page.revision);
   const items = page.items;
   for (let i = 0; i < items.length; i++) {
     if (i > 0) body.put(COMMA);
-    itemBody(items[i] as ListItem);
+    const item = items[i] as ListItem;
+    body.put(KEY);
+    body.key(item.key);
+    itemNumbers(item.version, item.revision, item.createdAt, item.updatedAt, item.expiresAt, item.size);
+    if (item.value !== undefined) {
+      body.put(VALUE);
+      body.text(item.value);
+    }
+    body.put(END);
   }
+  return pageTail(page, cursor, count);
+}
+
+/**
+ * The visitor a listing hands the store (ListItemVisitor): the memory engine gives it each item
+ * as its record's bytes and numbers, and it writes them into the page's body at once, with no
+ * object or string made for an item. The rest of the body is written by pageTail once the store
+ * has returned the page (`visited`). One at a time, as the body: a listing of the memory engine
+ * is written in one go.
+ */
+class PageWriter implements ListItemVisitor {
+  private values = false;
+  private written = 0;
+
+  /** Readies the writer for a page, with or without the values. */
+  start(values: boolean): this {
+    this.values = values;
+    this.written = 0;
+    return this;
+  }
+
+  begin(revision: number): void {
+    pageHead(revision);
+  }
+
+  item(
+    bytes: Buffer,
+    keyStart: number,
+    keyBytes: number,
+    valueStart: number,
+    valueBytes: number,
+    version: number,
+    revision: number,
+    createdAt: number,
+    updatedAt: number,
+    expiresAt: number,
+  ): void {
+    if (this.written++ > 0) body.put(COMMA);
+    body.put(KEY);
+    body.keyUtf8(bytes, keyStart, keyBytes);
+    itemNumbers(version, revision, createdAt, updatedAt, expiresAt, valueBytes);
+    if (this.values) {
+      body.put(VALUE);
+      body.utf8(bytes, valueStart, valueBytes);
+    }
+    body.put(END);
+  }
+}
+
+const pageWriter = new PageWriter();
+
+/**
+ * `{"revision":N,"items":[`: the body up to its first item. What an earlier page left unfinished
+ * (its listing failed after the store began it) is dropped first.
+ */
+function pageHead(revision: number): void {
+  body.discard();
+  body.put(PAGE_START);
+  body.number(revision);
+  body.put(ITEMS);
+}
+
+/** An item's numbers, from its version to its size (after its key). */
+function itemNumbers(version: number, revision: number, createdAt: number, updatedAt: number, expiresAt: number, size: number): void {
+  body.put(VERSION);
+  body.number(version);
+  body.put(REVISION);
+  body.number(revision);
+  body.put(CREATED);
+  body.time(createdAt);
+  body.put(UPDATED);
+  body.time(updatedAt);
+  if (expiresAt === NEVER) body.put(NEVER_EXPIRES);
+  else {
+    body.put(EXPIRES);
+    body.time(expiresAt);
+    body.put(SIZE);
+  }
+  body.number(size);
+}
+
+/** The body after its items (the prefixes, the cursor, the count), and the whole body as bytes. */
+function pageTail(page: ListPage, cursor: string | undefined, count: number | undefined): Buffer {
   body.put(PREFIXES);
   const prefixes = page.prefixes;
   for (let i = 0; i < prefixes.length; i++) {
@@ -118,29 +216,4 @@ export function pageBody(page: ListPage, cursor: string | undefined, count: numb
   }
   body.put(END);
   return body.take();
-}
-
-function itemBody(item: ListItem): void {
-  body.put(KEY);
-  body.key(item.key);
-  body.put(VERSION);
-  body.number(item.version);
-  body.put(REVISION);
-  body.number(item.revision);
-  body.put(CREATED);
-  body.time(item.createdAt);
-  body.put(UPDATED);
-  body.time(item.updatedAt);
-  if (item.expiresAt === NEVER) body.put(NEVER_EXPIRES);
-  else {
-    body.put(EXPIRES);
-    body.time(item.expiresAt);
-    body.put(SIZE);
-  }
-  body.number(item.size);
-  if (item.value !== undefined) {
-    body.put(VALUE);
-    body.text(item.value);
-  }
-  body.put(END);
 }

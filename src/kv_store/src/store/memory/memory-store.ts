@@ -50,6 +50,7 @@ import {
   type HistoryCompacted,
   type Journal,
   type KvStore,
+  type ListItemVisitor,
   type ListPage,
   type ListQuery,
   type MaybePromise,
@@ -393,7 +394,7 @@ export class MemoryStore implements KvStore {
     return this.history.since(after, limit);
   }
 
-  list(query: ListQuery): ListPage {
+  list(query: ListQuery, visitor?: ListItemVisitor): ListPage {
     const now = this.clock.now();
     this.pins.expireIdle(now);
     const from = query.from;
@@ -402,7 +403,7 @@ export class MemoryStore implements KvStore {
       const revision = this.lastRevision;
       const tree = this.order.live;
       const scan = scanPage(tree, query, query, undefined);
-      const page = readPage(this.table, revision, scan, query.values, query.count ? countRange(tree, query) : undefined);
+      const page = readPage(this.table, revision, scan, query.values, query.count ? countRange(tree, query) : undefined, visitor);
       // More to come: the listing's revision is pinned for its next pages (same tick: nothing changed since the scan).
       if (page.next !== undefined) this.pins.pinForCursor(revision, () => this.order.freeze(), now);
       return page;
@@ -415,7 +416,7 @@ export class MemoryStore implements KvStore {
         why: 'a cursor lives KV_CURSOR_TTL_MS after its last use, at most KV_MAX_CURSORS at once, and none survives a restart',
       });
     }
-    return readPage(this.table, from.revision, scanPage(snapshot.tree, query, query, from.after), query.values, undefined);
+    return readPage(this.table, from.revision, scanPage(snapshot.tree, query, query, from.after), query.values, undefined, visitor);
   }
 
   /**

@@ -355,8 +355,7 @@ export class OrderedIndex {
 
 /** What a scan of a tree found for one page. */
 export interface ScanResult {
-  /** Keys and their record addresses, in the scan's order. */
-  readonly keys: string[];
+  /** The record addresses of the page's keys, in the scan's order (a key is read from its record when needed). */
   readonly addresses: RecordAddress[];
   /** Rolled-up prefixes, in the scan's order. */
   readonly prefixes: string[];
@@ -415,12 +414,13 @@ export function scanPage(tree: OrderTree, range: KeyRange, options: ScanOptions,
   const table = tree.table;
   const r = byteRange(range);
   const delimiter = options.delimiter === undefined ? undefined : utf8(options.delimiter);
-  const keys: string[] = [];
   const addresses: RecordAddress[] = [];
   const prefixes: string[] = [];
   const at = newPosition();
   let taken = 0;
-  let last: string | undefined;
+  // Where the page ends: its last key's record (its key is decoded only if a page follows), or its last rolled-up prefix.
+  let lastAddress: RecordAddress | undefined;
+  let lastPrefix: string | undefined;
   if (options.reverse) {
     // Below the range's end, or below `after` (every key under a rolled-up prefix is at or above it).
     let below = r.high;
@@ -440,7 +440,7 @@ export function scanPage(tree: OrderTree, range: KeyRange, options: ScanOptions,
       const bytes = utf8(after);
       const rolled = delimiter !== undefined && bytes.indexOf(delimiter, r.prefix.length) !== -1;
       const past = rolled ? successor(bytes) : bytes;
-      if (past === undefined) return { keys, addresses, prefixes, resumeAfter: undefined };
+      if (past === undefined) return { addresses, prefixes, resumeAfter: undefined };
       if (compareBytes(past, from) >= 0) {
         from = past;
         exclusive = !rolled;
@@ -463,14 +463,14 @@ export function scanPage(tree: OrderTree, range: KeyRange, options: ScanOptions,
     ) {
       break;
     }
-    if (taken === options.limit) return { keys, addresses, prefixes, resumeAfter: last };
+    if (taken === options.limit) {
+      return { addresses, prefixes, resumeAfter: lastAddress === undefined ? lastPrefix : table.key(lastAddress) };
+    }
     taken++;
     const cut = delimiter === undefined ? -1 : delimiterAt(table, address, delimiter, r.prefix.length);
     if (cut === -1) {
-      const key = table.key(address);
-      keys.push(key);
       addresses.push(address);
-      last = key;
+      lastAddress = address;
       if (options.reverse) tree.previous(at);
       else tree.next(at);
       continue;
@@ -479,7 +479,8 @@ export function scanPage(tree: OrderTree, range: KeyRange, options: ScanOptions,
     const rolledBytes = Buffer.from(table.keySlab(address).subarray(start, start + cut + (delimiter as Buffer).length));
     const rolled = rolledBytes.toString('utf8');
     prefixes.push(rolled);
-    last = rolled;
+    lastPrefix = rolled;
+    lastAddress = undefined;
     // Every key under the rolled-up prefix is skipped: forward past all of them, backward below them.
     if (options.reverse) {
       tree.seek(rolledBytes, rolledBytes.length, at);
@@ -490,7 +491,7 @@ export function scanPage(tree: OrderTree, range: KeyRange, options: ScanOptions,
       tree.seek(past, past.length, at);
     }
   }
-  return { keys, addresses, prefixes, resumeAfter: undefined };
+  return { addresses, prefixes, resumeAfter: undefined };
 }
 
 /** Counts the keys of `range` in `tree`: O(log n + keys in the range), O(1) for the whole store. */

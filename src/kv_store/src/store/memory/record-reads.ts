@@ -1,4 +1,4 @@
-import type { Entry, ListItem, ListPage } from '../store.js';
+import type { Entry, ListItem, ListItemVisitor, ListPage } from '../store.js';
 import { type OrderTree, type ScanResult, treeWalk } from './ordered-index.js';
 import type { RecordAddress, RecordTable } from './record-table.js';
 
@@ -50,13 +50,47 @@ export class PeekedEntry implements Entry {
   }
 }
 
-/** A listing's page at `revision` from what a scan found, each item read from its record. */
-export function readPage(table: RecordTable, revision: number, scan: ScanResult, values: boolean, count: number | undefined): ListPage {
+/**
+ * A listing's page at `revision` from what a scan found, each item read from its record: handed
+ * to `visitor` as the record's bytes and numbers when there is one (no object or string made for
+ * an item), else made an object of `items`.
+ */
+export function readPage(
+  table: RecordTable,
+  revision: number,
+  scan: ScanResult,
+  values: boolean,
+  count: number | undefined,
+  visitor?: ListItemVisitor,
+): ListPage {
+  const next = scan.resumeAfter === undefined ? undefined : { revision, after: scan.resumeAfter };
+  const addresses = scan.addresses;
+  if (visitor !== undefined) {
+    visitor.begin(revision);
+    for (let i = 0; i < addresses.length; i++) {
+      const address = addresses[i] as RecordAddress;
+      const keyStart = table.keyStart(address);
+      const keyBytes = table.keyBytes(address);
+      visitor.item(
+        table.keySlab(address),
+        keyStart,
+        keyBytes,
+        keyStart + keyBytes,
+        table.valueBytes(address),
+        table.version(address),
+        table.revision(address),
+        table.createdAt(address),
+        table.updatedAt(address),
+        table.expiresAt(address),
+      );
+    }
+    return { revision, items: [], prefixes: scan.prefixes, next, count, visited: true };
+  }
   const items: ListItem[] = [];
-  for (let i = 0; i < scan.keys.length; i++) {
-    const address = scan.addresses[i] as RecordAddress;
+  for (let i = 0; i < addresses.length; i++) {
+    const address = addresses[i] as RecordAddress;
     items.push({
-      key: scan.keys[i] as string,
+      key: table.key(address),
       version: table.version(address),
       revision: table.revision(address),
       createdAt: table.createdAt(address),
@@ -66,7 +100,6 @@ export function readPage(table: RecordTable, revision: number, scan: ScanResult,
       value: values ? table.value(address) : undefined,
     });
   }
-  const next = scan.resumeAfter === undefined ? undefined : { revision, after: scan.resumeAfter };
   return { revision, items, prefixes: scan.prefixes, next, count };
 }
 
