@@ -14,12 +14,16 @@ import type { RecordAddress, RecordTable } from './record-table.js';
  * thousand small objects on it, where a B+ tree of strings (sorted-btree, before) held 55 MiB of
  * heap that every full collection marked.
  *
- * Finding a key: a binary search over the pages by each page's first key (read from its first
- * record: no separator is stored, so none goes stale when a record moves or a key goes away),
- * then one within the page. Adding shifts the rest of its page (at most 2 KiB); a full page
- * splits in two; a page left empty is dropped, and one under a quarter full is merged with its
- * right neighbour when the two fit in half a page. A key past the last one skips the search and
- * is appended, and keys added in order fill their pages (a snapshot loads that way, in order).
+ * Finding a key: a binary search over the pages by each page's first key, then one within the
+ * page. A page keeps the first FENCE_BYTES bytes of its first key (its fence, copied whenever its
+ * first slot changes, so it never goes stale: a record that moves keeps its key), and the search
+ * over pages compares with those, reading the first record only for a key that agrees with all
+ * of them; the search within a page compares in the records.
+ *
+ * Adding shifts the rest of its page (at most 2 KiB); a full page splits in two; a page left
+ * empty is dropped, and one under a quarter full is merged with its right neighbour when the two
+ * fit in half a page. A key past the last one skips the search and is appended, and keys added in
+ * order fill their pages (a snapshot loads that way, in order).
  *
  * Snapshots. `freeze()` is O(1): the frozen view keeps the page array and the pages as they are,
  * and the live index copies a page before its first write after the freeze (copy-on-write, by
@@ -33,16 +37,52 @@ import type { RecordAddress, RecordTable } from './record-table.js';
 /** Addresses a page holds at most; a full page splits into two halves. */
 const PAGE_SLOTS = 512;
 const HALF = PAGE_SLOTS / 2;
+/** Bytes of a page's first key kept in the page (its fence), for the search over pages. */
+const FENCE_BYTES = 32;
 
 interface Page {
   readonly addresses: Uint32Array;
   count: number;
   /** The live index's epoch when this page was made: writable in place only in that epoch. */
   readonly epoch: number;
+  /**
+   * The first FENCE_BYTES bytes of the page's first key, and that key's length: the search over
+   * pages compares a key with these, in the page, and reads the record only when the two agree
+   * on all FENCE_BYTES (a key that long). Set whenever the first slot changes (setFence).
+   */
+  readonly fence: Uint8Array;
+  fenceKeyBytes: number;
 }
 
 function newPage(epoch: number): Page {
-  return { addresses: new Uint32Array(PAGE_SLOTS), count: 0, epoch };
+  return { addresses: new Uint32Array(PAGE_SLOTS), count: 0, epoch, fence: new Uint8Array(FENCE_BYTES), fenceKeyBytes: 0 };
+}
+
+/** Copies the first bytes of the key in `page`'s first slot into its fence. */
+function setFence(table: RecordTable, page: Page): void {
+  if (page.count === 0) return;
+  const address = page.addresses[0] as RecordAddress;
+  const bytes = table.keySlab(address);
+  const start = table.keyStart(address);
+  const n = table.keyBytes(address);
+  const m = Math.min(n, FENCE_BYTES);
+  const fence = page.fence;
+  for (let i = 0; i < m; i++) fence[i] = bytes[start + i] as number;
+  page.fenceKeyBytes = n;
+}
+
+/** compareKey of `page`'s first key, read from the fence where it can be (see Page.fence). */
+function compareFirst(table: RecordTable, page: Page, key: Uint8Array, length: number, from: number): number {
+  const n = page.fenceKeyBytes;
+  const fence = page.fence;
+  const m = Math.min(n, length, FENCE_BYTES);
+  for (let i = 0; i < m; i++) {
+    const d = (fence[i] as number) - (key[from + i] as number);
+    if (d !== 0) return d;
+  }
+  // Equal so far: the fence holds the whole first key, or the key ends within the fence.
+  if (n <= FENCE_BYTES || length <= FENCE_BYTES) return n - length;
+  return compareKey(table, page.addresses[0] as RecordAddress, key, length, from);
 }
 
 /** Compares the key of the record at `address` with `key[from..from+length)`, in byte order: < 0, 0 or > 0. */
@@ -94,7 +134,7 @@ function findPosition(table: RecordTable, pages: readonly Page[], key: Uint8Arra
   let hi = pages.length - 1;
   while (lo < hi) {
     const mid = (lo + hi + 1) >>> 1;
-    if (compareKey(table, (pages[mid] as Page).addresses[0] as RecordAddress, key, length, from) <= 0) lo = mid;
+    if (compareFirst(table, pages[mid] as Page, key, length, from) <= 0) lo = mid;
     else hi = mid - 1;
   }
   const page = pages[lo] as Page;
@@ -225,6 +265,7 @@ export class OrderedIndex {
       }
       const page = this.writable(p);
       page.addresses[page.count++] = address;
+      if (page.count === 1) setFence(table, page);
       this.count++;
       return;
     }
@@ -236,6 +277,7 @@ export class OrderedIndex {
       const right = newPage(this.epoch);
       right.addresses.set(page.addresses.subarray(HALF, PAGE_SLOTS));
       right.count = PAGE_SLOTS - HALF;
+      setFence(table, right);
       page.count = HALF;
       this.writablePages().splice(p + 1, 0, right);
       if (slot > HALF) {
@@ -246,6 +288,7 @@ export class OrderedIndex {
     page.addresses.copyWithin(slot + 1, slot, page.count);
     page.addresses[slot] = address;
     page.count++;
+    if (slot === 0) setFence(table, page);
     this.count++;
   }
 
@@ -275,6 +318,7 @@ export class OrderedIndex {
     const slot = this.at.slot;
     page.addresses.copyWithin(slot, slot + 1, page.count);
     page.count--;
+    if (slot === 0) setFence(this.table, page);
     this.count--;
     const pages = this.pages;
     if (page.count === 0 && pages.length > 1) this.writablePages().splice(p, 1);
@@ -338,7 +382,13 @@ export class OrderedIndex {
   private writable(p: number): Page {
     const page = this.pages[p] as Page;
     if (page.epoch === this.epoch) return page;
-    const copy: Page = { addresses: page.addresses.slice(), count: page.count, epoch: this.epoch };
+    const copy: Page = {
+      addresses: page.addresses.slice(),
+      count: page.count,
+      epoch: this.epoch,
+      fence: page.fence.slice(),
+      fenceKeyBytes: page.fenceKeyBytes,
+    };
     this.writablePages()[p] = copy;
     return copy;
   }
