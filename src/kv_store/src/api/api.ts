@@ -66,13 +66,25 @@ export function createApi(context: ApiContext, routes: readonly Route[] = routeT
     return errorAnswer(refusal);
   }
 
+  /** The store's revision as text, made again only when the revision has moved (reads do not move it). */
+  let revisionText = '0';
+  let revisionOfText = 0;
+  function revision(): string {
+    const now = store.revision;
+    if (now !== revisionOfText) {
+      revisionOfText = now;
+      revisionText = String(now);
+    }
+    return revisionText;
+  }
+
   /**
    * The answer with the request's id, and the store's revision and id if the route is one of the
    * store's. Its header list is made once, with room for them (no list of them to copy in).
    */
   function stamped(head: RequestHead, answer: Answer, revisioned: boolean): Answer {
     const headers = answer.headers.slice();
-    if (revisioned) headers.push('KV-Revision', String(store.revision), 'KV-Store-Id', store.id);
+    if (revisioned) headers.push('KV-Revision', revision(), 'KV-Store-Id', store.id);
     headers.push('X-Request-Id', head.requestId);
     return { status: answer.status, headers, body: answer.body, type: answer.type, close: answer.close, stream: answer.stream };
   }
