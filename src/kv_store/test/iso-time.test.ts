@@ -70,7 +70,7 @@ describe('isoTime', () => {
         (pool, picks) => {
           for (const pick of picks) {
             const time = pool[pick % pool.length] as number;
-            writeIsoTime(time, bytes, 3);
+            writeIsoTime(time, new DataView(bytes.buffer, bytes.byteOffset, bytes.length), 3);
             expect(bytes.toString('latin1')).toBe(`***${new Date(time).toISOString()}***`);
           }
         },

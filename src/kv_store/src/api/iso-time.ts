@@ -37,22 +37,26 @@ export function isoTime(time: number): string {
 /** The first time isoTime is not valid for (year 10000): a time from here on has no 24-character text. */
 export const ISO_TIME_END = 253_402_300_800_000;
 /** The text of the last time writeIsoTime wrote, and that time and its day (the date part is rewritten only for another day). */
-const TIME_BYTES = Buffer.from('0000-00-00T00:00:00.000Z', 'latin1');
+const TIME_BYTES = Buffer.from(new ArrayBuffer(24));
+TIME_BYTES.write('0000-00-00T00:00:00.000Z', 'latin1');
+/** The same 24 bytes, read as six 32-bit words (little-endian, as they are written). */
+const TIME_VIEW = new DataView(TIME_BYTES.buffer, 0, 24);
 let bytesTime = Number.NaN;
 let bytesDay = Number.NaN;
 const ZERO = 0x30;
 
 /**
  * isoTime's text written as ASCII into `target` at `at` (24 bytes), with no string made: a
- * listing's page writes three times an item. Only for times in [0, ISO_TIME_END).
+ * listing's page writes three times an item. Only for times in [0, ISO_TIME_END). Six 32-bit
+ * stores: a call of TypedArray#set for so few bytes costs several times more.
  */
-export function writeIsoTime(time: number, target: Uint8Array, at: number): void {
+export function writeIsoTime(time: number, target: DataView, at: number): void {
   const ms = Math.floor(time);
   if (ms !== bytesTime) {
     bytesTime = ms;
     formatTime(ms);
   }
-  target.set(TIME_BYTES, at);
+  for (let i = 0; i < 24; i += 4) target.setUint32(at + i, TIME_VIEW.getUint32(i, true), true);
 }
 
 /** Writes the text of `ms` into TIME_BYTES. The time of day is an int32, so `/ 10 | 0` and the like are multiplications. */
