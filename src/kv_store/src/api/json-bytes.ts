@@ -148,8 +148,8 @@ export class JsonBytes {
   }
 
   /**
-   * A key (or value) held as UTF-8, `bytes[start, start + length)`: what `key` writes for it, its
-   * bytes copied as they are. A key with a quote or backslash is decoded and escaped by `key`
+   * A key held as UTF-8, `bytes[start, start + length)`: what `key` writes for it, its bytes
+   * copied as they are. A key with a quote or backslash is decoded and escaped by `key`
    * instead (keys hold no control characters, so nothing else needs escaping).
    */
   keyUtf8(bytes: Buffer, start: number, length: number): void {
