@@ -89,7 +89,14 @@ export function createApi(context: ApiContext, routes: readonly Route[] = routeT
     return { status: answer.status, headers, body: answer.body, type: answer.type, close: answer.close, stream: answer.stream };
   }
 
-  /** Runs a handler; its answer, sync or not, is stamped. */
+  /** The store's commits that wait for their log write, if it has any (see KvStore.unwritten). */
+  const unwritten = store.unwritten?.bind(store);
+
+  /**
+   * Runs a handler; its answer, sync or not, is stamped. A read of the store made while commits
+   * of this turn still wait for their log write is stamped now (its revision is the one it read
+   * at) and sent once that write has been tried: no answer shows a change before it reached the OS.
+   */
   function run(head: RequestHead, route: Route, request: ApiRequest): Answer | Promise<Answer> {
     const revisioned = route.revisioned === true;
     const write = route.access === 'write';
@@ -105,7 +112,9 @@ export function createApi(context: ApiContext, routes: readonly Route[] = routeT
         (err: unknown) => stamped(head, failed(head, err, write), revisioned),
       );
     }
-    return stamped(head, result, revisioned);
+    const answer = stamped(head, result, revisioned);
+    const written = revisioned && unwritten !== undefined ? unwritten() : undefined;
+    return written === undefined ? answer : written.then(() => answer);
   }
 
   function accept(head: RequestHead): Answer | Promise<Answer> | BodyHandler {

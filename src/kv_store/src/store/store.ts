@@ -145,12 +145,17 @@ export type ChangeListener = (batch: ChangeBatch) => void;
 
 /**
  * Where an engine logs each batch before applying it (the durable log, when persistence is on).
- * `append` hands the batch to the OS before it returns, or throws (StoreError
- * persistence_failed) and then nothing is applied; it returns a promise when the write's answer
- * must wait for more (an fsync that covers it), undefined when it need not.
+ * `append` takes the batch, or throws (StoreError persistence_failed) and then nothing is
+ * applied; it returns a promise when the write's answer must wait (for the write that hands the
+ * batch to the OS, and an fsync that covers it), undefined when it need not.
  */
 export interface Journal {
   append(batch: ChangeBatch): Promise<void> | undefined;
+  /**
+   * While batches appended have not yet been handed to the OS: a promise that settles (never
+   * rejects) once their write has been tried. Undefined when there are none.
+   */
+  unwritten?(): Promise<void> | undefined;
 }
 
 /**
@@ -331,6 +336,14 @@ export interface KvStore {
   stats(): StoreStats;
   /** Whether the store can serve now; absent when it always can (memory). */
   ready?(): StoreReadiness;
+  /**
+   * While commits already applied wait for their log write (a durable engine writes a turn's
+   * commits together; under KV_FSYNC=always, and for its fsync): a promise that settles once that
+   * has been tried. The API holds a read's answer until then, so no answer shows a change before
+   * it is as durable as a write's answer says. Undefined when nothing waits; absent when nothing
+   * ever does.
+   */
+  unwritten?(): Promise<void> | undefined;
   /**
    * Resolves true once the store's revision has reached `revision`, or false when it will not
    * (the store never reached it). Offered by a backend that several processes serve, where one

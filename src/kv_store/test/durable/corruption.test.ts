@@ -7,8 +7,8 @@ import { DataDirError } from '../../src/store/durable/data-dir.js';
 import { nodeFiles } from '../../src/store/durable/file-layer.js';
 import type { RecoveryMode } from '../../src/store/durable/options.js';
 import type { Entry } from '../../src/store/store.js';
-import { FakeClock, sync } from '../helpers.js';
-import { EntryModel, entriesOf, type Opened, openDurable, recordOffsets } from '../support/durable.js';
+import { FakeClock } from '../helpers.js';
+import { EntryModel, entriesOf, logged, type Opened, openDurable, recordOffsets } from '../support/durable.js';
 import { ManualScheduler } from '../support/sim-disk.js';
 
 /**
@@ -44,20 +44,20 @@ beforeAll(async () => {
   store.subscribe((batch) => {
     history[batch.revision] = new Map((model as EntryModel).entries);
   });
-  const write = (i: number): void => {
+  const write = async (i: number): Promise<void> => {
     const key = `key-${i % 23}`;
     keys.add(key);
     const value = JSON.stringify({ i, text: 'é🔑'.repeat(i % 7), pad: 'p'.repeat(i % 90) });
     const existing = store.get(key);
-    if (existing === undefined) sync(store.create(key, value, i % 4 === 0 ? { ttlMs: 86_400_000 } : {}));
-    else if (i % 5 === 0) sync(store.delete(key));
-    else sync(store.replace(key, value));
+    if (existing === undefined) await logged(store.create(key, value, i % 4 === 0 ? { ttlMs: 86_400_000 } : {}), scheduler);
+    else if (i % 5 === 0) await logged(store.delete(key), scheduler);
+    else await logged(store.replace(key, value), scheduler);
   };
-  for (let i = 0; i < 80; i++) write(i);
+  for (let i = 0; i < 80; i++) await write(i);
   const taking = persistence.snapshot();
   await scheduler.settle();
   expect(await taking).toBeDefined();
-  for (let i = 80; i < 200; i++) write(i);
+  for (let i = 80; i < 200; i++) await write(i);
   await persistence.close();
   finalRevision = store.revision;
   for (const name of readdirSync(built)) pristine.set(name, readFileSync(join(built, name)));

@@ -1,8 +1,7 @@
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import { registerPersistenceMetrics } from '../../src/metrics/persistence-metrics.js';
-import { sync } from '../helpers.js';
-import { EntryModel, openDurable } from '../support/durable.js';
+import { EntryModel, logged, openDurable } from '../support/durable.js';
 import { ManualScheduler, SimDisk } from '../support/sim-disk.js';
 
 describe('persistence metrics', () => {
@@ -23,9 +22,9 @@ describe('persistence metrics', () => {
       return line === undefined ? undefined : Number(line.slice(sample.length + 1));
     };
     expect(await value('kv_snapshot_last_success_timestamp_seconds')).toBe(0);
-    sync(store.create('a', '1'));
+    await logged(store.create('a', '1'), scheduler);
     await scheduler.advance(1000);
-    sync(store.create('b', '2'));
+    await logged(store.create('b', '2'), scheduler);
     await scheduler.advance(1000);
     expect(await value('kv_wal_fsync_duration_seconds_count')).toBe(2);
     const taking = persistence.snapshot();

@@ -7,9 +7,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { DataDirError, lockDataDir } from '../../src/store/durable/data-dir.js';
 import { type ChangeBatch, NEVER } from '../../src/store/store.js';
 import { StoreError } from '../../src/store/store-error.js';
-import { sync } from '../helpers.js';
 import { assertFreshBuild } from '../reliability/support/kv-process.js';
-import { DIR, EntryModel, entriesOf, openDurable, recordOffsets } from '../support/durable.js';
+import { DIR, EntryModel, entriesOf, logged, openDurable, recordOffsets } from '../support/durable.js';
 import { ManualScheduler, SimDisk } from '../support/sim-disk.js';
 
 const SEGMENT = `${DIR}/wal-0000000000000001.log`;
@@ -19,15 +18,15 @@ async function populated(disk: SimDisk, scheduler: ManualScheduler) {
   const opened = await openDurable(disk, scheduler, { fsync: 'no' });
   const { store, clock } = opened;
   const model = new EntryModel(store);
-  sync(store.create('plain', '{"a":[1,2,{"b":null}]}'));
-  sync(store.create('ttl', '"expires later"', { ttlMs: 3_600_000 }));
+  await logged(store.create('plain', '{"a":[1,2,{"b":null}]}'), scheduler);
+  await logged(store.create('ttl', '"expires later"', { ttlMs: 3_600_000 }), scheduler);
   clock.advance(5);
-  sync(store.create('gone', '1'));
-  sync(store.replace('plain', '"  spaced  \\u00e9 "'));
-  sync(store.delete('gone'));
-  sync(store.create('unicode-ключ-🔑', '3.14'));
+  await logged(store.create('gone', '1'), scheduler);
+  await logged(store.replace('plain', '"  spaced  \\u00e9 "'), scheduler);
+  await logged(store.delete('gone'), scheduler);
+  await logged(store.create('unicode-ключ-🔑', '3.14'), scheduler);
   clock.advance(5);
-  sync(store.replace('ttl', '"still expires"', { ttlMs: 7_200_000 }));
+  await logged(store.replace('ttl', '"still expires"', { ttlMs: 7_200_000 }), scheduler);
   await opened.persistence.close();
   return { model, id: store.id, revision: store.revision, clock };
 }
@@ -45,7 +44,7 @@ describe('recovery at start-up', () => {
     expect(again.store.get('ttl')?.expiresAt).toBe(clock.now() + 7_200_000);
     expect(again.store.get('plain')?.expiresAt).toBe(NEVER);
     // Revisions continue where they were.
-    expect(sync(again.store.create('next', '1')).revision).toBe(revision + 1);
+    expect((await logged(again.store.create('next', '1'), scheduler)).revision).toBe(revision + 1);
     expect(again.log.messages('info')).toContain('recovered the store from the data directory');
   });
 
@@ -111,7 +110,7 @@ describe('recovery at start-up', () => {
     const scheduler = new ManualScheduler();
     const opened = await openDurable(disk, scheduler, { fsync: 'no', segmentBytes: 4096 });
     const value = JSON.stringify('v'.repeat(900));
-    for (let i = 0; i < 12; i++) sync(opened.store.create(`k${i}`, value));
+    for (let i = 0; i < 12; i++) await logged(opened.store.create(`k${i}`, value), scheduler);
     await opened.persistence.close();
     const segments = disk.list(DIR).filter((n) => n.startsWith('wal-'));
     expect(segments.length).toBeGreaterThanOrEqual(3);
@@ -128,14 +127,14 @@ describe('recovery at start-up', () => {
     expect(disk.bytes(`${first}.damaged-${offset}`)).toEqual(bytes.subarray(offset));
     expect(disk.list(DIR).filter((n) => n.endsWith('.dropped'))).toEqual(segments.slice(1).map((n) => `${n}.dropped`));
     expect(again.log.messages('warn')).toEqual(['the log is damaged: kept the valid part before the damage (KV_RECOVERY=truncate)']);
-    expect(sync(again.store.create('after', '1'))).toMatchObject({ revision: 2 });
+    expect(await logged(again.store.create('after', '1'), scheduler)).toMatchObject({ revision: 2 });
   });
 
   it('a segment gone missing (a gap in the revisions) stops start-up', async () => {
     const disk = new SimDisk();
     const scheduler = new ManualScheduler();
     const opened = await openDurable(disk, scheduler, { fsync: 'no', segmentBytes: 4096 });
-    for (let i = 0; i < 12; i++) sync(opened.store.create(`k${i}`, JSON.stringify('v'.repeat(900))));
+    for (let i = 0; i < 12; i++) await logged(opened.store.create(`k${i}`, JSON.stringify('v'.repeat(900))), scheduler);
     await opened.persistence.close();
     const segments = disk.list(DIR).filter((n) => n.startsWith('wal-'));
     disk.unlink(`${DIR}/${segments[1]}`);
@@ -268,12 +267,12 @@ describe('recovery: a log longer than the change history', () => {
             try {
               if (op.kind === 'create' || op.kind === 'replace') {
                 const write = op.kind === 'create' ? store.create : store.replace;
-                sync(write.call(store, op.key, op.value, { ttlMs: op.ttlMs }));
-              } else if (op.kind === 'delete') sync(store.delete(op.key));
+                await logged(write.call(store, op.key, op.value, { ttlMs: op.ttlMs }), scheduler);
+              } else if (op.kind === 'delete') await logged(store.delete(op.key), scheduler);
               else if (op.kind === 'txn') {
                 const sets = op.sets.map(([key, value]) => ({ op: 'set' as const, key, value }));
                 const drop = op.sets.some(([key]) => key === op.drop) ? [] : [{ op: 'delete' as const, key: op.drop }];
-                sync(store.txn({ checks: [], ops: [...sets, ...drop] }));
+                await logged(store.txn({ checks: [], ops: [...sets, ...drop] }), scheduler);
               } else if (op.kind === 'tick') {
                 clock.advance(op.ms);
                 store.get('a'); // an expired key met on the way is expired: a commit of its own

@@ -1,8 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { writeSnapshot } from '../../src/store/durable/snapshot-writer.js';
 import { type Entry, NEVER } from '../../src/store/store.js';
-import { sync } from '../helpers.js';
-import { DIR, EntryModel, entriesOf, type MemoryLog, openDurable, recordOffsets } from '../support/durable.js';
+import { DIR, EntryModel, entriesOf, logged, type MemoryLog, openDurable, recordOffsets } from '../support/durable.js';
 import { ManualScheduler, SimDisk } from '../support/sim-disk.js';
 
 const walFiles = (disk: SimDisk) => disk.list(DIR).filter((n) => n.startsWith('wal-'));
@@ -18,8 +17,9 @@ describe('snapshots', () => {
     const opened = await openDurable(disk, scheduler, { fsync: 'no', snapshots: (store) => (model as EntryModel).snapshots()(store) });
     const { store, persistence } = opened;
     model = new EntryModel(store);
-    for (let i = 0; i < 2500; i++) sync(store.create(`k${i}`, JSON.stringify({ i }), i % 3 === 0 ? { ttlMs: 86_400_000 } : {}));
-    for (let i = 0; i < 100; i++) sync(store.delete(`k${i * 7}`));
+    for (let i = 0; i < 2500; i++)
+      await logged(store.create(`k${i}`, JSON.stringify({ i }), i % 3 === 0 ? { ttlMs: 86_400_000 } : {}), scheduler);
+    for (let i = 0; i < 100; i++) await logged(store.delete(`k${i * 7}`), scheduler);
     const atSnapshot = store.revision;
     const taking = persistence.snapshot();
     // A new segment begins at the snapshot's next revision at once.
@@ -29,8 +29,10 @@ describe('snapshots', () => {
     void taking.then(() => (done = true));
     while (!done) {
       // Requests between slices: they land in the new segment, not in the snapshot.
-      sync(store.replace(`k${turns * 7 + 1}`, `"during ${turns}"`));
+      // (One turn each: its write runs beside the next slice.)
+      const during = Promise.resolve(store.replace(`k${turns * 7 + 1}`, `"during ${turns}"`));
       await scheduler.step();
+      await during;
       turns++;
     }
     // 2500 - 100 entries at 1000 a slice: three slices, a turn between each.
@@ -40,7 +42,7 @@ describe('snapshots', () => {
     // The first segment is covered and gone; the snapshot and the new segment remain.
     expect(walFiles(disk)).toEqual([`wal-${String(atSnapshot + 1).padStart(16, '0')}.log`]);
     expect(snapFiles(disk)).toEqual([written?.name]);
-    sync(store.create('after', '"after"'));
+    await logged(store.create('after', '"after"'), scheduler);
     await persistence.close();
     const again = await openDurable(disk, scheduler, { clock: opened.clock, fsync: 'no' });
     const keys = [...Array.from({ length: 2500 }, (_, i) => `k${i}`), 'after'];
@@ -76,7 +78,7 @@ describe('snapshots', () => {
     model = new EntryModel(store);
     const value = JSON.stringify('x'.repeat(200));
     for (let round = 0; round < 3; round++) {
-      for (let i = 0; i < 100; i++) sync(store.create(`r${round}-${i}`, value));
+      for (let i = 0; i < 100; i++) await logged(store.create(`r${round}-${i}`, value), scheduler);
       await scheduler.settle();
     }
     expect(log.messages('info').filter((m) => m === 'snapshot written').length).toBeGreaterThanOrEqual(2);
@@ -95,17 +97,22 @@ describe('snapshots', () => {
     const model = new EntryModel(store);
     const value = JSON.stringify('v'.repeat(100));
     // About 180 bytes of log each: the snapshot starts after some 1,100 writes, with 1,000 entries a slice.
-    for (let i = 0; i < 1200; i++) sync(store.create(`k${i}`, value, i % 2 === 0 ? { ttlMs: 3_600_000 } : {}));
+    // One turn: their records are one write, after which the snapshot is queued.
+    const writes: Array<Promise<unknown>> = [];
+    for (let i = 0; i < 1200; i++) writes.push(Promise.resolve(store.create(`k${i}`, value, i % 2 === 0 ? { ttlMs: 3_600_000 } : {})));
     expect(snapFiles(disk)).toEqual([]);
     let turns = 0;
-    while ((await scheduler.step()) > 0) {
+    while (!log.messages('info').includes('snapshot written') && turns < 100) {
+      await scheduler.step();
       // Writes between slices: overwrites of entries the snapshot has and has not written yet, a delete, a new key.
-      sync(store.replace(`k${turns}`, `"during ${turns}"`));
-      sync(store.replace(`k${1199 - turns}`, `"during ${turns}"`));
-      sync(store.delete(`k${600 + turns}`));
-      sync(store.create(`new-${turns}`, '1'));
+      writes.push(Promise.resolve(store.replace(`k${turns}`, `"during ${turns}"`)));
+      writes.push(Promise.resolve(store.replace(`k${1199 - turns}`, `"during ${turns}"`)));
+      writes.push(Promise.resolve(store.delete(`k${600 + turns}`)));
+      writes.push(Promise.resolve(store.create(`new-${turns}`, '1')));
       turns++;
     }
+    await scheduler.settle();
+    await Promise.all(writes);
     expect(turns).toBeGreaterThanOrEqual(2);
     expect(log.messages('info')).toContain('snapshot written');
     const [name] = snapFiles(disk);
@@ -127,9 +134,10 @@ describe('snapshots', () => {
     const first = await openDurable(disk, scheduler, { fsync: 'no', snapshotOnClose: true });
     const model = new EntryModel(first.store);
     const keys = Array.from({ length: 2500 }, (_, i) => `k${i}`);
-    for (const [i, key] of keys.entries()) sync(first.store.create(key, String(i), i % 3 === 0 ? { ttlMs: 3_600_000 } : {}));
-    sync(first.store.delete('k7'));
-    sync(first.store.replace('k8', '"eight"'));
+    for (const [i, key] of keys.entries())
+      await logged(first.store.create(key, String(i), i % 3 === 0 ? { ttlMs: 3_600_000 } : {}), scheduler);
+    await logged(first.store.delete('k7'), scheduler);
+    await logged(first.store.replace('k8', '"eight"'), scheduler);
     const closing = first.persistence.close();
     await scheduler.settle();
     await closing;
@@ -156,7 +164,7 @@ describe('snapshots', () => {
 
     // Without the option, a stop leaves the log to be replayed.
     const third = await openDurable(disk, scheduler, { fsync: 'no', clock: first.clock });
-    sync(third.store.create('late', '1'));
+    await logged(third.store.create('late', '1'), scheduler);
     await third.persistence.close();
     expect(snapFiles(disk)).toEqual([snapshot]);
     const fourth = await openDurable(disk, scheduler, { fsync: 'no', clock: first.clock });
@@ -171,7 +179,7 @@ describe('snapshots', () => {
     const disk = new SimDisk();
     const scheduler = new ManualScheduler();
     const { store, persistence, log, clock } = await openDurable(disk, scheduler, { fsync: 'no', snapshotOnClose: true });
-    for (let i = 0; i < 3000; i++) sync(store.create(`k${i}`, '1'));
+    for (let i = 0; i < 3000; i++) await logged(store.create(`k${i}`, '1'), scheduler);
     const closing = persistence.close({ snapshotBy: scheduler.now() - 1 });
     await scheduler.settle();
     await closing;
@@ -198,7 +206,7 @@ describe('snapshots', () => {
         return { revision: s.revision, entries: () => [entry, entry], release: () => {} };
       },
     });
-    sync(store.create('k', '1'));
+    await logged(store.create('k', '1'), scheduler);
     const taking = persistence.snapshot();
     await scheduler.settle();
     const name = (await taking)?.name as string;
@@ -218,7 +226,7 @@ describe('snapshots', () => {
       snapshots: (s) => (model as EntryModel).snapshots()(s),
     });
     model = new EntryModel(store);
-    for (let i = 0; i < 3000; i++) sync(store.create(`k${i}`, '1'));
+    for (let i = 0; i < 3000; i++) await logged(store.create(`k${i}`, '1'), scheduler);
     const taking = persistence.snapshot();
     await scheduler.step();
     const closing = persistence.close();
@@ -239,12 +247,12 @@ describe('snapshots', () => {
       snapshots: (s) => (model as EntryModel).snapshots()(s),
     });
     model = new EntryModel(store);
-    for (let i = 0; i < 2500; i++) sync(store.create(`k${i}`, String(i)));
+    for (let i = 0; i < 2500; i++) await logged(store.create(`k${i}`, String(i)), scheduler);
     const taking = persistence.snapshot();
     await scheduler.settle();
     const name = (await taking)?.name as string;
-    sync(store.replace('k2400', '"changed after"'));
-    sync(store.create('new', '"new"'));
+    await logged(store.replace('k2400', '"changed after"'), scheduler);
+    await logged(store.create('new', '"new"'), scheduler);
     await persistence.close();
     const path = `${DIR}/${name}`;
     const bytes = disk.bytes(path);

@@ -41,13 +41,14 @@ const JSON_HEADERS = { 'content-type': 'application/json' };
 const FULL =
   'the store is read-only: the disk holding the data directory is full (ENOSPC writing the log); writes resume when space is freed';
 
-async function post(
-  base: string,
-  key: string,
-  value: unknown,
-): Promise<{ status: number; body: { error?: { code: string; message: string }; revision?: number } }> {
+interface PostResult {
+  readonly status: number;
+  readonly body: { error?: { code: string; message: string }; revision?: number };
+}
+
+async function post(base: string, key: string, value: unknown): Promise<PostResult> {
   const res = await fetch(`${base}/v1/`, { method: 'POST', headers: JSON_HEADERS, body: JSON.stringify({ key, value }) });
-  return { status: res.status, body: (await res.json()) as { error?: { code: string; message: string }; revision?: number } };
+  return { status: res.status, body: (await res.json()) as PostResult['body'] };
 }
 
 /** Waits for a line of the process's log (read from its stdout pipe, so it may come after the answers); fails after 10 s. */
@@ -74,18 +75,24 @@ describe('a disk that fills', () => {
     const acknowledged = new Map<string, number>();
     const refused: string[] = [];
     const value = 'v'.repeat(60_000);
-    let full: { status: number; body: { error?: { code: string; message: string } } } | undefined;
-    for (let i = 0; i < 200 && full === undefined; i++) {
-      const res = await post(kv.baseUrl, `fill-${i}`, `${i}:${value}`);
-      if (res.status === 201) acknowledged.set(`fill-${i}`, res.body.revision as number);
+    // Writes one at a time until one meets the full disk: that one is held (kept, not answered)
+    // until there is room, and /readyz says read-only while it waits.
+    let held: { key: string; answer: Promise<PostResult> } | undefined;
+    for (let i = 0; i < 200 && held === undefined; i++) {
+      const key = `fill-${i}`;
+      const answer = post(kv.baseUrl, key, `${i}:${value}`);
+      let res: PostResult | undefined;
+      while (res === undefined) {
+        res = await Promise.race([answer, new Promise<undefined>((r) => setTimeout(() => r(undefined), 100))]);
+        if (res === undefined && (await fetch(`${kv.baseUrl}/readyz`)).status === 503) break;
+      }
+      if (res === undefined) held = { key, answer };
       else {
-        full = res;
-        refused.push(`fill-${i}`);
+        expect(res.status, key).toBe(201);
+        acknowledged.set(key, res.body.revision as number);
       }
     }
-    expect(full?.status).toBe(503);
-    expect(full?.body.error?.code).toBe('persistence_failed');
-    expect(full?.body.error?.message).toBe(FULL);
+    expect(held).toBeDefined();
     expect(acknowledged.size).toBeGreaterThan(10);
     // Read-only: later writes are refused with the reason, reads go on.
     const again = await post(kv.baseUrl, 'small', 1);
@@ -113,6 +120,10 @@ describe('a disk that fills', () => {
     }
     expect(resumed?.status).toBe(201);
     await logged(kv, (l) => l.includes('the disk has room again: the store takes writes'));
+    // The held write was written once there was room, and then answered.
+    const heldAnswer = await (held as { answer: Promise<PostResult> }).answer;
+    expect(heldAnswer.status).toBe(201);
+    acknowledged.set((held as { key: string }).key, heldAnswer.body.revision as number);
     const ready = await fetch(`${kv.baseUrl}/readyz?verbose`);
     expect(ready.status).toBe(200);
     expect(await ready.json()).toEqual({
@@ -154,7 +165,15 @@ describe('a disk that fills', () => {
       callApi(app.door, { method, url, headers: JSON_HEADERS, payload: body === undefined ? undefined : JSON.stringify(body) });
     expect((await call('POST', '/v1/', { key: 'a', value: 1 })).statusCode).toBe(201);
     disk.capacity = disk.bytes('/data/wal-0000000000000001.log').length + 40;
-    const refused = await call('POST', '/v1/', { key: 'b', value: 'x'.repeat(100) });
+    // The write that meets the full disk is held: kept, not answered, until there is room.
+    let heldAnswered = false;
+    const held = call('POST', '/v1/', { key: 'b', value: 'x'.repeat(100) }).finally(() => (heldAnswered = true));
+    for (const deadline = Date.now() + 20_000; persistence.ready().ok && Date.now() < deadline; )
+      await new Promise((r) => setTimeout(r, 10));
+    expect(persistence.ready()).toEqual({ ok: false, reason: FULL.replace('the store is ', '') });
+    expect(heldAnswered).toBe(false);
+    // Later writes are refused with the contract's body; reads are answered.
+    const refused = await call('PUT', '/v1/a', { value: 2 });
     expect(refused.statusCode).toBe(503);
     expect(refused.json()).toEqual({
       error: {
@@ -162,14 +181,13 @@ describe('a disk that fills', () => {
         message: FULL,
       },
     });
-    expect((await call('PUT', '/v1/a', { value: 2 })).statusCode).toBe(503);
     expect((await call('GET', '/v1/a')).json()).toMatchObject({ key: 'a', value: 1, version: 1 });
-    expect(persistence.ready()).toEqual({ ok: false, reason: FULL.replace('the store is ', '') });
     disk.capacity = Number.POSITIVE_INFINITY;
-    for (const deadline = Date.now() + 20_000; !persistence.ready().ok && Date.now() < deadline; )
-      await new Promise((r) => setTimeout(r, 50));
+    const created = await held;
+    expect(created.statusCode).toBe(201);
+    expect(created.json()).toMatchObject({ key: 'b', version: 1, revision: 2 });
     expect(persistence.ready().ok).toBe(true);
-    expect((await call('PUT', '/v1/a', { value: 2 })).json()).toMatchObject({ key: 'a', value: 2, version: 2, revision: 2 });
+    expect((await call('PUT', '/v1/a', { value: 2 })).json()).toMatchObject({ key: 'a', value: 2, version: 2, revision: 3 });
     await app.close();
     await persistence.close();
   }, 60_000);

@@ -3,9 +3,18 @@ import type { HistoryLimits } from '../../src/store/memory/change-history.js';
 import type { FsyncPolicy, PersistenceLog, RecoveryMode } from '../../src/store/durable/options.js';
 import { Persistence, type PersistenceOptions } from '../../src/store/durable/persistence.js';
 import type { StateSnapshot } from '../../src/store/durable/snapshot-writer.js';
-import type { ChangeBatch, Entry } from '../../src/store/store.js';
+import type { ChangeBatch, Entry, MaybePromise } from '../../src/store/store.js';
 import { FakeClock } from '../helpers.js';
 import type { ManualScheduler, SimDisk } from './sim-disk.js';
+
+/**
+ * A durable store's write, answered: its answer waits for the log's write of the turn, which
+ * `scheduler` runs (settle), and then it settles.
+ */
+export async function logged<T>(result: MaybePromise<T>, scheduler: ManualScheduler): Promise<T> {
+  await scheduler.settle();
+  return result;
+}
 
 /** The data directory of the simulated disk. */
 export const DIR = '/data';

@@ -26,11 +26,15 @@ function errno(code: string, message: string): NodeJS.ErrnoException {
 export class SimDisk implements FileLayer {
   /** Total bytes the files may hold; a write beyond is cut short, then fails with ENOSPC. */
   capacity = Number.POSITIVE_INFINITY;
+  /** When set, every write fails with this code (before writing anything). */
+  failWrite: string | undefined;
   /** When set, every datasync fails with this code. */
   failFsync: string | undefined;
   /** While true, datasyncs wait for releaseFsyncs(). */
   holdFsyncs = false;
   datasyncs = 0;
+  /** Calls of write (one a record before the log kept a turn's records together). */
+  writes = 0;
   private names = new Map<string, Inode>();
   private durableNames = new Map<string, Inode>();
   private fds = new Map<Fd, Inode>();
@@ -64,6 +68,8 @@ export class SimDisk implements FileLayer {
   }
 
   write(fd: Fd, buffer: Uint8Array, offset: number, length: number, position: number): number {
+    this.writes++;
+    if (this.failWrite !== undefined) throw errno(this.failWrite, 'write');
     const inode = this.inode(fd);
     const growth = Math.max(0, position + length - inode.size);
     const room = this.capacity - this.used();

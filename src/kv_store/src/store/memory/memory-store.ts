@@ -289,6 +289,11 @@ export class MemoryStore implements KvStore {
     this.pins.clear();
   }
 
+  /** Whether commits applied wait for the journal's write (see KvStore.unwritten). */
+  unwritten(): Promise<void> | undefined {
+    return this.journal?.unwritten?.();
+  }
+
   /** From now on every batch is appended to `journal` before it is applied (persistence). */
   setJournal(journal: Journal | undefined): void {
     this.journal = journal;
