@@ -82,9 +82,9 @@ export function createApi(context: ApiContext, routes: readonly Route[] = routeT
    * The answer with the request's id, and the store's revision and id if the route is one of the
    * store's. Its header list is made once, with room for them (no list of them to copy in).
    */
-  function stamped(head: RequestHead, answer: Answer, revisioned: boolean): Answer {
+  function stamped(head: RequestHead, answer: Answer, revisioned: boolean, at = revision()): Answer {
     const headers = answer.headers.slice();
-    if (revisioned) headers.push('KV-Revision', revision(), 'KV-Store-Id', store.id);
+    if (revisioned) headers.push('KV-Revision', at, 'KV-Store-Id', store.id);
     headers.push('X-Request-Id', head.requestId);
     return { status: answer.status, headers, body: answer.body, type: answer.type, close: answer.close, stream: answer.stream };
   }
@@ -107,9 +107,12 @@ export function createApi(context: ApiContext, routes: readonly Route[] = routeT
       result = failed(head, err, write);
     }
     if (result instanceof Promise) {
+      // An engine whose commits wait for their log write commits at once: its revision now is the
+      // answer's, where later (once the write is durable) it may name commits still unwritten.
+      const at = unwritten === undefined ? undefined : revision();
       return result.then(
-        (answer) => stamped(head, answer, revisioned),
-        (err: unknown) => stamped(head, failed(head, err, write), revisioned),
+        (answer) => stamped(head, answer, revisioned, at),
+        (err: unknown) => stamped(head, failed(head, err, write), revisioned, at),
       );
     }
     const answer = stamped(head, result, revisioned);

@@ -5,7 +5,7 @@ import { RESUME_FREE_BYTES } from '../../src/store/durable/write-ahead-log.js';
 import type { Entry, MaybePromise } from '../../src/store/store.js';
 import { StoreError } from '../../src/store/store-error.js';
 import { callApi } from '../support/call-api.js';
-import { DIR, logged, openDurable } from '../support/durable.js';
+import { DIR, EntryModel, logged, openDurable } from '../support/durable.js';
 import { ManualScheduler, SimDisk } from '../support/sim-disk.js';
 
 /** Whether `p` has settled, after the promises ready to run have run. */
@@ -39,7 +39,7 @@ describe('KV_FSYNC=always: group commit', () => {
     const before = disk.datasyncs;
     disk.holdFsyncs = true;
     const writes = [asPromise(store.create('a', '1')), asPromise(store.create('b', '2')), asPromise(store.delete('a'))];
-    // Applied at once (the record reached the OS first) but not answered: no fsync has started.
+    // Applied at once (the record kept for the turn's write) but not answered: no fsync has started.
     expect(store.revision).toBe(3);
     expect(await settled(writes[0] as Promise<unknown>)).toBe(false);
     await scheduler.settle();
@@ -198,6 +198,31 @@ describe('segments', () => {
     expect(again.store.revision).toBeGreaterThanOrEqual(current - 1);
     for (let i = 0; i < again.store.revision; i++) expect(again.store.get(`key-${i}`)).toMatchObject({ value, revision: i + 1 });
     expect(again.store.size).toBe(again.store.revision);
+  });
+
+  it('a snapshot begun in a turn whose records fill the segment starts after the segment that write began', async () => {
+    const disk = new SimDisk();
+    const scheduler = new ManualScheduler();
+    let model: EntryModel | undefined;
+    const { store, persistence, log } = await openDurable(disk, scheduler, {
+      fsync: 'no',
+      segmentBytes: 4096,
+      snapshots: (s) => (model as EntryModel).snapshots()(s),
+    });
+    model = new EntryModel(store);
+    const value = JSON.stringify('x'.repeat(500));
+    // About 5 KB kept in one turn: written when the snapshot begins, it fills the first segment.
+    const writes = Array.from({ length: 10 }, (_, i) => Promise.resolve(store.create(`key-${i}`, value)));
+    const taking = persistence.snapshot();
+    await scheduler.settle();
+    expect(await taking).toMatchObject({ revision: 10, entries: 10 });
+    expect(await Promise.all(writes)).toMatchObject(Array.from({ length: 10 }, (_, i) => ({ revision: i + 1 })));
+    expect(log.messages('warn')).toEqual([]);
+    expect(disk.list(DIR).filter((n) => n.startsWith('wal-'))).toEqual(['wal-0000000000000011.log']);
+    await persistence.close();
+    const again = await openDurable(disk, scheduler, { fsync: 'no', segmentBytes: 4096 });
+    expect(again.store.revision).toBe(10);
+    for (let i = 0; i < 10; i++) expect(again.store.get(`key-${i}`)).toMatchObject({ value, revision: i + 1 });
   });
 });
 
@@ -379,9 +404,18 @@ describe('reads in the turn of a write under always (through the API)', () => {
     const read = call('GET', '/v1/a');
     expect(await settled(read)).toBe(false);
     expect(await settled(write)).toBe(false);
+    // A write of a later turn, while that fsync runs: the first write's answer still names its own revision.
+    const later = call('POST', '/v1/', { key: 'c', value: 3 });
+    await scheduler.settle();
     disk.releaseFsyncs();
     await scheduler.settle();
-    expect((await write).statusCode).toBe(200);
+    const written = await write;
+    expect(written.statusCode).toBe(200);
+    expect(written.headers['kv-revision']).toBe('2');
+    expect(await settled(later)).toBe(false);
+    disk.releaseFsyncs();
+    await scheduler.settle();
+    expect((await later).headers['kv-revision']).toBe('3');
     expect((await read).json()).toMatchObject({ key: 'a', value: 2, version: 2 });
     // Nothing waiting: answered at once.
     expect(await settled(call('GET', '/v1/a'))).toBe(true);

@@ -275,6 +275,8 @@ export class WriteAheadLog implements Journal {
     if (this.current.firstRevision === this.last + 1) return true;
     // The finished segment holds every commit before the next one's first.
     if (!this.writeKept()) return false;
+    // That write may have filled the segment and begun the next already.
+    if (this.current.firstRevision === this.last + 1) return true;
     let next: OpenSegment;
     try {
       next = createSegment(this.options, this.last + 1);
