@@ -107,9 +107,10 @@ export function createApi(context: ApiContext, routes: readonly Route[] = routeT
       result = failed(head, err, write);
     }
     if (result instanceof Promise) {
-      // An engine whose commits wait for their log write commits at once: its revision now is the
-      // answer's, where later (once the write is durable) it may name commits still unwritten.
-      const at = unwritten === undefined ? undefined : revision();
+      // A write to an engine whose commits wait for their log write has committed already: the
+      // revision now is its answer's, where later (once it is durable) it may name commits still
+      // unwritten. (A long-poll's answer is stamped when it comes, with the revision it saw.)
+      const at = write && unwritten !== undefined ? revision() : undefined;
       return result.then(
         (answer) => stamped(head, answer, revisioned, at),
         (err: unknown) => stamped(head, failed(head, err, write), revisioned, at),
