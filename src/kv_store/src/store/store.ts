@@ -156,6 +156,12 @@ export interface Journal {
    * rejects) once their write has been tried. Undefined when there are none.
    */
   unwritten?(): Promise<void> | undefined;
+  /**
+   * The newest revision whose commit, and every one before it, is as durable as a write's
+   * answer says (written to the OS; under KV_FSYNC=always, fsynced): what watchers may be shown.
+   * Absent when every commit is at once.
+   */
+  shownRevision?(): number;
 }
 
 /**
@@ -344,6 +350,8 @@ export interface KvStore {
    * ever does.
    */
   unwritten?(): Promise<void> | undefined;
+  /** The newest revision watchers may be shown (see Journal.shownRevision); absent when every commit is at once. */
+  shownRevision?(): number;
   /**
    * Resolves true once the store's revision has reached `revision`, or false when it will not
    * (the store never reached it). Offered by a backend that several processes serve, where one

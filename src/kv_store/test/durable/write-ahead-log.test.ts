@@ -4,7 +4,8 @@ import { loadConfig } from '../../src/config.js';
 import { RESUME_FREE_BYTES } from '../../src/store/durable/write-ahead-log.js';
 import type { Entry, MaybePromise } from '../../src/store/store.js';
 import { StoreError } from '../../src/store/store-error.js';
-import { callApi } from '../support/call-api.js';
+import type { AnswerStream } from '../../src/api/door.js';
+import { callApi, readStream } from '../support/call-api.js';
 import { DIR, EntryModel, logged, openDurable } from '../support/durable.js';
 import { ManualScheduler, SimDisk } from '../support/sim-disk.js';
 
@@ -430,6 +431,70 @@ describe('reads in the turn of a write under always (through the API)', () => {
     disk.capacity = Number.POSITIVE_INFINITY;
     await scheduler.advance(1000);
     expect((await held).statusCode).toBe(201);
+    await app.close();
+    await persistence.close();
+  });
+});
+
+describe('watchers of a durable store (through the API)', () => {
+  it('are shown a change only once it is as durable as a write answer says: under always, after its fsync; a watch started meanwhile misses nothing', async () => {
+    const disk = new SimDisk();
+    const scheduler = new ManualScheduler();
+    const { store, persistence } = await openDurable(disk, scheduler, { fsync: 'always' });
+    const app = buildApp({ config: loadConfig({ KV_LOG_LEVEL: 'silent' }), store });
+    const call = (method: string, url: string, body?: unknown, accept = 'application/json') =>
+      callApi(app.door, {
+        method,
+        url,
+        headers: { 'content-type': 'application/json', accept },
+        payload: body === undefined ? undefined : JSON.stringify(body),
+      });
+    expect((await logged(call('POST', '/v1/', { key: 'a', value: 1 }), scheduler)).statusCode).toBe(201);
+    const live = readStream((await call('GET', '/v1/?watch=true&after=1', undefined, 'application/x-ndjson')).stream as AnswerStream);
+    /** The revisions of the change messages a stream has written. */
+    const revisions = (s: { text: () => string }) =>
+      s
+        .text()
+        .split('\n')
+        .filter((line) => line.includes('"changes"'))
+        .map((line) => (JSON.parse(line) as { revision: number }).revision);
+    /** Lets setImmediate work (the hub's flush) run, without running the log's scheduler. */
+    const turns = async (n: number) => {
+      for (let i = 0; i < n; i++) await new Promise((resolve) => setImmediate(resolve));
+    };
+    disk.holdFsyncs = true;
+    const write = call('PUT', '/v1/a', { value: 2 });
+    await scheduler.settle();
+    // Written, its fsync in flight: not shown to the live watcher; a watch or long-poll that
+    // starts now is held as a read is.
+    expect(disk.fsyncsInFlight).toBe(1);
+    const lateAnswer = call('GET', '/v1/?watch=true&after=1', undefined, 'application/x-ndjson');
+    const poll = call('GET', '/v1/?watch=true&after=1&wait=30');
+    await turns(5);
+    expect(revisions(live)).toEqual([]);
+    expect(await settled(lateAnswer)).toBe(false);
+    expect(await settled(poll)).toBe(false);
+    disk.releaseFsyncs();
+    await scheduler.settle();
+    expect((await write).statusCode).toBe(200);
+    const late = readStream((await lateAnswer).stream as AnswerStream);
+    await turns(5);
+    expect(revisions(live)).toEqual([2]);
+    expect(revisions(late)).toEqual([2]);
+    expect((await poll).json()).toMatchObject({ revision: 2, changes: [{ key: 'a', revision: 2 }] });
+    // Under always a change of a later turn is shown after its own fsync, not before.
+    const next = call('PUT', '/v1/a', { value: 3 });
+    await scheduler.settle();
+    await turns(5);
+    expect(revisions(live)).toEqual([2]);
+    disk.releaseFsyncs();
+    await scheduler.settle();
+    await next;
+    await turns(5);
+    expect(revisions(live)).toEqual([2, 3]);
+    expect(revisions(late)).toEqual([2, 3]);
+    live.stop();
+    late.stop();
     await app.close();
     await persistence.close();
   });

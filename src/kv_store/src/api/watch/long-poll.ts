@@ -93,7 +93,7 @@ function scan(hub: WatchHub, request: WatchRequest, after: number, changes: stri
       for (const change of watched) changes.push(changeJson(change, request.view));
       through = batch.revision;
     }
-    if (held.length === 0) return { changes, through: Math.max(through, hub.head), more: false };
+    if (held.length === 0) return { changes, through: Math.max(through, hub.shownHead), more: false };
     if (held.length < CHUNK) return { changes, through, more: false };
     return scan(hub, request, through, changes);
   });

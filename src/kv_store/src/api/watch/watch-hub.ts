@@ -1,5 +1,5 @@
 import type { Logger } from '../../logger.js';
-import type { Change, ChangeBatch, HistoryCompacted, KvStore, MaybePromise } from '../../store/store.js';
+import { type Change, type ChangeBatch, type HistoryCompacted, type KvStore, type MaybePromise, whenReady } from '../../store/store.js';
 import { HttpError } from '../errors.js';
 import { LongPoll } from './long-poll.js';
 import { RangeIndex, type WatchTarget } from './range-index.js';
@@ -15,6 +15,12 @@ import { StreamWatcher } from './watch-stream.js';
  * current turn. A flush takes every batch noted since the last one, finds the watchers each
  * change concerns (RangeIndex, not a walk over all watchers), renders each batch once per
  * form and view and shares the text, and gives each watcher all its messages in one write.
+ *
+ * A durable store's commits wait for their log write (and, under KV_FSYNC=always, its fsync):
+ * the hub shows watchers only what the store says it may (KvStore.shownRevision), so a watcher
+ * never sees a change a crash could still take back. A flush offers the batches noted up to
+ * there and keeps the rest until the store's unwritten() settles; the history read while
+ * catching up is cut there too, and a watcher goes live there.
  *
  * A watcher that starts before the current revision catches up from the store's history on
  * its own (`live` false), at the pace its client reads, and joins the flushes once it has
@@ -130,9 +136,21 @@ export class WatchHub {
     return LongPoll.answer(this, request, waitMs);
   }
 
-  /** The store's history after `after`, in chunks. */
+  /** The newest revision watchers may be shown: the head, or less while the store's newest commits wait for their log write. */
+  get shownHead(): number {
+    const shown = this.store.shownRevision?.();
+    return shown === undefined || shown >= this.head ? this.head : shown;
+  }
+
+  /** The store's history after `after`, in chunks, up to what watchers may be shown. */
   history(after: number, limit: number): MaybePromise<readonly ChangeBatch[] | HistoryCompacted> {
-    return this.store.changesSince(after, limit);
+    return whenReady(this.store.changesSince(after, limit), (held) => {
+      if ('compacted' in held || held.length === 0) return held;
+      const shown = this.shownHead;
+      let n = held.length;
+      while (n > 0 && (held[n - 1] as ChangeBatch).revision > shown) n--;
+      return n === held.length ? held : held.slice(0, n);
+    });
   }
 
   /** A watcher begins to take part (its stream started, or its long-poll waits). */
@@ -185,21 +203,33 @@ export class WatchHub {
 
   private onBatch(batch: ChangeBatch): void {
     this.head = batch.revision;
-    if (this.liveCount === 0 && this.pending.length === 0) {
+    // A batch not yet shown is kept even with no live watcher: one may go live before it is.
+    if (this.liveCount === 0 && this.pending.length === 0 && batch.revision <= this.shownHead) {
       this.flushedThrough = batch.revision;
       return;
     }
     this.pending.push(batch);
-    if (!this.flushScheduled) {
-      this.flushScheduled = true;
-      setImmediate(() => this.flush());
-    }
+    this.scheduleFlush();
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled || this.closed) return;
+    this.flushScheduled = true;
+    setImmediate(() => this.flush());
   }
 
   private flush(): void {
     this.flushScheduled = false;
-    const batches = this.pending;
-    this.pending = [];
+    const pending = this.pending;
+    const shown = this.shownHead;
+    let n = 0;
+    while (n < pending.length && (pending[n] as ChangeBatch).revision <= shown) n++;
+    const batches = n === pending.length ? pending : pending.slice(0, n);
+    this.pending = n === pending.length ? [] : pending.slice(n);
+    // The rest waits for the store's log (a full disk holds it longer: then the next commit or
+    // the progress timer flushes again).
+    if (this.pending.length > 0) void this.store.unwritten?.()?.then(() => this.scheduleFlush());
+    if (batches.length === 0) return;
     const touched = new Set<Subscriber>();
     try {
       for (const batch of batches) this.offer(batch, touched);
@@ -241,6 +271,7 @@ export class WatchHub {
 
   /** Progress to idle streams: everything up to the last flush has been sent. */
   private progress(): void {
+    if (this.pending.length > 0) this.scheduleFlush();
     const idleSince = Date.now() - this.settings.progressMs / 2;
     for (const stream of this.streams) stream.progress(idleSince, this.flushedThrough);
   }

@@ -102,7 +102,7 @@ export class StreamWatcher implements AnswerStream, Subscriber {
   private catchUp(): void {
     for (;;) {
       if (this.done) return;
-      if (this.position >= this.hub.head) {
+      if (this.position >= this.hub.shownHead) {
         this.goLive();
         return;
       }

@@ -9,8 +9,9 @@
  * machine, a PUT's whole cost in memory about 35: one write for every turn's commits, not one
  * each, is what keeps a durable store near the speed of one in memory.) The engine applies a
  * commit when append returns, so a read in the same turn sees it: unwritten() gives the API what
- * such a read's answer waits for (the turn's write; under always, the fsync that covers it), so no
- * answer shows a change before it is as durable as the setting promises (docs/durability.md).
+ * such a read's answer waits for (the turn's write; under always, the fsync that covers it), and
+ * shownRevision() what the watch hub may send, so no answer or watcher is shown a change before it
+ * is as durable as the setting promises (docs/durability.md).
  * What KV_FSYNC decides is when the OS is told to put the records on the disk:
  *   always    group commit. The records of one turn share one fdatasync, started after their
  *             write and run on the thread pool; append returns the promise of the fsync that
@@ -119,6 +120,8 @@ export class WriteAheadLog implements Journal {
   private tried: Group | undefined;
   /** Appends waiting for the next fsync (always). */
   private waiting: Group | undefined;
+  /** The newest revision written (everysec, no) or fsynced (always), with every one before it. */
+  private shown: number;
   /** Appends the fsync in flight covers (always). */
   private syncing: Group | undefined;
   private flushing: Promise<void> | undefined;
@@ -167,6 +170,7 @@ export class WriteAheadLog implements Journal {
     this.current = current;
     this.segments = segments;
     this.last = revision;
+    this.shown = revision;
     this.rotateAt = options.segmentBytes;
     if (options.fsync === 'everysec') this.stopTimers.push(options.scheduler.every(EVERYSEC_MS, () => void this.flush()));
   }
@@ -228,6 +232,10 @@ export class WriteAheadLog implements Journal {
    * or the fsync that covers them (always). Nothing while the log is read-only: a full disk's
    * held writes do not stop reads.
    */
+  shownRevision(): number {
+    return this.shown;
+  }
+
   unwritten(): Promise<void> | undefined {
     if (this.failure !== undefined) return undefined;
     if (this.options.fsync === 'always') return (this.waiting ?? this.syncing)?.settled;
@@ -246,6 +254,7 @@ export class WriteAheadLog implements Journal {
         return false;
       }
       this.keptBytes = 0;
+      if (this.options.fsync !== 'always') this.shown = this.last;
       // A big turn leaves a big buffer: let it go, once written.
       if (this.kept.length > 1_048_576) this.kept = Buffer.allocUnsafe(64 * 1024);
       if (this.current.size >= this.rotateAt && !this.rotate()) this.rotateAt = this.current.size + this.options.segmentBytes;
@@ -399,6 +408,7 @@ export class WriteAheadLog implements Journal {
       this.pendingExpiries.shift();
     }
     this.failure = undefined;
+    if (this.options.fsync !== 'always') this.shown = this.last;
     this.stopResumeCheck?.();
     this.stopResumeCheck = undefined;
     this.options.log.info({ dir: this.options.dir, freeBytes: free }, 'the disk has room again: the store takes writes');
@@ -428,6 +438,7 @@ export class WriteAheadLog implements Journal {
     const allWritten = this.writeKept();
     if (!this.unsynced && !this.dirUnsynced && this.retired.length === 0) {
       if (allWritten) {
+        if (this.options.fsync === 'always') this.shown = this.last;
         this.waiting?.resolve();
         this.waiting = undefined;
       }
@@ -448,6 +459,8 @@ export class WriteAheadLog implements Journal {
     const covered = coversWaiting ? this.waiting : undefined;
     if (coversWaiting) this.waiting = undefined;
     this.syncing = covered;
+    // Everything appended is written when the round covers what waits (flush wrote it first).
+    const through = coversWaiting ? this.last : this.shown;
     const retired = this.retired;
     this.retired = [];
     const dirUnsynced = this.dirUnsynced;
@@ -480,6 +493,7 @@ export class WriteAheadLog implements Journal {
     this.lastFsyncMs = ms;
     if (ms > this.maxFsyncMs) this.maxFsyncMs = ms;
     this.syncing = undefined;
+    if (this.options.fsync === 'always' && through > this.shown) this.shown = through;
     covered?.resolve();
   }
 }

@@ -294,6 +294,11 @@ export class MemoryStore implements KvStore {
     return this.journal?.unwritten?.();
   }
 
+  /** The newest revision watchers may be shown (see KvStore.shownRevision). */
+  shownRevision(): number {
+    return this.journal?.shownRevision?.() ?? this.lastRevision;
+  }
+
   /** From now on every batch is appended to `journal` before it is applied (persistence). */
   setJournal(journal: Journal | undefined): void {
     this.journal = journal;
