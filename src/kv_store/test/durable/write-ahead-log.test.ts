@@ -347,19 +347,25 @@ describe('a write that fails otherwise (EIO injected)', () => {
   });
 });
 
+/** A durable store on a simulated disk with the API over it, and `call` for its requests (`accept`: the Accept header). */
+async function durableApi(fsync: 'no' | 'always') {
+  const disk = new SimDisk();
+  const scheduler = new ManualScheduler();
+  const { store, persistence } = await openDurable(disk, scheduler, { fsync });
+  const app = buildApp({ config: loadConfig({ KV_LOG_LEVEL: 'silent' }), store });
+  const call = (method: string, url: string, body?: unknown, accept = 'application/json') =>
+    callApi(app.door, {
+      method,
+      url,
+      headers: { 'content-type': 'application/json', accept },
+      payload: body === undefined ? undefined : JSON.stringify(body),
+    });
+  return { disk, scheduler, persistence, app, call };
+}
+
 describe('reads in the turn of a write (through the API)', () => {
   it('are answered once the write of the turn was tried, with the revision they read at: no answer shows a change before it reached the OS', async () => {
-    const disk = new SimDisk();
-    const scheduler = new ManualScheduler();
-    const { store, persistence } = await openDurable(disk, scheduler, { fsync: 'no' });
-    const app = buildApp({ config: loadConfig({ KV_LOG_LEVEL: 'silent' }), store });
-    const call = (method: string, url: string, body?: unknown) =>
-      callApi(app.door, {
-        method,
-        url,
-        headers: { 'content-type': 'application/json' },
-        payload: body === undefined ? undefined : JSON.stringify(body),
-      });
+    const { disk, scheduler, persistence, app, call } = await durableApi('no');
     expect((await logged(call('POST', '/v1/', { key: 'a', value: 1 }), scheduler)).statusCode).toBe(201);
     const writesBefore = disk.writes;
     // A read with nothing waiting is answered at once.
@@ -385,17 +391,7 @@ describe('reads in the turn of a write (through the API)', () => {
 
 describe('reads in the turn of a write under always (through the API)', () => {
   it('wait for the fsync that covers what they show; with nothing waiting, and while a full disk holds writes, they do not wait', async () => {
-    const disk = new SimDisk();
-    const scheduler = new ManualScheduler();
-    const { store, persistence } = await openDurable(disk, scheduler, { fsync: 'always' });
-    const app = buildApp({ config: loadConfig({ KV_LOG_LEVEL: 'silent' }), store });
-    const call = (method: string, url: string, body?: unknown) =>
-      callApi(app.door, {
-        method,
-        url,
-        headers: { 'content-type': 'application/json' },
-        payload: body === undefined ? undefined : JSON.stringify(body),
-      });
+    const { disk, scheduler, persistence, app, call } = await durableApi('always');
     expect((await logged(call('POST', '/v1/', { key: 'a', value: 1 }), scheduler)).statusCode).toBe(201);
     disk.holdFsyncs = true;
     const write = call('PUT', '/v1/a', { value: 2 });
@@ -438,17 +434,7 @@ describe('reads in the turn of a write under always (through the API)', () => {
 
 describe('watchers of a durable store (through the API)', () => {
   it('are shown a change only once it is as durable as a write answer says: under always, after its fsync; a watch started meanwhile misses nothing', async () => {
-    const disk = new SimDisk();
-    const scheduler = new ManualScheduler();
-    const { store, persistence } = await openDurable(disk, scheduler, { fsync: 'always' });
-    const app = buildApp({ config: loadConfig({ KV_LOG_LEVEL: 'silent' }), store });
-    const call = (method: string, url: string, body?: unknown, accept = 'application/json') =>
-      callApi(app.door, {
-        method,
-        url,
-        headers: { 'content-type': 'application/json', accept },
-        payload: body === undefined ? undefined : JSON.stringify(body),
-      });
+    const { disk, scheduler, persistence, app, call } = await durableApi('always');
     expect((await logged(call('POST', '/v1/', { key: 'a', value: 1 }), scheduler)).statusCode).toBe(201);
     const live = readStream((await call('GET', '/v1/?watch=true&after=1', undefined, 'application/x-ndjson')).stream as AnswerStream);
     /** The revisions of the change messages a stream has written. */
