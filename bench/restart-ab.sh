@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # bench/restart-ab.sh: an interleaved A/B of kv_store builds restarting on the same data directory.
 #
-#   bash bench/restart-ab.sh ROUNDS DATA_DIR LABEL:MAIN_JS LABEL:MAIN_JS ...
+#   bash bench/restart-ab.sh ROUNDS DATA_DIR LABEL:MAIN_JS[:VAR=VALUE,...] ...
 #   bash bench/restart-ab.sh 3 /tmp/kv-1m old:../old/src/kv_store/dist/main.js now:src/kv_store/dist/main.js
+#   bash bench/restart-ab.sh 3 /tmp/kv-1m plain:src/kv_store/dist/main.js:GLIBC_TUNABLES= thp:src/kv_store/dist/main.js:GLIBC_TUNABLES=glibc.malloc.hugetlb=1
 #
+# The variables after a second colon are set for that start only.
 # Each start runs on a fresh copy of DATA_DIR (its LOCK removed: the directory is taken as a
 # kill -9 left it), pinned to CPU 1 with kv_store's node flags, and is timed from the process
 # start to its first answer (GET /healthz, answered once recovery is done and it listens). One
@@ -26,11 +28,12 @@ copy=$(mktemp -d)
 trap 'rm -rf "$copy"' EXIT
 for _ in $(seq "$rounds"); do
   for spec in "$@"; do
-    IFS=: read -r label main <<<"$spec"
+    IFS=: read -r label main vars <<<"$spec"
+    IFS=, read -r -a extra <<<"${vars:-}"
     rm -rf "$copy/data" && cp -r "$data" "$copy/data" && rm -f "$copy/data/LOCK"
     sync
     t0=$(date +%s%N)
-    KV_PORT=$port KV_DATA_DIR="$copy/data" KV_FSYNC=no KV_LOG_LEVEL=info taskset -c 1 node "${KV_NODE_FLAGS[@]}" "$main" >"$copy/log" 2>&1 &
+    env "${extra[@]}" KV_PORT=$port KV_DATA_DIR="$copy/data" KV_FSYNC=no KV_LOG_LEVEL=info taskset -c 1 node "${KV_NODE_FLAGS[@]}" "$main" >"$copy/log" 2>&1 &
     pid=$!
     until curl -sf -o /dev/null "http://127.0.0.1:$port/healthz"; do
       kill -0 "$pid" 2>/dev/null || { echo "restart-ab: $label exited; see its log:" >&2; cat "$copy/log" >&2; exit 1; }

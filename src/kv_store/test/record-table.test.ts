@@ -1254,6 +1254,27 @@ describe('RecordTable incremental resize (two tables while the index doubles or 
     expectMatchesModel(table, model, pool);
   }
 
+  it('reserve sizes an empty index for the entries to come: no resize while they go in; a table holding entries is left as it is', () => {
+    const { table } = newTable();
+    const model: Model = new Map();
+    table.reserve(5000);
+    // 5000 entries at a load of at most one half: 16,384 slots, the first power of two past 10,000.
+    expect(table.indexSlots).toBe(16_384);
+    expect(table.resizing).toBe(false);
+    for (let i = 0; i < 5000; i++) {
+      insertAbsent(table, model, `k${i}`, jsonOfBytes(1 + (i % 40), i), numbersFor(i));
+      if (table.resizing) throw new Error(`a resize began at entry ${i}`);
+    }
+    expect(table.indexSlots).toBe(16_384);
+    expectMatchesModel(table, model, [...model.keys()]);
+    table.reserve(1_000_000);
+    expect(table.indexSlots).toBe(16_384);
+    // Fewer entries than the index already holds room for change nothing either.
+    const small = newTable().table;
+    small.reserve(10);
+    expect(small.indexSlots).toBe(INITIAL_SLOTS);
+  });
+
   const GROW: ResizeOp[] = [{ kind: 'grow' }];
 
   it('while the index doubles: inserts, removals (from either table), rewrites and maintenance agree with the model', () => {

@@ -7,12 +7,19 @@ import {
   batchRecord,
   beginEntries,
   decodePayload,
+  endRecord,
   entriesRecord,
   FRAME_BYTES,
   frameAt,
   Kind,
   RecordBuilder,
+  SNAPSHOT_MAGIC,
+  snapshotRecord,
+  WAL_MAGIC,
 } from '../../src/store/durable/record-format.js';
+import { writeAll } from '../../src/store/durable/file-layer.js';
+import { RecordReader } from '../../src/store/durable/record-reader.js';
+import { SimDisk } from '../support/sim-disk.js';
 import { type Change, type ChangeBatch, type Entry, NEVER } from '../../src/store/store.js';
 
 const time = fc.integer({ min: 0, max: 2 ** 45 });
@@ -186,6 +193,114 @@ describe('log records', () => {
     expect(() => decodePayload(Buffer.concat([payload, Buffer.from([0])]))).toThrow("1 bytes after the record's last field");
     expect(() => decodePayload(payload.subarray(0, payload.length - 1))).toThrow('a field runs past the end of the record');
     expect(() => decodePayload(Buffer.from([9]))).toThrow('unknown record kind 9');
+  });
+});
+
+/** Writes `magic` then each record `build` returns (built one at a time: a record is a view of the builder's buffer) to `path` on `disk`. */
+function writeRecords(disk: SimDisk, path: string, magic: Buffer, builds: ReadonlyArray<(b: RecordBuilder) => Buffer>): number {
+  const builder = new RecordBuilder();
+  const fd = disk.create(path);
+  writeAll(disk, fd, magic, 0);
+  let at = magic.length;
+  for (const build of builds) {
+    const record = build(builder);
+    writeAll(disk, fd, record, at);
+    at += record.length;
+  }
+  disk.close(fd);
+  return at;
+}
+
+describe('RecordReader', () => {
+  const MiB = 1_048_576;
+
+  it('reads records smaller and larger than its 4 MiB chunk in order, each intact until the next is read (one buffer, grown)', () => {
+    const disk = new SimDisk();
+    // Values around and past the chunk size, so records straddle chunks and outgrow the buffer.
+    const sizes = [10, 3.9 * MiB, 100, 5 * MiB, 2 * MiB, 9 * MiB, 1, 4 * MiB - 40, 300];
+    const batches: ChangeBatch[] = sizes.map((n, i) => ({
+      revision: i + 1,
+      changes: [
+        {
+          type: 'put',
+          key: `k${i}`,
+          value: JSON.stringify(String.fromCharCode(97 + i).repeat(Math.floor(n))),
+          version: 1,
+          revision: i + 1,
+          createdAt: 5,
+          updatedAt: 5,
+          expiresAt: NEVER,
+        },
+      ],
+    }));
+    writeRecords(
+      disk,
+      '/d/wal',
+      WAL_MAGIC,
+      batches.map((b) => (builder: RecordBuilder) => batchRecord(builder, b)),
+    );
+    const reader = new RecordReader(disk, '/d/wal');
+    const read: ChangeBatch[] = [];
+    for (let step = reader.next(); step !== undefined; step = reader.next()) {
+      if (!step.ok) throw new Error(step.problem);
+      if (step.record.kind !== Kind.Batch) throw new Error(`a record of kind ${step.record.kind}`);
+      read.push(step.record.batch.decode());
+    }
+    reader.close();
+    expect(read).toEqual(batches);
+  });
+
+  it("endRecordCount: a snapshot's entry count from its END record; nothing from a file that does not end with a whole one", () => {
+    const disk = new SimDisk();
+    const entries: Entry[] = Array.from({ length: 3 }, (_, i) => ({
+      key: `k${i}`,
+      value: `${i}`,
+      version: 1,
+      revision: i + 1,
+      createdAt: 0,
+      updatedAt: 0,
+      expiresAt: NEVER,
+    }));
+    const snapshot = [
+      (b: RecordBuilder) => snapshotRecord(b, 3, 'store', 0),
+      (b: RecordBuilder) => {
+        beginEntries(b);
+        for (const e of entries) addEntry(b, e);
+        return entriesRecord(b, entries.length);
+      },
+      (b: RecordBuilder) => endRecord(b, entries.length),
+    ];
+    const size = writeRecords(disk, '/d/snap', SNAPSHOT_MAGIC, snapshot);
+    const countOf = (path: string) => {
+      const reader = new RecordReader(disk, path);
+      try {
+        return reader.endRecordCount();
+      } finally {
+        reader.close();
+      }
+    };
+    expect(countOf('/d/snap')).toBe(3);
+    // Torn by a byte, or its checksum failing: no count (the records are judged as they are read).
+    const put = (path: string, data: Buffer) => {
+      disk.close(disk.create(path));
+      disk.setBytes(path, data);
+    };
+    const whole = disk.bytes('/d/snap');
+    put('/d/torn', whole.subarray(0, size - 1));
+    expect(countOf('/d/torn')).toBeUndefined();
+    const damaged = Buffer.from(whole);
+    damaged[size - 2] = (damaged[size - 2] as number) ^ 0xff;
+    put('/d/damaged', damaged);
+    expect(countOf('/d/damaged')).toBeUndefined();
+    // A log ends with a commit, not an END record.
+    writeRecords(disk, '/d/wal', WAL_MAGIC, [(b) => batchRecord(b, { revision: 1, changes: [] })]);
+    expect(countOf('/d/wal')).toBeUndefined();
+    // A count the file has no room for is cut to what it could hold (an entry takes at least 48 bytes).
+    const boastful = writeRecords(disk, '/d/boastful', SNAPSHOT_MAGIC, [
+      snapshot[0] as (b: RecordBuilder) => Buffer,
+      (b) => endRecord(b, 1e12),
+    ]);
+    expect(countOf('/d/boastful')).toBe(Math.floor(boastful / 48));
   });
 });
 

@@ -85,10 +85,14 @@ export function readWhole(files: FileLayer, path: string): Buffer {
 
 /** `length` bytes at `position` of an open file (fewer if it ends first). */
 export function readRange(files: FileLayer, fd: Fd, position: number, length: number): Buffer {
-  const buffer = Buffer.allocUnsafe(length);
+  return readInto(files, fd, Buffer.allocUnsafe(length), position);
+}
+
+/** Fills `buffer` from `position` of an open file; returns the part filled (shorter if the file ends first). */
+export function readInto(files: FileLayer, fd: Fd, buffer: Buffer, position: number): Buffer {
   let done = 0;
-  while (done < length) {
-    const n = files.read(fd, buffer, done, length - done, position + done);
+  while (done < buffer.length) {
+    const n = files.read(fd, buffer, done, buffer.length - done, position + done);
     if (n === 0) break;
     done += n;
   }

@@ -2,12 +2,23 @@
  * Reads the records of one segment or snapshot in order, a chunk at a time (a snapshot may be
  * far larger than memory should hold twice). Each step yields a record with its offset, or the
  * offset where the file stops making sense and why; recovery decides what that means.
+ *
+ * Every chunk is read into the same buffer, so a record's bytes (an ENTRIES or BATCH record
+ * read in place) are valid only until the next call: recovery copies what it keeps before it
+ * reads on. Reading into fresh memory instead cost more than the reading itself: each new page
+ * is a fault, about 12 µs each on the machine the durability bench runs on. Reading and
+ * checksumming a 118 MB snapshot (721,699 entries) in 4 MiB chunks took 342 ms into a fresh
+ * buffer per chunk and 50 ms into one reused buffer.
  */
 
-import { type Fd, type FileLayer, readRange } from './file-layer.js';
+import { type Fd, type FileLayer, readInto, readRange } from './file-layer.js';
 import { type DecodedRecord, decodePayload, FormatError, FRAME_BYTES, frameAt, Kind, MAGIC_BYTES } from './record-format.js';
 
 const CHUNK_BYTES = 4 * 1_048_576;
+/** An END record's payload: its kind and an f64 entry count. */
+const END_PAYLOAD_BYTES = 9;
+/** The fewest bytes an entry of a snapshot takes: key and value lengths and five numbers. */
+const MIN_ENTRY_BYTES = 4 + 5 * 8 + 4;
 
 export type ReadStep =
   | { readonly ok: true; readonly offset: number; readonly end: number; readonly record: DecodedRecord }
@@ -18,8 +29,11 @@ export class RecordReader {
   private readonly fd: Fd;
   /** File position of the next record. */
   private position = MAGIC_BYTES;
+  /** The bytes of the file from chunkStart, a view of `buffer`. */
   private chunk: Buffer = Buffer.alloc(0);
   private chunkStart = 0;
+  /** Reused for every chunk; grows to hold a record larger than CHUNK_BYTES. */
+  private buffer: Buffer = Buffer.alloc(0);
 
   constructor(
     private readonly files: FileLayer,
@@ -34,7 +48,10 @@ export class RecordReader {
     return this.size >= MAGIC_BYTES && readRange(this.files, this.fd, 0, MAGIC_BYTES).equals(magic);
   }
 
-  /** The next record, undefined at the end of the file, or where and why it stops making sense. */
+  /**
+   * The next record, undefined at the end of the file, or where and why it stops making sense.
+   * The record's bytes are valid until the next call.
+   */
   next(): ReadStep | undefined {
     const offset = this.position;
     if (offset >= this.size) return undefined;
@@ -99,6 +116,21 @@ export class RecordReader {
     }
   }
 
+  /**
+   * The entry count a snapshot's END record gives, when the file ends with a whole, checksummed
+   * one: read from the end before the entries are, so the store can be sized for them. Only a
+   * hint (undefined when the end is anything else; the records are checked as they are read),
+   * and never more entries than the file has room for.
+   */
+  endRecordCount(): number | undefined {
+    const bytes = FRAME_BYTES + END_PAYLOAD_BYTES;
+    if (this.size < MAGIC_BYTES + bytes) return undefined;
+    const tail = readRange(this.files, this.fd, this.size - bytes, bytes);
+    if (tail.readUInt32LE(4) !== END_PAYLOAD_BYTES || !frameAt(tail, 0, bytes).ok || tail[FRAME_BYTES] !== Kind.End) return undefined;
+    const count = tail.readDoubleLE(FRAME_BYTES + 1);
+    return Number.isSafeInteger(count) && count >= 0 ? Math.min(count, Math.floor(this.size / MIN_ENTRY_BYTES)) : undefined;
+  }
+
   /** `length` bytes at `position` (fewer if the file ends first). */
   readAt(position: number, length: number): Buffer {
     return readRange(this.files, this.fd, position, length);
@@ -113,7 +145,9 @@ export class RecordReader {
     const inFile = Math.min(want, this.size - position);
     const chunkEnd = this.chunkStart + this.chunk.length;
     if (position < this.chunkStart || position + inFile > chunkEnd) {
-      this.chunk = readRange(this.files, this.fd, position, Math.min(Math.max(want, CHUNK_BYTES), this.size - position));
+      const length = Math.min(Math.max(want, CHUNK_BYTES), this.size - position);
+      if (this.buffer.length < length) this.buffer = Buffer.allocUnsafe(Math.max(length, CHUNK_BYTES));
+      this.chunk = readInto(this.files, this.fd, this.buffer.subarray(0, length), position);
       this.chunkStart = position;
     }
     return Math.min(inFile, this.chunkStart + this.chunk.length - position);

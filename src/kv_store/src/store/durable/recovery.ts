@@ -254,7 +254,7 @@ function replaySegment(
  */
 function restoreSnapshot(store: MemoryStore, input: RecoveryInput, file: NamedFile): number {
   const reader = new RecordReader(input.files, join(input.dir, file.name));
-  const loader = new SnapshotLoader(store, file.revision);
+  const loader = new SnapshotLoader(store, file.revision, reader.endRecordCount() ?? 0);
   const refuse = (offset: number, problem: string): never => {
     throw new DataDirError(`${reader.path}: ${problem} at offset ${offset}; kv_store cannot recover without it`);
   };
@@ -332,8 +332,8 @@ class SnapshotLoader {
   count = 0;
   private readonly loading: SnapshotLoad;
 
-  constructor(store: MemoryStore, revision: number) {
-    this.loading = store.beginLoad(revision);
+  constructor(store: MemoryStore, revision: number, expectedEntries: number) {
+    this.loading = store.beginLoad(revision, expectedEntries);
   }
 
   add(entries: EncodedEntries): void {

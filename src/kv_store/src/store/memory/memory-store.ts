@@ -369,10 +369,12 @@ export class MemoryStore implements KvStore {
   /**
    * `load` a part at a time, as a snapshot is read: `add` each part's entries as soon as they are
    * decoded (nothing gathers the whole snapshot on the JS heap first), then `finish`. Until then
-   * the store is at revision 0 and must not be used otherwise.
+   * the store is at revision 0 and must not be used otherwise. `expectedEntries`, when the
+   * snapshot says how many it holds, sizes the index for them up front.
    */
-  beginLoad(revision: number): SnapshotLoad {
+  beginLoad(revision: number, expectedEntries = 0): SnapshotLoad {
     if (this.lastRevision !== 0 || this.table.size !== 0) throw new Error('load needs an empty store');
+    this.table.reserve(expectedEntries);
     return {
       add: (entries) => {
         for (const entry of entries) {
