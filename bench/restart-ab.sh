@@ -8,7 +8,8 @@
 # The variables after a second colon are set for that start only.
 # Each start runs on a fresh copy of DATA_DIR (its LOCK removed: the directory is taken as a
 # kill -9 left it), pinned to CPU 1 with kv_store's node flags, and is timed from the process
-# start to its first answer (GET /healthz, answered once recovery is done and it listens). One
+# start to its first answer (GET /healthz, answered once recovery is done and it listens; waited
+# for by bench/first-answer.mjs on CPU 0, which disturbs the start less than a curl loop). One
 # line per start: label, that time, and what kv_store logged about its recovery (its own time,
 # entries from the snapshot, commits replayed from the log).
 #
@@ -35,10 +36,8 @@ for _ in $(seq "$rounds"); do
     t0=$(date +%s%N)
     env "${extra[@]}" KV_PORT=$port KV_DATA_DIR="$copy/data" KV_FSYNC=no KV_LOG_LEVEL=info taskset -c 1 node "${KV_NODE_FLAGS[@]}" "$main" >"$copy/log" 2>&1 &
     pid=$!
-    until curl -sf -o /dev/null "http://127.0.0.1:$port/healthz"; do
-      kill -0 "$pid" 2>/dev/null || { echo "restart-ab: $label exited; see its log:" >&2; cat "$copy/log" >&2; exit 1; }
-      sleep 0.01
-    done
+    taskset -c 0 node bench/first-answer.mjs http "$port" /healthz "$pid" ||
+      { echo "restart-ab: $label exited or did not answer; see its log:" >&2; cat "$copy/log" >&2; exit 1; }
     t1=$(date +%s%N)
     recovery=$(node -e 'for (const l of require("fs").readFileSync(process.argv[1], "utf8").split("\n")) { try { const j = JSON.parse(l); if (j.msg === "recovered the store from the data directory") console.log(`recovery ${j.ms} ms, snapshot entries ${j.snapshotEntries}, log commits ${j.logCommits}`); } catch {} }' "$copy/log")
     printf '%-8s first answer %6d ms; %s\n' "$label" $(((t1 - t0) / 1000000)) "$recovery"

@@ -103,14 +103,14 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-wait_http() { # URL PID NAME
-  local i
-  for i in $(seq 3000); do
-    curl -fsS -o /dev/null --max-time 1 "$1" 2>/dev/null && return 0
-    alive "$2" || die "$3 exited during start-up; see its log in $OUT/logs"
-    sleep 0.02
-  done
-  die "$3 did not answer $1 within 60 s"
+# wait_http URL PID NAME: returns once URL (http://127.0.0.1:PORT/PATH) answers 200. The waiting
+# is one process on the client's CPU (bench/first-answer.mjs), not a curl loop: starting
+# processes a hundred times a second slowed a starting server on the other CPU by about 30%.
+wait_http() {
+  [[ $1 =~ ^http://127\.0\.0\.1:([0-9]+)(/.*)$ ]] || die "wait_http: $1 is not http://127.0.0.1:PORT/PATH"
+  taskset -c "$CLIENT_CPU" node "$ROOT/bench/first-answer.mjs" http "${BASH_REMATCH[1]}" "${BASH_REMATCH[2]}" "$2" && return 0
+  alive "$2" && die "$3 did not answer $1 within 120 s"
+  die "$3 exited during start-up; see its log in $OUT/logs"
 }
 
 
@@ -715,10 +715,8 @@ if has durability "$PHASES"; then
         --daemonize no --dir "$OUT/redis-dur-restart" >"$OUT/logs/redis-dur-restart-$variant.log" 2>&1 &
       REDIS_PID=$!
       STARTED+=("$REDIS_PID")
-      until [ "$(redis-cli -p "$REDIS_PORT" PING 2>/dev/null)" = PONG ]; do
-        alive "$REDIS_PID" || die "redis-server exited; see $OUT/logs/redis-dur-restart-$variant.log"
-        sleep 0.01
-      done
+      taskset -c "$CLIENT_CPU" node "$ROOT/bench/first-answer.mjs" redis "$REDIS_PORT" "$REDIS_PID" ||
+        die "redis-server exited or did not answer; see $OUT/logs/redis-dur-restart-$variant.log"
       t1=$(now_ns)
       keys=$(redis-cli -p "$REDIS_PORT" DBSIZE)
       rss=$(awk '/VmRSS/ { print $2 * 1024 }' "/proc/$REDIS_PID/status")
