@@ -11,6 +11,8 @@ BUILD_INFO := $(PACKAGES:%=src/%/dist/tsconfig.tsbuildinfo)
 # The web UI (src/ui) is bundled by Vite into src/ui/dist, which kv_store serves at /ui/.
 UI_INPUTS := $(shell find src/ui/src src/ui/public -type f) src/ui/index.html src/ui/vite.config.ts src/ui/tsconfig.json src/ui/package.json
 UI_BUILT := src/ui/dist/index.html
+# kv_store as one file, which its launchers run (src/kv_store/rolldown.config.mjs says why).
+KV_BUNDLE := src/kv_store/dist/kv_store.js
 
 .PHONY: install build start start-cluster bench-etcd test check format lint typecheck e2e-docker bench soak crash-soak clean
 
@@ -22,12 +24,16 @@ $(STAMP): package-lock.json package.json src/shared/package.json src/client/pack
 	$(NPM) ci --no-audit --no-fund
 	@touch $@
 
-## build: compile what changed since the last build (nothing at all on a warm tree), and bundle the web UI
-build: $(BUILD_INFO) $(UI_BUILT)
+## build: compile what changed since the last build (nothing at all on a warm tree), bundle kv_store and the web UI
+build: $(BUILD_INFO) $(KV_BUNDLE) $(UI_BUILT)
 
 $(BUILD_INFO) &: $(BUILD_INPUTS) $(STAMP)
 	npx tsc -b tsconfig.build.json
 	@touch $(BUILD_INFO)
+
+$(KV_BUNDLE): $(BUILD_INFO) src/kv_store/rolldown.config.mjs
+	$(NPM) run -s bundle -w src/kv_store
+	@touch $@
 
 $(UI_BUILT): $(UI_INPUTS) $(STAMP)
 	$(NPM) run -s build -w src/ui

@@ -7,7 +7,7 @@
 //   options: --duration S, --warmup S, --connections N (50), --keys N (10000)
 //
 // Everything runs on this machine, on loopback: three etcd members (their own temp data
-// directories, removed after), three kv_store processes (`node dist/main.js`: one in-memory, two
+// directories, removed after), three kv_store processes (`node dist/kv_store.js`: one in-memory, two
 // on etcd), and this process, which keeps N requests in flight over keep-alive connections
 // (undici), to one target or round-robin over two. GET reads a random one of N preloaded keys,
 // PUT overwrites one with a 100-byte value. The etcd gateway rows are the same work done
@@ -35,7 +35,7 @@ const DURATION_MS = Number(args.duration) * 1000;
 const WARMUP_MS = Number(args.warmup) * 1000;
 const CONNECTIONS = Number(args.connections);
 const KEYS = Number(args.keys);
-const MAIN = fileURLToPath(new URL('../src/kv_store/dist/main.js', import.meta.url));
+const MAIN = fileURLToPath(new URL('../src/kv_store/dist/kv_store.js', import.meta.url));
 const VALUE = JSON.stringify('0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ'.repeat(2).slice(0, 98));
 const children = [];
 const root = mkdtempSync(join(tmpdir(), 'kv-bench-etcd-'));

@@ -55,7 +55,7 @@ OUT=${BENCH_OUT:-bench/results/$(date -u +%Y%m%dT%H%M%SZ)}
 mkdir -p "$OUT"/{raw,logs,memory,expiry,profile,listwatch,durability,pauses}
 OUT=$(cd "$OUT" && pwd)
 LUA=$ROOT/bench/lua
-KV_MAIN=$ROOT/src/kv_store/dist/main.js
+KV_MAIN=$ROOT/src/kv_store/dist/kv_store.js
 # shellcheck source=bench/node-flags.sh
 source "$ROOT/bench/node-flags.sh"
 # BENCH_NODE_FLAGS adds flags after them, for an A/B of a flag (space-separated; a later flag wins).
@@ -366,10 +366,10 @@ ensure_tools() {
 ensure_tools
 [ "$(nproc)" -ge 2 ] || log "warning: $(nproc) CPU(s); the server and the load generator will share one"
 if [ "${BENCH_SKIP_BUILD:-0}" != 1 ]; then
-  log "building kv_store (npx tsc -b src/kv_store)"
-  npx tsc -b src/kv_store >&2 || die "kv_store does not build"
+  log "building kv_store (npm run build -w src/kv_store: tsc, then the one-file bundle)"
+  npm run -s build -w src/kv_store >&2 || die "kv_store does not build"
 fi
-[ -f "$KV_MAIN" ] || die "$KV_MAIN is missing; build kv_store first (npx tsc -b src/kv_store)"
+[ -f "$KV_MAIN" ] || die "$KV_MAIN is missing; build kv_store first (npm run build -w src/kv_store)"
 
 cat >"$OUT/env.json" <<EOF
 {
@@ -467,7 +467,7 @@ if has metrics "$PHASES"; then
   if command -v valgrind >/dev/null && command -v callgrind_control >/dev/null; then
     log "metrics A/B: instructions per request under callgrind, KV_METRICS=on and off (about 5 minutes)"
     REQ_PORT=$((KV_PORT + 100)) REQ_JSON="$OUT/raw/ab-metrics-instructions.jsonl" bash "$ROOT/bench/request-count.sh" "get put" \
-      "on:$ROOT/src/kv_store/dist/main.js:KV_METRICS=on" "off:$ROOT/src/kv_store/dist/main.js:KV_METRICS=off" >&2 ||
+      "on:$KV_MAIN:KV_METRICS=on" "off:$KV_MAIN:KV_METRICS=off" >&2 ||
       die "bench/request-count.sh failed"
   else
     log "valgrind is not installed: the metrics A/B has no instruction counts (apt-get install -y valgrind)"

@@ -48,7 +48,7 @@ const COUNTERS = Math.max(1, Number(args.counters));
 /** Around an expiry time the clocks of client and server may disagree by this much; either answer is then right. */
 const EXPIRY_MARGIN_MS = 250;
 const REQUEST_TIMEOUT_MS = 10_000;
-const MAIN_JS = fileURLToPath(new URL('../src/kv_store/dist/main.js', import.meta.url));
+const MAIN_JS = fileURLToPath(new URL('../src/kv_store/dist/kv_store.js', import.meta.url));
 
 const violations = [];
 /** The server's warnings and errors (a torn tail cut at start-up is expected after a kill). */

@@ -12,7 +12,7 @@
 // acknowledged (so a slow or busy machine makes it longer, never smaller); a run still short of
 // them --duration + 120 s after it began stops there, and its result says so.
 //
-// Without --url it starts `node src/kv_store/dist/main.js` on a free port, samples its RSS from
+// Without --url it starts `node src/kv_store/dist/kv_store.js` on a free port, samples its RSS from
 // /proc/<pid>/status and stops it with SIGTERM at the end (expecting exit code 0). Prints a
 // summary; with --json, the last line is `SOAK_RESULT <json>`. Exits 1 on any violation.
 import { spawn } from 'node:child_process';
@@ -43,7 +43,7 @@ const REQUEST_TIMEOUT_MS = 10_000;
 const WARMUP_MS = Math.max(5_000, DURATION_MS / 4);
 /** How far RSS may rise above the warm-up baseline and still count as flat. */
 const RSS_SLACK_BYTES = (rss) => Math.max(32 * 1_048_576, rss * 0.25);
-const MAIN_JS = fileURLToPath(new URL('../src/kv_store/dist/main.js', import.meta.url));
+const MAIN_JS = fileURLToPath(new URL('../src/kv_store/dist/kv_store.js', import.meta.url));
 
 const violations = [];
 const counts = {

@@ -39,7 +39,7 @@ stop() {
 # Ctrl-C or SIGTERM is how one ends it: a clean stop of both is a success.
 trap 'stop; exit 0' INT TERM
 trap stop EXIT
-node --max-semi-space-size=2 --initial-old-space-size=64 src/kv_store/dist/main.js &
+node --max-semi-space-size=2 --initial-old-space-size=64 src/kv_store/dist/kv_store.js &
 pids+=($!)
 node src/test_client/dist/main.js &
 pids+=($!)

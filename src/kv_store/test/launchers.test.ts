@@ -14,18 +14,20 @@ const read = (path: string): string => readFileSync(join(ROOT, path), 'utf8');
 describe('kv_store launchers', () => {
   const flags = KV_NODE_FLAGS.join(' ');
 
-  it('npm start is the reference: node <flags> dist/main.js', () => {
+  it('npm start is the reference: node <flags> dist/kv_store.js (the one-file bundle of dist/main.js)', () => {
     const pkg = JSON.parse(read('src/kv_store/package.json')) as { scripts: Record<string, string> };
-    expect(pkg.scripts.start).toBe(`node ${flags} dist/main.js`);
+    expect(pkg.scripts.start).toBe(`node ${flags} dist/kv_store.js`);
   });
 
   it('make run, the Docker image, make start (scripts/start.sh), make start-cluster and make bench pass the same flags', () => {
-    expect(read('src/kv_store/Makefile')).toContain(`\tnode ${flags} dist/main.js\n`);
+    expect(read('src/kv_store/Makefile')).toContain(`\tnode ${flags} dist/kv_store.js\n`);
     expect(read('src/kv_store/Dockerfile')).toContain(
-      `CMD ["node", ${KV_NODE_FLAGS.map((f) => JSON.stringify(f)).join(', ')}, "dist/main.js"]`,
+      `CMD ["node", ${KV_NODE_FLAGS.map((f) => JSON.stringify(f)).join(', ')}, "dist/kv_store.js"]`,
     );
-    expect(read('scripts/start.sh')).toContain(`node ${flags} src/kv_store/dist/main.js &`);
-    expect(read('scripts/start-cluster.sh')).toContain(`node ${flags} src/kv_store/dist/main.js &`);
+    expect(read('scripts/start.sh')).toContain(`node ${flags} src/kv_store/dist/kv_store.js &`);
+    expect(read('scripts/start-cluster.sh')).toContain(`node ${flags} src/kv_store/dist/kv_store.js &`);
+    expect(read('bench/etcd-nodes.mjs')).toContain("new URL('../src/kv_store/dist/kv_store.js', import.meta.url)");
+    expect(read('bench/run.sh')).toContain('\nKV_MAIN=$ROOT/src/kv_store/dist/kv_store.js\n');
     expect(read('bench/etcd-nodes.mjs')).toContain(`[${KV_NODE_FLAGS.map((f) => `'${f}'`).join(', ')}, MAIN]`);
     expect(read('bench/node-flags.sh')).toContain(`\nKV_NODE_FLAGS=(${flags})\n`);
     expect(read('bench/run.sh')).toContain('source "$ROOT/bench/node-flags.sh"');

@@ -9,7 +9,7 @@ import { ensureBuilt, type Service, startService } from './helpers/processes.js'
  * The verdict is the exit itself: before the fix there was none, so the only bound is a guard.
  */
 
-const KV_MAIN = 'src/kv_store/dist/main.js';
+const KV_MAIN = 'src/kv_store/dist/kv_store.js';
 const TEST_CLIENT_MAIN = 'src/test_client/dist/main.js';
 /** Only ends a wait that would otherwise never end (the bug: no exit at all). */
 const HANG_GUARD_MS = 30_000;

@@ -3,7 +3,7 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { TestReport } from '../src/run/report.js';
 import { ensureBuilt, runToExit, type Service, startService } from './helpers/processes.js';
 
-const KV_MAIN = 'src/kv_store/dist/main.js';
+const KV_MAIN = 'src/kv_store/dist/kv_store.js';
 const TEST_CLIENT_MAIN = 'src/test_client/dist/main.js';
 
 const started: Service[] = [];

@@ -15,7 +15,7 @@ import puppeteer, { type Browser, type Page } from 'puppeteer-core';
 /** The repository root. */
 export const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 export const UI_DIST = join(ROOT, 'src/ui/dist');
-const KV_STORE_MAIN = join(ROOT, 'src/kv_store/dist/main.js');
+const KV_STORE_MAIN = join(ROOT, 'src/kv_store/dist/kv_store.js');
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
 /** Flags that work on this machine (no sandbox as root, no GPU, no network of its own). */
@@ -49,7 +49,7 @@ export interface KvStore {
   readonly stop: () => Promise<void>;
 }
 
-/** Starts `node src/kv_store/dist/main.js` serving the built UI (KV_UI_DIR) and waits until /healthz answers. */
+/** Starts `node src/kv_store/dist/kv_store.js` serving the built UI (KV_UI_DIR) and waits until /healthz answers. */
 export async function startKvStore(env: Record<string, string> = {}): Promise<KvStore> {
   ensureBuilt();
   const port = await freePort();

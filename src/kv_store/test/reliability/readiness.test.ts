@@ -3,7 +3,7 @@ import { startKvStore, stopAllKvStores } from './support/kv-process.js';
 import { RawConnection, rawRequest } from './support/raw-http.js';
 
 /**
- * /readyz over real sockets against a real kv_store process (`node dist/main.js`): ready while
+ * /readyz over real sockets against a real kv_store process (`node dist/kv_store.js`): ready while
  * it serves, 503 naming the `shutdown` check once SIGTERM has arrived. Shutdown closes the
  * listening socket at once, so the probe that sees the 503 is one already in flight: its head
  * is half sent before SIGTERM and finished after.

@@ -1,4 +1,4 @@
-// Real kv_store processes (`node dist/main.js`, KV_BACKEND=etcd) on one etcd cluster, and a small
+// Real kv_store processes (`node dist/kv_store.js`, KV_BACKEND=etcd) on one etcd cluster, and a small
 // HTTP helper to talk to them. Each node lists the members in a different order, so the nodes'
 // watches and first tries go to different members.
 import { setTimeout as sleep } from 'node:timers/promises';

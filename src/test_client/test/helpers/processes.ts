@@ -7,10 +7,11 @@ export const ROOT = fileURLToPath(new URL('../../../../', import.meta.url));
 
 const TSC = `${ROOT}node_modules/typescript/bin/tsc`;
 
-/** Builds every package with tsc -b if a service's dist is missing (`make test` builds them first). */
+/** Builds every package with tsc -b, and kv_store's bundle, if a service's dist is missing (`make test` builds them first). */
 export function ensureBuilt(): void {
-  if (['kv_store/dist/main.js', 'test_client/dist/main.js'].some((file) => !existsSync(`${ROOT}src/${file}`))) {
+  if (['kv_store/dist/kv_store.js', 'test_client/dist/main.js'].some((file) => !existsSync(`${ROOT}src/${file}`))) {
     execFileSync(process.execPath, [TSC, '-b', 'tsconfig.build.json'], { cwd: ROOT, stdio: 'inherit' });
+    execFileSync('npm', ['run', '-s', 'bundle', '-w', 'src/kv_store'], { cwd: ROOT, stdio: 'inherit' });
   }
 }
 

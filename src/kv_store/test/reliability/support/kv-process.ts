@@ -8,12 +8,12 @@ import { fileURLToPath } from 'node:url';
 export const KV_STORE_DIR = fileURLToPath(new URL('../../../', import.meta.url));
 /** The repository root. */
 export const REPO_ROOT = fileURLToPath(new URL('../../../../../', import.meta.url));
-/** The built entry point the real process runs. */
-export const MAIN_JS = join(KV_STORE_DIR, 'dist', 'main.js');
+/** What the real process runs: the one-file bundle of dist/main.js, as every launcher does (rolldown.config.mjs). */
+export const MAIN_JS = join(KV_STORE_DIR, 'dist', 'kv_store.js');
 /** The node flags every launcher of kv_store passes (its package.json start script, checked by launchers.test.ts). */
 export const KV_NODE_FLAGS = ['--max-semi-space-size=2', '--initial-old-space-size=64'] as const;
 
-/** A real kv_store process (`node dist/main.js`) listening on a free port of 127.0.0.1. */
+/** A real kv_store process (`node dist/kv_store.js`) listening on a free port of 127.0.0.1. */
 export interface KvProcess {
   readonly pid: number;
   readonly port: number;
@@ -38,29 +38,34 @@ const BUILD_INFO = join(KV_STORE_DIR, 'dist', 'tsconfig.tsbuildinfo');
 
 /**
  * Fails with a clear message when dist/ is missing or older than the sources it is built from
- * (kv_store's and @kv/shared's): build with tsc -b first.
+ * (kv_store's and @kv/shared's), or the bundle older than tsc's last build: build first.
  */
 export async function assertFreshBuild(): Promise<void> {
   let built: number;
   try {
-    statSync(MAIN_JS);
     built = statSync(BUILD_INFO).mtimeMs;
-  } catch {
-    throw new Error(`${MAIN_JS} is missing: build kv_store first (npx tsc -b src/kv_store, or make test)`);
+    if (statSync(MAIN_JS).mtimeMs + 1000 < built) {
+      throw new Error(`${MAIN_JS} is older than tsc's last build: bundle it again (npm run bundle -w src/kv_store, or make test)`);
+    }
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    throw new Error(`${MAIN_JS} is missing: build kv_store first (npm run build -w src/kv_store, or make test)`);
   }
   for (const pkg of ['kv_store', 'shared']) {
     const srcDir = join(REPO_ROOT, 'src', pkg, 'src');
     for (const file of await readdir(srcDir, { recursive: true })) {
       if (!file.endsWith('.ts')) continue;
       if (statSync(join(srcDir, file)).mtimeMs > built + 1000) {
-        throw new Error(`src/${pkg}/src/${file} is newer than src/kv_store/dist/: rebuild first (npx tsc -b src/kv_store, or make test)`);
+        throw new Error(
+          `src/${pkg}/src/${file} is newer than src/kv_store/dist/: rebuild first (npm run build -w src/kv_store, or make test)`,
+        );
       }
     }
   }
 }
 
 /**
- * Starts `node dist/main.js` with KV_PORT=0 and the given environment; resolves once it listens
+ * Starts `node dist/kv_store.js` with KV_PORT=0 and the given environment; resolves once it listens
  * (the port comes from the info-level "kv_store listening" log line). Without a warm-up
  * (KV_WARM_UP_MS=0) unless `env` asks for one, so it is ready at once.
  */
