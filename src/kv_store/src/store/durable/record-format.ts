@@ -189,7 +189,7 @@ export function decodePayload(payload: Buffer): DecodedRecord {
       break;
     case Kind.Batch:
       // Checked here, decoded (or read in place) by whoever replays it.
-      return { kind: Kind.Batch, batch: new EncodedBatch(payload) };
+      return { kind: Kind.Batch, batch: new EncodedBatch(payload, r) };
     case Kind.Snapshot:
       record = { kind: Kind.Snapshot, revision: r.revision(0), storeId: r.str(), takenAt: r.time() };
       break;
@@ -308,13 +308,20 @@ export class EncodedBatch {
   readonly revision: number;
   readonly count: number;
 
-  constructor(private readonly payload: Buffer) {
-    const r = new PayloadReader(payload);
-    r.u8();
+  private readonly view: DataView;
+
+  /** Checks `payload`; `reader`, when given, is one over it already past the kind (decodePayload's). */
+  constructor(
+    private readonly payload: Buffer,
+    reader?: PayloadReader,
+  ) {
+    const r = reader ?? new PayloadReader(payload);
+    if (reader === undefined) r.u8();
     this.revision = r.revision();
     this.count = r.u32();
     for (let i = 0; i < this.count; i++) r.skipChange();
     r.done();
+    this.view = r.dataView;
   }
 
   forEach(visit: (change: ChangeBytes) => void): void {
@@ -332,7 +339,7 @@ export class EncodedBatch {
       updatedAt: 0,
       expiresAt: 0,
     };
-    const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
+    const view = this.view;
     // Past the kind, the revision and the count; the constructor checked every tag, length and number.
     let at = 13;
     for (let i = 0; i < this.count; i++) {
@@ -369,6 +376,11 @@ class PayloadReader {
   private at = 0;
   /** Numbers are read through a DataView: single loads, where Buffer's readDoubleLE copies byte by byte. */
   private readonly view: DataView;
+
+  /** The DataView over the whole payload (for reading it again in place). */
+  get dataView(): DataView {
+    return this.view;
+  }
 
   constructor(private readonly data: Buffer) {
     this.view = new DataView(data.buffer, data.byteOffset, data.byteLength);
