@@ -1273,6 +1273,10 @@ describe('RecordTable incremental resize (two tables while the index doubles or 
     const small = newTable().table;
     small.reserve(10);
     expect(small.indexSlots).toBe(INITIAL_SLOTS);
+    // A count no store could hold (a hint from a damaged file) reserves 2^24 entries at most.
+    const huge = newTable().table;
+    huge.reserve(2 ** 40);
+    expect(huge.indexSlots).toBe(2 ** 25);
   });
 
   const GROW: ResizeOp[] = [{ kind: 'grow' }];

@@ -79,6 +79,8 @@ const INITIAL_INDEX_SLOTS = 1024;
 const REHASH_STEP_SLOTS = 16;
 /** Old-index slots a resize walks on each maintain() (about 0.3 ms of work). */
 const MAINTAIN_REHASH_SLOTS = 65_536;
+/** The most entries `reserve` sizes the index for: 2^25 slots, 256 MiB of index. */
+const MAX_RESERVED_ENTRIES = 2 ** 24;
 /** Positions at or above this are slots of the old table during a resize. */
 const OLD_TABLE = 2 ** 32;
 /** What the index costs per entry at its fullest: 2 slots of two uint32s. */
@@ -204,11 +206,14 @@ export class RecordTable {
    * Sizes the empty index for `entries` at once, as a snapshot about to load knows how many it
    * holds: no resizes on the way, and no smaller tables allocated, touched and dropped (at a
    * million keys those are 32 MB of fresh memory). Does nothing once the table holds entries.
+   * At most MAX_RESERVED_ENTRIES are reserved for (a hint read from a damaged file could be any
+   * number); past them the index grows as it always does.
    */
   reserve(entries: number): void {
     if (this.count !== 0) return;
+    const wanted = Math.min(entries, MAX_RESERVED_ENTRIES);
     let capacity = this.slots.length;
-    while (entries > capacity * MAX_LOAD) capacity *= 2;
+    while (wanted > capacity * MAX_LOAD) capacity *= 2;
     if (capacity > this.slots.length) this.resize(capacity);
   }
 
