@@ -38,6 +38,11 @@ function attempt() {
     const socket = connect(port, '127.0.0.1');
     let text = '';
     socket.setEncoding('latin1');
+    // A server that takes the connection but does not answer yet: try again.
+    socket.setTimeout(1000, () => {
+      socket.destroy();
+      resolve(false);
+    });
     socket.on('connect', () => socket.write(request));
     socket.on('data', (chunk) => {
       text += chunk;

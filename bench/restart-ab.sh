@@ -36,8 +36,12 @@ for _ in $(seq "$rounds"); do
     t0=$(date +%s%N)
     env "${extra[@]}" KV_PORT=$port KV_DATA_DIR="$copy/data" KV_FSYNC=no KV_LOG_LEVEL=info taskset -c 1 node "${KV_NODE_FLAGS[@]}" "$main" >"$copy/log" 2>&1 &
     pid=$!
-    taskset -c 0 node bench/first-answer.mjs http "$port" /healthz "$pid" ||
-      { echo "restart-ab: $label exited or did not answer; see its log:" >&2; cat "$copy/log" >&2; exit 1; }
+    taskset -c 0 node bench/first-answer.mjs http "$port" /healthz "$pid" || {
+      echo "restart-ab: $label exited or did not answer; see its log:" >&2
+      cat "$copy/log" >&2
+      kill -KILL "$pid" 2>/dev/null
+      exit 1
+    }
     t1=$(date +%s%N)
     recovery=$(node -e 'for (const l of require("fs").readFileSync(process.argv[1], "utf8").split("\n")) { try { const j = JSON.parse(l); if (j.msg === "recovered the store from the data directory") console.log(`recovery ${j.ms} ms, snapshot entries ${j.snapshotEntries}, log commits ${j.logCommits}`); } catch {} }' "$copy/log")
     printf '%-8s first answer %6d ms; %s\n' "$label" $(((t1 - t0) / 1000000)) "$recovery"

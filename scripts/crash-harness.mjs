@@ -11,7 +11,7 @@
 //   - an entry whose TTL passed (while the process was up or down) is gone.
 // Kill points are counted, not timed: each round kills after 10 to 69 acknowledged writes plus
 // a random delay of 0-15 ms, so a slow machine makes no fewer checks, only slower ones.
-// Needs a build (npx tsc -p src/kv_store).
+// Needs a build (npm run build -w src/kv_store: tsc, then dist/kv_store.js).
 //
 // kv_store runs with small snapshot and segment sizes, so kills also land while snapshots are
 // written and segments are begun, and restarts recover from snapshot plus log.

@@ -4,7 +4,7 @@
 // every read against every acknowledged write. Nothing acknowledged may be lost, no read may be
 // stale after an acknowledged write, store-wide revisions only grow, contested compare-and-set
 // counters end at exactly the number of acknowledged increments, and the server's RSS stays flat
-// after warm-up. Needs a build (npx tsc -b src/kv_store).
+// after warm-up. Needs a build (npm run build -w src/kv_store: tsc, then dist/kv_store.js).
 //
 //   node scripts/soak.mjs [--duration 30] [--min-writes 0] [--clients 8] [--keys 64] [--url http://127.0.0.1:8080] [--json]
 //

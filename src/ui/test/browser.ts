@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import puppeteer, { type Browser, type Page } from 'puppeteer-core';
+import { bundleIsStale } from '../../kv_store/test/reliability/support/kv-process.js';
 
 /** The repository root. */
 export const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
@@ -30,11 +31,9 @@ const CHROMIUM_FLAGS = [
   '--disable-sync',
 ];
 
-/** Builds kv_store and the UI if their output is missing (`make test` builds them first). */
+/** Builds kv_store (tsc, then its bundle) and the UI if their output is missing or the bundle is stale (`make test` builds them first). */
 export function ensureBuilt(): void {
-  if (!existsSync(KV_STORE_MAIN)) {
-    execFileSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'src/kv_store'], { cwd: ROOT, stdio: 'inherit' });
-  }
+  if (bundleIsStale()) execFileSync('npm', ['run', '-s', 'build', '-w', 'src/kv_store'], { cwd: ROOT, stdio: 'inherit' });
   if (!existsSync(join(UI_DIST, 'index.html'))) execFileSync('npm', ['run', 'build', '-w', 'src/ui'], { cwd: ROOT, stdio: 'inherit' });
 }
 

@@ -1,18 +1,22 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { bundleIsStale } from '../../../kv_store/test/reliability/support/kv-process.js';
 
 /** The repository root. */
 export const ROOT = fileURLToPath(new URL('../../../../', import.meta.url));
 
 const TSC = `${ROOT}node_modules/typescript/bin/tsc`;
 
-/** Builds every package with tsc -b, and kv_store's bundle, if a service's dist is missing (`make test` builds them first). */
+/**
+ * Builds every package with tsc -b if a service's dist is missing, and kv_store's bundle if it is
+ * missing or older than tsc's last build (`make test` builds them first).
+ */
 export function ensureBuilt(): void {
-  if (['kv_store/dist/kv_store.js', 'test_client/dist/main.js'].some((file) => !existsSync(`${ROOT}src/${file}`))) {
+  if (!existsSync(`${ROOT}src/test_client/dist/main.js`) || !existsSync(`${ROOT}src/kv_store/dist/main.js`)) {
     execFileSync(process.execPath, [TSC, '-b', 'tsconfig.build.json'], { cwd: ROOT, stdio: 'inherit' });
-    execFileSync('npm', ['run', '-s', 'bundle', '-w', 'src/kv_store'], { cwd: ROOT, stdio: 'inherit' });
   }
+  if (bundleIsStale()) execFileSync('npm', ['run', '-s', 'bundle', '-w', 'src/kv_store'], { cwd: ROOT, stdio: 'inherit' });
 }
 
 /** A service running as its own Node process. */

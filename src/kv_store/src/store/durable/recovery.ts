@@ -254,11 +254,11 @@ function replaySegment(
  */
 function restoreSnapshot(store: MemoryStore, input: RecoveryInput, file: NamedFile): number {
   const reader = new RecordReader(input.files, join(input.dir, file.name));
-  const loader = new SnapshotLoader(store, file.revision, reader.endRecordCount() ?? 0);
   const refuse = (offset: number, problem: string): never => {
     throw new DataDirError(`${reader.path}: ${problem} at offset ${offset}; kv_store cannot recover without it`);
   };
   try {
+    const loader = new SnapshotLoader(store, file.revision, reader.endRecordCount() ?? 0);
     if (!reader.hasMagic(SNAPSHOT_MAGIC)) refuse(0, 'the file does not start as a kv_store snapshot');
     const header = reader.next();
     if (header === undefined || !header.ok) return refuse(header?.offset ?? reader.size, header?.problem ?? 'the snapshot has no header');

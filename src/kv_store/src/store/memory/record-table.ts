@@ -204,8 +204,8 @@ export class RecordTable {
 
   /**
    * Sizes the empty index for `entries` at once, as a snapshot about to load knows how many it
-   * holds: no resizes on the way, and no smaller tables allocated, touched and dropped (at a
-   * million keys those are 32 MB of fresh memory). Does nothing once the table holds entries.
+   * holds: no resizes on the way, and no smaller tables allocated, touched and dropped (on the
+   * way to a million keys, about 16 MB of fresh memory). Does nothing once the table holds entries.
    * At most MAX_RESERVED_ENTRIES are reserved for (a hint read from a damaged file could be any
    * number); past them the index grows as it always does.
    */

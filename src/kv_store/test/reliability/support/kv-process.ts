@@ -37,6 +37,18 @@ const running = new Set<KvProcess>();
 const BUILD_INFO = join(KV_STORE_DIR, 'dist', 'tsconfig.tsbuildinfo');
 
 /**
+ * True when the bundle the real process runs is missing, or older than tsc's last build of
+ * kv_store (or that build is missing): what a test that starts kv_store builds again first.
+ */
+export function bundleIsStale(): boolean {
+  try {
+    return statSync(MAIN_JS).mtimeMs + 1000 < statSync(BUILD_INFO).mtimeMs;
+  } catch {
+    return true;
+  }
+}
+
+/**
  * Fails with a clear message when dist/ is missing or older than the sources it is built from
  * (kv_store's and @kv/shared's), or the bundle older than tsc's last build: build first.
  */
