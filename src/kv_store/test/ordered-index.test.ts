@@ -224,6 +224,42 @@ describe('OrderedIndex against a model (pages of addresses, copy-on-write snapsh
     );
   });
 
+  it('keys added nearly in order (writers interleaving within a window) land in their places, the last page first', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 2, max: 64 }),
+        fc.integer({ min: 0, max: 2 ** 31 - 1 }),
+        fc.uniqueArray(fc.integer({ min: 1, max: 2999 }), { maxLength: 4 }),
+        (window, seed, freezeAfter) => {
+          const table = new RecordTable();
+          const index = new OrderedIndex(table);
+          const keys = Array.from({ length: 3000 }, (_, i) => poolKey(i)).sort(byUtf8);
+          // Shuffled within each window of keys, as concurrent writers of a counter interleave.
+          const order = [...keys];
+          let state = seed;
+          const next = (): number => {
+            state = (state * 1103515245 + 12345) % 2 ** 31;
+            return state / 2 ** 31;
+          };
+          for (let start = 0; start < order.length; start += window) {
+            for (let i = Math.min(order.length, start + window) - 1; i > start; i--) {
+              const j = start + Math.floor(next() * (i - start + 1));
+              [order[i], order[j]] = [order[j] as string, order[i] as string];
+            }
+          }
+          const frozen: Array<{ tree: OrderTree; keys: string[] }> = [];
+          order.forEach((key, i) => {
+            index.add(table.insertAt(table.probe(key), '1', { version: 1, revision: 1, createdAt: 0, updatedAt: 0, expiresAt: 1 }));
+            if (freezeAfter.includes(i + 1)) frozen.push({ tree: index.freeze(), keys: order.slice(0, i + 1).sort(byUtf8) });
+          });
+          checkView(index.live, keys, '', 100);
+          for (const view of frozen) checkView(view.tree, view.keys, '', 100);
+        },
+      ),
+      { numRuns: 20 },
+    );
+  });
+
   it('keys that sort differently in UTF-16 and UTF-8 are in UTF-8 order', () => {
     const table = new RecordTable();
     const index = new OrderedIndex(table);

@@ -23,7 +23,8 @@ import type { RecordAddress, RecordTable } from './record-table.js';
  * Adding shifts the rest of its page (at most 2 KiB); a full page splits in two; a page left
  * empty is dropped, and one under a quarter full is merged with its right neighbour when the two
  * fit in half a page. A key past the last one skips the search and is appended, and keys added in
- * order fill their pages (a snapshot loads that way, in order).
+ * order fill their pages (a snapshot loads that way, in order); a key that falls in the last page
+ * (nearly in order: concurrent writers of a counter, a log replayed) is searched for there only.
  *
  * Snapshots. `freeze()` is O(1): the frozen view keeps the page array and the pages as they are,
  * and the live index copies a page before its first write after the freeze (copy-on-write, by
@@ -137,7 +138,12 @@ function findPosition(table: RecordTable, pages: readonly Page[], key: Uint8Arra
     if (compareFirst(table, pages[mid] as Page, key, length, from) <= 0) lo = mid;
     else hi = mid - 1;
   }
-  const page = pages[lo] as Page;
+  at.page = lo;
+  at.slot = slotIn(table, pages[lo] as Page, key, length, from);
+}
+
+/** The first slot of `page` whose key is not below `key[from..from+length)` (the page's count when every key is). */
+function slotIn(table: RecordTable, page: Page, key: Uint8Array, length: number, from: number): number {
   let a = 0;
   let b = page.count;
   while (a < b) {
@@ -145,8 +151,7 @@ function findPosition(table: RecordTable, pages: readonly Page[], key: Uint8Arra
     if (compareKey(table, page.addresses[mid] as RecordAddress, key, length, from) < 0) a = mid + 1;
     else b = mid;
   }
-  at.page = lo;
-  at.slot = a;
+  return a;
 }
 
 /**
@@ -269,7 +274,14 @@ export class OrderedIndex {
       this.count++;
       return;
     }
-    findPosition(table, this.pages, key, length, this.at, from);
+    // A key just below the last one (concurrent writers of a counter or a time; a log replayed
+    // after a crash, whose writers' keys interleave) belongs in the last page: one comparison
+    // with that page's fence instead of the search over every page.
+    const lastPage = this.pages.length - 1;
+    if (lastPage > 0 && compareFirst(table, this.pages[lastPage] as Page, key, length, from) <= 0) {
+      this.at.page = lastPage;
+      this.at.slot = slotIn(table, this.pages[lastPage] as Page, key, length, from);
+    } else findPosition(table, this.pages, key, length, this.at, from);
     const p = this.at.page;
     let page = this.writable(p);
     let slot = this.at.slot;
