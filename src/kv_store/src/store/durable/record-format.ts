@@ -310,13 +310,11 @@ export class EncodedBatch {
 
   private readonly view: DataView;
 
-  /** Checks `payload`; `reader`, when given, is one over it already past the kind (decodePayload's). */
+  /** Checks `payload` through `r`, decodePayload's reader over it, already past the kind. */
   constructor(
     private readonly payload: Buffer,
-    reader?: PayloadReader,
+    r: PayloadReader,
   ) {
-    const r = reader ?? new PayloadReader(payload);
-    if (reader === undefined) r.u8();
     this.revision = r.revision();
     this.count = r.u32();
     for (let i = 0; i < this.count; i++) r.skipChange();

@@ -126,9 +126,16 @@ export class RecordReader {
     const bytes = FRAME_BYTES + END_PAYLOAD_BYTES;
     if (this.size < MAGIC_BYTES + bytes) return undefined;
     const tail = readRange(this.files, this.fd, this.size - bytes, bytes);
-    if (tail.readUInt32LE(4) !== END_PAYLOAD_BYTES || !frameAt(tail, 0, bytes).ok || tail[FRAME_BYTES] !== Kind.End) return undefined;
-    const count = tail.readDoubleLE(FRAME_BYTES + 1);
-    return Number.isSafeInteger(count) && count >= 0 ? Math.min(count, Math.floor(this.size / MIN_ENTRY_BYTES)) : undefined;
+    const frame = frameAt(tail, 0, bytes);
+    if (!frame.ok || frame.end !== bytes) return undefined;
+    let record: DecodedRecord;
+    try {
+      record = decodePayload(tail.subarray(frame.payloadStart, frame.end));
+    } catch (err) {
+      if (err instanceof FormatError) return undefined;
+      throw err;
+    }
+    return record.kind === Kind.End ? Math.min(record.entryCount, Math.floor(this.size / MIN_ENTRY_BYTES)) : undefined;
   }
 
   /** `length` bytes at `position` (fewer if the file ends first). */

@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -53,16 +53,13 @@ export function bundleIsStale(): boolean {
  * (kv_store's and @kv/shared's), or the bundle older than tsc's last build: build first.
  */
 export async function assertFreshBuild(): Promise<void> {
-  let built: number;
-  try {
-    built = statSync(BUILD_INFO).mtimeMs;
-    if (statSync(MAIN_JS).mtimeMs + 1000 < built) {
-      throw new Error(`${MAIN_JS} is older than tsc's last build: bundle it again (npm run bundle -w src/kv_store, or make test)`);
-    }
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  if (!existsSync(MAIN_JS) || !existsSync(BUILD_INFO)) {
     throw new Error(`${MAIN_JS} is missing: build kv_store first (npm run build -w src/kv_store, or make test)`);
   }
+  if (bundleIsStale()) {
+    throw new Error(`${MAIN_JS} is older than tsc's last build: bundle it again (npm run bundle -w src/kv_store, or make test)`);
+  }
+  const built = statSync(BUILD_INFO).mtimeMs;
   for (const pkg of ['kv_store', 'shared']) {
     const srcDir = join(REPO_ROOT, 'src', pkg, 'src');
     for (const file of await readdir(srcDir, { recursive: true })) {
