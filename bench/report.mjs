@@ -538,12 +538,13 @@ if (restarts.length > 0) {
       '(kv_store: GET /healthz, served once recovery is done; redis-server: PONG, not LOADING). kv_store is restarted after a kill -9 ' +
       '(its last snapshot and the log after it), then after clean stops (a stop writes a snapshot when commits were logged since the last: ' +
       '`KV_SNAPSHOT_ON_STOP`); redis-server after SHUTDOWN. Recovery: what kv_store logs it took. "stop before": how long the stop ' +
-      'before that start took.',
+      'before that start took. "cores": the CPUs the server could run on (`taskset`). kv_store\'s recovery faults the memory it will fill ' +
+      'in on a second thread when it has two cores; redis-server loads on one thread either way.',
   );
   out.push(
     '',
-    '| server | after | loads | keys | start to first answer | recovery | stop before | RSS after | data on disk |',
-    '|---|---|---|---:|---:|---:|---:|---:|---:|',
+    '| server | after | loads | keys | cores | start to first answer | recovery | stop before | RSS after | data on disk |',
+    '|---|---|---|---:|---|---:|---:|---:|---:|---:|',
   );
   const kvLoads = (r) => {
     if (!(r.snapshotEntries > 0)) return `its log (${int(r.logCommits)} commits)`;
@@ -553,7 +554,7 @@ if (restarts.length > 0) {
   for (const r of restarts) {
     const kv = r.server === 'kv';
     out.push(
-      `| ${kv ? `kv_store (start ${r.run})` : 'redis-server'} | ${kv ? (r.after ?? 'clean stop') : 'SHUTDOWN'} | ${kv ? kvLoads(r) : (LOADS[r.server] ?? r.server)} | ${int(r.keys)} | ${int(r.startMs)} ms | ${r.recoveryMs == null ? '—' : `${int(r.recoveryMs)} ms`} | ${r.stopMs == null ? '—' : `${int(r.stopMs)} ms`} | ${mib(r.rssBytes)} | ${mib(r.diskBytes)} |`,
+      `| ${kv ? `kv_store (start ${r.run})` : 'redis-server'} | ${kv ? (r.after ?? 'clean stop') : 'SHUTDOWN'} | ${kv ? kvLoads(r) : (LOADS[r.server] ?? r.server)} | ${int(r.keys)} | ${r.cpus ?? '—'} | ${int(r.startMs)} ms | ${r.recoveryMs == null ? '—' : `${int(r.recoveryMs)} ms`} | ${r.stopMs == null ? '—' : `${int(r.stopMs)} ms`} | ${mib(r.rssBytes)} | ${mib(r.diskBytes)} |`,
     );
   }
 }

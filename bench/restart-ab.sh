@@ -7,7 +7,8 @@
 #
 # The variables after a second colon are set for that start only.
 # Each start runs on a fresh copy of DATA_DIR (its LOCK removed: the directory is taken as a
-# kill -9 left it), pinned to CPU 1 with kv_store's node flags, and is timed from the process
+# kill -9 left it), on CPUs $RESTART_CPUS (0,1: both; its recovery faults memory in on the second,
+# slab-prefaulter.ts; RESTART_CPUS=1 for one core) with kv_store's node flags, and is timed from the process
 # start to its first answer (GET /healthz, answered once recovery is done and it listens; waited
 # for by bench/first-answer.mjs on CPU 0, which disturbs the start less than a curl loop). One
 # line per start: label, that time, and what kv_store logged about its recovery (its own time,
@@ -25,6 +26,7 @@ source bench/node-flags.sh
 rounds=$1 data=$2
 shift 2
 port=${RESTART_PORT:-19090}
+cpus=${RESTART_CPUS:-0,1}
 copy=$(mktemp -d)
 trap 'rm -rf "$copy"' EXIT
 for _ in $(seq "$rounds"); do
@@ -34,7 +36,7 @@ for _ in $(seq "$rounds"); do
     rm -rf "$copy/data" && cp -r "$data" "$copy/data" && rm -f "$copy/data/LOCK"
     sync
     t0=$(date +%s%N)
-    env "${extra[@]}" KV_PORT=$port KV_DATA_DIR="$copy/data" KV_FSYNC=no KV_LOG_LEVEL=info taskset -c 1 node "${KV_NODE_FLAGS[@]}" "$main" >"$copy/log" 2>&1 &
+    env "${extra[@]}" KV_PORT=$port KV_DATA_DIR="$copy/data" KV_FSYNC=no KV_LOG_LEVEL=info taskset -c "$cpus" node "${KV_NODE_FLAGS[@]}" "$main" >"$copy/log" 2>&1 &
     pid=$!
     taskset -c 0 node bench/first-answer.mjs http "$port" /healthz "$pid" || {
       echo "restart-ab: $label exited or did not answer; see its log:" >&2

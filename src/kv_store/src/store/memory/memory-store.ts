@@ -367,6 +367,16 @@ export class MemoryStore implements KvStore {
   }
 
   /**
+   * Before a large load from disk (a snapshot and the log after it): a worker on another core
+   * faults in the memory the records will go to while the files are read (RecordTable.prefault).
+   * Returns what ends it, to call once the load is done, whether or not it succeeded.
+   */
+  prefaultForLoad(): () => void {
+    this.table.prefault();
+    return () => this.table.endPrefault();
+  }
+
+  /**
    * `load` a part at a time, as a snapshot is read: `add` each part's entries as soon as they are
    * decoded (nothing gathers the whole snapshot on the JS heap first), then `finish`. Until then
    * the store is at revision 0 and must not be used otherwise. `expectedEntries`, when the

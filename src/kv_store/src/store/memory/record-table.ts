@@ -1,4 +1,5 @@
 import { type HashKey, halfSipHash, randomHashKey } from './half-siphash.js';
+import { type SlabPrefaulter, startPrefaulter } from './slab-prefaulter.js';
 
 /*
  * Entries live outside the JavaScript heap, as records in 4 MiB slabs of memory, and a hash
@@ -112,8 +113,7 @@ interface Slab {
   readonly u32: Uint32Array;
 }
 
-function newSlab(size: number): Slab {
-  const memory = new ArrayBuffer(size);
+function newSlab(memory: ArrayBuffer | SharedArrayBuffer): Slab {
   return { bytes: Buffer.from(memory), f64: new Float64Array(memory), u32: new Uint32Array(memory) };
 }
 
@@ -197,6 +197,8 @@ export class RecordTable {
 
   /** Bytes of slab memory held, records and free space together. */
   reservedBytes = 0;
+  /** While a load from disk is under way: slabs faulted in ahead by a worker. */
+  private prefaulter: SlabPrefaulter | undefined;
 
   get size(): number {
     return this.count;
@@ -215,6 +217,21 @@ export class RecordTable {
     let capacity = this.slots.length;
     while (wanted > capacity * MAX_LOAD) capacity *= 2;
     if (capacity > this.slots.length) this.resize(capacity);
+  }
+
+  /**
+   * Has a worker on another core fault in the pages of the slabs the table will take next,
+   * ahead of their use (slab-prefaulter.ts), until `endPrefault`: for a load from disk. Does
+   * nothing on one core, or while a prefault is under way.
+   */
+  prefault(): void {
+    this.prefaulter ??= startPrefaulter(SLAB_BYTES);
+  }
+
+  /** Stops the prefault worker; slabs it faulted in and the table did not take are dropped. */
+  endPrefault(): void {
+    this.prefaulter?.close();
+    this.prefaulter = undefined;
   }
 
   /** The index position of `key`'s record, or NOT_FOUND. Positions hold only until the next change. */
@@ -615,7 +632,7 @@ export class RecordTable {
   private allocate(size: number): RecordAddress {
     if (size >= LARGE_RECORD) {
       const id = this.slabId();
-      this.slabs[id] = newSlab(size);
+      this.slabs[id] = newSlab(new ArrayBuffer(size));
       this.slabTop[id] = DEDICATED;
       this.slabLive[id] = size;
       this.reservedBytes += size;
@@ -635,7 +652,7 @@ export class RecordTable {
     if (this.top + size > SLAB_BYTES) {
       // The rest of the current slab is left unused (at most one record's worth).
       this.current = this.slabId();
-      this.slabs[this.current] = newSlab(SLAB_BYTES);
+      this.slabs[this.current] = newSlab(this.prefaulter?.take() ?? new ArrayBuffer(SLAB_BYTES));
       this.slabLive[this.current] = 0;
       this.reservedBytes += SLAB_BYTES;
       this.top = 0;
