@@ -1,7 +1,7 @@
 import * as zlib from 'node:zlib';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { crc32, tableCrc32 } from '../../src/store/durable/crc32.js';
+import { crc32, crc32Range, tableCrc32 } from '../../src/store/durable/crc32.js';
 import {
   addEntry,
   batchRecord,
@@ -316,5 +316,24 @@ describe('crc32', () => {
       { numRuns: 300 },
     );
     expect(tableCrc32(Buffer.from('123456789'))).toBe(0xcbf43926);
+  });
+
+  it('crc32Range (slicing-by-8 below 512 bytes, zlib from there) is crc32 of the subarray, at every offset and length', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 1200 }), fc.nat(), fc.nat(), (data, a, b) => {
+        const start = data.length === 0 ? 0 : a % (data.length + 1);
+        const end = start + (data.length - start === 0 ? 0 : b % (data.length - start + 1));
+        expect(crc32Range(data, start, end)).toBe(tableCrc32(data.subarray(start, end)));
+      }),
+      { numRuns: 1000 },
+    );
+    const digits = Buffer.from('xx123456789yy');
+    expect(crc32Range(digits, 2, 11)).toBe(0xcbf43926);
+    // Around the 8-byte steps and the hand-over to zlib.
+    const bytes = Buffer.from(Array.from({ length: 1100 }, (_, i) => (i * 131 + 7) & 0xff));
+    for (const length of [0, 1, 7, 8, 9, 15, 16, 17, 511, 512, 513, 1024]) {
+      for (const start of [0, 1, 3, 8])
+        expect(crc32Range(bytes, start, start + length)).toBe(tableCrc32(bytes.subarray(start, start + length)));
+    }
   });
 });

@@ -23,7 +23,7 @@
  */
 
 import type { Change, ChangeBatch, DeleteReason, Entry, PutChange } from '../store.js';
-import { crc32 } from './crc32.js';
+import { crc32Range } from './crc32.js';
 
 export const WAL_MAGIC = Buffer.from('KVWAL\x00\x00\x01', 'latin1');
 export const SNAPSHOT_MAGIC = Buffer.from('KVSNP\x00\x00\x01', 'latin1');
@@ -100,7 +100,7 @@ export class RecordBuilder {
   finish(): Buffer {
     const length = this.at - FRAME_BYTES;
     this.buffer.writeUInt32LE(length, 4);
-    this.buffer.writeUInt32LE(crc32(this.buffer.subarray(4, this.at)), 0);
+    this.buffer.writeUInt32LE(crc32Range(this.buffer, 4, this.at), 0);
     return this.buffer.subarray(0, this.at);
   }
 
@@ -154,7 +154,7 @@ export function entriesRecord(b: RecordBuilder, count: number): Buffer {
   const record = b.finish();
   // The count sits after the frame and the kind; the crc must be computed again over it.
   record.writeUInt32LE(count, FRAME_BYTES + 1);
-  record.writeUInt32LE(crc32(record.subarray(4)), 0);
+  record.writeUInt32LE(crc32Range(record, 4, record.length), 0);
   return record;
 }
 
@@ -174,13 +174,27 @@ export function frameAt(view: Buffer, offset: number, limit: number): Frame {
   const end = offset + FRAME_BYTES + length;
   if (length === 0) return { ok: false, problem: 'a record of length 0' };
   if (end > limit) return { ok: false, problem: `a record of ${length} bytes runs past the end of the file` };
-  if (crc32(view.subarray(offset + 4, end)) !== view.readUInt32LE(offset)) return { ok: false, problem: 'checksum mismatch' };
+  if (crc32Range(view, offset + 4, end) !== view.readUInt32LE(offset)) return { ok: false, problem: 'checksum mismatch' };
   return { ok: true, payloadStart: offset + FRAME_BYTES, end };
+}
+
+/** A DataView over exactly the bytes of `data`: index i of one is index i of the other. */
+export function viewOf(data: Buffer): DataView {
+  return new DataView(data.buffer, data.byteOffset, data.byteLength);
 }
 
 /** Reads the payload of a record whose frame checked out. */
 export function decodePayload(payload: Buffer): DecodedRecord {
-  const r = new PayloadReader(payload);
+  return decodeRecord(payload, viewOf(payload), 0, payload.length);
+}
+
+/**
+ * Reads the payload at bytes `start` to `end` of `data` (`view`: viewOf(data)) in place, as a
+ * reader of a file's chunk does: a BATCH or ENTRIES record it gives refers to `data`, so it is
+ * valid only while those bytes are.
+ */
+export function decodeRecord(data: Buffer, view: DataView, start: number, end: number): DecodedRecord {
+  const r = new PayloadReader(data, view, start, end);
   const kind = r.u8();
   let record: DecodedRecord;
   switch (kind) {
@@ -189,13 +203,13 @@ export function decodePayload(payload: Buffer): DecodedRecord {
       break;
     case Kind.Batch:
       // Checked here, decoded (or read in place) by whoever replays it.
-      return { kind: Kind.Batch, batch: new EncodedBatch(payload, r) };
+      return { kind: Kind.Batch, batch: new EncodedBatch(r) };
     case Kind.Snapshot:
       record = { kind: Kind.Snapshot, revision: r.revision(0), storeId: r.str(), takenAt: r.time() };
       break;
     case Kind.Entries:
       // Checked here, read in place by whoever loads them.
-      return { kind: Kind.Entries, entries: new EncodedEntries(payload) };
+      return { kind: Kind.Entries, entries: new EncodedEntries(r) };
     case Kind.End:
       record = { kind: Kind.End, entryCount: r.count() };
       break;
@@ -232,16 +246,24 @@ export class EncodedEntries {
   /** The highest revision among the entries (0 when there are none). */
   readonly maxRevision: number = 0;
 
-  constructor(private readonly payload: Buffer) {
-    const r = new PayloadReader(payload);
-    r.u8();
+  private readonly data: Buffer;
+  private readonly view: DataView;
+  private readonly start: number;
+  private readonly end: number;
+
+  /** Checks the payload through `r`, decodeRecord's reader over it, already past the kind. */
+  constructor(r: PayloadReader) {
+    this.data = r.data;
+    this.view = r.view;
+    this.start = r.start;
+    this.end = r.end;
     this.count = r.u32();
     for (let i = 0; i < this.count; i++) this.maxRevision = Math.max(this.maxRevision, r.skipEntry());
     r.done();
   }
 
   forEach(visit: (entry: EntryBytes) => void): void {
-    const data = this.payload;
+    const data = this.data;
     const e: EntryBytes = {
       bytes: data,
       keyStart: 0,
@@ -254,9 +276,9 @@ export class EncodedEntries {
       updatedAt: 0,
       expiresAt: 0,
     };
-    const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
+    const view = this.view;
     // Past the kind and the count; the constructor checked every length and number.
-    let at = 5;
+    let at = this.start + 5;
     for (let i = 0; i < this.count; i++) {
       at = readEntryAt(view, at, e);
       visit(e);
@@ -264,7 +286,7 @@ export class EncodedEntries {
   }
 
   decode(): PutChange[] {
-    const r = new PayloadReader(this.payload);
+    const r = new PayloadReader(this.data, this.view, this.start, this.end);
     r.u8();
     r.u32();
     const entries: PutChange[] = [];
@@ -308,22 +330,25 @@ export class EncodedBatch {
   readonly revision: number;
   readonly count: number;
 
+  private readonly data: Buffer;
   private readonly view: DataView;
+  private readonly start: number;
+  private readonly end: number;
 
-  /** Checks `payload` through `r`, decodePayload's reader over it, already past the kind. */
-  constructor(
-    private readonly payload: Buffer,
-    r: PayloadReader,
-  ) {
+  /** Checks the payload through `r`, decodeRecord's reader over it, already past the kind. */
+  constructor(r: PayloadReader) {
+    this.data = r.data;
+    this.view = r.view;
+    this.start = r.start;
+    this.end = r.end;
     this.revision = r.revision();
     this.count = r.u32();
     for (let i = 0; i < this.count; i++) r.skipChange();
     r.done();
-    this.view = r.dataView;
   }
 
   forEach(visit: (change: ChangeBytes) => void): void {
-    const data = this.payload;
+    const data = this.data;
     const c: ChangeBytes = {
       bytes: data,
       deleted: false,
@@ -339,7 +364,7 @@ export class EncodedBatch {
     };
     const view = this.view;
     // Past the kind, the revision and the count; the constructor checked every tag, length and number.
-    let at = 13;
+    let at = this.start + 13;
     for (let i = 0; i < this.count; i++) {
       const tag = data[at] as number;
       c.deleted = tag !== PUT && tag !== PUT_TXN;
@@ -359,7 +384,7 @@ export class EncodedBatch {
   }
 
   decode(): ChangeBatch {
-    const r = new PayloadReader(this.payload);
+    const r = new PayloadReader(this.data, this.view, this.start, this.end);
     r.u8();
     r.f64();
     r.u32();
@@ -369,19 +394,21 @@ export class EncodedBatch {
   }
 }
 
-/** Reads fields from a payload, checking each against what is left. */
+/**
+ * Reads the fields of the payload at bytes `start` to `end` of `data`, checking each against
+ * what is left. Numbers are read through `view` (viewOf(data)): single loads, where Buffer's
+ * readDoubleLE copies byte by byte.
+ */
 class PayloadReader {
-  private at = 0;
-  /** Numbers are read through a DataView: single loads, where Buffer's readDoubleLE copies byte by byte. */
-  private readonly view: DataView;
+  private at: number;
 
-  /** The DataView over the whole payload (for reading it again in place). */
-  get dataView(): DataView {
-    return this.view;
-  }
-
-  constructor(private readonly data: Buffer) {
-    this.view = new DataView(data.buffer, data.byteOffset, data.byteLength);
+  constructor(
+    readonly data: Buffer,
+    readonly view: DataView,
+    readonly start: number,
+    readonly end: number,
+  ) {
+    this.at = start;
   }
 
   u8(): number {
@@ -487,10 +514,10 @@ class PayloadReader {
   }
 
   done(): void {
-    if (this.at !== this.data.length) throw new FormatError(`${this.data.length - this.at} bytes after the record's last field`);
+    if (this.at !== this.end) throw new FormatError(`${this.end - this.at} bytes after the record's last field`);
   }
 
   private need(n: number): void {
-    if (this.at + n > this.data.length) throw new FormatError('a field runs past the end of the record');
+    if (this.at + n > this.end) throw new FormatError('a field runs past the end of the record');
   }
 }

@@ -12,7 +12,17 @@
  */
 
 import { type Fd, type FileLayer, readInto, readRange } from './file-layer.js';
-import { type DecodedRecord, decodePayload, FormatError, FRAME_BYTES, frameAt, Kind, MAGIC_BYTES } from './record-format.js';
+import {
+  type DecodedRecord,
+  decodePayload,
+  decodeRecord,
+  FormatError,
+  FRAME_BYTES,
+  frameAt,
+  Kind,
+  MAGIC_BYTES,
+  viewOf,
+} from './record-format.js';
 
 const CHUNK_BYTES = 4 * 1_048_576;
 /** An END record's payload: its kind and an f64 entry count. */
@@ -31,6 +41,8 @@ export class RecordReader {
   private position = MAGIC_BYTES;
   /** The bytes of the file from chunkStart, a view of `buffer`. */
   private chunk: Buffer = Buffer.alloc(0);
+  /** viewOf(chunk), made once a chunk: the records of a chunk are read through it in place. */
+  private view: DataView = viewOf(this.chunk);
   private chunkStart = 0;
   /** Reused for every chunk; grows to hold a record larger than CHUNK_BYTES. */
   private buffer: Buffer = Buffer.alloc(0);
@@ -65,7 +77,7 @@ export class RecordReader {
     if (!frame.ok) return { ok: false, offset, problem: frame.problem };
     let record: DecodedRecord;
     try {
-      record = decodePayload(this.chunk.subarray(frame.payloadStart, frame.end));
+      record = decodeRecord(this.chunk, this.view, frame.payloadStart, frame.end);
     } catch (err) {
       if (!(err instanceof FormatError)) throw err;
       return { ok: false, offset, problem: err.message };
@@ -155,6 +167,7 @@ export class RecordReader {
       const length = Math.min(Math.max(want, CHUNK_BYTES), this.size - position);
       if (this.buffer.length < length) this.buffer = Buffer.allocUnsafe(Math.max(length, CHUNK_BYTES));
       this.chunk = readInto(this.files, this.fd, this.buffer.subarray(0, length), position);
+      this.view = viewOf(this.chunk);
       this.chunkStart = position;
     }
     return Math.min(inFile, this.chunkStart + this.chunk.length - position);
