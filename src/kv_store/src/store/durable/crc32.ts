@@ -32,7 +32,7 @@ for (let n = 0; n < 256; n++) {
   }
 }
 
-/** Below this many bytes crc32Range runs in JavaScript; from it, in zlib (when this Node has it). */
+/** Below this many bytes crc32Range runs in JavaScript; from it, in zlib when this Node has it (else in JavaScript too). */
 const SMALL_RANGE = 512;
 
 /** CRC-32 of `data`, continuing from `value` (0 to start), one byte at a time through a table. */
@@ -49,7 +49,7 @@ export const crc32: Crc32 = native ?? tableCrc32;
 
 /** CRC-32 of bytes `start` to `end` of `data` (as crc32 of that subarray, without making one). */
 export function crc32Range(data: Uint8Array, start: number, end: number): number {
-  if (end - start >= SMALL_RANGE) return crc32(data.subarray(start, end));
+  if (native !== undefined && end - start >= SMALL_RANGE) return native(data.subarray(start, end));
   const t = SLICES;
   let crc = -1;
   let i = start;

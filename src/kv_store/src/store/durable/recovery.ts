@@ -60,8 +60,11 @@ const PREFAULT_FROM_BYTES = 32 * 1024 * 1024;
 /** Rebuilds `store` (new and empty) from the data directory; throws DataDirError on damage in strict mode. */
 export async function recover(store: MemoryStore, input: RecoveryInput): Promise<Recovered> {
   const { listing } = input;
-  const files = [...listing.snapshots.slice(-1), ...listing.segments];
-  const bytes = files.reduce((sum, file) => sum + fileSize(input, file), 0);
+  const snapshot = listing.snapshots.at(-1);
+  // The snapshot and the segments replayed after it (as recoverInto picks them): what will be loaded.
+  const after = (snapshot?.revision ?? 0) + 1;
+  const segments = listing.segments.filter((_, i, all) => i + 1 === all.length || (all[i + 1] as NamedFile).revision > after);
+  const bytes = [...(snapshot === undefined ? [] : [snapshot]), ...segments].reduce((sum, file) => sum + fileSize(input, file), 0);
   const endPrefault = bytes >= PREFAULT_FROM_BYTES ? store.prefaultForLoad() : () => {};
   try {
     return await recoverInto(store, input);
@@ -70,8 +73,14 @@ export async function recover(store: MemoryStore, input: RecoveryInput): Promise
   }
 }
 
+/** The size of `file`, or 0 if it cannot be opened (recovery then says why, when it reads it). */
 function fileSize(input: RecoveryInput, file: NamedFile): number {
-  const fd = input.files.openRead(join(input.dir, file.name));
+  let fd: number;
+  try {
+    fd = input.files.openRead(join(input.dir, file.name));
+  } catch {
+    return 0;
+  }
   try {
     return input.files.size(fd);
   } finally {

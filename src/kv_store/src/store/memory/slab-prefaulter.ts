@@ -13,19 +13,20 @@ import { Worker } from 'node:worker_threads';
  * The engine hands the worker slabs LOOKAHEAD ahead of the one it will take next (postMessage
  * shares a SharedArrayBuffer; the worker's own event loop receives it while the main thread is
  * busy), so at most LOOKAHEAD slabs are faulted in and then not used. Which thread may write a
- * slab is decided by two counters in shared memory:
- *   READY: the worker is done with every slab below it (and never writes those again);
- *   NEXT:  the engine has claimed every slab below it (and the worker skips those).
- * `take()` claims slab k by moving NEXT past it, then uses it only if k is below READY;
- * otherwise the engine allocates a fresh slab and slab k is dropped. So a slab is written by the
- * worker, then by the engine, never by both: the worker's writes happen before its Atomics.store
- * of READY, and the engine's after the Atomics.load that read it (the order Atomics give a
- * SharedArrayBuffer). With one core there is nothing to gain (the faults cost the same wherever
- * they run), and no worker is started.
+ * slab is decided by a counter in shared memory, READY: the worker is done with every slab below
+ * it and never writes those again. `take()` hands out slab k only if k is below READY; if the
+ * worker is not that far yet, the engine allocates a fresh slab of its own and asks again for
+ * slab k next time (so a worker that falls behind is not raced slab after slab). So a slab is
+ * written by the worker, then by the engine, never by both: the worker's writes happen before
+ * its Atomics.store of READY, and the engine's after the Atomics.load that read it (the order
+ * Atomics give a SharedArrayBuffer). A second counter, STOP, tells the worker to skip what is
+ * still queued once the load is over. With one core there is nothing to gain (the faults cost
+ * the same wherever they run), and no worker is started. Nor is one when this process may not
+ * start threads or share memory: the load then runs as it would on one core.
  */
 
 const READY = 0;
-const NEXT = 1;
+const STOP = 1;
 /** Slabs handed to the worker ahead of the engine: 32 MiB of 4 MiB slabs, the most faulted in for nothing. */
 const LOOKAHEAD = 8;
 /** Bytes between the writes that fault a slab in: the smallest page size of the machines we run on. */
@@ -41,10 +42,10 @@ export interface SlabPrefaulter {
 
 /**
  * The worker's handler for slab `k`, run in the worker (its source is the worker's code, so it
- * may use nothing from this module): faults it in unless the engine has claimed it already.
+ * may use nothing from this module): faults it in unless the load is over (STOP).
  */
 function faultIn(k: number, slab: SharedArrayBuffer, control: Int32Array, pageBytes: number): void {
-  if (k >= Atomics.load(control, 1)) {
+  if (Atomics.load(control, 1) === 0) {
     const bytes = new Uint8Array(slab);
     for (let i = 0; i < bytes.length; i += pageBytes) bytes[i] = 0;
   }
@@ -62,9 +63,10 @@ parentPort.on('message', (m) => faultIn(m.k, m.slab, w.control, w.pageBytes));`;
  */
 export function startPrefaulter(slabBytes: number, cores = availableParallelism()): SlabPrefaulter | undefined {
   if (cores < 2) return undefined;
-  const control = new Int32Array(new SharedArrayBuffer(8));
+  let control: Int32Array;
   let worker: Worker;
   try {
+    control = new Int32Array(new SharedArrayBuffer(8));
     worker = new Worker(WORKER_SOURCE, {
       eval: true,
       workerData: { control, pageBytes: PAGE_BYTES },
@@ -73,7 +75,7 @@ export function startPrefaulter(slabBytes: number, cores = availableParallelism(
       resourceLimits: { maxOldGenerationSizeMb: 16, maxYoungGenerationSizeMb: 4 },
     });
   } catch {
-    return undefined; // e.g. the permission model without --allow-worker
+    return undefined; // e.g. the permission model without --allow-worker, or no shared memory
   }
   worker.unref();
   // A worker that fails (out of memory, say) only means no slab is ever ready.
@@ -81,25 +83,37 @@ export function startPrefaulter(slabBytes: number, cores = availableParallelism(
   const handed: Array<SharedArrayBuffer | undefined> = new Array(LOOKAHEAD);
   let posted = 0;
   let next = 0;
+  let stopped = false;
+  const stop = () => {
+    stopped = true;
+    Atomics.store(control, STOP, 1);
+    handed.fill(undefined);
+    worker.terminate().catch(() => {});
+  };
   const hand = () => {
     const slab = new SharedArrayBuffer(slabBytes);
     handed[posted % LOOKAHEAD] = slab;
     worker.postMessage({ k: posted, slab });
     posted++;
   };
-  for (let i = 0; i < LOOKAHEAD; i++) hand();
+  try {
+    for (let i = 0; i < LOOKAHEAD; i++) hand();
+  } catch {
+    stop(); // out of memory for the slabs: load as if on one core
+    return undefined;
+  }
   return {
     take() {
-      const k = next++;
-      Atomics.store(control, NEXT, next);
-      const slab = k < Atomics.load(control, READY) ? handed[k % LOOKAHEAD] : undefined;
-      hand();
+      if (stopped || next >= Atomics.load(control, READY)) return undefined;
+      const slab = handed[next % LOOKAHEAD];
+      next++;
+      try {
+        hand();
+      } catch {
+        stop(); // the slabs handed so far stay the worker's; the rest of the load goes without
+      }
       return slab;
     },
-    close() {
-      Atomics.store(control, NEXT, 2 ** 31 - 1);
-      handed.fill(undefined);
-      worker.terminate().catch(() => {});
-    },
+    close: stop,
   };
 }
