@@ -477,7 +477,7 @@ if (existsSync(pauseDir) && readdirSync(pauseDir).some((f) => f.endsWith('-probe
 }
 
 // --- durability ------------------------------------------------------------------------------------
-/** A durability row: webdis's one run, or the median of kv_store's starts (`dur-kv-<mode>-s<n>-put`; one older `dur-kv-<mode>-put`). */
+/** A durability row: the median of a server's starts (`dur-<kv|webdis>-<mode>-s<n>-put`; one older `dur-<target>-<mode>-put`). */
 const durRow = (target, mode) => {
   if (!existsSync(raw)) return undefined;
   const pattern = new RegExp(`^dur-${target}-${mode}(-s\\d+)?-put\\.json$`);
@@ -491,8 +491,8 @@ const durRow = (target, mode) => {
 if (['memory', 'always', 'everysec', 'no'].some((m) => durRow('kv', m) !== undefined)) {
   out.push('', "### Durability: writes with KV_DATA_DIR beside redis-server's AOF", '');
   out.push(
-    `PUT (overwrite) of ${int(settings.keys)} preloaded keys, wrk -c${settings.connections}. kv_store: the median of its process starts per setting, ` +
-      'the settings started in turn in each round (req/s range across starts in brackets); redis-server: one start per setting. kv_store with KV_DATA_DIR ' +
+    `PUT (overwrite) of ${int(settings.keys)} preloaded keys, wrk -c${settings.connections}. Each server: the median of its process starts per setting, ` +
+      'every setting of both started in turn in each round (req/s range across starts in brackets). kv_store with KV_DATA_DIR ' +
       'on the same disk as the results and each KV_FSYNC setting; redis-server with `appendonly yes` and the matching `appendfsync`, ' +
       'through webdis. "vs in memory": req/s over kv_store without KV_DATA_DIR; "vs redis": over webdis + redis-server with the same setting.',
   );

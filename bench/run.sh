@@ -642,8 +642,9 @@ now_ns() { date +%s%N; }
 if has durability "$PHASES"; then
   mkdir -p "$OUT/durability/data"
   # STARTS rounds, each starting kv_store once per setting in turn (a fresh data directory each
-  # time), so that a fast or slow stretch of the machine falls on every setting; the report
-  # takes the median of each setting's starts.
+  # time), then redis-server (behind webdis) once per appendfsync setting (a fresh AOF each
+  # time), so that a fast or slow stretch of the machine falls on every setting of both; the
+  # report takes the median of each setting's starts.
   for start in $(seq "$STARTS"); do
     for mode in memory always everysec no; do
       log "durability: kv_store PUT, ${mode/memory/in memory (no KV_DATA_DIR)}, process start $start of $STARTS"
@@ -658,19 +659,18 @@ if has durability "$PHASES"; then
       stop_pid "$KV_PID"
       KV_ENV=()
     done
-  done
-  if has webdis "$TARGETS"; then
+    has webdis "$TARGETS" || continue
     for mode in always everysec no; do
-      log "durability: webdis + redis-server appendonly yes, appendfsync $mode, PUT"
-      start_redis "dur-$mode" "$mode"
-      start_webdis "dur-$mode"
+      log "durability: webdis + redis-server appendonly yes, appendfsync $mode, PUT, process start $start of $STARTS"
+      start_redis "dur-$mode-s$start" "$mode"
+      start_webdis "dur-$mode-s$start"
       SERVER_PIDS=("$WEBDIS_PID" "$REDIS_PID")
-      preload webdis "http://127.0.0.1:$WEBDIS_PORT" k "$KEYS" "dur-$mode"
-      measure "dur-webdis-$mode-put" put "http://127.0.0.1:$WEBDIS_PORT" BENCH_FLAVOR=webdis BENCH_START=1 BENCH_TARGET="webdis-$mode" BENCH_LOAD=put
+      preload webdis "http://127.0.0.1:$WEBDIS_PORT" k "$KEYS" "dur-$mode-s$start"
+      measure "dur-webdis-$mode-s$start-put" put "http://127.0.0.1:$WEBDIS_PORT" BENCH_FLAVOR=webdis BENCH_START="$start" BENCH_TARGET="webdis-$mode" BENCH_LOAD=put
       stop_pid "$WEBDIS_PID"
       stop_pid "$REDIS_PID"
     done
-  fi
+  done
 
   # Restart time: DUR_KEYS keys written, then the time from starting the process to its first
   # answer (kv_store: GET /healthz, which answers once recovery is done and it listens;
