@@ -554,9 +554,25 @@ if (restarts.length > 0) {
   for (const r of restarts) {
     const kv = r.server === 'kv';
     out.push(
-      `| ${kv ? `kv_store (start ${r.run})` : 'redis-server'} | ${kv ? (r.after ?? 'clean stop') : 'SHUTDOWN'} | ${kv ? kvLoads(r) : (LOADS[r.server] ?? r.server)} | ${int(r.keys)} | ${r.cpus ?? '—'} | ${int(r.startMs)} ms | ${r.recoveryMs == null ? '—' : `${int(r.recoveryMs)} ms`} | ${r.stopMs == null ? '—' : `${int(r.stopMs)} ms`} | ${mib(r.rssBytes)} | ${mib(r.diskBytes)} |`,
+      `| ${kv ? `kv_store (start ${r.run})` : `redis-server (start ${r.run})`} | ${kv ? (r.after ?? 'clean stop') : 'SHUTDOWN'} | ${kv ? kvLoads(r) : (LOADS[r.server] ?? r.server)} | ${int(r.keys)} | ${r.cpus ?? '—'} | ${int(r.startMs)} ms | ${r.recoveryMs == null ? '—' : `${int(r.recoveryMs)} ms`} | ${r.stopMs == null ? '—' : `${int(r.stopMs)} ms`} | ${mib(r.rssBytes)} | ${mib(r.diskBytes)} |`,
     );
   }
+  // Medians of each kind of start, and kv_store's against redis-server's with both cores.
+  const medianMs = (rows) => (rows.length === 0 ? undefined : median(rows.map((r) => r.startMs)));
+  const both = (r) => r.cpus === undefined || r.cpus.includes(',');
+  const kvKill = medianMs(restarts.filter((r) => r.server === 'kv' && r.after === 'kill -9' && both(r)));
+  const kvClean = medianMs(restarts.filter((r) => r.server === 'kv' && r.after === 'clean stop' && both(r)));
+  const kvOneCore = medianMs(restarts.filter((r) => r.server === 'kv' && !both(r)));
+  const aof = medianMs(restarts.filter((r) => r.server === 'redis-aof'));
+  const rdb = medianMs(restarts.filter((r) => r.server === 'redis-rdb'));
+  const msCell = (v) => (v === undefined ? '—' : `${int(v)} ms`);
+  out.push(
+    '',
+    'Medians of each kind of start: ' +
+      `kv_store after a kill -9 ${msCell(kvKill)} against redis-server from its AOF ${msCell(aof)} (${ratio(kvKill, aof)}); ` +
+      `kv_store after a clean stop ${msCell(kvClean)} against redis-server from its RDB-preamble AOF ${msCell(rdb)} (${ratio(kvClean, rdb)}); ` +
+      `kv_store after a clean stop on one core ${msCell(kvOneCore)} (${ratio(kvOneCore, rdb)} of the RDB-preamble load).`,
+  );
 }
 
 // --- transactions ----------------------------------------------------------------------------------

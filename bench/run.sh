@@ -20,7 +20,8 @@
 # BENCH_ETCD (1: list-all through etcd's JSON gateway when etcd is installed; 0 to leave it out),
 # BENCH_DUR_KEYS (keys for the restart-time rows of the durability phase; BENCH_MEM_KEYS by default),
 # BENCH_OUT (results folder), BENCH_PORT_BASE (18080: kv_store, +1 reference, +2 webdis, +3 redis-server, +4/+5 etcd, +6 ceiling),
-# BENCH_WEBDIS_THREADS (1), BENCH_SERVER_CPU (1), BENCH_CLIENT_CPU (0), BENCH_RESTART_CPUS (both: the restart rows' servers).
+# BENCH_WEBDIS_THREADS (1), BENCH_SERVER_CPU (1), BENCH_CLIENT_CPU (0), BENCH_RESTART_CPUS (both: the restart rows' servers),
+# BENCH_RESTARTS (restarts of each kind in the restart rows; BENCH_STARTS by default).
 # BENCH_NODE_FLAGS (node flags after kv_store's own, for an A/B of one, e.g. "--initial-old-space-size=128": a later flag wins).
 set -euo pipefail
 
@@ -40,6 +41,9 @@ CONNS=${BENCH_CONNECTIONS:-50}
 SERVER_CPU=${BENCH_SERVER_CPU:-1}
 CLIENT_CPU=${BENCH_CLIENT_CPU:-0}
 RESTART_CPUS=${BENCH_RESTART_CPUS:-$SERVER_CPU,$CLIENT_CPU}
+# Restarts of each kind in the restart rows (kv_store after a kill -9 and after a clean stop;
+# redis-server from its AOF and from its RDB-preamble AOF): STARTS, so 3 (1 when quick).
+RESTARTS=${BENCH_RESTARTS:-$STARTS}
 TARGETS=${BENCH_TARGETS:-kv ref webdis ceiling}
 LOADS=${BENCH_LOADS:-get put mix post delete}
 PHASES=${BENCH_PHASES:-throughput metrics memory expiry profile watch durability txn pauses}
@@ -676,7 +680,8 @@ if has durability "$PHASES"; then
   # answer (kv_store: GET /healthz, which answers once recovery is done and it listens;
   # redis-server: PING answered PONG, not LOADING). kv_store twice over: after a kill -9 (its
   # last snapshot and the log after it to replay), then after a clean stop (which writes a
-  # snapshot: KV_SNAPSHOT_ON_STOP), twice; then once more on one core. Both servers restart with
+  # snapshot: KV_SNAPSHOT_ON_STOP), RESTARTS times each (a kill -9 right after a restart leaves
+  # the same files: nothing is written meanwhile); then once more on one core. Both servers restart with
   # both cores (RESTART_CPUS): kv_store's recovery faults its memory in on a second thread
   # (src/kv_store/src/store/memory/slab-prefaulter.ts); redis-server loads on one thread either way.
   # The last kv_store start, pinned to SERVER_CPU alone, shows what recovery takes without it.
@@ -687,26 +692,38 @@ if has durability "$PHASES"; then
   preload kv "http://127.0.0.1:$KV_PORT" r "$DUR_KEYS" dur-restart
   kill -KILL "$KV_PID"
   wait "$KV_PID" 2>/dev/null || true
+  plan=()
+  for _ in $(seq "$RESTARTS"); do plan+=(kill); done
+  for _ in $(seq "$RESTARTS"); do plan+=(clean); done
+  plan+=(one-core)
   after="kill -9"
   stop_ms=null
-  for i in 1 2 3 4; do
+  for i in "${!plan[@]}"; do
+    run=$((i + 1))
     cpus=$RESTART_CPUS
-    [ "$i" = 4 ] && cpus=$SERVER_CPU
+    [ "${plan[$i]}" = one-core ] && cpus=$SERVER_CPU
     t0=$(now_ns)
-    KV_CPUS=$cpus KV_WAIT_PATH=healthz start_kv "dur-restart-$i"
+    KV_CPUS=$cpus KV_WAIT_PATH=healthz start_kv "dur-restart-$run"
     t1=$(now_ns)
     node "$ROOT/bench/preload.mjs" check kv "http://127.0.0.1:$KV_PORT" r "$DUR_KEYS" 2>>"$OUT/logs/checks.log" ||
       die "kv_store lost keys over its restart; see $OUT/logs/checks.log"
     rss=$(awk '/VmRSS/ { print $2 * 1024 }' "/proc/$KV_PID/status")
     # What kv_store logged about its recovery: how long, and how much came from the snapshot and the log.
     recovery=$(node -e 'for (const l of require("fs").readFileSync(process.argv[1], "utf8").split("\n")) { try { const j = JSON.parse(l); if (j.msg === "recovered the store from the data directory") console.log(JSON.stringify({ recoveryMs: j.ms, snapshotEntries: j.snapshotEntries, logCommits: j.logCommits }).slice(1, -1)); } catch {} }' \
-      "$OUT/logs/kv-dur-restart-$i.log")
-    echo "{\"server\":\"kv\",\"keys\":$DUR_KEYS,\"run\":$i,\"cpus\":\"$cpus\",\"after\":\"$after\",\"stopMs\":$stop_ms,\"startMs\":$(((t1 - t0) / 1000000)),${recovery:+$recovery,}\"rssBytes\":${rss:-null},\"diskBytes\":$(du -sb "$OUT/durability/data/kv-restart" | cut -f1)}" \
-      >"$OUT/durability/restart-kv-$i.json"
-    t0=$(now_ns)
-    stop_pid "$KV_PID"
-    stop_ms=$((($(now_ns) - t0) / 1000000))
-    after="clean stop"
+      "$OUT/logs/kv-dur-restart-$run.log")
+    echo "{\"server\":\"kv\",\"keys\":$DUR_KEYS,\"run\":$run,\"cpus\":\"$cpus\",\"after\":\"$after\",\"stopMs\":$stop_ms,\"startMs\":$(((t1 - t0) / 1000000)),${recovery:+$recovery,}\"rssBytes\":${rss:-null},\"diskBytes\":$(du -sb "$OUT/durability/data/kv-restart" | cut -f1)}" \
+      >"$OUT/durability/restart-kv-$(printf %02d "$run").json"
+    if [ "${plan[$((i + 1))]:-}" = kill ]; then
+      kill -KILL "$KV_PID"
+      wait "$KV_PID" 2>/dev/null || true
+      after="kill -9"
+      stop_ms=null
+    else
+      t0=$(now_ns)
+      stop_pid "$KV_PID"
+      stop_ms=$((($(now_ns) - t0) / 1000000))
+      after="clean stop"
+    fi
   done
   KV_ENV=()
   if command -v redis-server >/dev/null; then
@@ -723,19 +740,21 @@ if has durability "$PHASES"; then
         redis-cli -p "$REDIS_PORT" SHUTDOWN >/dev/null 2>&1 || true
         wait "$REDIS_PID" 2>/dev/null || true
       fi
-      t0=$(now_ns)
-      taskset -c "$RESTART_CPUS" redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly yes --appendfsync everysec \
-        --daemonize no --dir "$OUT/redis-dur-restart" >"$OUT/logs/redis-dur-restart-$variant.log" 2>&1 &
-      REDIS_PID=$!
-      STARTED+=("$REDIS_PID")
-      taskset -c "$CLIENT_CPU" node "$ROOT/bench/first-answer.mjs" redis "$REDIS_PORT" "$REDIS_PID" ||
-        die "redis-server exited or did not answer; see $OUT/logs/redis-dur-restart-$variant.log"
-      t1=$(now_ns)
-      keys=$(redis-cli -p "$REDIS_PORT" DBSIZE)
-      rss=$(awk '/VmRSS/ { print $2 * 1024 }' "/proc/$REDIS_PID/status")
-      stop_pid "$REDIS_PID"
-      echo "{\"server\":\"redis-$variant\",\"keys\":$keys,\"run\":1,\"cpus\":\"$RESTART_CPUS\",\"startMs\":$(((t1 - t0) / 1000000)),\"rssBytes\":${rss:-null},\"diskBytes\":$(du -sb "$OUT/redis-dur-restart" | cut -f1)}" \
-        >"$OUT/durability/restart-redis-$variant.json"
+      for run in $(seq "$RESTARTS"); do
+        t0=$(now_ns)
+        taskset -c "$RESTART_CPUS" redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly yes --appendfsync everysec \
+          --daemonize no --dir "$OUT/redis-dur-restart" >"$OUT/logs/redis-dur-restart-$variant-$run.log" 2>&1 &
+        REDIS_PID=$!
+        STARTED+=("$REDIS_PID")
+        taskset -c "$CLIENT_CPU" node "$ROOT/bench/first-answer.mjs" redis "$REDIS_PORT" "$REDIS_PID" ||
+          die "redis-server exited or did not answer; see $OUT/logs/redis-dur-restart-$variant-$run.log"
+        t1=$(now_ns)
+        keys=$(redis-cli -p "$REDIS_PORT" DBSIZE)
+        rss=$(awk '/VmRSS/ { print $2 * 1024 }' "/proc/$REDIS_PID/status")
+        stop_pid "$REDIS_PID"
+        echo "{\"server\":\"redis-$variant\",\"keys\":$keys,\"run\":$run,\"cpus\":\"$RESTART_CPUS\",\"startMs\":$(((t1 - t0) / 1000000)),\"rssBytes\":${rss:-null},\"diskBytes\":$(du -sb "$OUT/redis-dur-restart" | cut -f1)}" \
+          >"$OUT/durability/restart-redis-$variant-$run.json"
+      done
     done
   fi
   rm -rf "$OUT/durability/data" "$OUT/redis-dur-"*
