@@ -246,24 +246,15 @@ export class EncodedEntries {
   /** The highest revision among the entries (0 when there are none). */
   readonly maxRevision: number = 0;
 
-  private readonly data: Buffer;
-  private readonly view: DataView;
-  private readonly start: number;
-  private readonly end: number;
-
-  /** Checks the payload through `r`, decodeRecord's reader over it, already past the kind. */
-  constructor(r: PayloadReader) {
-    this.data = r.data;
-    this.view = r.view;
-    this.start = r.start;
-    this.end = r.end;
-    this.count = r.u32();
-    for (let i = 0; i < this.count; i++) this.maxRevision = Math.max(this.maxRevision, r.skipEntry());
-    r.done();
+  /** Checks the payload through decodeRecord's reader over it (already past the kind), and keeps the reader to read it again. */
+  constructor(private readonly payload: PayloadReader) {
+    this.count = payload.u32();
+    for (let i = 0; i < this.count; i++) this.maxRevision = Math.max(this.maxRevision, payload.skipEntry());
+    payload.done();
   }
 
   forEach(visit: (entry: EntryBytes) => void): void {
-    const data = this.data;
+    const { data, view, start } = this.payload;
     const e: EntryBytes = {
       bytes: data,
       keyStart: 0,
@@ -276,9 +267,8 @@ export class EncodedEntries {
       updatedAt: 0,
       expiresAt: 0,
     };
-    const view = this.view;
     // Past the kind and the count; the constructor checked every length and number.
-    let at = this.start + 5;
+    let at = start + 5;
     for (let i = 0; i < this.count; i++) {
       at = readEntryAt(view, at, e);
       visit(e);
@@ -286,7 +276,7 @@ export class EncodedEntries {
   }
 
   decode(): PutChange[] {
-    const r = new PayloadReader(this.data, this.view, this.start, this.end);
+    const r = this.payload.again();
     r.u8();
     r.u32();
     const entries: PutChange[] = [];
@@ -330,25 +320,16 @@ export class EncodedBatch {
   readonly revision: number;
   readonly count: number;
 
-  private readonly data: Buffer;
-  private readonly view: DataView;
-  private readonly start: number;
-  private readonly end: number;
-
-  /** Checks the payload through `r`, decodeRecord's reader over it, already past the kind. */
-  constructor(r: PayloadReader) {
-    this.data = r.data;
-    this.view = r.view;
-    this.start = r.start;
-    this.end = r.end;
-    this.revision = r.revision();
-    this.count = r.u32();
-    for (let i = 0; i < this.count; i++) r.skipChange();
-    r.done();
+  /** Checks the payload through decodeRecord's reader over it (already past the kind), and keeps the reader to read it again. */
+  constructor(private readonly payload: PayloadReader) {
+    this.revision = payload.revision();
+    this.count = payload.u32();
+    for (let i = 0; i < this.count; i++) payload.skipChange();
+    payload.done();
   }
 
   forEach(visit: (change: ChangeBytes) => void): void {
-    const data = this.data;
+    const { data, view, start } = this.payload;
     const c: ChangeBytes = {
       bytes: data,
       deleted: false,
@@ -362,9 +343,8 @@ export class EncodedBatch {
       updatedAt: 0,
       expiresAt: 0,
     };
-    const view = this.view;
     // Past the kind, the revision and the count; the constructor checked every tag, length and number.
-    let at = this.start + 13;
+    let at = start + 13;
     for (let i = 0; i < this.count; i++) {
       const tag = data[at] as number;
       c.deleted = tag !== PUT && tag !== PUT_TXN;
@@ -384,7 +364,7 @@ export class EncodedBatch {
   }
 
   decode(): ChangeBatch {
-    const r = new PayloadReader(this.data, this.view, this.start, this.end);
+    const r = this.payload.again();
     r.u8();
     r.f64();
     r.u32();
@@ -409,6 +389,11 @@ class PayloadReader {
     readonly end: number,
   ) {
     this.at = start;
+  }
+
+  /** A reader of the same payload from its start, to read it again (the fields were checked). */
+  again(): PayloadReader {
+    return new PayloadReader(this.data, this.view, this.start, this.end);
   }
 
   u8(): number {

@@ -61,9 +61,8 @@ const PREFAULT_FROM_BYTES = 32 * 1024 * 1024;
 export async function recover(store: MemoryStore, input: RecoveryInput): Promise<Recovered> {
   const { listing } = input;
   const snapshot = listing.snapshots.at(-1);
-  // The snapshot and the segments replayed after it (as recoverInto picks them): what will be loaded.
-  const after = (snapshot?.revision ?? 0) + 1;
-  const segments = listing.segments.filter((_, i, all) => i + 1 === all.length || (all[i + 1] as NamedFile).revision > after);
+  // The snapshot and the segments replayed after it: what will be loaded.
+  const segments = listing.segments.slice(firstReplayed(listing.segments, snapshot?.revision ?? 0));
   const bytes = [...(snapshot === undefined ? [] : [snapshot]), ...segments].reduce((sum, file) => sum + fileSize(input, file), 0);
   const endPrefault = bytes >= PREFAULT_FROM_BYTES ? store.prefaultForLoad() : () => {};
   try {
@@ -71,6 +70,13 @@ export async function recover(store: MemoryStore, input: RecoveryInput): Promise
   } finally {
     endPrefault();
   }
+}
+
+/** The first of `segments` not wholly covered by a snapshot at `revision`: segments whose successor starts at or before the revision after it are. */
+function firstReplayed(segments: readonly NamedFile[], revision: number): number {
+  let first = 0;
+  while (first + 1 < segments.length && (segments[first + 1] as NamedFile).revision <= revision + 1) first++;
+  return first;
 }
 
 /** The size of `file`, or 0 if it cannot be opened (recovery then says why, when it reads it). */
@@ -96,10 +102,8 @@ async function recoverInto(store: MemoryStore, input: RecoveryInput): Promise<Re
   const entriesLoaded = snapshot === undefined ? 0 : restoreSnapshot(store, input, snapshot);
   const snapshotRevision = store.revision;
 
-  // Segments whose successor starts at or before the snapshot's next revision are wholly covered.
   const all = listing.segments;
-  let first = 0;
-  while (first + 1 < all.length && (all[first + 1] as NamedFile).revision <= snapshotRevision + 1) first++;
+  const first = firstReplayed(all, snapshotRevision);
   for (const covered of all.slice(0, first)) obsolete.push(covered.name);
   let kept = all.slice(first);
 
