@@ -107,7 +107,7 @@ describe('KV_FSYNC=everysec and no', () => {
   it('the records of one turn go to the OS in one write, and each answer waits for it (no fsync)', async () => {
     const disk = new SimDisk();
     const scheduler = new ManualScheduler();
-    const { store } = await openDurable(disk, scheduler, { fsync: 'no' });
+    const { store } = await openDurable(disk, scheduler, { fsync: 'no', zeroAhead: false });
     const segment = `${DIR}/wal-0000000000000001.log`;
     const sizeBefore = disk.bytes(segment).length;
     const writesBefore = disk.writes;
@@ -231,7 +231,7 @@ describe('a full disk (ENOSPC injected in the file layer)', () => {
   it('holds the writes of the turn that did not fit (the partial write cut off, not answered), refuses later writes, and writes and answers them once there is room', async () => {
     const disk = new SimDisk();
     const scheduler = new ManualScheduler();
-    const { store, persistence, log, clock } = await openDurable(disk, scheduler, { fsync: 'always' });
+    const { store, persistence, log, clock } = await openDurable(disk, scheduler, { fsync: 'always', zeroAhead: false });
     await answered(store.create('ttl', '"t"', { ttlMs: 1000 }), scheduler);
     await answered(store.create('a', '"a"'), scheduler);
     const segment = `${DIR}/wal-0000000000000001.log`;
@@ -351,7 +351,7 @@ describe('a write that fails otherwise (EIO injected)', () => {
 async function durableApi(fsync: 'no' | 'always') {
   const disk = new SimDisk();
   const scheduler = new ManualScheduler();
-  const { store, persistence } = await openDurable(disk, scheduler, { fsync });
+  const { store, persistence } = await openDurable(disk, scheduler, { fsync, zeroAhead: false });
   const app = buildApp({ config: loadConfig({ KV_LOG_LEVEL: 'silent' }), store });
   const call = (method: string, url: string, body?: unknown, accept = 'application/json') =>
     callApi(app.door, {

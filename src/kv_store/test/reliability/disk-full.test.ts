@@ -158,6 +158,8 @@ describe('a disk that fills', () => {
       createStore: (id) => new MemoryStore({ id }),
       files: disk,
       lock: false,
+      // The disk is filled to just past the log's records: no zeros written ahead of them.
+      zeroAhead: false,
     });
     const store = await persistence.open();
     const app = buildApp({ config: loadConfig({ KV_LOG_LEVEL: 'silent' }), store });

@@ -80,6 +80,8 @@ export interface OpenOptions {
   readonly dir?: string;
   /** The store's change history (MemoryStore's default unless given). */
   readonly history?: Partial<HistoryLimits>;
+  /** Zeros written ahead of the log's records (on unless false): off where a test counts the log's writes or bytes. */
+  readonly zeroAhead?: boolean;
 }
 
 export interface Opened {
@@ -110,6 +112,7 @@ export async function openDurable(
     lock: false,
     snapshots: options.snapshots,
     snapshotOnClose: options.snapshotOnClose,
+    zeroAhead: options.zeroAhead,
   });
   const store = await persistence.open();
   return { store, persistence, log, clock };

@@ -32,6 +32,8 @@ export interface PersistenceOptions {
   readonly createStore: (id: string) => MemoryStore;
   readonly files?: FileLayer;
   readonly scheduler?: Scheduler;
+  /** Fill the log ahead of its records with zeros (on by default; see write-ahead-log.ts). */
+  readonly zeroAhead?: boolean;
   /** Lock the directory against a second process; on by default (off with a file-layer double). */
   readonly lock?: boolean;
   /** Where snapshots come from; the engine's pinned snapshot() by default (tests give a model's). */
@@ -99,6 +101,7 @@ export class Persistence {
           storeId: id,
           fsync: this.options.fsync,
           segmentBytes: this.options.segmentBytes,
+          zeroAhead: this.options.zeroAhead,
           scheduler: this.scheduler,
           log,
           onWrite: (bytes) => this.written(bytes),

@@ -25,6 +25,8 @@ import {
 } from './record-format.js';
 
 const CHUNK_BYTES = 4 * 1_048_576;
+/** How much of the end of a file zeroTailStart reads at a time. */
+const ZERO_SCAN_BYTES = 256 * 1024;
 /** An END record's payload: its kind and an f64 entry count. */
 const END_PAYLOAD_BYTES = 9;
 /** The fewest bytes an entry of a snapshot takes: key and value lengths and five numbers. */
@@ -105,16 +107,41 @@ export class RecordReader {
   }
 
   /**
-   * The revision of the last whole, checksummed BATCH record, found from the end: the first
-   * valid one in the file's last 64 KiB (laterBatch; a wider window if none is), then the
-   * frames after it. Reads only the end of the file. Undefined if the file holds none.
+   * Whether every byte from `offset` to the end of the file is zero: the zeros a log segment is
+   * filled with ahead of its records (write-ahead-log.ts), which end its records as the end of
+   * the file would.
+   */
+  zerosFrom(offset: number): boolean {
+    return this.zeroTailStart(offset) === offset;
+  }
+
+  /** Where the zeros at the end of the file start (the file's size when it does not end in a zero), searching no lower than `floor`. */
+  private zeroTailStart(floor: number): number {
+    let end = this.size;
+    while (end > floor) {
+      const from = Math.max(floor, end - ZERO_SCAN_BYTES);
+      const bytes = readRange(this.files, this.fd, from, end - from);
+      let i = bytes.length;
+      while (i > 0 && bytes[i - 1] === 0) i--;
+      if (i > 0) return from + i;
+      end = from;
+    }
+    return end;
+  }
+
+  /**
+   * The revision of the last whole, checksummed BATCH record, found from the end (of the
+   * records: zeros after them are skipped): the first valid one in the last 64 KiB (laterBatch;
+   * a wider window if none is), then the frames after it. Reads only the end of the file.
+   * Undefined if the file holds none.
    */
   lastBatchRevision(): number | undefined {
+    const size = this.zeroTailStart(MAGIC_BYTES);
     for (let window = 65_536; ; window *= 8) {
-      const from = Math.max(MAGIC_BYTES - 1, this.size - window);
+      const from = Math.max(MAGIC_BYTES - 1, size - window);
       const start = this.laterBatch(from, 1);
       if (start !== undefined) {
-        const tail = readRange(this.files, this.fd, start, this.size - start);
+        const tail = readRange(this.files, this.fd, start, size - start);
         let last: number | undefined;
         for (let at = 0; ; ) {
           const frame = frameAt(tail, at, tail.length);

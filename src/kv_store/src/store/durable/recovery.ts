@@ -271,7 +271,11 @@ function replaySegment(
     }
     let expected = firstRevision;
     for (let step = reader.next(); step !== undefined; step = reader.next()) {
-      if (!step.ok) return stop(step.offset, step.problem);
+      if (!step.ok) {
+        // The zeros the log writes ahead of its records (write-ahead-log.ts): the end of its records.
+        if (reader.zerosFrom(step.offset)) return { size: step.offset, batches, headerEnd, offset: step.offset, torn: false };
+        return stop(step.offset, step.problem);
+      }
       if (step.record.kind !== Kind.Batch) return stop(step.offset, `a record of kind ${step.record.kind} inside the log`, false);
       const { batch } = step.record;
       if (batch.revision !== expected) return stop(step.offset, `revision ${batch.revision} where ${expected} should follow`, false);
