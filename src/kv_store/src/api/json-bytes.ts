@@ -103,19 +103,16 @@ export class JsonBytes {
     } while (small > 0);
   }
 
-  /** A time as isoTime writes it, in quotes. */
-  time(time: number): void {
+  /** A time as isoTime writes it, without quotes (the fragments around it carry them). */
+  bareTime(time: number): void {
     if (!(time >= 0 && time < ISO_TIME_END)) {
-      this.ascii(`"${isoTime(time)}"`);
+      this.ascii(isoTime(time));
       return;
     }
-    this.room(26);
-    const bytes = this.bytes;
+    this.room(24);
     const at = this.at;
-    bytes[at] = QUOTE;
-    writeIsoTime(time, this.view, at + 1);
-    bytes[at + 25] = QUOTE;
-    this.at = at + 26;
+    writeIsoTime(time, this.view, at);
+    this.at = at + 24;
   }
 
   /** Text as UTF-8, as it is (a value's JSON text). */
@@ -147,26 +144,42 @@ export class JsonBytes {
     this.at = at;
   }
 
+  /** What `key` writes between its quotes (the fragments around it carry them). */
+  bareKey(key: string): void {
+    const n = key.length;
+    this.room(n);
+    const bytes = this.bytes;
+    let at = this.at;
+    for (let i = 0; i < n; i++) {
+      const c = key.charCodeAt(i);
+      if (c >= 0x80 || c === QUOTE || c === BACKSLASH) {
+        const quoted = jsonString(key);
+        this.text(quoted.slice(1, quoted.length - 1));
+        return;
+      }
+      bytes[at++] = c;
+    }
+    this.at = at;
+  }
+
   /**
-   * A key held as UTF-8, `bytes[start, start + length)`: what `key` writes for it, its bytes
-   * copied as they are. A key with a quote or backslash is decoded and escaped by `key`
-   * instead (keys hold no control characters, so nothing else needs escaping).
+   * A key held as UTF-8, `bytes[start, start + length)`, as `bareKey` writes it: its bytes copied
+   * as they are, unless it has a quote or backslash (keys hold no control characters, so nothing
+   * else needs escaping).
    */
-  keyUtf8(bytes: Buffer, start: number, length: number): void {
-    this.room(length + 2);
+  bareKeyUtf8(bytes: Buffer, start: number, length: number): void {
+    this.room(length);
     const out = this.bytes;
     let at = this.at;
-    out[at++] = QUOTE;
     const end = start + length;
     for (let i = start; i < end; i++) {
       const c = bytes[i] as number;
       if (c === QUOTE || c === BACKSLASH) {
-        this.key(bytes.toString('utf8', start, end));
+        this.bareKey(bytes.toString('utf8', start, end));
         return;
       }
       out[at++] = c;
     }
-    out[at++] = QUOTE;
     this.at = at;
   }
 

@@ -89,14 +89,21 @@ const MORE = fragment('],"more":true,"cursor":"');
 const CURSOR_END = fragment('"');
 const COUNT = fragment(',"count":');
 const END = fragment('}');
-const KEY = fragment('{"key":');
-const VERSION = fragment(',"version":');
+/*
+ * An item is written as few fragments as it can be: each carries the punctuation on both sides of
+ * a member, quotes included, so the key and the times go in bare (`{"key":"` key `","version":`
+ * digits `,"revision":` digits `,"createdAt":"` time `","updatedAt":"` time `","expiresAt":null,"size":`
+ * digits `}`).
+ */
+const FIRST_KEY = fragment('{"key":"');
+const NEXT_KEY = fragment(',{"key":"');
+const VERSION = fragment('","version":');
 const REVISION = fragment(',"revision":');
-const CREATED = fragment(',"createdAt":');
-const UPDATED = fragment(',"updatedAt":');
-const NEVER_EXPIRES = fragment(',"expiresAt":null,"size":');
-const EXPIRES = fragment(',"expiresAt":');
-const SIZE = fragment(',"size":');
+const CREATED = fragment(',"createdAt":"');
+const UPDATED = fragment('","updatedAt":"');
+const NEVER_EXPIRES = fragment('","expiresAt":null,"size":');
+const EXPIRES = fragment('","expiresAt":"');
+const SIZE = fragment('","size":');
 const VALUE = fragment(',"value":');
 
 /** The page's JSON (the body of `listKeys`) as bytes, written item by item (see json-bytes.ts). */
@@ -104,10 +111,9 @@ export function pageBody(page: ListPage, cursor: string | undefined, count: numb
   pageHead(page.revision);
   const items = page.items;
   for (let i = 0; i < items.length; i++) {
-    if (i > 0) body.put(COMMA);
     const item = items[i] as ListItem;
-    body.put(KEY);
-    body.key(item.key);
+    body.put(i > 0 ? NEXT_KEY : FIRST_KEY);
+    body.bareKey(item.key);
     itemNumbers(item.version, item.revision, item.createdAt, item.updatedAt, item.expiresAt, item.size);
     if (item.value !== undefined) {
       body.put(VALUE);
@@ -152,9 +158,8 @@ class PageWriter implements ListItemVisitor {
     updatedAt: number,
     expiresAt: number,
   ): void {
-    if (this.written++ > 0) body.put(COMMA);
-    body.put(KEY);
-    body.keyUtf8(bytes, keyStart, keyBytes);
+    body.put(this.written++ > 0 ? NEXT_KEY : FIRST_KEY);
+    body.bareKeyUtf8(bytes, keyStart, keyBytes);
     itemNumbers(version, revision, createdAt, updatedAt, expiresAt, valueBytes);
     if (this.values) {
       body.put(VALUE);
@@ -177,20 +182,20 @@ function pageHead(revision: number): void {
   body.put(ITEMS);
 }
 
-/** An item's numbers, from its version to its size (after its key). */
+/** An item's numbers, from its version to its size (after its key, which it closes the quotes of). */
 function itemNumbers(version: number, revision: number, createdAt: number, updatedAt: number, expiresAt: number, size: number): void {
   body.put(VERSION);
   body.number(version);
   body.put(REVISION);
   body.number(revision);
   body.put(CREATED);
-  body.time(createdAt);
+  body.bareTime(createdAt);
   body.put(UPDATED);
-  body.time(updatedAt);
+  body.bareTime(updatedAt);
   if (expiresAt === NEVER) body.put(NEVER_EXPIRES);
   else {
     body.put(EXPIRES);
-    body.time(expiresAt);
+    body.bareTime(expiresAt);
     body.put(SIZE);
   }
   body.number(size);

@@ -67,23 +67,7 @@ export function readPage(
   const addresses = scan.addresses;
   if (visitor !== undefined) {
     visitor.begin(revision);
-    for (let i = 0; i < addresses.length; i++) {
-      const address = addresses[i] as RecordAddress;
-      const keyStart = table.keyStart(address);
-      const keyBytes = table.keyBytes(address);
-      visitor.item(
-        table.keySlab(address),
-        keyStart,
-        keyBytes,
-        keyStart + keyBytes,
-        table.valueBytes(address),
-        table.version(address),
-        table.revision(address),
-        table.createdAt(address),
-        table.updatedAt(address),
-        table.expiresAt(address),
-      );
-    }
+    for (let i = 0; i < addresses.length; i++) table.visit(addresses[i] as RecordAddress, visitor);
     return { revision, items: [], prefixes: scan.prefixes, next, count, visited: true };
   }
   const items: ListItem[] = [];
