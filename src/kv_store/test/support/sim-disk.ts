@@ -170,6 +170,27 @@ export class SimDisk implements FileLayer {
     }
   }
 
+  /**
+   * The machine stops in the middle of writing back: as crash(), but of each file's bytes written
+   * since its last fsync, within the size it had then, the 512-byte sectors `keep` says yes to
+   * reached the disk and the others did not, in no order (a disk writes sectors whole, and
+   * overwrites of blocks already there in any order). A file's size stays as of its last fsync,
+   * as a journaling file system keeps it until the data under it is written.
+   */
+  tornCrash(keep: (path: string, sector: number) => boolean): void {
+    for (const [path, inode] of this.durableNames) {
+      const synced = inode.synced;
+      const now = inode.data.subarray(0, Math.min(inode.size, synced.length));
+      const torn = Buffer.from(synced);
+      for (let at = 0; at < now.length; at += 512) {
+        const end = Math.min(now.length, at + 512);
+        if (!now.subarray(at, end).equals(synced.subarray(at, end)) && keep(path, at / 512)) now.copy(torn, at, at, end);
+      }
+      inode.synced = torn;
+    }
+    this.crash();
+  }
+
   /** A file's current bytes (for tests that damage files). */
   bytes(path: string): Buffer {
     const inode = this.lookup(path);

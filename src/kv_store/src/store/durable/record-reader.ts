@@ -25,6 +25,8 @@ import {
 } from './record-format.js';
 
 const CHUNK_BYTES = 4 * 1_048_576;
+/** The unit a disk writes whole or not at all, as etcd's WAL assumes (its minSectorSize). */
+const SECTOR_BYTES = 512;
 /** How much of the end of a file zeroTailStart reads at a time. */
 const ZERO_SCAN_BYTES = 256 * 1024;
 /** An END record's payload: its kind and an f64 entry count. */
@@ -104,6 +106,40 @@ export class RecordReader {
       if (frameAt(rest, at, rest.length).ok) return from + at;
     }
     return undefined;
+  }
+
+  /**
+   * Whether the record at `offset` is torn the way a machine crash tears a write over blocks
+   * already written (the zeros the log is filled with ahead of its records): a sector of it (512
+   * bytes, aligned in the file; at its ends, the part of a sector it covers) holds only zeros, as
+   * a sector the disk never wrote does. A crash can keep a later sector of a turn's write and lose
+   * an earlier one, so such a record may be followed by whole ones, which were never acknowledged
+   * (the fsync that would have covered them covers it too). This is the check etcd's WAL decoder
+   * makes (`isTornEntry`). When the record's length is lost as well (its header reads as zeros),
+   * the sector it starts in is looked at. Valid records hold no run of zeros longer than a number.
+   */
+  tornAt(offset: number): boolean {
+    if (offset >= this.size) return false;
+    const head = readRange(this.files, this.fd, offset, Math.min(FRAME_BYTES, this.size - offset));
+    const length = head.length === FRAME_BYTES ? head.readUInt32LE(4) : 0;
+    const end =
+      length === 0
+        ? Math.min(this.size, (Math.floor(offset / SECTOR_BYTES) + 1) * SECTOR_BYTES)
+        : Math.min(this.size, offset + FRAME_BYTES + length);
+    const bytes = readRange(this.files, this.fd, offset, end - offset);
+    for (let start = offset; start < end; ) {
+      const stop = Math.min(end, (Math.floor(start / SECTOR_BYTES) + 1) * SECTOR_BYTES);
+      let zeros = true;
+      for (let i = start - offset; i < stop - offset; i++) {
+        if (bytes[i] !== 0) {
+          zeros = false;
+          break;
+        }
+      }
+      if (zeros) return true;
+      start = stop;
+    }
+    return false;
   }
 
   /**

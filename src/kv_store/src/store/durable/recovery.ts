@@ -249,7 +249,8 @@ function replaySegment(
     headerEnd,
     offset,
     problem,
-    torn: isLast && canBeTorn && reader.laterBatch(offset, store.revision + 1) === undefined,
+    // Nothing valid follows, or the record lost a sector to a crash (whatever follows it was never acknowledged).
+    torn: isLast && canBeTorn && (reader.laterBatch(offset, store.revision + 1) === undefined || reader.tornAt(offset)),
   });
   try {
     if (!reader.hasMagic(WAL_MAGIC)) {

@@ -405,12 +405,17 @@ export class WriteAheadLog implements Journal {
   private zeroAhead(segment: OpenSegment, end: number): void {
     // A closing log writes its last records at the end of what it has cut back.
     if (segment.noZeros || this.closed || this.options.zeroAhead === false || end + ZERO_LOW_WATER <= segment.zeroedTo) return;
+    // A write larger than a chunk is appended (zeros just before the records over them would be
+    // written twice), and no zeros go past where the segment is finished (they would be cut off).
+    if (end - segment.size > ZERO_CHUNK_BYTES) return;
+    const limit = this.rotateAt;
     const { files } = this.options;
     let at = Math.max(segment.zeroedTo, segment.size);
     try {
-      while (end + ZERO_LOW_WATER > at) {
-        writeAll(files, segment.fd, ZEROS, at);
-        at += ZERO_CHUNK_BYTES;
+      while (end + ZERO_LOW_WATER > at && at < limit) {
+        const bytes = Math.min(ZERO_CHUNK_BYTES, limit - at);
+        writeAll(files, segment.fd, ZEROS.subarray(0, bytes), at);
+        at += bytes;
       }
     } catch {
       segment.noZeros = true;
