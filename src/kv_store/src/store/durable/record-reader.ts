@@ -115,17 +115,20 @@ export class RecordReader {
    * a sector the disk never wrote does. A crash can keep a later sector of a turn's write and lose
    * an earlier one, so such a record may be followed by whole ones, which were never acknowledged
    * (the fsync that would have covered them covers it too). This is the check etcd's WAL decoder
-   * makes (`isTornEntry`). When the record's length is lost as well (its header reads as zeros),
-   * the sector it starts in is looked at. Valid records hold no run of zeros longer than a number.
+   * makes (`isTornEntry`). When the record's length reads as 0, the sectors its header is in are
+   * looked at. Valid records hold no run of zeros longer than a number.
    */
   tornAt(offset: number): boolean {
     if (offset >= this.size) return false;
     const head = readRange(this.files, this.fd, offset, Math.min(FRAME_BYTES, this.size - offset));
     const length = head.length === FRAME_BYTES ? head.readUInt32LE(4) : 0;
-    const end =
-      length === 0
-        ? Math.min(this.size, (Math.floor(offset / SECTOR_BYTES) + 1) * SECTOR_BYTES)
-        : Math.min(this.size, offset + FRAME_BYTES + length);
+    // Not into the zeros at the end of the file: a sector a crash lost has sectors it kept after
+    // it (else nothing valid follows, and the record is torn anyway), and a length that damage
+    // made too long must not reach the zeros ahead of the records.
+    const end = Math.min(
+      this.zeroTailStart(offset),
+      length === 0 ? Math.ceil((offset + FRAME_BYTES) / SECTOR_BYTES) * SECTOR_BYTES : offset + FRAME_BYTES + length,
+    );
     const bytes = readRange(this.files, this.fd, offset, end - offset);
     for (let start = offset; start < end; ) {
       const stop = Math.min(end, (Math.floor(start / SECTOR_BYTES) + 1) * SECTOR_BYTES);

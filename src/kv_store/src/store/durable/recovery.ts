@@ -149,12 +149,17 @@ async function recoverInto(store: MemoryStore, input: RecoveryInput): Promise<Re
     // A problem before the end of the segment's header leaves nothing of the segment to keep.
     const headerBroken = offset < result.headerEnd;
     if (isLast && result.torn) {
-      input.log.warn({ file: path, offset, cutBytes: result.size - offset, problem }, 'cut off a torn record at the end of the log');
+      // Whole records after it were cut too: they are kept beside the file, as damage's are.
+      const saved = result.followed === true && !headerBroken ? { savedTo: `${path}.damaged-${offset}` } : {};
+      input.log.warn(
+        { file: path, offset, cutBytes: result.size - offset, problem, ...saved },
+        'cut off a torn record at the end of the log',
+      );
       if (headerBroken) {
         input.files.unlink(path);
         kept = kept.slice(0, i);
       } else {
-        await cut(input.files, path, offset, false);
+        await cut(input.files, path, offset, result.followed === true);
         lastSegmentSize = offset;
         logBytes += offset;
       }
@@ -226,8 +231,10 @@ interface SegmentResult {
   readonly headerEnd: number;
   readonly problem?: string;
   readonly offset: number;
-  /** The problem is a torn tail: nothing valid follows it. */
+  /** The problem is a torn tail: nothing valid follows it, or it lost a sector to a crash. */
   readonly torn: boolean;
+  /** Valid commits follow the problem (a torn tail that is one only by its lost sector). */
+  readonly followed?: boolean;
 }
 
 /** Replays one segment's commits after the snapshot; stops at the first problem and says where. */
@@ -243,15 +250,19 @@ function replaySegment(
   const reader = new RecordReader(input.files, join(input.dir, segment.name));
   let batches = 0;
   let headerEnd = Number.POSITIVE_INFINITY;
-  const stop = (offset: number, problem: string, canBeTorn = true): SegmentResult => ({
-    size: reader.size,
-    batches,
-    headerEnd,
-    offset,
-    problem,
-    // Nothing valid follows, or the record lost a sector to a crash (whatever follows it was never acknowledged).
-    torn: isLast && canBeTorn && (reader.laterBatch(offset, store.revision + 1) === undefined || reader.tornAt(offset)),
-  });
+  const stop = (offset: number, problem: string, canBeTorn = true): SegmentResult => {
+    const followed = isLast && canBeTorn && reader.laterBatch(offset, store.revision + 1) !== undefined;
+    return {
+      size: reader.size,
+      batches,
+      headerEnd,
+      offset,
+      problem,
+      // Nothing valid follows, or the record lost a sector to a crash (whatever follows it was never acknowledged).
+      torn: isLast && canBeTorn && (!followed || reader.tornAt(offset)),
+      followed,
+    };
+  };
   try {
     if (!reader.hasMagic(WAL_MAGIC)) {
       // A segment being created when the process or machine stopped: empty, zeros, or part of the magic.
