@@ -169,7 +169,10 @@ describe('damaged and truncated files (real files, fast-check)', () => {
         fc.asyncProperty(fc.constantFrom(...segments()), damage, async (name, d) => {
           const original = pristine.get(name) as Buffer;
           const bytes = damaged(original, d);
-          const at = firstDifference(original, bytes);
+          // Zeros after a segment's records are its end (the zeros the log writes ahead of them):
+          // appending them damages nothing.
+          const zerosAppended = d.kind === 'append' && d.bytes.every((b) => b === 0);
+          const at = zerosAppended ? undefined : firstDifference(original, bytes);
           restore(name, bytes);
           const outcome = await recoverWork(mode);
           const isLast = name === segments().at(-1);

@@ -163,6 +163,30 @@ describe('zeros written ahead of the log', () => {
     await second.persistence.close();
   });
 
+  it("a stop before a torn tail's cut was durable: the next start cuts it again, saved beside the first copy", async () => {
+    const disk = new SimDisk();
+    const scheduler = new ManualScheduler();
+    const first = await openDurable(disk, scheduler, { fsync: 'always' });
+    for (let i = 0; i < 5; i++) await logged(first.store.create(`k${i}`, `${i}`), scheduler);
+    const end = recordsEnd(disk.bytes(SEGMENT));
+    disk.holdFsyncs = true;
+    for (let i = 0; i < 3; i++) void first.store.create(`big${i}`, JSON.stringify('z'.repeat(5000)));
+    await scheduler.settle();
+    disk.tornCrash((path, sector) => path !== SEGMENT || sector !== Math.floor(end / 512));
+    const torn = disk.bytes(SEGMENT);
+    const saved: unknown[] = [];
+    for (let round = 0; round < 2; round++) {
+      // The second time, the segment is as the crash left it again (the cut was not durable).
+      if (round === 1) disk.setBytes(SEGMENT, torn);
+      const opened = await openDurable(disk, scheduler, { fsync: 'always', clock: first.clock });
+      saved.push(...opened.log.lines.filter((l) => l.level === 'warn').map((l) => (l.fields as { savedTo?: string }).savedTo));
+      expect(opened.store.revision).toBe(5);
+      await opened.persistence.close();
+    }
+    expect(saved).toEqual([`${SEGMENT}.damaged-${end}`, `${SEGMENT}.damaged-${end}.1`]);
+    expect(disk.bytes(`${SEGMENT}.damaged-${end}`)).toEqual(disk.bytes(`${SEGMENT}.damaged-${end}.1`));
+  });
+
   it('a record whose header straddles two sectors, the second lost: torn, not damage', async () => {
     // The first length of the first record of a turn that puts the next record's header across a
     // sector boundary, its length wholly in the second (it starts 508-511 bytes into a sector).

@@ -7,7 +7,7 @@
  *   snapshot-<revision>.snap      the whole state at <revision> (at most one after start-up)
  *   wal-<first revision>.log      log segments: the commits from <first revision> on
  *   *.tmp                         a file being written (a snapshot, the store id); removed at start
- *   *.damaged-<offset>, *.dropped what a truncating recovery cut off, kept for inspection
+ *   *.damaged-<offset>, *.dropped what recovery cut off (truncating damage, or whole records after a torn one), kept for inspection
  *
  * Revisions in names have 16 digits, so names sort as revisions do.
  */

@@ -125,13 +125,18 @@ export class RecordReader {
     // Not into the zeros at the end of the file: a sector a crash lost has sectors it kept after
     // it (else nothing valid follows, and the record is torn anyway), and a length that damage
     // made too long must not reach the zeros ahead of the records.
+    const zeroTail = this.zeroTailStart(offset);
     const end = Math.min(
-      this.zeroTailStart(offset),
+      zeroTail,
       length === 0 ? Math.ceil((offset + FRAME_BYTES) / SECTOR_BYTES) * SECTOR_BYTES : offset + FRAME_BYTES + length,
     );
-    const bytes = readRange(this.files, this.fd, offset, end - offset);
+    // Each sector is looked at from where the record starts (before it, the sector holds what was
+    // there already) to its own end, past the record's: a lost sector is zeros all the way, and
+    // a few bytes of zeros (the low bytes of a number) in a record do not make it torn.
+    const through = Math.min(zeroTail, Math.ceil(end / SECTOR_BYTES) * SECTOR_BYTES);
+    const bytes = readRange(this.files, this.fd, offset, through - offset);
     for (let start = offset; start < end; ) {
-      const stop = Math.min(end, (Math.floor(start / SECTOR_BYTES) + 1) * SECTOR_BYTES);
+      const stop = Math.min(through, (Math.floor(start / SECTOR_BYTES) + 1) * SECTOR_BYTES);
       let zeros = true;
       for (let i = start - offset; i < stop - offset; i++) {
         if (bytes[i] !== 0) {

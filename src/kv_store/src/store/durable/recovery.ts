@@ -4,9 +4,13 @@
  *
  * What a file may look like, and what start-up does about it:
  * - The last record of the last segment incomplete or failing its checksum, with no valid
- *   commit anywhere after it: a torn tail (the process or machine stopped mid-write). It is cut
- *   off with a warning; it was never acknowledged under any KV_FSYNC setting, because its
- *   answer is sent only after the write returned (and, under always, after its fsync).
+ *   commit anywhere after it, or with a 512-byte sector of only zeros (RecordReader.tornAt: a
+ *   machine crash kept later sectors of a write over the log's zeros and lost an earlier one):
+ *   a torn tail (the process or machine stopped mid-write). It is cut off with a warning, with
+ *   whatever follows it (saved beside the file when whole records do). It was never
+ *   acknowledged after a process kill under any KV_FSYNC setting, because its answer is sent only
+ *   after the write returned; after a machine crash, never under always (its answer waits for
+ *   the fsync that would have covered it), and within each setting's stated loss otherwise.
  * - Anything else that does not make sense (a bad record with valid commits after it, a bad
  *   record in an earlier segment or in the snapshot, a revision that does not follow the one
  *   before, a missing segment, a file of another store): damage. Start-up stops with a message
@@ -17,7 +21,7 @@
  * what catches a record or a whole segment gone missing.
  */
 
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import type { MemoryStore, SnapshotLoad } from '../memory/memory-store.js';
 import { DataDirError, type DirListing, type NamedFile } from './data-dir.js';
 import { type FileLayer, readRange, writeAll } from './file-layer.js';
@@ -150,19 +154,19 @@ async function recoverInto(store: MemoryStore, input: RecoveryInput): Promise<Re
     const headerBroken = offset < result.headerEnd;
     if (isLast && result.torn) {
       // Whole records after it were cut too: they are kept beside the file, as damage's are.
-      const saved = result.followed === true && !headerBroken ? { savedTo: `${path}.damaged-${offset}` } : {};
-      input.log.warn(
-        { file: path, offset, cutBytes: result.size - offset, problem, ...saved },
-        'cut off a torn record at the end of the log',
-      );
+      let savedTo: string | undefined;
       if (headerBroken) {
         input.files.unlink(path);
         kept = kept.slice(0, i);
       } else {
-        await cut(input.files, path, offset, result.followed === true);
+        savedTo = await cut(input.files, path, offset, result.followed === true);
         lastSegmentSize = offset;
         logBytes += offset;
       }
+      input.log.warn(
+        { file: path, offset, cutBytes: result.size - offset, problem, ...(savedTo === undefined ? {} : { savedTo }) },
+        'cut off a torn record at the end of the log',
+      );
       break;
     }
     refuseUnlessTruncating(input, path, offset, problem);
@@ -420,23 +424,33 @@ async function dropSegments(input: RecoveryInput, segments: readonly NamedFile[]
   await input.files.syncDir(input.dir);
 }
 
-/** Cuts `path` at `offset`, first saving the bytes cut to `<path>.damaged-<offset>` when `keep`. */
-async function cut(files: FileLayer, path: string, offset: number, keep: boolean): Promise<void> {
+/**
+ * Cuts `path` at `offset`, first saving the bytes cut to `<path>.damaged-<offset>` when `keep`
+ * (`.damaged-<offset>.<n>` if that name is taken: a stop before the cut was durable, or a second
+ * crash tearing the log at the same place); returns the name saved to.
+ */
+async function cut(files: FileLayer, path: string, offset: number, keep: boolean): Promise<string | undefined> {
   const fd = files.open(path);
+  let savedTo: string | undefined;
   try {
     if (keep) {
       const tail = readRange(files, fd, offset, files.size(fd) - offset);
-      const saved = files.create(`${path}.damaged-${offset}`);
+      const taken = new Set(files.list(dirname(path)));
+      savedTo = `${path}.damaged-${offset}`;
+      for (let n = 1; taken.has(basename(savedTo)); n++) savedTo = `${path}.damaged-${offset}.${n}`;
+      const saved = files.create(savedTo);
       try {
         writeAll(files, saved, tail, 0);
         await files.datasync(saved);
       } finally {
         files.close(saved);
       }
+      await files.syncDir(dirname(path));
     }
     files.truncate(fd, offset);
     await files.datasync(fd);
   } finally {
     files.close(fd);
   }
+  return savedTo;
 }
