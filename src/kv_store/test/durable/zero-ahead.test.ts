@@ -87,6 +87,26 @@ describe('zeros written ahead of the log', () => {
     await again.persistence.close();
   });
 
+  it('commits lost to zeros at the end of a segment that is not the last: the refusal names where they were lost', async () => {
+    const disk = new SimDisk();
+    const scheduler = new ManualScheduler();
+    const { store, persistence, clock } = await openDurable(disk, scheduler, { fsync: 'no', segmentBytes: 4096 });
+    for (let i = 0; i < 60; i++) await logged(store.create(`key-${i}`, JSON.stringify('x'.repeat(100))), scheduler);
+    await persistence.close();
+    const first = disk
+      .list(DIR)
+      .filter((n) => n.startsWith('wal-'))
+      .sort()[0] as string;
+    const bytes = disk.bytes(`${DIR}/${first}`);
+    let last = 8;
+    for (let at = 8; at < bytes.length; at += 8 + bytes.readUInt32LE(at + 4)) last = at;
+    // Its last commit reads as zeros, as the zeros ahead of the records would.
+    disk.setBytes(`${DIR}/${first}`, Buffer.concat([bytes.subarray(0, last), Buffer.alloc(bytes.length - last + 8192)]));
+    await expect(openDurable(disk, scheduler, { fsync: 'no', clock })).rejects.toThrow(
+      `(${first} holds only zeros from offset ${last}: the commits between were lost there)`,
+    );
+  });
+
   it('anything but zeros after the records is a torn tail: cut off with a warning, and it never comes back', async () => {
     const disk = new SimDisk();
     const scheduler = new ManualScheduler();

@@ -136,12 +136,15 @@ async function recoverInto(store: MemoryStore, input: RecoveryInput): Promise<Re
   // lastRevisionIn): only the newest are decoded and announced, for the history.
   const quietThrough = kept.length === 0 ? 0 : lastRevisionIn(input, kept.at(-1) as NamedFile) - store.historyDepth;
   let batchesReplayed = 0;
+  /** Where the segment before ended in zeros, if it did: the likely place of commits lost between two segments. */
+  let zerosBefore: { readonly name: string; readonly offset: number } | undefined;
   let lastSegmentSize = 0;
   let logBytes = 0;
   for (let i = 0; i < kept.length; i++) {
     const segment = kept[i] as NamedFile;
     const isLast = i === kept.length - 1;
-    const result = replaySegment(store, input, segment, i === 0, isLast, snapshotRevision, quietThrough);
+    const result = replaySegment(store, input, segment, i === 0, isLast, snapshotRevision, quietThrough, zerosBefore);
+    zerosBefore = result.zerosFrom === undefined ? undefined : { name: segment.name, offset: result.zerosFrom };
     batchesReplayed += result.batches;
     if (result.problem === undefined) {
       lastSegmentSize = result.size;
@@ -239,6 +242,8 @@ interface SegmentResult {
   readonly torn: boolean;
   /** Valid commits follow the problem (a torn tail that is one only by its lost sector). */
   readonly followed?: boolean;
+  /** The segment's records ended at zeros here, before the end of the file. */
+  readonly zerosFrom?: number;
 }
 
 /** Replays one segment's commits after the snapshot; stops at the first problem and says where. */
@@ -250,6 +255,7 @@ function replaySegment(
   isLast: boolean,
   snapshotRevision: number,
   quietThrough: number,
+  zerosBefore?: { readonly name: string; readonly offset: number },
 ): SegmentResult {
   const reader = new RecordReader(input.files, join(input.dir, segment.name));
   let batches = 0;
@@ -283,13 +289,23 @@ function replaySegment(
     if (firstRevision !== segment.revision)
       return stop(header.offset, `the header says revision ${firstRevision}, the name ${segment.revision}`, false);
     if (!isFirst && firstRevision !== store.revision + 1) {
-      return stop(header.offset, `the segment starts at revision ${firstRevision}, but the one before ends at ${store.revision}`, false);
+      const where =
+        zerosBefore === undefined
+          ? ''
+          : ` (${zerosBefore.name} holds only zeros from offset ${zerosBefore.offset}: the commits between were lost there)`;
+      return stop(
+        header.offset,
+        `the segment starts at revision ${firstRevision}, but the one before ends at ${store.revision}${where}`,
+        false,
+      );
     }
     let expected = firstRevision;
     for (let step = reader.next(); step !== undefined; step = reader.next()) {
       if (!step.ok) {
         // The zeros the log writes ahead of its records (write-ahead-log.ts): the end of its records.
-        if (reader.zerosFrom(step.offset)) return { size: step.offset, batches, headerEnd, offset: step.offset, torn: false };
+        if (reader.zerosFrom(step.offset)) {
+          return { size: step.offset, batches, headerEnd, offset: step.offset, torn: false, zerosFrom: step.offset };
+        }
         return stop(step.offset, step.problem);
       }
       if (step.record.kind !== Kind.Batch) return stop(step.offset, `a record of kind ${step.record.kind} inside the log`, false);
