@@ -121,30 +121,23 @@ export class JsonBytes {
     this.at += this.bytes.write(text, this.at, 'utf8');
   }
 
-  /**
-   * A key (or rolled-up prefix) as `jsonString` writes it: in quotes as it is, unless it has a
-   * quote or backslash. An ASCII key is copied a character at a time (cheaper than Buffer#write
-   * for a key's few bytes); any other goes the way of a value.
-   */
+  /** A key (or rolled-up prefix) as `jsonString` writes it: in quotes, as `bareKey` writes it between them. */
   key(key: string): void {
-    const n = key.length;
-    this.room(n + 2);
-    const bytes = this.bytes;
-    let at = this.at;
-    bytes[at++] = QUOTE;
-    for (let i = 0; i < n; i++) {
-      const c = key.charCodeAt(i);
-      if (c >= 0x80 || c === QUOTE || c === BACKSLASH) {
-        this.text(jsonString(key));
-        return;
-      }
-      bytes[at++] = c;
-    }
-    bytes[at++] = QUOTE;
-    this.at = at;
+    this.quote();
+    this.bareKey(key);
+    this.quote();
   }
 
-  /** What `key` writes between its quotes (the fragments around it carry them). */
+  private quote(): void {
+    this.room(1);
+    this.bytes[this.at++] = QUOTE;
+  }
+
+  /**
+   * A key as `jsonString` writes it, without its quotes (the fragments around it carry them): as it
+   * is, unless it has a quote or backslash. An ASCII key is copied a character at a time (cheaper
+   * than Buffer#write for a key's few bytes); any other goes the way of a value.
+   */
   bareKey(key: string): void {
     const n = key.length;
     this.room(n);

@@ -110,9 +110,9 @@ export class RecordReader {
 
   /**
    * Whether the record at `offset` is torn the way a machine crash tears a write over blocks
-   * already written (the zeros the log is filled with ahead of its records): a sector of it (512
-   * bytes, aligned in the file; at its ends, the part of a sector it covers) holds only zeros, as
-   * a sector the disk never wrote does. A crash can keep a later sector of a turn's write and lose
+   * already written (the zeros the log is filled with ahead of its records): a sector it lies in
+   * (512 bytes, aligned in the file; in its first, from where it starts) holds only zeros, as a
+   * sector the disk never wrote does. A crash can keep a later sector of a turn's write and lose
    * an earlier one, so such a record may be followed by whole ones, which were never acknowledged
    * (the fsync that would have covered them covers it too). This is the check etcd's WAL decoder
    * makes (`isTornEntry`). When the record's length reads as 0, the sectors its header is in are
