@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { DIR, EntryModel, entriesOf, logged, openDurable } from '../support/durable.js';
+import { DIR, EntryModel, entriesOf, logged, type Opened, openDurable, recordOffsets } from '../support/durable.js';
 import { ManualScheduler, SimDisk } from '../support/sim-disk.js';
 
 /*
@@ -26,6 +26,40 @@ function recordsEnd(bytes: Buffer): number {
 
 function zerosFrom(bytes: Buffer, from: number): boolean {
   return bytes.subarray(from).every((b) => b === 0);
+}
+
+/** A store under always on a new SimDisk, with k0-k4 written and acknowledged (revisions 1-5), and where their records end. */
+async function fiveAcknowledged() {
+  const disk = new SimDisk();
+  const scheduler = new ManualScheduler();
+  const first = await openDurable(disk, scheduler, { fsync: 'always' });
+  for (let i = 0; i < 5; i++) await logged(first.store.create(`k${i}`, `${i}`), scheduler);
+  return { disk, scheduler, first, end: recordsEnd(disk.bytes(SEGMENT)) };
+}
+
+/**
+ * One turn of three records of about 5 KB each after `end`, the machine stopping during its
+ * fsync, which had written the sectors after the first one of the turn but not that one.
+ */
+async function tornTurn(disk: SimDisk, scheduler: ManualScheduler, store: Opened['store'], end: number): Promise<void> {
+  disk.holdFsyncs = true;
+  for (let i = 0; i < 3; i++) void store.create(`big${i}`, JSON.stringify('z'.repeat(5000)));
+  await scheduler.settle();
+  disk.tornCrash((path, sector) => path !== SEGMENT || sector !== Math.floor(end / 512));
+}
+
+/** 60 keys written under `no` in segments of 4 KiB, then a clean stop. */
+async function sixtyInSmallSegments() {
+  const disk = new SimDisk();
+  const scheduler = new ManualScheduler();
+  const opened = await openDurable(disk, scheduler, { fsync: 'no', segmentBytes: 4096 });
+  for (let i = 0; i < 60; i++) await logged(opened.store.create(`key-${i}`, JSON.stringify('x'.repeat(100))), scheduler);
+  const segments = () =>
+    disk
+      .list(DIR)
+      .filter((n) => n.startsWith('wal-'))
+      .sort();
+  return { disk, scheduler, ...opened, segments };
 }
 
 describe('zeros written ahead of the log', () => {
@@ -64,11 +98,8 @@ describe('zeros written ahead of the log', () => {
   });
 
   it('a clean stop, and a finished segment, are cut back to their records', async () => {
-    const disk = new SimDisk();
-    const scheduler = new ManualScheduler();
-    const { store, persistence, clock } = await openDurable(disk, scheduler, { fsync: 'no', segmentBytes: 4096 });
-    for (let i = 0; i < 60; i++) await logged(store.create(`key-${i}`, JSON.stringify('x'.repeat(100))), scheduler);
-    const names = disk.list(DIR).filter((n) => n.startsWith('wal-'));
+    const { disk, scheduler, persistence, clock, segments } = await sixtyInSmallSegments();
+    const names = segments();
     expect(names.length).toBeGreaterThan(1);
     // Every finished segment ends with its last record.
     for (const name of names.slice(0, -1)) {
@@ -88,18 +119,11 @@ describe('zeros written ahead of the log', () => {
   });
 
   it('commits lost to zeros at the end of a segment that is not the last: the refusal names where they were lost', async () => {
-    const disk = new SimDisk();
-    const scheduler = new ManualScheduler();
-    const { store, persistence, clock } = await openDurable(disk, scheduler, { fsync: 'no', segmentBytes: 4096 });
-    for (let i = 0; i < 60; i++) await logged(store.create(`key-${i}`, JSON.stringify('x'.repeat(100))), scheduler);
+    const { disk, scheduler, persistence, clock, segments } = await sixtyInSmallSegments();
     await persistence.close();
-    const first = disk
-      .list(DIR)
-      .filter((n) => n.startsWith('wal-'))
-      .sort()[0] as string;
+    const first = segments()[0] as string;
     const bytes = disk.bytes(`${DIR}/${first}`);
-    let last = 8;
-    for (let at = 8; at < bytes.length; at += 8 + bytes.readUInt32LE(at + 4)) last = at;
+    const last = recordOffsets(bytes).at(-1) as number;
     // Its last commit reads as zeros, as the zeros ahead of the records would.
     disk.setBytes(`${DIR}/${first}`, Buffer.concat([bytes.subarray(0, last), Buffer.alloc(bytes.length - last + 8192)]));
     await expect(openDurable(disk, scheduler, { fsync: 'no', clock })).rejects.toThrow(
@@ -108,13 +132,9 @@ describe('zeros written ahead of the log', () => {
   });
 
   it('anything but zeros after the records is a torn tail: cut off with a warning, and it never comes back', async () => {
-    const disk = new SimDisk();
-    const scheduler = new ManualScheduler();
-    const first = await openDurable(disk, scheduler, { fsync: 'always' });
-    for (let i = 0; i < 5; i++) await logged(first.store.create(`k${i}`, `${i}`), scheduler);
+    const { disk, scheduler, first, end } = await fiveAcknowledged();
     disk.crash();
     const bytes = disk.bytes(SEGMENT);
-    const end = recordsEnd(bytes);
     // A block the disk wrote while the one before it was lost: zeros, then bytes.
     bytes.fill(0xa5, end + 4096, end + 8192);
     disk.setBytes(SEGMENT, bytes);
@@ -128,12 +148,7 @@ describe('zeros written ahead of the log', () => {
       },
     ]);
     expect(second.store.revision).toBe(5);
-    expect(
-      disk
-        .bytes(SEGMENT)
-        .subarray(end)
-        .every((b) => b === 0),
-    ).toBe(true);
+    expect(zerosFrom(disk.bytes(SEGMENT), end)).toBe(true);
     await logged(second.store.create('after', '"cut"'), scheduler);
     disk.crash();
 
@@ -148,18 +163,8 @@ describe('zeros written ahead of the log', () => {
   });
 
   it('a machine crash that kept later sectors of a write and lost an earlier one: a torn tail, cut with a warning, not damage', async () => {
-    const disk = new SimDisk();
-    const scheduler = new ManualScheduler();
-    const first = await openDurable(disk, scheduler, { fsync: 'always' });
-    for (let i = 0; i < 5; i++) await logged(first.store.create(`k${i}`, `${i}`), scheduler);
-    const end = recordsEnd(disk.bytes(SEGMENT));
-    // One turn of three records of about 5 KB each; the machine stops during its fsync, which
-    // had written the sectors after the first one of the turn but not that one.
-    disk.holdFsyncs = true;
-    for (let i = 0; i < 3; i++) void first.store.create(`big${i}`, JSON.stringify('z'.repeat(5000)));
-    await scheduler.settle();
-    const firstSector = Math.floor(end / 512);
-    disk.tornCrash((path, sector) => path !== SEGMENT || sector !== firstSector);
+    const { disk, scheduler, first, end } = await fiveAcknowledged();
+    await tornTurn(disk, scheduler, first.store, end);
 
     const second = await openDurable(disk, scheduler, { fsync: 'always', clock: first.clock });
     expect(second.log.lines.filter((l) => l.level !== 'info')).toEqual([
@@ -184,15 +189,8 @@ describe('zeros written ahead of the log', () => {
   });
 
   it("a stop before a torn tail's cut was durable: the next start cuts it again, saved beside the first copy", async () => {
-    const disk = new SimDisk();
-    const scheduler = new ManualScheduler();
-    const first = await openDurable(disk, scheduler, { fsync: 'always' });
-    for (let i = 0; i < 5; i++) await logged(first.store.create(`k${i}`, `${i}`), scheduler);
-    const end = recordsEnd(disk.bytes(SEGMENT));
-    disk.holdFsyncs = true;
-    for (let i = 0; i < 3; i++) void first.store.create(`big${i}`, JSON.stringify('z'.repeat(5000)));
-    await scheduler.settle();
-    disk.tornCrash((path, sector) => path !== SEGMENT || sector !== Math.floor(end / 512));
+    const { disk, scheduler, first, end } = await fiveAcknowledged();
+    await tornTurn(disk, scheduler, first.store, end);
     const torn = disk.bytes(SEGMENT);
     const saved: unknown[] = [];
     for (let round = 0; round < 2; round++) {
@@ -211,11 +209,7 @@ describe('zeros written ahead of the log', () => {
     // The first length of the first record of a turn that puts the next record's header across a
     // sector boundary, its length wholly in the second (it starts 508-511 bytes into a sector).
     const layout = async (length: number) => {
-      const disk = new SimDisk();
-      const scheduler = new ManualScheduler();
-      const opened = await openDurable(disk, scheduler, { fsync: 'always' });
-      for (let i = 0; i < 5; i++) await logged(opened.store.create(`k${i}`, `${i}`), scheduler);
-      const start = recordsEnd(disk.bytes(SEGMENT));
+      const { disk, scheduler, first: opened, end: start } = await fiveAcknowledged();
       disk.holdFsyncs = true;
       for (const [key, value] of [
         ['a', JSON.stringify('a'.repeat(length))],
@@ -256,8 +250,7 @@ describe('zeros written ahead of the log', () => {
     for (let i = 0; i < 10; i++) await logged(first.store.create(`k${i}`, `${i}`), scheduler);
     disk.crash();
     const bytes = disk.bytes(SEGMENT);
-    let at = 8;
-    for (let r = 0; r < 6; r++) at += 8 + bytes.readUInt32LE(at + 4); // the header, then revisions 1-5
+    const at = recordOffsets(bytes)[6] as number; // after the header and revisions 1-5
     bytes.writeUInt32LE(bytes.readUInt32LE(at + 4) + 65_536, at + 4);
     disk.setBytes(SEGMENT, bytes);
     await expect(openDurable(disk, scheduler, { fsync: 'always', clock: first.clock })).rejects.toThrow(
@@ -271,10 +264,7 @@ describe('zeros written ahead of the log', () => {
         fc.array(fc.boolean(), { minLength: 64, maxLength: 64 }),
         fc.array(fc.array(fc.integer({ min: 1, max: 2000 }), { minLength: 1, maxLength: 3 }), { minLength: 1, maxLength: 4 }),
         async (kept, turns) => {
-          const disk = new SimDisk();
-          const scheduler = new ManualScheduler();
-          const first = await openDurable(disk, scheduler, { fsync: 'always' });
-          for (let i = 0; i < 5; i++) await logged(first.store.create(`k${i}`, `${i}`), scheduler);
+          const { disk, scheduler, first } = await fiveAcknowledged();
           // Unacknowledged: `turns` turns of writes whose fsyncs never complete.
           disk.holdFsyncs = true;
           const values: string[] = [];
