@@ -1,5 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import { EtcdCalls } from '../src/store/etcd/etcd-calls.js';
+import { EtcdError, EtcdGateway, type EtcdTxnResponse, GRPC } from '../src/store/etcd/etcd-gateway.js';
 import { EtcdStore, type EtcdStoreOptions } from '../src/store/etcd/etcd-store.js';
+import type { EtcdTxnRequest } from '../src/store/etcd/etcd-txn.js';
+import { WriteBatcher } from '../src/store/etcd/write-batcher.js';
 import type { ChangeBatch, Entry } from '../src/store/store.js';
 import { StoreError } from '../src/store/store-error.js';
 import { FakeClock } from './helpers.js';
@@ -291,6 +295,132 @@ describe('TTLs on shared leases', () => {
     const lease = await leaseOf('second');
     expect(lease).toEqual(expect.any(String));
     expect(lease).not.toBe(revoked);
+  });
+});
+
+describe('writes made at the same moment share one etcd Txn (write-batcher.ts)', () => {
+  it('twenty creates at once commit at one revision; every answer, read and watcher agrees', async () => {
+    const [a, b] = await twoNodes();
+    const keys = Array.from({ length: 20 }, (_, i) => `k${i}`);
+    const announced = nextBatch(b, (batch) => batch.changes.length > 0);
+    // Each create plans on a's cache and queues its Txn within this turn of the event loop (no
+    // TTL, so no lease to ask etcd for first): the batcher sends them all in its next turn.
+    const written = await Promise.all(keys.map((key) => a.create(key, `"${key}"`)));
+    const revision = written[0]?.revision;
+    expect(written).toEqual(
+      keys.map((key) => ({
+        key,
+        value: `"${key}"`,
+        version: 1,
+        revision,
+        createdAt: expect.any(Number),
+        updatedAt: expect.any(Number),
+        expiresAt: Number.POSITIVE_INFINITY,
+      })),
+    );
+    const batch = await announced;
+    expect(batch).toEqual({ revision, changes: written.map((entry) => ({ type: 'put', ...entry, prev: null })) });
+    for (const [i, key] of keys.entries()) expect(await b.get(key, { consistent: true })).toEqual(written[i]);
+    // A write made after they were answered is a revision of its own.
+    expect((await a.create('after', '1')).revision).toBeGreaterThan(revision as number);
+  });
+
+  it('writes of one key at once are never in one batch: each commits in turn, on the one before', async () => {
+    const a = await node();
+    await a.create('counter', '0');
+    const results = await Promise.all(['1', '2', '3'].map((value) => a.replace('counter', value)));
+    expect(results.map((entry) => [entry.value, entry.version])).toEqual([
+      ['1', 2],
+      ['2', 3],
+      ['3', 4],
+    ]);
+    expect(new Set(results.map((entry) => entry.revision)).size).toBe(3);
+    expect(await a.get('counter', { consistent: true })).toEqual(results[2]);
+  });
+});
+
+describe('the batcher against etcd itself', () => {
+  const b64 = (text: string) => Buffer.from(text).toString('base64');
+  /** A create-only Txn of `key` (a raw etcd key), reading it back when it exists. */
+  const createTxn = (key: string, value: string, lease?: string): EtcdTxnRequest => ({
+    compare: [{ key: b64(key), target: 'MOD', result: 'EQUAL', mod_revision: '0' }],
+    success: [{ request_put: lease === undefined ? { key: b64(key), value: b64(value) } : { key: b64(key), value: b64(value), lease } }],
+    failure: [{ request_range: { key: b64(key) } }],
+  });
+  function batcher(): WriteBatcher {
+    const gateway = new EtcdGateway({ endpoints: endpoints() });
+    onTestFinished(() => gateway.close());
+    return new WriteBatcher(new EtcdCalls(gateway, 10_000, () => false));
+  }
+  const readBack = (answer: EtcdTxnResponse) => {
+    const kv = answer.responses?.[0]?.response_range?.kvs?.[0];
+    return kv === undefined ? undefined : Buffer.from(kv.value ?? '', 'base64').toString();
+  };
+
+  it('a write whose compare fails in a batch gets its own failure and fresh read; the others are applied at one revision', async () => {
+    const prefix = `raw-${++prefixes}/`;
+    await etcd('/v3/kv/put', { key: b64(`${prefix}taken`), value: b64('before') });
+    const writes = batcher();
+    const outcomes = [{ ambiguous: false }, { ambiguous: false }, { ambiguous: false }];
+    const [taken, x, y] = await Promise.all([
+      writes.send(createTxn(`${prefix}taken`, 'again'), outcomes[0] as { ambiguous: boolean }),
+      writes.send(createTxn(`${prefix}x`, 'x'), outcomes[1] as { ambiguous: boolean }),
+      writes.send(createTxn(`${prefix}y`, 'y'), outcomes[2] as { ambiguous: boolean }),
+    ]);
+    expect(taken?.succeeded).toBeUndefined();
+    expect(readBack(taken as EtcdTxnResponse)).toBe('before');
+    expect(x?.succeeded).toBe(true);
+    expect(y?.succeeded).toBe(true);
+    expect(x?.header?.revision).toBe(y?.header?.revision);
+    expect(taken?.header?.revision).toBe(x?.header?.revision);
+    expect(outcomes).toEqual([{ ambiguous: false }, { ambiguous: false }, { ambiguous: false }]);
+    const range = await etcd('/v3/kv/range', { key: b64(`${prefix}x`), range_end: b64(`${prefix}z`) });
+    expect(
+      (range.kvs as { key: string; mod_revision: string }[]).map((kv) => [Buffer.from(kv.key, 'base64').toString(), kv.mod_revision]),
+    ).toEqual([
+      [`${prefix}x`, x?.header?.revision],
+      [`${prefix}y`, y?.header?.revision],
+    ]);
+  });
+
+  it('a batch etcd refuses (a revoked lease in it) is sent again write by write: only that write gets the refusal', async () => {
+    const prefix = `refused-${++prefixes}/`;
+    const granted = await etcd('/v3/lease/grant', { TTL: 60 });
+    await etcd('/v3/lease/revoke', { ID: granted.ID });
+    const writes = batcher();
+    const results = await Promise.allSettled([
+      writes.send(createTxn(`${prefix}a`, 'a'), { ambiguous: false }),
+      writes.send(createTxn(`${prefix}leased`, 'l', granted.ID as string), { ambiguous: false }),
+      writes.send(createTxn(`${prefix}b`, 'b'), { ambiguous: false }),
+    ]);
+    expect(results[1]).toMatchObject({ status: 'rejected', reason: expect.any(EtcdError) });
+    expect(((results[1] as PromiseRejectedResult).reason as EtcdError).code).toBe(GRPC.notFound);
+    const [a, , b] = results.map((r) => (r.status === 'fulfilled' ? r.value : undefined));
+    expect(a?.succeeded).toBe(true);
+    expect(b?.succeeded).toBe(true);
+    // Sent alone, each at a revision of its own.
+    expect(a?.header?.revision).not.toBe(b?.header?.revision);
+    const range = await etcd('/v3/kv/range', { key: b64(prefix), range_end: b64(`${prefix}~`) });
+    expect((range.kvs as { key: string }[]).map((kv) => Buffer.from(kv.key, 'base64').toString())).toEqual([`${prefix}a`, `${prefix}b`]);
+  });
+
+  it('two Txns writing one key go in two batches, in the order they came', async () => {
+    const prefix = `twice-${++prefixes}/`;
+    const put = (value: string): EtcdTxnRequest => ({
+      compare: [],
+      success: [{ request_put: { key: b64(`${prefix}k`), value: b64(value) } }],
+      failure: [],
+    });
+    const writes = batcher();
+    const [first, other, second] = await Promise.all([
+      writes.send(put('1'), { ambiguous: false }),
+      writes.send(createTxn(`${prefix}other`, 'o'), { ambiguous: false }),
+      writes.send(put('2'), { ambiguous: false }),
+    ]);
+    expect(first?.header?.revision).toBe(other?.header?.revision);
+    expect(Number(second?.header?.revision)).toBeGreaterThan(Number(first?.header?.revision));
+    const range = await etcd('/v3/kv/range', { key: b64(`${prefix}k`) });
+    expect(range.kvs).toEqual([expect.objectContaining({ value: b64('2'), version: '2', mod_revision: second?.header?.revision })]);
   });
 });
 

@@ -14,9 +14,12 @@
 import { StoreError } from '../store-error.js';
 import { EtcdError, type EtcdGateway, GRPC } from './etcd-gateway.js';
 
-/** Set when a try of the call may have been applied (etcd did not answer it). */
+/** What the tries of a call came to, beyond its answer or error. */
 export interface CallOutcome {
+  /** Set when a try of the call may have been applied (etcd did not answer it). */
   ambiguous: boolean;
+  /** Set when etcd answered the last try with an error: that try was not applied. */
+  refused?: boolean;
 }
 
 export class EtcdCalls {
@@ -42,7 +45,10 @@ export class EtcdCalls {
         return await call();
       } catch (err) {
         if (!(err instanceof EtcdError)) throw err;
-        if (err.failure === 'refused') throw refusal(err);
+        if (err.failure === 'refused') {
+          outcome.refused = true;
+          throw refusal(err);
+        }
         if (err.failure === 'ambiguous') {
           outcome.ambiguous = true;
           unreachable = 0;

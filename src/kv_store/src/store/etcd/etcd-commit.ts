@@ -44,6 +44,7 @@ import {
 import { cachedEntryCost, type KeyspaceCache, type PendingWrite } from './keyspace-cache.js';
 import type { LeaseBuckets } from './lease-buckets.js';
 import type { EtcdLayout } from './stored-record.js';
+import { WriteBatcher } from './write-batcher.js';
 
 /** Plans per operation before a write that keeps conflicting is refused as 503. */
 const MAX_ATTEMPTS = 16;
@@ -80,8 +81,11 @@ export class EtcdCommitter {
   private acked = 0;
   /** The last write of each key this node has in flight (see inTurn). */
   private readonly turns = new Map<string, Promise<unknown>>();
+  private readonly batcher: WriteBatcher;
 
-  constructor(private readonly parts: CommitterParts) {}
+  constructor(private readonly parts: CommitterParts) {
+    this.batcher = new WriteBatcher(parts.calls);
+  }
 
   /** True when a read may come from the cache: the watch is live and has brought back every write this node acknowledged. */
   servesFromCache(): boolean {
@@ -171,7 +175,8 @@ export class EtcdCommitter {
         const outcome = { ambiguous: false };
         let answer: EtcdTxnResponse;
         try {
-          answer = await calls.send<EtcdTxnResponse>('/v3/kv/txn', txn, outcome);
+          // A write without a marker may share a Txn with others (write-batcher.ts says how).
+          answer = await (marker === undefined ? this.batcher.send(txn, outcome) : calls.send<EtcdTxnResponse>('/v3/kv/txn', txn, outcome));
         } catch (err) {
           if (err instanceof EtcdError && err.code === GRPC.notFound && /lease not found/.test(err.message)) {
             // A lease etcd revoked early: etcd checks leases after the compares held, so neither

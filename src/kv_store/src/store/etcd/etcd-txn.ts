@@ -110,7 +110,7 @@ export class EtcdSnapshot implements ViewSource {
   }
 }
 
-type RequestOp =
+export type RequestOp =
   | { request_range: { key: string; range_end?: string } }
   | { request_put: { key: string; value: string; lease?: string } }
   | { request_delete_range: { key: string } };
