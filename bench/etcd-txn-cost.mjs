@@ -1,13 +1,15 @@
 // bench/etcd-txn-cost.mjs: what etcd itself spends on a put, on a one-compare Txn (the shape of a
-// kv_store write), and on each watcher of the written prefix, through etcd's JSON gateway.
+// kv_store write), on such Txns nested 4 and 16 to a batch (the shape of kv_store's writes at the
+// same moment, write-batcher.ts), and on each watcher of the written prefix, through etcd's JSON
+// gateway.
 //
 //   node bench/etcd-txn-cost.mjs [--seconds 4] [--watchers "0 2"]
 //
 // Starts three etcd members on free loopback ports (temp data directories, removed after), then
 // for each number of watchers (gateway watch streams on the prefix, read and discarded) runs 50
 // requests in flight for --seconds of each kind, round-robin over the members, 1,000 keys, 300-byte
-// values, and prints req/s and the three members' CPU time per request. On a shared machine read
-// the CPU column, not req/s.
+// values, and prints writes/s and the three members' CPU time per write (a batch counts its
+// writes). On a shared machine read the CPU column, not the rate.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -68,16 +70,23 @@ function etcdCpuMicros() {
 
 const pools = members.map((m) => new Pool(m.client, { connections: 20 }));
 const value = b64('x'.repeat(300));
+const oneCompare = (key) => ({
+  compare: [{ key, target: 'MOD', result: 'GREATER', mod_revision: '-1' }],
+  success: [{ request_put: { key, value } }],
+  failure: [{ request_range: { key } }],
+});
+/** `size` one-compare Txns of consecutive keys (a batch never writes one key twice), nested in one. */
+const batch = (size) => () => {
+  const first = Math.floor(Math.random() * (1000 / size)) * size;
+  const success = Array.from({ length: size }, (_, i) => ({ request_txn: oneCompare(b64(`w/${first + i}`)) }));
+  return ['/v3/kv/txn', { success }, size];
+};
+// Each makes one request: its path, its body and how many writes it holds.
 const bodies = {
-  put: (key) => ['/v3/kv/put', { key, value }],
-  'txn (one compare)': (key) => [
-    '/v3/kv/txn',
-    {
-      compare: [{ key, target: 'MOD', result: 'GREATER', mod_revision: '-1' }],
-      success: [{ request_put: { key, value } }],
-      failure: [{ request_range: { key } }],
-    },
-  ],
+  put: (key) => ['/v3/kv/put', { key, value }, 1],
+  'txn (one compare)': (key) => ['/v3/kv/txn', oneCompare(key), 1],
+  'txn, 4 nested in one': batch(4),
+  'txn, 16 nested in one': batch(16),
 };
 
 async function post(pool, path, body) {
@@ -94,7 +103,7 @@ try {
     if (i > 200) throw new Error('etcd did not start');
     await sleep(100);
   }
-  console.log('| watchers | request | req/s | etcd CPU µs/req |\n| ---: | --- | ---: | ---: |');
+  console.log('| watchers | request | writes/s | etcd CPU µs/write |\n| ---: | --- | ---: | ---: |');
   for (const watchers of args.watchers.split(' ').map(Number)) {
     const streams = [];
     for (let w = 0; w < watchers; w++) {
@@ -118,12 +127,15 @@ try {
     for (const [name, body] of Object.entries(bodies)) {
       const cpu0 = etcdCpuMicros();
       let n = 0;
+      let requests = 0;
       const ends = Date.now() + SECONDS * 1000;
       await Promise.all(
         Array.from({ length: 50 }, async () => {
           while (Date.now() < ends) {
-            const [path, request] = body(b64(`w/${Math.floor(Math.random() * 1000)}`));
-            await post(pools[n++ % 3], path, request);
+            const [path, request, writes] = body(b64(`w/${Math.floor(Math.random() * 1000)}`));
+            const status = await post(pools[requests++ % 3], path, request);
+            if (status !== 200) throw new Error(`etcd answered ${status} to ${path}`);
+            n += writes;
           }
         }),
       );

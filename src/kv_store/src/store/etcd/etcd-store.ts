@@ -10,6 +10,7 @@
  *   cache-follower.ts   the one etcd watch that keeps it current (load, resume, reload, probe)
  *   change-records.ts   etcd's events as the port's changes
  *   etcd-commit.ts      the write path: every write one Txn (etcd-txn.ts builds it)
+ *   write-batcher.ts    single-key writes at the same moment sent as one Txn of nested Txns
  *   lease-buckets.ts    TTLs on shared leases
  *
  * Reads come from the node's cache while its watch is live and it has applied every write this

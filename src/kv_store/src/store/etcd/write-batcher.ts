@@ -4,8 +4,8 @@
  *
  * Why: what etcd spends on a Txn is mostly the Txn, not its keys: a Raft entry, a WAL fsync on
  * every member, an apply and a watch message to every node. Measured straight on the gateway
- * (bench/etcd-txn-cost.mjs, 50 in flight): a one-compare Txn costs the three members 956 µs of
- * CPU, and the same Txn nested sixteen to a batch 240 µs a write. docs/etcd-backend.md has the
+ * (bench/etcd-txn-cost.mjs, 50 in flight): a one-compare Txn cost the three members 822 µs of
+ * CPU, and the same Txn nested sixteen to a batch 232 µs a write. docs/etcd-backend.md has the
  * numbers.
  *
  * How: a write is queued and sent from the next turn of the event loop, with every write queued
