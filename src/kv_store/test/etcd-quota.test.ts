@@ -36,3 +36,36 @@ it("a write past etcd's storage quota is insufficient_storage naming it; reads s
     await store.close();
   }
 });
+
+it('writes made at the same moment (one etcd Txn, write-batcher.ts) are held to the quota too', async () => {
+  // A cluster of its own: the quota must start empty (etcd lets a Txn that it charges nothing
+  // past its quota check, and past its NOSPACE alarm: both are checked here).
+  const own = await startEtcdCluster({ extraArgs: ['--quota-backend-bytes', String(1_048_576)] });
+  const store = new EtcdStore({ connection: { endpoints: own.endpoints }, prefix: 'quota-batched/' });
+  try {
+    await store.whenLive();
+    const value = `"${'y'.repeat(100_000)}"`;
+    const acknowledged: string[] = [];
+    const refusals: unknown[] = [];
+    // Rounds of eight creates at once, until a round has a refusal (100 rounds would be 80 MB).
+    for (let round = 0; round < 100 && refusals.length === 0; round++) {
+      const keys = Array.from({ length: 8 }, (_, i) => `r${round}-${i}`);
+      const results = await Promise.allSettled(keys.map((key) => store.create(key, value)));
+      for (const [i, result] of results.entries()) {
+        if (result.status === 'fulfilled') acknowledged.push(keys[i] as string);
+        else refusals.push(result.reason);
+      }
+    }
+    expect(refusals.length).toBeGreaterThan(0);
+    for (const refusal of refusals) expect(refusal).toMatchObject({ reason: 'insufficient_storage' });
+    // etcd's NOSPACE alarm is up now: a whole round is refused.
+    const again = await Promise.allSettled(Array.from({ length: 8 }, (_, i) => store.create(`again-${i}`, value)));
+    expect(again.map((r) => (r.status === 'rejected' ? (r.reason as StoreError).reason : 'written'))).toEqual(
+      Array(8).fill('insufficient_storage'),
+    );
+    for (const key of acknowledged) expect(await store.get(key, { consistent: true })).toMatchObject({ value });
+  } finally {
+    await store.close();
+    await own.close();
+  }
+});

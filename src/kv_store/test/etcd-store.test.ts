@@ -337,6 +337,23 @@ describe('writes made at the same moment share one etcd Txn (write-batcher.ts)',
     expect(new Set(results.map((entry) => entry.revision)).size).toBe(3);
     expect(await a.get('counter', { consistent: true })).toEqual(results[2]);
   });
+
+  it('writes still queued when the node closes are refused 503 without being sent', async () => {
+    const prefix = `closing-${++prefixes}/`;
+    const a = await node({ prefix });
+    const pending = Array.from({ length: 5 }, (_, i) => a.create(`late-${i}`, '1'));
+    const closing = a.close();
+    const results = await Promise.allSettled(pending);
+    await closing;
+    for (const result of results) {
+      expect(result).toMatchObject({
+        status: 'rejected',
+        reason: { reason: 'backend_unavailable', message: expect.stringContaining('was not sent') },
+      });
+    }
+    const b64 = (text: string) => Buffer.from(text).toString('base64');
+    expect((await etcd('/v3/kv/range', { key: b64(`${prefix}d/`), range_end: b64(`${prefix}d0`) })).kvs).toBeUndefined();
+  });
 });
 
 describe('the batcher against etcd itself', () => {
@@ -347,10 +364,11 @@ describe('the batcher against etcd itself', () => {
     success: [{ request_put: lease === undefined ? { key: b64(key), value: b64(value) } : { key: b64(key), value: b64(value), lease } }],
     failure: [{ request_range: { key: b64(key) } }],
   });
-  function batcher(): WriteBatcher {
+  /** A batcher whose batches write `<prefix>m/batch`, as a node's on that prefix do. */
+  function batcher(prefix: string): WriteBatcher {
     const gateway = new EtcdGateway({ endpoints: endpoints() });
     onTestFinished(() => gateway.close());
-    return new WriteBatcher(new EtcdCalls(gateway, 10_000, () => false));
+    return new WriteBatcher(new EtcdCalls(gateway, 10_000, () => false), { key: `${prefix}m/batch`, value: 'test-node' });
   }
   const readBack = (answer: EtcdTxnResponse) => {
     const kv = answer.responses?.[0]?.response_range?.kvs?.[0];
@@ -360,7 +378,7 @@ describe('the batcher against etcd itself', () => {
   it('a write whose compare fails in a batch gets its own failure and fresh read; the others are applied at one revision', async () => {
     const prefix = `raw-${++prefixes}/`;
     await etcd('/v3/kv/put', { key: b64(`${prefix}taken`), value: b64('before') });
-    const writes = batcher();
+    const writes = batcher(prefix);
     const outcomes = [{ ambiguous: false }, { ambiguous: false }, { ambiguous: false }];
     const [taken, x, y] = await Promise.all([
       writes.send(createTxn(`${prefix}taken`, 'again'), outcomes[0] as { ambiguous: boolean }),
@@ -374,6 +392,9 @@ describe('the batcher against etcd itself', () => {
     expect(x?.header?.revision).toBe(y?.header?.revision);
     expect(taken?.header?.revision).toBe(x?.header?.revision);
     expect(outcomes).toEqual([{ ambiguous: false }, { ambiguous: false }, { ambiguous: false }]);
+    // The batch's top-level put, which etcd charges to its quota, at the same revision.
+    const marker = await etcd('/v3/kv/range', { key: b64(`${prefix}m/batch`) });
+    expect(marker.kvs).toEqual([expect.objectContaining({ value: b64('test-node'), mod_revision: x?.header?.revision })]);
     const range = await etcd('/v3/kv/range', { key: b64(`${prefix}x`), range_end: b64(`${prefix}z`) });
     expect(
       (range.kvs as { key: string; mod_revision: string }[]).map((kv) => [Buffer.from(kv.key, 'base64').toString(), kv.mod_revision]),
@@ -387,7 +408,7 @@ describe('the batcher against etcd itself', () => {
     const prefix = `refused-${++prefixes}/`;
     const granted = await etcd('/v3/lease/grant', { TTL: 60 });
     await etcd('/v3/lease/revoke', { ID: granted.ID });
-    const writes = batcher();
+    const writes = batcher(prefix);
     const results = await Promise.allSettled([
       writes.send(createTxn(`${prefix}a`, 'a'), { ambiguous: false }),
       writes.send(createTxn(`${prefix}leased`, 'l', granted.ID as string), { ambiguous: false }),
@@ -411,7 +432,7 @@ describe('the batcher against etcd itself', () => {
       success: [{ request_put: { key: b64(`${prefix}k`), value: b64(value) } }],
       failure: [],
     });
-    const writes = batcher();
+    const writes = batcher(prefix);
     const [first, other, second] = await Promise.all([
       writes.send(put('1'), { ambiguous: false }),
       writes.send(createTxn(`${prefix}other`, 'o'), { ambiguous: false }),

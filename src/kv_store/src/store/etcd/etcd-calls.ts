@@ -26,18 +26,21 @@ export class EtcdCalls {
   constructor(
     private readonly gateway: EtcdGateway,
     /** How long one operation may try (ms). */
-    private readonly timeoutMs: number,
+    readonly timeoutMs: number,
     private readonly closed: () => boolean,
   ) {}
 
-  /** POSTs `body` to `path` on etcd, as the header says. */
-  send<T>(path: string, body: unknown, outcome: CallOutcome = { ambiguous: false }): Promise<T> {
-    return this.retrying(() => this.gateway.call<T>(path, body), outcome);
+  /** POSTs `body` to `path` on etcd, as the header says, trying until `deadline` (ms since the epoch). */
+  send<T>(path: string, body: unknown, outcome: CallOutcome = { ambiguous: false }, deadline = Date.now() + this.timeoutMs): Promise<T> {
+    return this.retrying(() => this.gateway.call<T>(path, body), outcome, deadline);
   }
 
   /** Runs `call` (one or more etcd calls) as `send` runs one. */
-  async retrying<T>(call: () => Promise<T>, outcome: CallOutcome = { ambiguous: false }): Promise<T> {
-    const deadline = Date.now() + this.timeoutMs;
+  async retrying<T>(
+    call: () => Promise<T>,
+    outcome: CallOutcome = { ambiguous: false },
+    deadline = Date.now() + this.timeoutMs,
+  ): Promise<T> {
     const members = this.gateway.endpoints.length;
     let unreachable = 0;
     for (;;) {

@@ -84,7 +84,12 @@ export class EtcdCommitter {
   private readonly batcher: WriteBatcher;
 
   constructor(private readonly parts: CommitterParts) {
-    this.batcher = new WriteBatcher(parts.calls);
+    this.batcher = new WriteBatcher(parts.calls, { key: parts.layout.batchKey, value: parts.nodeId });
+  }
+
+  /** Refuses the writes still queued for a batch (not sent), and every later one. */
+  close(): void {
+    this.batcher.close();
   }
 
   /** True when a read may come from the cache: the watch is live and has brought back every write this node acknowledged. */

@@ -158,6 +158,7 @@ export class EtcdStore implements KvStore {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.writes.close();
     await this.follower.close();
     this.cache.close();
     await this.opening?.catch(() => undefined);

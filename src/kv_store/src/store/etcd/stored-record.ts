@@ -9,6 +9,9 @@
  *                     lease expiry, which etcd performs without saying why
  *   <prefix>m/sync    a node writes it after it (re)connects its watch; seeing its own write come
  *                     back tells the node its cache has caught up
+ *   <prefix>m/batch   rewritten (with the node's id) by every batch of writes made at the same
+ *                     moment (write-batcher.ts), at the batch's top level, so that etcd charges the
+ *                     batch to its storage quota
  *
  * One watch over the whole prefix sees all of it, in revision order.
  *
@@ -32,6 +35,7 @@ export class EtcdLayout {
   readonly idKey: string;
   readonly opKey: string;
   readonly syncKey: string;
+  readonly batchKey: string;
   private readonly dataPrefixBytes: Buffer;
 
   constructor(readonly prefix: string) {
@@ -40,6 +44,7 @@ export class EtcdLayout {
     this.idKey = `${prefix}m/id`;
     this.opKey = `${prefix}m/op`;
     this.syncKey = `${prefix}m/sync`;
+    this.batchKey = `${prefix}m/batch`;
   }
 
   /** The etcd key of a store key. */

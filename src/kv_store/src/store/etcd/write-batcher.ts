@@ -17,14 +17,24 @@
  * compares, so one write's failed If-Match is that write's alone, and the whole batch is one
  * revision, or none when no inner Txn wrote anything.
  *
- * What it keeps: etcd refuses a Txn that writes one key twice, so a batch never holds two writes
- * of one key (a node's writes of one key already take turns, etcd-commit.ts), and never a write
- * that carries the m/op marker (deletes and transactions go alone, so a revision holding a
- * marker holds only that write's changes). Resending a batch etcd did not answer is safe as
- * resending one write is: every inner Txn compares what its write was planned on. When etcd
- * refuses a batch (its request size or operations per Txn, set lower than this module's caps,
- * or a lease it no longer has), no write of it was applied, and each is sent again alone, to
- * get its own answer.
+ * What it keeps:
+ * - etcd refuses a Txn that writes one key twice, so a batch never holds two writes of one key
+ *   (a node's writes of one key already take turns, etcd-commit.ts), and a write waits while a
+ *   batch on its way touches its key; nor a write that carries the m/op marker (deletes and
+ *   transactions go alone, so a revision holding a marker holds only that write's changes).
+ * - etcd charges a Txn to its storage quota by its top-level puts only, so every batch also
+ *   rewrites `m/batch` (stored-record.ts): a batch is refused once etcd's quota is full (its
+ *   NOSPACE alarm), as a lone write is.
+ * - Resending a batch etcd did not answer is safe as resending one write is: every inner Txn
+ *   compares what its write was planned on.
+ * - When etcd refuses a batch (its request size or operations per Txn set lower than this
+ *   module's caps, a lease it no longer has, its quota), each write is sent again alone, for its
+ *   own answer; if an earlier try of the batch went unanswered, each write knows it may have
+ *   been applied. A refusal for size or operations also halves the caps.
+ * - A write's deadline (the operation timeout) runs from when it is queued: one still queued
+ *   when it passes is refused 503 without being sent, and a batch tries until the earliest
+ *   deadline among its writes.
+ * - When the store closes, writes still queued are refused 503 without being sent.
  *
  * What it changes: writes made at the same moment through one node can share a revision, as
  * the keys of one transaction do. Revisions still go up, never come back, and every write's
@@ -46,10 +56,12 @@ const MAX_BYTES = 512 * 1024;
 interface Queued {
   readonly txn: EtcdTxnRequest;
   readonly outcome: CallOutcome;
-  /** The etcd keys (base64) the Txn writes. */
+  /** The etcd keys (base64) the Txn compares, reads or writes. */
   readonly keys: readonly string[];
   /** Its keys' and values' base64 length. */
   readonly bytes: number;
+  /** When the write's operation timeout passes (ms since the epoch). */
+  readonly deadline: number;
   readonly resolve: (answer: EtcdTxnResponse) => void;
   readonly reject: (err: unknown) => void;
 }
@@ -62,28 +74,56 @@ interface NestedResponse {
 export class WriteBatcher {
   private queue: Queued[] = [];
   private inFlight = 0;
-  /** The keys the batches on their way write. */
-  private readonly busy = new Set<string>();
   private scheduled = false;
-  constructor(private readonly calls: EtcdCalls) {}
+  private closed = false;
+  private maxWrites = MAX_WRITES;
+  private maxBytes = MAX_BYTES;
+  /** The keys the batches on their way touch. */
+  private readonly busy = new Set<string>();
+  /** The top-level put of every batch (base64 key and value): see the header. */
+  private readonly marker: { readonly key: string; readonly value: string };
 
-  /** Sends `txn` (a single-key write without a marker) in the next batch; answers as `calls.send` would. */
+  constructor(
+    private readonly calls: EtcdCalls,
+    /** `m/batch` (an etcd key) and what a batch writes there (the node's id). */
+    marker: { readonly key: string; readonly value: string },
+  ) {
+    this.marker = { key: Buffer.from(marker.key).toString('base64'), value: Buffer.from(marker.value).toString('base64') };
+  }
+
+  /**
+   * Sends `txn` (the Txn of one write that carries no m/op marker and touches one key) in the
+   * next batch; answers as `calls.send` would, with `outcome` set as it sets it.
+   */
   send(txn: EtcdTxnRequest, outcome: CallOutcome): Promise<EtcdTxnResponse> {
+    if (this.closed) return Promise.reject(notSent('the node is closing'));
     return new Promise((resolve, reject) => {
-      const keys: string[] = [];
+      const keys = new Set<string>();
       let bytes = 0;
-      for (const op of txn.success) {
+      for (const compare of txn.compare) keys.add(compare.key);
+      for (const op of [...txn.success, ...txn.failure]) {
         if ('request_put' in op) {
-          keys.push(op.request_put.key);
+          keys.add(op.request_put.key);
           bytes += op.request_put.key.length + op.request_put.value.length;
         } else if ('request_delete_range' in op) {
-          keys.push(op.request_delete_range.key);
+          keys.add(op.request_delete_range.key);
           bytes += op.request_delete_range.key.length;
+        } else if ('request_range' in op) {
+          keys.add(op.request_range.key);
         }
       }
-      this.queue.push({ txn, outcome, keys, bytes, resolve, reject });
+      const deadline = Date.now() + this.calls.timeoutMs;
+      this.queue.push({ txn, outcome, keys: [...keys], bytes, deadline, resolve, reject });
       this.schedule();
     });
+  }
+
+  /** Refuses every write still queued (503, not sent) and every later one. */
+  close(): void {
+    this.closed = true;
+    const queued = this.queue;
+    this.queue = [];
+    for (const item of queued) item.reject(notSent('the node is closing'));
   }
 
   private schedule(): void {
@@ -93,7 +133,7 @@ export class WriteBatcher {
       this.scheduled = false;
       while (this.queue.length > 0 && this.inFlight < MAX_IN_FLIGHT) {
         const batch = this.take();
-        // Everything queued waits for a key a batch on its way writes: that batch's return goes on.
+        // Everything queued waits for a key a batch on its way touches: that batch's return goes on.
         if (batch.length === 0) return;
         const keys = batch.flatMap((item) => item.keys);
         for (const key of keys) this.busy.add(key);
@@ -108,19 +148,24 @@ export class WriteBatcher {
   }
 
   /**
-   * The next batch from the queue, in order, within the caps, and with no key twice or written
+   * The next batch from the queue, in order, within the caps, and with no key twice or touched
    * by a batch still on its way; the rest stay queued, and a write waits while an earlier one of
-   * its key does.
+   * its key does. A write whose deadline has passed is refused here.
    */
   private take(): Queued[] {
     const batch: Queued[] = [];
     const rest: Queued[] = [];
     const taken = new Set<string>();
     const waiting = new Set<string>();
+    const now = Date.now();
     let bytes = 0;
     for (const item of this.queue) {
+      if (item.deadline <= now) {
+        item.reject(notSent(`etcd took no write of this node for ${this.calls.timeoutMs} ms`));
+        continue;
+      }
       const free = item.keys.every((key) => !this.busy.has(key) && !taken.has(key) && !waiting.has(key));
-      const room = batch.length < MAX_WRITES && (batch.length === 0 || bytes + item.bytes <= MAX_BYTES);
+      const room = batch.length < this.maxWrites && (batch.length === 0 || bytes + item.bytes <= this.maxBytes);
       if (free && room) {
         batch.push(item);
         bytes += item.bytes;
@@ -137,23 +182,28 @@ export class WriteBatcher {
   private async run(batch: readonly Queued[]): Promise<void> {
     const [first] = batch;
     if (batch.length === 1 && first !== undefined) {
-      await this.calls.send<EtcdTxnResponse>('/v3/kv/txn', first.txn, first.outcome).then(first.resolve, first.reject);
+      await this.calls.send<EtcdTxnResponse>('/v3/kv/txn', first.txn, first.outcome, first.deadline).then(first.resolve, first.reject);
       return;
     }
     const outcome: CallOutcome = { ambiguous: false };
+    const deadline = Math.min(...batch.map((item) => item.deadline));
+    const success = [...batch.map((item) => ({ request_txn: item.txn })), { request_put: this.marker }];
     let answer: EtcdTxnResponse & NestedResponse;
     try {
-      answer = await this.calls.send('/v3/kv/txn', { success: batch.map((item) => ({ request_txn: item.txn })) }, outcome);
+      answer = await this.calls.send('/v3/kv/txn', { success }, outcome, deadline);
     } catch (err) {
-      if (outcome.refused === true && !outcome.ambiguous) {
-        // Nothing of the batch was applied: each write alone, for its own answer.
-        await Promise.all(batch.map((item) => this.run([item])));
+      for (const item of batch) if (outcome.ambiguous) item.outcome.ambiguous = true;
+      if (outcome.refused !== true) {
+        for (const item of batch) item.reject(err);
         return;
       }
-      for (const item of batch) {
-        if (outcome.ambiguous) item.outcome.ambiguous = true;
-        item.reject(err);
+      // The last try was refused, so not applied (an earlier one may have been: each write knows).
+      // Each write alone, for its own answer.
+      if (err instanceof StoreError && err.reason === 'too_many_ops') this.maxWrites = Math.max(1, Math.floor(batch.length / 2));
+      if (err instanceof StoreError && err.reason === 'value_too_large') {
+        this.maxBytes = Math.max(1, Math.floor(batch.reduce((sum, item) => sum + item.bytes, 0) / 2));
       }
+      await Promise.all(batch.map((item) => this.run([item])));
       return;
     }
     const responses = answer.responses ?? [];
@@ -172,4 +222,9 @@ export class WriteBatcher {
       item.resolve({ ...nested, header: answer.header });
     }
   }
+}
+
+/** A write refused before it was sent to etcd. */
+function notSent(why: string): StoreError {
+  return new StoreError('backend_unavailable', { why: `${why}; the write was not sent, so it was not applied` });
 }
