@@ -79,9 +79,9 @@ bench: build
 	bash bench/run.sh
 
 ## bench-etcd: GET and PUT through one and two kv_store nodes on a three-member etcd cluster, beside etcd's
-## JSON gateway and the in-memory kv_store (bench/etcd-nodes.mjs; docs/etcd-backend.md, "Numbers")
+## JSON gateway and the in-memory kv_store, three rounds (bench/etcd-nodes.mjs; docs/etcd-backend.md, "Numbers")
 bench-etcd: build
-	node bench/etcd-nodes.mjs
+	node bench/etcd-nodes.mjs --rounds 3
 
 ## soak: concurrent writers checked against a model for SOAK_DURATION_S seconds (default 300; CI runs 30 s inside make test)
 soak: build

@@ -4,7 +4,14 @@
 //
 //   npm run build && node bench/etcd-nodes.mjs                 # 5 s per row after 1 s of warm-up
 //   node bench/etcd-nodes.mjs --duration 2 --warmup 1         # smoke test
-//   options: --duration S, --warmup S, --connections N (50), --keys N (10000)
+//   node bench/etcd-nodes.mjs --rounds 3                      # every row three times, in turn
+//   options: --duration S, --warmup S, --connections N (50), --keys N (10000), --rounds N (1),
+//            --main FILE (the kv_store build to run; src/kv_store/dist/kv_store.js)
+//
+// With several rounds each row's numbers are the median of its rounds (req/s with their range),
+// and the ratios the issue sets targets for are taken round by round (a row against the row
+// beside it in the same round) and given as their median and range: on a shared machine the
+// rows' speed drifts from minute to minute, and a ratio within one round drifts less.
 //
 // Everything runs on this machine, on loopback: three etcd members (their own temp data
 // directories, removed after), three kv_store processes (`node dist/kv_store.js`: one in-memory, two
@@ -29,13 +36,16 @@ const { values: args } = parseArgs({
     warmup: { type: 'string', default: '1' },
     connections: { type: 'string', default: '50' },
     keys: { type: 'string', default: '10000' },
+    rounds: { type: 'string', default: '1' },
+    main: { type: 'string' },
   },
 });
+const ROUNDS = Number(args.rounds);
 const DURATION_MS = Number(args.duration) * 1000;
 const WARMUP_MS = Number(args.warmup) * 1000;
 const CONNECTIONS = Number(args.connections);
 const KEYS = Number(args.keys);
-const MAIN = fileURLToPath(new URL('../src/kv_store/dist/kv_store.js', import.meta.url));
+const MAIN = args.main ?? fileURLToPath(new URL('../src/kv_store/dist/kv_store.js', import.meta.url));
 const VALUE = JSON.stringify('0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ'.repeat(2).slice(0, 98));
 const children = [];
 const root = mkdtempSync(join(tmpdir(), 'kv-bench-etcd-'));
@@ -244,25 +254,56 @@ async function main() {
     ['kv_store on etcd, 2 nodes', 'GET (node cache)', [nodeA, nodeB], kvGet],
     ['kv_store on etcd, 2 nodes', 'PUT', [nodeA, nodeB], kvPut],
   ];
-  const results = [];
+  // runs[row][round]
+  const runs = rows.map(() => []);
   const kvPids = [memory, nodeA, nodeB].map((url) => pidOf.get(url));
-  for (const [target, load, urls, request] of rows) {
-    log(`${target}: ${load}`);
-    const r = await measure(urls, request, [kvPids, etcdPids]);
-    results.push({ target, load, ...r });
+  for (let round = 1; round <= ROUNDS; round++) {
+    for (const [i, [target, load, urls, request]] of rows.entries()) {
+      log(`${ROUNDS > 1 ? `round ${round}/${ROUNDS}, ` : ''}${target}: ${load}`);
+      runs[i].push(await measure(urls, request, [kvPids, etcdPids]));
+    }
   }
   const load1 = (await import('node:os')).loadavg()[0];
+  const median = (values) => {
+    const sorted = [...values].sort((a, b) => a - b);
+    const mid = Math.floor(sorted.length / 2);
+    return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+  };
+  const spread = (values, digits = 0) =>
+    values.length === 1 ? '' : ` (${Math.min(...values).toFixed(digits)}-${Math.max(...values).toFixed(digits)})`;
   console.log(
-    `\n| target | request | req/s | p50 ms | p99 ms | non-200 | kv_store CPU µs/req | etcd CPU µs/req | client CPU µs/req |\n| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |`,
+    `\n| target | request | req/s${ROUNDS > 1 ? `, median of ${ROUNDS} (range)` : ''} | p50 ms | p99 ms | non-200 | kv_store CPU µs/req | etcd CPU µs/req | client CPU µs/req |\n| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |`,
   );
-  for (const r of results) {
-    const [kv, etcd] = r.cpu.map((us) => Math.round(us));
+  for (const [i, [target, load]] of rows.entries()) {
+    const r = runs[i];
+    const of = (pick) => median(r.map(pick));
     console.log(
-      `| ${r.target} | ${r.load} | ${Math.round(r.rps)} | ${r.p50.toFixed(2)} | ${r.p99.toFixed(2)} | ${r.errors} | ${kv} | ${etcd} | ${Math.round(r.client)} |`,
+      `| ${target} | ${load} | ${Math.round(of((x) => x.rps))}${spread(r.map((x) => x.rps))} | ${of((x) => x.p50).toFixed(2)} | ${of((x) => x.p99).toFixed(2)} | ${r.reduce((n, x) => n + x.errors, 0)} | ${Math.round(of((x) => x.cpu[0]))} | ${Math.round(of((x) => x.cpu[1]))} | ${Math.round(of((x) => x.client))} |`,
     );
   }
+  // The issue's targets, as ratios of two rows of the same round.
+  const rowIndex = (target, load) => rows.findIndex(([t, l]) => t === target && l === load);
+  const ratio = (label, [aTarget, aLoad], [bTarget, bLoad], goal) => {
+    const a = runs[rowIndex(aTarget, aLoad)];
+    const b = runs[rowIndex(bTarget, bLoad)];
+    const ratios = a.map((x, round) => x.rps / b[round].rps);
+    return `| ${label} | ${median(ratios).toFixed(2)}×${spread(ratios, 2)} | ${goal} |`;
+  };
+  const gatewayPut = ["etcd's JSON gateway (3 members)", 'PUT (put)'];
+  const memoryGet = ['in-memory kv_store, 1 node', 'GET'];
+  console.log(`\n| ratio, round by round | median (range) | target |\n| --- | ---: | --- |`);
   console.log(
-    `\n(${CONNECTIONS} in flight, ${DURATION_MS / 1000} s per row after ${WARMUP_MS / 1000} s warm-up, ${KEYS} keys, 100-byte values; load average ${load1.toFixed(1)} at the end)`,
+    ratio(
+      'GET from the node cache, 1 node, against the in-memory store',
+      ['kv_store on etcd, 1 node', 'GET (node cache)'],
+      memoryGet,
+      '≥ 0.8×',
+    ),
+  );
+  console.log(ratio('PUT through 1 node, against the gateway put', ['kv_store on etcd, 1 node', 'PUT'], gatewayPut, '≥ 1×'));
+  console.log(ratio('PUT through 2 nodes, against the gateway put', ['kv_store on etcd, 2 nodes', 'PUT'], gatewayPut, '≥ 1×'));
+  console.log(
+    `\n(${CONNECTIONS} in flight, ${DURATION_MS / 1000} s per row after ${WARMUP_MS / 1000} s warm-up, ${ROUNDS} round${ROUNDS > 1 ? 's' : ''}, ${KEYS} keys, 100-byte values; load average ${load1.toFixed(1)} at the end)`,
   );
 }
 
