@@ -44,10 +44,11 @@ it('writes made at the same moment (one etcd Txn, write-batcher.ts) are held to 
   const store = new EtcdStore({ connection: { endpoints: own.endpoints }, prefix: 'quota-batched/' });
   try {
     await store.whenLive();
-    const value = `"${'y'.repeat(100_000)}"`;
+    // 20 KB each: a batch holds several (its keys and values up to 128 KiB in base64).
+    const value = `"${'y'.repeat(20_000)}"`;
     const acknowledged: string[] = [];
     const refusals: unknown[] = [];
-    // Rounds of eight creates at once, until a round has a refusal (100 rounds would be 80 MB).
+    // Rounds of eight creates at once, until a round has a refusal (100 rounds would be 16 MB).
     for (let round = 0; round < 100 && refusals.length === 0; round++) {
       const keys = Array.from({ length: 8 }, (_, i) => `r${round}-${i}`);
       const results = await Promise.allSettled(keys.map((key) => store.create(key, value)));

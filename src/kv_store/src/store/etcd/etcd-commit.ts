@@ -28,7 +28,7 @@ import { NEVER } from '../store.js';
 import { StoreError } from '../store-error.js';
 import { planTransaction, type TxnOutcome, type TxnPlan, type TxnRequest } from '../txn.js';
 import type { CacheFollower } from './cache-follower.js';
-import type { EtcdCalls } from './etcd-calls.js';
+import type { CallOutcome, EtcdCalls } from './etcd-calls.js';
 import { EtcdError, type EtcdTxnResponse, GRPC, int } from './etcd-gateway.js';
 import {
   comparesOf,
@@ -177,7 +177,7 @@ export class EtcdCommitter {
         };
         const pending = cache.expectWrite(write);
         unconfirmed.set(write, { plan, pending });
-        const outcome = { ambiguous: false };
+        const outcome: CallOutcome = { ambiguous: false };
         let answer: EtcdTxnResponse;
         try {
           // A write without a marker may share a Txn with others (write-batcher.ts says how).
@@ -190,6 +190,19 @@ export class EtcdCommitter {
             cache.done(pending);
             unconfirmed.delete(write);
             continue;
+          }
+          if (err instanceof StoreError && outcome.refused === true) {
+            if (!outcome.ambiguous) {
+              cache.done(pending);
+              unconfirmed.delete(write);
+            }
+            // Refused after a try that went unanswered (etcd's quota filled meanwhile, say): that
+            // try may have been applied, and the refusal would say it was not.
+            if (unconfirmed.size > 0) {
+              throw new StoreError('backend_unavailable', {
+                why: `etcd refused a retry of the write (${err.message}) after an earlier try went unanswered: it may have been applied; read the key to find out`,
+              });
+            }
           }
           throw err;
         }

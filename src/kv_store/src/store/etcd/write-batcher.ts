@@ -15,7 +15,7 @@
  * one. A batch is an outer Txn with no compares whose success branch is the writes' Txns
  * (etcd 3.3+ nests them): etcd applies each inner Txn's success or failure branch by its own
  * compares, so one write's failed If-Match is that write's alone, and the whole batch is one
- * revision, or none when no inner Txn wrote anything.
+ * revision (its `m/batch` put, below, makes one even when no inner Txn wrote anything).
  *
  * What it keeps:
  * - etcd refuses a Txn that writes one key twice, so a batch never holds two writes of one key
@@ -24,17 +24,20 @@
  *   transactions go alone, so a revision holding a marker holds only that write's changes).
  * - etcd charges a Txn to its storage quota by its top-level puts only, so every batch also
  *   rewrites `m/batch` (stored-record.ts): a batch is refused once etcd's quota is full (its
- *   NOSPACE alarm), as a lone write is.
+ *   NOSPACE alarm), as a lone write is. Since etcd charges the batch only that put, a batch
+ *   admitted just under the quota can pass it by up to MAX_BYTES, where a lone write cannot.
  * - Resending a batch etcd did not answer is safe as resending one write is: every inner Txn
  *   compares what its write was planned on.
  * - When etcd refuses a batch (its request size or operations per Txn set lower than this
  *   module's caps, a lease it no longer has, its quota), each write is sent again alone, for its
  *   own answer; if an earlier try of the batch went unanswered, each write knows it may have
- *   been applied. A refusal for size or operations also halves the caps.
+ *   been applied. A refusal for operations halves the cap on writes, and one for size the cap
+ *   on bytes when each write then fits alone (until the node restarts).
  * - A write's deadline (the operation timeout) runs from when it is queued: one still queued
  *   when it passes is refused 503 without being sent, and a batch tries until the earliest
  *   deadline among its writes.
- * - When the store closes, writes still queued are refused 503 without being sent.
+ * - When the store closes, writes still queued, and those of a refused batch, are refused 503
+ *   without being sent (again).
  *
  * What it changes: writes made at the same moment through one node can share a revision, as
  * the keys of one transaction do. Revisions still go up, never come back, and every write's
@@ -50,8 +53,12 @@ import type { EtcdTxnRequest } from './etcd-txn.js';
 const MAX_IN_FLIGHT = 2;
 /** Writes in one batch: half of etcd's default --max-txn-ops (128). */
 const MAX_WRITES = 64;
-/** A batch's keys and values, base64, in bytes: a third of etcd's default --max-request-bytes (1.5 MiB). */
-const MAX_BYTES = 512 * 1024;
+/**
+ * A batch's keys and values, base64, in bytes (about 96 KB of raw bytes): a twelfth of etcd's
+ * default --max-request-bytes (1.5 MiB), and how far past etcd's storage quota a batch can take
+ * it (see the header). Sixty-four writes of 100-byte values take about 16 KiB.
+ */
+const MAX_BYTES = 128 * 1024;
 
 interface Queued {
   readonly txn: EtcdTxnRequest;
@@ -179,6 +186,24 @@ export class WriteBatcher {
     return batch;
   }
 
+  /**
+   * Sends a write of a refused batch again, alone (not once the node is closing); answers false
+   * when etcd refuses it as too large on its own.
+   */
+  private async alone(item: Queued): Promise<boolean> {
+    if (this.closed) {
+      item.reject(item.outcome.ambiguous ? mayHaveBeenApplied('the node is closing') : notSent('the node is closing'));
+      return true;
+    }
+    try {
+      item.resolve(await this.calls.send<EtcdTxnResponse>('/v3/kv/txn', item.txn, item.outcome, item.deadline));
+      return true;
+    } catch (err) {
+      item.reject(err);
+      return !(err instanceof StoreError && err.reason === 'value_too_large');
+    }
+  }
+
   private async run(batch: readonly Queued[]): Promise<void> {
     const [first] = batch;
     if (batch.length === 1 && first !== undefined) {
@@ -199,11 +224,14 @@ export class WriteBatcher {
       }
       // The last try was refused, so not applied (an earlier one may have been: each write knows).
       // Each write alone, for its own answer.
-      if (err instanceof StoreError && err.reason === 'too_many_ops') this.maxWrites = Math.max(1, Math.floor(batch.length / 2));
-      if (err instanceof StoreError && err.reason === 'value_too_large') {
-        this.maxBytes = Math.max(1, Math.floor(batch.reduce((sum, item) => sum + item.bytes, 0) / 2));
+      if (err instanceof StoreError && err.reason === 'too_many_ops') {
+        this.maxWrites = Math.max(1, Math.min(this.maxWrites, Math.floor(batch.length / 2)));
       }
-      await Promise.all(batch.map((item) => this.run([item])));
+      const fitAlone = await Promise.all(batch.map((item) => this.alone(item)));
+      // Too large together and each small enough alone: etcd's --max-request-bytes is under the cap.
+      if (err instanceof StoreError && err.reason === 'value_too_large' && fitAlone.every(Boolean)) {
+        this.maxBytes = Math.max(1, Math.min(this.maxBytes, Math.floor(batch.reduce((sum, item) => sum + item.bytes, 0) / 2)));
+      }
       return;
     }
     const responses = answer.responses ?? [];
@@ -222,6 +250,13 @@ export class WriteBatcher {
       item.resolve({ ...nested, header: answer.header });
     }
   }
+}
+
+/** A write that may have been applied, which the node can no longer find out about. */
+function mayHaveBeenApplied(why: string): StoreError {
+  return new StoreError('backend_unavailable', {
+    why: `${why}, and an earlier try of the write went unanswered: it may have been applied; read the key to find out`,
+  });
 }
 
 /** A write refused before it was sent to etcd. */
