@@ -2,6 +2,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { EtcdStore } from '../src/store/etcd/etcd-store.js';
 import { StoreError } from '../src/store/store-error.js';
 import { type EtcdCluster, startEtcdCluster } from './support/etcd-cluster.js';
+import { openTcpGate } from './support/tcp-gate.js';
 
 // etcd's storage quota is the store's: a cluster with a 1 MiB quota (--quota-backend-bytes)
 // fills up, and kv_store answers insufficient_storage (507), naming etcd's reason; reads go on.
@@ -32,8 +33,38 @@ it("a write past etcd's storage quota is insufficient_storage naming it; reads s
     expect(written).toBeGreaterThan(0);
     expect(store.get('k0')).toMatchObject({ value });
     expect(await store.get('k0', { consistent: true })).toMatchObject({ value });
+    // A node that starts now cannot write m/sync either (etcd takes no put): it goes live on its
+    // fresh load, and serves reads from its cache.
+    const late = new EtcdStore({ connection: { endpoints: cluster?.endpoints ?? [] }, prefix: 'quota/' });
+    try {
+      late.start();
+      await expect.poll(() => late.ready(), { timeout: 20_000, interval: 50 }).toEqual({ ok: true, reason: expect.any(String) });
+      expect(late.get('k0')).toMatchObject({ value });
+      expect(late.get(`k${written - 1}`)).toMatchObject({ value });
+    } finally {
+      await late.close();
+    }
   } finally {
     await store.close();
+  }
+});
+
+it("a node whose watch reconnects while etcd's quota is full loads the keyspace again and serves from its cache", async () => {
+  // After the test above, etcd's NOSPACE alarm is up: no put is taken.
+  const gate = await openTcpGate(cluster?.endpoints[0] as string);
+  const store = new EtcdStore({ connection: { endpoints: [gate.url] }, prefix: 'quota/' });
+  try {
+    await store.whenLive();
+    const before = store.get('k0');
+    expect(before).toMatchObject({ version: 1 });
+    gate.cut();
+    await expect.poll(() => store.ready().ok, { timeout: 20_000, interval: 50 }).toBe(false);
+    await gate.restore();
+    await expect.poll(() => store.ready(), { timeout: 20_000, interval: 50 }).toEqual({ ok: true, reason: expect.any(String) });
+    expect(store.get('k0')).toEqual(before);
+  } finally {
+    await store.close();
+    await gate.close();
   }
 });
 

@@ -10,6 +10,10 @@
  *            revision applied + 1 on the next member, and catch up again
  *   reload:  when etcd has compacted the revision the watch needs, load again (the cache tells
  *            its subscribers the difference)
+ *   no space: while etcd's storage quota is full (its NOSPACE alarm refuses every put, m/sync's
+ *            too), a watch started right after a load goes live without the m/sync barrier: a
+ *            load is a linearizable read, as fresh as the barrier would have made the cache. A
+ *            watch that resumed loads again first.
  *
  * While the follower is not live, the node does not serve reads from the cache: it reads from
  * etcd (or answers 503 when etcd cannot be reached). While it is live, a probe every
@@ -42,6 +46,8 @@ export class CacheFollower {
   private current: FollowerState = 'starting';
   private why = 'loading the keyspace from etcd';
   private loaded = false;
+  /** True while the watch is the first since a load (not a resume). */
+  private freshLoad = false;
   private readonly stop = new AbortController();
   private watchAbort: AbortController | undefined;
   private barrierRevision = Number.POSITIVE_INFINITY;
@@ -88,7 +94,10 @@ export class CacheFollower {
     let delay = RETRY_MIN_MS;
     while (!this.stop.signal.aborted) {
       try {
-        if (!this.loaded) await this.load();
+        if (!this.loaded) {
+          await this.load();
+          this.freshLoad = true;
+        }
         delay = RETRY_MIN_MS;
         await this.follow();
       } catch (err) {
@@ -170,6 +179,7 @@ export class CacheFollower {
     } finally {
       this.stop.signal.removeEventListener('abort', onStop);
       this.barrierRevision = Number.POSITIVE_INFINITY;
+      this.freshLoad = false;
     }
     if (compacted !== undefined) throw compacted;
     if (this.stop.signal.aborted) return;
@@ -190,6 +200,17 @@ export class CacheFollower {
           return;
         } catch (err) {
           this.why = `the node's watch on etcd is catching up (${(err as Error).message})`;
+          if (/database space exceeded/.test((err as Error).message)) {
+            // etcd takes no put (see the header): live on a fresh load, else load again.
+            this.logger?.warn({ member }, "etcd's storage quota is full: the node cannot write m/sync, and follows etcd from a fresh load");
+            if (this.freshLoad) {
+              this.goLive(member, watch);
+            } else {
+              this.loaded = false;
+              watch.abort();
+            }
+            return;
+          }
           await sleep(500, watch.signal);
         }
       }

@@ -310,9 +310,15 @@ export class EtcdStore implements KvStore {
     return `etcd refused the request: ${err.message} (KV_ETCD_USERNAME needs a role with readwrite on the prefix '${prefix}': etcdctl role grant-permission <role> readwrite '${prefix}' --prefix=true)`;
   }
 
-  /** The store id under <prefix>m/id: made by the first node (a create-only Txn), read by every other. */
+  /**
+   * The store id under <prefix>m/id: made by the first node (a create-only Txn), read by every
+   * other. Read first: while etcd's storage quota is full it refuses a Txn with a put in it
+   * before looking at its compares.
+   */
   private async ensureStoreId(): Promise<string> {
     const key = b64(this.layout.idKey);
+    const held = unb64((await this.gateway.call<EtcdRangeResponse>('/v3/kv/range', { key })).kvs?.[0]?.value);
+    if (held !== '') return held;
     const id = randomUUID();
     const answer = await this.gateway.call<EtcdTxnResponse>('/v3/kv/txn', {
       compare: [{ key, target: 'CREATE', result: 'EQUAL', create_revision: '0' }],
