@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { EtcdStore } from '../src/store/etcd/etcd-store.js';
+import type { ChangeBatch } from '../src/store/store.js';
 import { StoreError } from '../src/store/store-error.js';
 import { type EtcdCluster, startEtcdCluster } from './support/etcd-cluster.js';
 import { openTcpGate } from './support/tcp-gate.js';
@@ -55,13 +56,29 @@ it("a node whose watch reconnects while etcd's quota is full loads the keyspace 
   const store = new EtcdStore({ connection: { endpoints: [gate.url] }, prefix: 'quota/' });
   try {
     await store.whenLive();
+    await expect(store.create('one-more', '1')).rejects.toMatchObject({ reason: 'insufficient_storage' });
     const before = store.get('k0');
     expect(before).toMatchObject({ version: 1 });
+    expect(store.get('k1')).toMatchObject({ version: 1 });
+    const announced: ChangeBatch[] = [];
+    store.subscribe((batch) => {
+      announced.push(batch);
+    });
     gate.cut();
     await expect.poll(() => store.ready().ok, { timeout: 20_000, interval: 50 }).toBe(false);
+    // etcd still takes a delete: one made while the node is cut off reaches it through the load.
+    const deleted = await fetch(`${cluster?.endpoints[0]}/v3/kv/deleterange`, {
+      method: 'POST',
+      body: JSON.stringify({ key: Buffer.from('quota/d/k1').toString('base64') }),
+    });
+    expect(((await deleted.json()) as { deleted?: string }).deleted).toBe('1');
     await gate.restore();
     await expect.poll(() => store.ready(), { timeout: 20_000, interval: 50 }).toEqual({ ok: true, reason: expect.any(String) });
     expect(store.get('k0')).toEqual(before);
+    expect(store.get('k1')).toBeUndefined();
+    expect(announced.flatMap((batch) => batch.changes)).toEqual([
+      { type: 'delete', key: 'k1', revision: expect.any(Number), reason: 'delete', prev: expect.objectContaining({ version: 1 }) },
+    ]);
   } finally {
     await store.close();
     await gate.close();

@@ -11,9 +11,10 @@
  *   reload:  when etcd has compacted the revision the watch needs, load again (the cache tells
  *            its subscribers the difference)
  *   no space: while etcd's storage quota is full (its NOSPACE alarm refuses every put, m/sync's
- *            too), a watch started right after a load goes live without the m/sync barrier: a
- *            load is a linearizable read, as fresh as the barrier would have made the cache. A
- *            watch that resumed loads again first.
+ *            too), a watch started right after a load goes live without the m/sync barrier: the
+ *            cache is as fresh as the load (a linearizable read at its first page's revision R),
+ *            and what etcd commits after R reaches it through the watch, as always. A watch that
+ *            resumed loads again first.
  *
  * While the follower is not live, the node does not serve reads from the cache: it reads from
  * etcd (or answers 503 when etcd cannot be reached). While it is live, a probe every
@@ -46,8 +47,8 @@ export class CacheFollower {
   private current: FollowerState = 'starting';
   private why = 'loading the keyspace from etcd';
   private loaded = false;
-  /** True while the watch is the first since a load (not a resume). */
-  private freshLoad = false;
+  /** Set when the follower drops its cache to load it again, and why (the reason /readyz gives). */
+  private reloading: string | undefined;
   private readonly stop = new AbortController();
   private watchAbort: AbortController | undefined;
   private barrierRevision = Number.POSITIVE_INFINITY;
@@ -94,12 +95,10 @@ export class CacheFollower {
     let delay = RETRY_MIN_MS;
     while (!this.stop.signal.aborted) {
       try {
-        if (!this.loaded) {
-          await this.load();
-          this.freshLoad = true;
-        }
+        const fresh = !this.loaded;
+        if (fresh) await this.load();
         delay = RETRY_MIN_MS;
-        await this.follow();
+        await this.follow(fresh);
       } catch (err) {
         if (this.stop.signal.aborted) break;
         if (err instanceof WatchCompacted) this.loaded = false;
@@ -114,7 +113,9 @@ export class CacheFollower {
     if (this.current === 'closed') return;
     if (this.current === 'live') this.logger?.warn({ why }, 'etcd watch lost; reads go to etcd until it catches up');
     this.current = 'behind';
-    this.why = this.loaded ? `the node's watch on etcd is reconnecting (${why})` : `the node cannot load the keyspace from etcd (${why})`;
+    this.why =
+      this.reloading ??
+      (this.loaded ? `the node's watch on etcd is reconnecting (${why})` : `the node cannot load the keyspace from etcd (${why})`);
     clearInterval(this.probeTimer);
   }
 
@@ -142,10 +143,14 @@ export class CacheFollower {
     }
     this.cache.load(kvs, revision ?? 0);
     this.loaded = true;
+    this.reloading = undefined;
   }
 
-  /** Watches from the cache's revision + 1 until the stream ends (it only ends by failing). */
-  private async follow(): Promise<void> {
+  /**
+   * Watches from the cache's revision + 1 until the stream ends (it only ends by failing);
+   * `fresh` when the cache was loaded just before (see the header's no space).
+   */
+  private async follow(fresh: boolean): Promise<void> {
     const abort = new AbortController();
     this.watchAbort = abort;
     const onStop = () => abort.abort();
@@ -169,7 +174,7 @@ export class CacheFollower {
           return;
         }
         if (message.created === true) {
-          this.catchUp(member, abort);
+          this.catchUp(member, abort, fresh);
           return;
         }
         if (message.events !== undefined && message.events.length > 0) this.cache.apply(message.events);
@@ -179,7 +184,6 @@ export class CacheFollower {
     } finally {
       this.stop.signal.removeEventListener('abort', onStop);
       this.barrierRevision = Number.POSITIVE_INFINITY;
-      this.freshLoad = false;
     }
     if (compacted !== undefined) throw compacted;
     if (this.stop.signal.aborted) return;
@@ -187,7 +191,7 @@ export class CacheFollower {
   }
 
   /** Writes m/sync until a write succeeds; its revision, once the watch brings it, means caught up. */
-  private catchUp(member: string, watch: AbortController): void {
+  private catchUp(member: string, watch: AbortController, fresh: boolean): void {
     const attempt = async (): Promise<void> => {
       while (!watch.signal.aborted) {
         try {
@@ -199,14 +203,16 @@ export class CacheFollower {
           if (this.cache.revision >= this.barrierRevision) this.goLive(member, watch);
           return;
         } catch (err) {
+          if (watch.signal.aborted) return;
           this.why = `the node's watch on etcd is catching up (${(err as Error).message})`;
-          if (/database space exceeded/.test((err as Error).message)) {
+          if (err instanceof EtcdError && err.failure === 'refused' && /database space exceeded/.test(err.message)) {
             // etcd takes no put (see the header): live on a fresh load, else load again.
             this.logger?.warn({ member }, "etcd's storage quota is full: the node cannot write m/sync, and follows etcd from a fresh load");
-            if (this.freshLoad) {
+            if (fresh) {
               this.goLive(member, watch);
             } else {
               this.loaded = false;
+              this.reloading = "etcd's storage quota is full, so the node cannot write m/sync: it loads the keyspace again";
               watch.abort();
             }
             return;

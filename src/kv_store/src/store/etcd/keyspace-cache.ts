@@ -214,7 +214,10 @@ export class KeyspaceCache {
         if (old?.revision !== entry.revision) changes.push({ type: 'put', ...entry, prev: old === undefined ? null : previous(old) });
       }
       for (const [key, old] of before) {
-        if (!this.entries.has(key)) changes.push({ type: 'delete', key, revision, reason: 'delete', prev: previous(old) });
+        // Why it went is not known here: as for an event without a marker (change-records.ts),
+        // a key that had a TTL expired.
+        const reason = old.expiresAt !== NEVER ? 'expired' : 'delete';
+        if (!this.entries.has(key)) changes.push({ type: 'delete', key, revision, reason, prev: previous(old) });
       }
       if (changes.length > 0) this.announce({ revision, changes });
     }
