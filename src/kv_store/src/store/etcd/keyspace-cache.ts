@@ -28,7 +28,7 @@ import type { Change, ChangeBatch, ChangeListener, DeleteChange, Entry, KeyRange
 import { inKeyRange, NEVER } from '../store.js';
 import { byRevision, changeOf, previous, type RevisionEvents } from './change-records.js';
 import { type EtcdEvent, type EtcdKeyValue, int } from './etcd-gateway.js';
-import { decodeRecord, type EtcdLayout } from './stored-record.js';
+import { decodeMarker, decodeRecord, type EtcdLayout } from './stored-record.js';
 
 /**
  * Bytes the cache holds for one entry, as charged against KV_MAX_MEMORY_BYTES: the Entry object
@@ -203,8 +203,19 @@ export class KeyspaceCache {
     this.history = new ChangeHistory(this.historyLimits);
     this.ringStart = revision;
     for (const kv of kvs) {
-      const decoded = this.decode(kv);
-      if (decoded !== undefined) this.insert(decoded.entry);
+      const key = this.layout.keyOf(Buffer.from(kv.key, 'base64'));
+      if (key === undefined) {
+        // The m/op marker names the last delete or transaction: a write of this node's that went
+        // unanswered may be it (as may a record below), seen here and not on the watch.
+        if (Buffer.from(kv.key, 'base64').toString('utf8') !== this.layout.opKey) continue;
+        const marker = decodeMarker(Buffer.from(kv.value ?? '', 'base64'));
+        if (marker !== undefined) this.settleWrite(marker.write, int(kv.mod_revision));
+        continue;
+      }
+      const decoded = this.decode(kv, key);
+      if (decoded === undefined) continue;
+      this.insert(decoded.entry);
+      if (decoded.write !== '') this.settleWrite(decoded.write, decoded.entry.revision);
     }
     this.lastRevision = revision;
     if (reload) {

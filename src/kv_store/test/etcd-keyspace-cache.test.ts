@@ -1,0 +1,38 @@
+import { describe, expect, it } from 'vitest';
+import { KeyspaceCache } from '../src/store/etcd/keyspace-cache.js';
+import { EtcdLayout, encodeMarker, encodeRecord } from '../src/store/etcd/stored-record.js';
+import { DEFAULT_HISTORY } from '../src/store/memory/memory-store.js';
+import { NEVER } from '../src/store/store.js';
+
+// A node looks for a write etcd did not answer by its write id (etcd-commit.ts, findApplied):
+// on the watch, and also in a load of the keyspace, when its watch had to load again (etcd
+// compacted the history it needed, or etcd's quota is full) and so never saw the write's event.
+
+const b64 = (text: string) => Buffer.from(text).toString('base64');
+const layout = new EtcdLayout('p/');
+
+/** A stored record of `key` as etcd holds it, written by `write` at `revision`. */
+function record(key: string, write: string, revision: number) {
+  const entry = { value: '1', version: 1, createdAt: 1000, updatedAt: 1000, expiresAt: NEVER };
+  return { key: b64(layout.dataKey(key)), value: b64(encodeRecord(entry, write)), mod_revision: String(revision) };
+}
+
+describe('the node cache, loaded again', () => {
+  it('settles a write the node is waiting for when the load holds its record, or the m/op marker it wrote', () => {
+    const cache = new KeyspaceCache(layout, DEFAULT_HISTORY);
+    cache.load([], 5);
+    const put = cache.expectWrite('node:1');
+    const deleted = cache.expectWrite('node:2');
+    const neither = cache.expectWrite('node:3');
+    cache.load(
+      [
+        record('a', 'node:1', 7),
+        record('b', 'other:9', 8),
+        { key: b64(layout.opKey), value: b64(encodeMarker({ reason: 'delete', write: 'node:2' })), mod_revision: '9' },
+      ],
+      9,
+    );
+    expect([put.revision, deleted.revision, neither.revision]).toEqual([7, 9, undefined]);
+    expect(cache.raw('a')).toMatchObject({ key: 'a', value: '1', revision: 7 });
+  });
+});
