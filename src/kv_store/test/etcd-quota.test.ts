@@ -34,6 +34,11 @@ it("a write past etcd's storage quota is insufficient_storage naming it; reads s
     expect(written).toBeGreaterThan(0);
     expect(store.get('k0')).toMatchObject({ value });
     expect(await store.get('k0', { consistent: true })).toMatchObject({ value });
+    // Unlike KV_MAX_KEYS, etcd's full quota refuses every write: an overwrite is a put, and a
+    // delete writes the m/op marker with it (etcd frees space only once compacted and defragmented).
+    await expect(store.replace('k0', '"small"')).rejects.toMatchObject({ reason: 'insufficient_storage' });
+    await expect(store.delete('k0')).rejects.toMatchObject({ reason: 'insufficient_storage' });
+    expect(await store.get('k0', { consistent: true })).toMatchObject({ value, version: 1 });
     // A node that starts now cannot write m/sync either (etcd takes no put): it goes live on its
     // fresh load, and serves reads from its cache.
     const late = new EtcdStore({ connection: { endpoints: cluster?.endpoints ?? [] }, prefix: 'quota/' });
