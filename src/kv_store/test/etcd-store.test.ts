@@ -67,6 +67,8 @@ function nextBatch(store: EtcdStore, match: (batch: ChangeBatch) => boolean): Pr
   });
 }
 
+const b64 = (text: string) => Buffer.from(text).toString('base64');
+
 /** etcd's JSON gateway, straight (for what the test checks behind the store's back). */
 async function etcd(path: string, body: unknown): Promise<Record<string, unknown>> {
   const response = await fetch(`${endpoints()[0]}${path}`, { method: 'POST', body: JSON.stringify(body) });
@@ -351,13 +353,11 @@ describe('writes made at the same moment share one etcd Txn (write-batcher.ts)',
         reason: { reason: 'backend_unavailable', message: expect.stringContaining('was not sent') },
       });
     }
-    const b64 = (text: string) => Buffer.from(text).toString('base64');
     expect((await etcd('/v3/kv/range', { key: b64(`${prefix}d/`), range_end: b64(`${prefix}d0`) })).kvs).toBeUndefined();
   });
 });
 
 describe('the batcher against etcd itself', () => {
-  const b64 = (text: string) => Buffer.from(text).toString('base64');
   /** A create-only Txn of `key` (a raw etcd key), reading it back when it exists. */
   const createTxn = (key: string, value: string, lease?: string): EtcdTxnRequest => ({
     compare: [{ key: b64(key), target: 'MOD', result: 'EQUAL', mod_revision: '0' }],

@@ -203,11 +203,12 @@ export class KeyspaceCache {
     this.history = new ChangeHistory(this.historyLimits);
     this.ringStart = revision;
     for (const kv of kvs) {
-      const key = this.layout.keyOf(Buffer.from(kv.key, 'base64'));
+      const etcdKey = Buffer.from(kv.key, 'base64');
+      const key = this.layout.keyOf(etcdKey);
       if (key === undefined) {
         // The m/op marker names the last delete or transaction: a write of this node's that went
         // unanswered may be it (as may a record below), seen here and not on the watch.
-        if (Buffer.from(kv.key, 'base64').toString('utf8') !== this.layout.opKey) continue;
+        if (etcdKey.toString('utf8') !== this.layout.opKey) continue;
         const marker = decodeMarker(Buffer.from(kv.value ?? '', 'base64'));
         if (marker !== undefined) this.settleWrite(marker.write, int(kv.mod_revision));
         continue;

@@ -187,8 +187,8 @@ export class WriteBatcher {
   }
 
   /**
-   * Sends a write of a refused batch again, alone (not once the node is closing); answers false
-   * when etcd refuses it as too large on its own.
+   * Sends one write alone: a batch of one, or a write of a refused batch again (not once the
+   * node is closing); answers false when etcd refuses it as too large on its own.
    */
   private async alone(item: Queued): Promise<boolean> {
     if (this.closed) {
@@ -207,7 +207,7 @@ export class WriteBatcher {
   private async run(batch: readonly Queued[]): Promise<void> {
     const [first] = batch;
     if (batch.length === 1 && first !== undefined) {
-      await this.calls.send<EtcdTxnResponse>('/v3/kv/txn', first.txn, first.outcome, first.deadline).then(first.resolve, first.reject);
+      await this.alone(first);
       return;
     }
     const outcome: CallOutcome = { ambiguous: false };
