@@ -34,5 +34,16 @@ describe('the node cache, loaded again', () => {
     );
     expect([put.revision, deleted.revision, neither.revision]).toEqual([7, 9, undefined]);
     expect(cache.raw('a')).toMatchObject({ key: 'a', value: '1', revision: 7 });
+    // Neither found: not applied, or applied and replaced in the revisions the reload skipped.
+    expect([put.lost, deleted.lost, neither.lost]).toEqual([false, false, true]);
+    // A write expected after the reload has lost nothing.
+    expect(cache.expectWrite('node:4').lost).toBe(false);
+  });
+
+  it('marks no write lost on its first load: there were no revisions before to skip', () => {
+    const cache = new KeyspaceCache(layout, DEFAULT_HISTORY);
+    const early = cache.expectWrite('node:1');
+    cache.load([record('b', 'other:9', 8)], 9);
+    expect(early).toMatchObject({ revision: undefined, lost: false });
   });
 });

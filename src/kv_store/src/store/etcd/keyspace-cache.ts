@@ -60,10 +60,19 @@ interface Waiter {
   readonly resolve: (reached: boolean) => void;
 }
 
-/** A write the node sent: settled with the revision at which the watch brought its write id back. */
+/**
+ * A write the node sent: settled with the revision at which the watch brought its write id back,
+ * or marked `lost` when a reload of the keyspace skipped revisions it may have been applied at.
+ */
 export interface PendingWrite {
   readonly id: string;
   revision: number | undefined;
+  /**
+   * A reload found neither its record nor the m/op marker naming it: it was not applied, or it
+   * was and a later write replaced its record in the revisions the reload skipped (a load holds
+   * only each key's newest record). Which, no one can tell any more.
+   */
+  lost: boolean;
 }
 
 export class KeyspaceCache {
@@ -171,7 +180,7 @@ export class KeyspaceCache {
 
   /** Watches for write `id` on the watch from now on; `done` forgets it. */
   expectWrite(id: string): PendingWrite {
-    const pending: PendingWrite = { id, revision: undefined };
+    const pending: PendingWrite = { id, revision: undefined, lost: false };
     this.pending.set(id, pending);
     return pending;
   }
@@ -220,6 +229,7 @@ export class KeyspaceCache {
     }
     this.lastRevision = revision;
     if (reload) {
+      for (const pending of this.pending.values()) if (pending.revision === undefined) pending.lost = true;
       const changes: (PutChange | DeleteChange)[] = [];
       for (const [key, entry] of this.entries) {
         const old = before.get(key);
