@@ -10,8 +10,19 @@ import { openTcpGate } from './support/tcp-gate.js';
 let cluster: EtcdCluster | undefined;
 beforeAll(async () => {
   cluster = await startEtcdCluster({ extraArgs: ['--quota-backend-bytes', String(1_048_576)] });
+  // Keys outside every store's prefix, for a test below to move etcd's revision with while its
+  // quota is full (a delete is all etcd takes then), where no node's watch sees it.
+  for (const key of ['outside/a', 'outside/b']) await gateway('/v3/kv/put', { key: b64(key), value: b64('1') });
 });
 afterAll(() => cluster?.close());
+
+const b64 = (text: string) => Buffer.from(text).toString('base64');
+
+/** A call straight to etcd's gateway on the first member. */
+async function gateway(path: string, body: unknown): Promise<{ header?: { revision?: string }; kvs?: unknown[] }> {
+  const response = await fetch(`${cluster?.endpoints[0]}${path}`, { method: 'POST', body: JSON.stringify(body) });
+  return (await response.json()) as { header?: { revision?: string }; kvs?: unknown[] };
+}
 
 it("a write past etcd's storage quota is insufficient_storage naming it; reads still work", async () => {
   const store = new EtcdStore({ connection: { endpoints: cluster?.endpoints ?? [] }, prefix: 'quota/' });
@@ -87,6 +98,30 @@ it("a node whose watch reconnects while etcd's quota is full loads the keyspace 
   } finally {
     await store.close();
     await gate.close();
+  }
+});
+
+it("a node asked for a revision it has not seen catches up while etcd's quota is full, by deleting m/sync; once that is gone, 503", async () => {
+  // After the tests above, etcd's NOSPACE alarm is up, and m/sync is there (written by the first
+  // node before the quota filled). A delete outside the prefix moves etcd's revision past what
+  // the node's watch will ever bring: a client that saw that revision on another node asks this
+  // one to catch up to it (a watch or listing from it).
+  const store = new EtcdStore({ connection: { endpoints: cluster?.endpoints ?? [] }, prefix: 'quota/' });
+  try {
+    await store.whenLive();
+    const first = Number((await gateway('/v3/kv/deleterange', { key: b64('outside/a') })).header?.revision);
+    expect(store.revision).toBeLessThan(first);
+    await expect(store.catchUp(first)).resolves.toBe(true);
+    expect(store.revision).toBeGreaterThan(first);
+    expect(await gateway('/v3/kv/range', { key: b64('quota/m/sync') })).not.toHaveProperty('kvs');
+    // m/sync gone, nothing can move the watch: said as 503, not as the 507 of a write refused.
+    const second = Number((await gateway('/v3/kv/deleterange', { key: b64('outside/b') })).header?.revision);
+    const refused = await store.catchUp(second).catch((err: unknown) => err);
+    expect(refused).toBeInstanceOf(StoreError);
+    expect(refused).toMatchObject({ reason: 'backend_unavailable' });
+    expect((refused as StoreError).message).toMatch(/has not seen revision \d+ yet, and etcd's storage quota is full/);
+  } finally {
+    await store.close();
   }
 });
 

@@ -229,7 +229,8 @@ export class EtcdStore implements KvStore {
   /**
    * Resolves true once the cache has reached `revision` (another node answered it a moment ago),
    * false when etcd itself has not. When nothing under the prefix would move the watch that far
-   * (the revision counts writes elsewhere in etcd), a write of m/sync does.
+   * (the revision counts writes elsewhere in etcd), a write of m/sync does; while etcd's quota is
+   * full (NOSPACE: it takes no put, but deletes), deleting m/sync does, where a node wrote it before.
    */
   async catchUp(revision: number): Promise<boolean> {
     this.mustBeOpen();
@@ -237,7 +238,18 @@ export class EtcdStore implements KvStore {
     const current = await this.calls.send<EtcdRangeResponse>('/v3/kv/range', { key: b64(this.layout.idKey), count_only: true });
     if (int(current.header?.revision) < revision) return false;
     if (await this.cache.waitFor(revision, 1000)) return true;
-    await this.calls.send('/v3/kv/put', { key: b64(this.layout.syncKey), value: b64(this.nodeId) });
+    const sync = b64(this.layout.syncKey);
+    try {
+      await this.calls.send('/v3/kv/put', { key: sync, value: b64(this.nodeId) });
+    } catch (err) {
+      if (!(err instanceof StoreError && err.reason === 'insufficient_storage')) throw err;
+      const deleted = await this.calls.send<{ deleted?: string }>('/v3/kv/deleterange', { key: sync });
+      if (int(deleted.deleted) === 0) {
+        throw new StoreError('backend_unavailable', {
+          why: `this node has not seen revision ${revision} yet, and etcd's storage quota is full, so it takes no write that would show this node its watch is caught up; retry later, or ask the node that answered that revision`,
+        });
+      }
+    }
     return this.cache.waitFor(revision, 5000);
   }
 
