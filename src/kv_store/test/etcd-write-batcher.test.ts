@@ -126,6 +126,33 @@ describe('the write batcher when etcd refuses a batch', () => {
     expect(shapes(bodies.slice(5))).toEqual([2, 2]);
   });
 
+  it('lowered caps hold for a while, then a full batch is tried again: larger once etcd takes it', async () => {
+    let limit = 2;
+    let now = 1_000_000;
+    const { calls, bodies } = scripted(async (body, outcome, call) => {
+      if ((shapes([body])[0] as number) > limit) {
+        outcome.refused = true;
+        throw new StoreError('too_many_ops', { why: 'too many operations in txn request' });
+      }
+      return answered(body, call);
+    });
+    const batcher = new WriteBatcher(calls, marker, () => now);
+    const round = (prefix: string) =>
+      Promise.all(['1', '2', '3', '4'].map((k) => batcher.send(createTxn(prefix + k), { ambiguous: false })));
+    await round('a');
+    await round('b');
+    expect(shapes(bodies)).toEqual([4, 1, 1, 1, 1, 2, 2]);
+    // The limit is raised (an operator restarted etcd with a larger --max-txn-ops); the caps
+    // still hold until a minute is up, then four writes go in one batch again.
+    limit = 64;
+    now += 59_999;
+    await round('c');
+    expect(shapes(bodies.slice(7))).toEqual([2, 2]);
+    now += 1;
+    await round('d');
+    expect(shapes(bodies.slice(9))).toEqual([4]);
+  });
+
   it('too large together, each fitting alone: the cap on bytes is halved; one write too large alone leaves it', async () => {
     const tooLarge = 2000;
     const { calls, bodies } = scripted(async (body, outcome, call) => {

@@ -32,7 +32,9 @@
  *   module's caps, a lease it no longer has, its quota), each write is sent again alone, for its
  *   own answer; if an earlier try of the batch went unanswered, each write knows it may have
  *   been applied. A refusal for operations halves the cap on writes, and one for size the cap
- *   on bytes when each write then fits alone (until the node restarts).
+ *   on bytes when each write then fits alone. Lowered caps hold for CAPS_RETRY_MS; then the
+ *   next batch may be as large as at first again (etcd's limits may have been raised since; if
+ *   not, that batch is refused and sent write by write, and the caps are halved again).
  * - A write's deadline (the operation timeout) runs from when it is queued: one still queued
  *   when it passes is refused 503 without being sent, and a batch tries until the earliest
  *   deadline among its writes.
@@ -59,6 +61,8 @@ const MAX_WRITES = 64;
  * it (see the header). Sixty-four writes of 100-byte values take about 16 KiB.
  */
 const MAX_BYTES = 128 * 1024;
+/** How long caps lowered by etcd's refusals hold before batches at the full caps are tried again. */
+const CAPS_RETRY_MS = 60_000;
 
 interface Queued {
   readonly txn: EtcdTxnRequest;
@@ -85,6 +89,8 @@ export class WriteBatcher {
   private closed = false;
   private maxWrites = MAX_WRITES;
   private maxBytes = MAX_BYTES;
+  /** When a refusal last lowered a cap (ms since the epoch); 0 while both are at their start. */
+  private loweredAt = 0;
   /** The keys the batches on their way touch. */
   private readonly busy = new Set<string>();
   /** The top-level put of every batch (base64 key and value): see the header. */
@@ -94,6 +100,8 @@ export class WriteBatcher {
     private readonly calls: EtcdCalls,
     /** `m/batch` (an etcd key) and what a batch writes there (the node's id). */
     marker: { readonly key: string; readonly value: string },
+    /** The time (ms since the epoch), for deadlines and the caps' hold. */
+    private readonly now: () => number = Date.now,
   ) {
     this.marker = { key: Buffer.from(marker.key).toString('base64'), value: Buffer.from(marker.value).toString('base64') };
   }
@@ -119,7 +127,7 @@ export class WriteBatcher {
           keys.add(op.request_range.key);
         }
       }
-      const deadline = Date.now() + this.calls.timeoutMs;
+      const deadline = this.now() + this.calls.timeoutMs;
       this.queue.push({ txn, outcome, keys: [...keys], bytes, deadline, resolve, reject });
       this.schedule();
     });
@@ -164,7 +172,12 @@ export class WriteBatcher {
     const rest: Queued[] = [];
     const taken = new Set<string>();
     const waiting = new Set<string>();
-    const now = Date.now();
+    const now = this.now();
+    if (this.loweredAt !== 0 && now - this.loweredAt >= CAPS_RETRY_MS) {
+      this.maxWrites = MAX_WRITES;
+      this.maxBytes = MAX_BYTES;
+      this.loweredAt = 0;
+    }
     let bytes = 0;
     for (const item of this.queue) {
       if (item.deadline <= now) {
@@ -226,11 +239,13 @@ export class WriteBatcher {
       // Each write alone, for its own answer.
       if (err instanceof StoreError && err.reason === 'too_many_ops') {
         this.maxWrites = Math.max(1, Math.min(this.maxWrites, Math.floor(batch.length / 2)));
+        this.loweredAt = this.now();
       }
       const fitAlone = await Promise.all(batch.map((item) => this.alone(item)));
       // Too large together and each small enough alone: etcd's --max-request-bytes is under the cap.
       if (err instanceof StoreError && err.reason === 'value_too_large' && fitAlone.every(Boolean)) {
         this.maxBytes = Math.max(1, Math.min(this.maxBytes, Math.floor(batch.reduce((sum, item) => sum + item.bytes, 0) / 2)));
+        this.loweredAt = this.now();
       }
       return;
     }
