@@ -74,18 +74,20 @@ describe('a write whose try etcd did not answer', () => {
     expect(calls()).toBe(2);
   });
 
-  it('is 503 when the watch had to load the keyspace again since: the write may have been applied and overwritten', async () => {
+  it('is 503 when the node loaded the keyspace while it was on its way: the write may have been applied and overwritten', async () => {
     const { cache, writes, calls } = committer((_call, outcome) => {
       // The first try went unanswered and WAS applied at 6; another node overwrote `a` at 7; the
       // watch lost the history and loaded the keyspace at 7, which holds only the newest record.
       outcome.ambiguous = true;
-      cache.load([record('a', '"other"', 'other:2', 7)], 7);
+      cache.load([record('a', '"other"', 'other:2', 7)], 7, cache.unsettled());
       return failed(7, record('a', '"other"', 'other:2', 7));
     });
     const error = await writes.commit(replaceA, 'put').catch((err: unknown) => err);
     expect(error).toBeInstanceOf(StoreError);
     expect(error).toMatchObject({ reason: 'backend_unavailable' });
-    expect((error as Error).message).toMatch(/had to load the keyspace again.*cannot tell whether that try was applied; read the key/);
+    expect((error as Error).message).toMatch(
+      /loaded the keyspace from etcd while it was on its way.*may have been, and then overwritten by another write; read the key/,
+    );
     // Not planned and sent again: that would apply the write a second time, over the other node's.
     expect(calls()).toBe(1);
   });
@@ -93,7 +95,7 @@ describe('a write whose try etcd did not answer', () => {
   it('is found in a reload that holds its record, and answered as applied', async () => {
     const { cache, writes, calls } = committer((_call, outcome) => {
       outcome.ambiguous = true;
-      cache.load([record('a', '"mine"', 'node:1', 6)], 8);
+      cache.load([record('a', '"mine"', 'node:1', 6)], 8, cache.unsettled());
       return failed(8, record('a', '"mine"', 'node:1', 6));
     });
     const outcome = await writes.commit(replaceA, 'put');

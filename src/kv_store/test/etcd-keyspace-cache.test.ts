@@ -24,6 +24,10 @@ describe('the node cache, loaded again', () => {
     const put = cache.expectWrite('node:1');
     const deleted = cache.expectWrite('node:2');
     const neither = cache.expectWrite('node:3');
+    // The three were on their way when etcd answered the load's first read.
+    const exposed = cache.unsettled();
+    // One sent after that answer: applied after the load's revision if at all, where the watch finds it.
+    const later = cache.expectWrite('node:4');
     cache.load(
       [
         record('a', 'node:1', 7),
@@ -31,19 +35,19 @@ describe('the node cache, loaded again', () => {
         { key: b64(layout.opKey), value: b64(encodeMarker({ reason: 'delete', write: 'node:2' })), mod_revision: '9' },
       ],
       9,
+      exposed,
     );
-    expect([put.revision, deleted.revision, neither.revision]).toEqual([7, 9, undefined]);
+    expect([put.revision, deleted.revision, neither.revision, later.revision]).toEqual([7, 9, undefined, undefined]);
     expect(cache.raw('a')).toMatchObject({ key: 'a', value: '1', revision: 7 });
-    // Neither found: not applied, or applied and replaced in the revisions the reload skipped.
-    expect([put.lost, deleted.lost, neither.lost]).toEqual([false, false, true]);
-    // A write expected after the reload has lost nothing.
-    expect(cache.expectWrite('node:4').lost).toBe(false);
+    // Neither found: not applied, or applied and replaced before the load's revision.
+    expect([put.lost, deleted.lost, neither.lost, later.lost]).toEqual([false, false, true, false]);
+    expect(cache.unsettled()).toEqual([neither, later]);
   });
 
-  it('marks no write lost on its first load: there were no revisions before to skip', () => {
+  it('marks the writes exposed to its first load too: a node takes writes before its cache is loaded', () => {
     const cache = new KeyspaceCache(layout, DEFAULT_HISTORY);
     const early = cache.expectWrite('node:1');
-    cache.load([record('b', 'other:9', 8)], 9);
-    expect(early).toMatchObject({ revision: undefined, lost: false });
+    cache.load([record('b', 'other:9', 8)], 9, cache.unsettled());
+    expect(early).toMatchObject({ revision: undefined, lost: true });
   });
 });

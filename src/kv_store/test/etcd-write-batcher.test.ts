@@ -126,7 +126,7 @@ describe('the write batcher when etcd refuses a batch', () => {
     expect(shapes(bodies.slice(5))).toEqual([2, 2]);
   });
 
-  it('lowered caps hold for a while, then a full batch is tried again: larger once etcd takes it', async () => {
+  it('a lowered cap holds for a minute, then doubles: batches grow back once etcd takes them', async () => {
     let limit = 2;
     let now = 1_000_000;
     const { calls, bodies } = scripted(async (body, outcome, call) => {
@@ -142,8 +142,8 @@ describe('the write batcher when etcd refuses a batch', () => {
     await round('a');
     await round('b');
     expect(shapes(bodies)).toEqual([4, 1, 1, 1, 1, 2, 2]);
-    // The limit is raised (an operator restarted etcd with a larger --max-txn-ops); the caps
-    // still hold until a minute is up, then four writes go in one batch again.
+    // The limit is raised (an operator restarted etcd with a larger --max-txn-ops); the cap
+    // still holds until a minute is up, then doubles each minute.
     limit = 64;
     now += 59_999;
     await round('c');
@@ -151,6 +151,12 @@ describe('the write batcher when etcd refuses a batch', () => {
     now += 1;
     await round('d');
     expect(shapes(bodies.slice(9))).toEqual([4]);
+    const eight = () => Promise.all(Array.from({ length: 8 }, (_, k) => batcher.send(createTxn(`e${now}-${k}`), { ambiguous: false })));
+    await eight();
+    expect(shapes(bodies.slice(10))).toEqual([4, 4]);
+    now += 60_000;
+    await eight();
+    expect(shapes(bodies.slice(12))).toEqual([8]);
   });
 
   it('too large together, each fitting alone: the cap on bytes is halved; one write too large alone leaves it', async () => {

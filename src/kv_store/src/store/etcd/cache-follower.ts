@@ -25,7 +25,7 @@
 
 import type { Logger } from '../../logger.js';
 import { b64, EtcdError, type EtcdGateway, type EtcdRangeResponse, type EtcdWatchMessage, int } from './etcd-gateway.js';
-import type { KeyspaceCache } from './keyspace-cache.js';
+import type { KeyspaceCache, PendingWrite } from './keyspace-cache.js';
 import { type EtcdLayout, rangeEnd } from './stored-record.js';
 
 /** Keys per page of the initial load. */
@@ -125,6 +125,8 @@ export class CacheFollower {
     const end = rangeEnd(this.layout.prefix).toString('base64');
     const kvs = [];
     let revision: number | undefined;
+    // The writes on their way when etcd answered the first page: each may be in it, or gone from it.
+    let exposed: PendingWrite[] | undefined;
     let from = key;
     for (;;) {
       const page = await this.gateway.call<EtcdRangeResponse>('/v3/kv/range', {
@@ -133,6 +135,7 @@ export class CacheFollower {
         limit: String(LOAD_PAGE),
         ...(revision === undefined ? {} : { revision: String(revision) }),
       });
+      exposed ??= this.cache.unsettled();
       revision ??= int(page.header?.revision);
       const got = page.kvs ?? [];
       kvs.push(...got);
@@ -141,7 +144,7 @@ export class CacheFollower {
       // The next page starts just after the last key: its bytes plus a zero byte.
       from = Buffer.concat([Buffer.from(last.key, 'base64'), Buffer.from([0])]).toString('base64');
     }
-    this.cache.load(kvs, revision ?? 0);
+    this.cache.load(kvs, revision ?? 0, exposed);
     this.loaded = true;
     this.reloading = undefined;
   }

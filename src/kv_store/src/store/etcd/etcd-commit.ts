@@ -19,8 +19,8 @@
  * waits until its cache has caught up with that try's revision and looks for the write's id,
  * which its records and marker carry. Seen, it was applied and the client gets its success; not
  * seen, it was not (and no longer can be), and the node plans again. If the watch cannot tell in
- * time, or had to load the keyspace again meanwhile (a load holds each key's newest record only,
- * so a try applied and then overwritten leaves no trace), 503: never a guess.
+ * time, or the node loaded the keyspace while the write was on its way (a load holds each key's
+ * newest record only, so a try applied and then overwritten leaves no trace), 503: never a guess.
  */
 
 import type { Clock } from '../../clock.js';
@@ -239,7 +239,7 @@ export class EtcdCommitter {
    * Which of the unconfirmed writes etcd applied, once the cache has caught up with `revision`
    * (etcd's revision when a later try found the compares failing): one, or none (then they can
    * no longer be applied: their compares fail). 503 when the watch cannot catch up in time, or
-   * when a reload of the keyspace skipped revisions one of them may have been applied at.
+   * when a load of the keyspace may have hidden one of them (keyspace-cache.ts, `lost`).
    */
   private async findApplied(
     unconfirmed: Map<string, Unconfirmed>,
@@ -256,7 +256,7 @@ export class EtcdCommitter {
     }
     if ([...unconfirmed.values()].some(({ pending }) => pending.lost)) {
       throw new StoreError('backend_unavailable', {
-        why: "etcd did not answer a try of the write, and the node's watch has had to load the keyspace again since, so it cannot tell whether that try was applied; read the key to find out",
+        why: 'etcd did not answer a try of the write, and the node loaded the keyspace from etcd while it was on its way, so it cannot tell whether that try was applied: it may have been, and then overwritten by another write; read the key for its current value',
       });
     }
     for (const [write, { pending }] of unconfirmed) {

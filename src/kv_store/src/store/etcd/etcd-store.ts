@@ -239,18 +239,23 @@ export class EtcdStore implements KvStore {
     if (int(current.header?.revision) < revision) return false;
     if (await this.cache.waitFor(revision, 1000)) return true;
     const sync = b64(this.layout.syncKey);
+    let full = false;
     try {
       await this.calls.send('/v3/kv/put', { key: sync, value: b64(this.nodeId) });
     } catch (err) {
       if (!(err instanceof StoreError && err.reason === 'insufficient_storage')) throw err;
-      const deleted = await this.calls.send<{ deleted?: string }>('/v3/kv/deleterange', { key: sync });
-      if (int(deleted.deleted) === 0) {
-        throw new StoreError('backend_unavailable', {
-          why: `this node has not seen revision ${revision} yet, and etcd's storage quota is full, so it takes no write that would show this node its watch is caught up; retry later, or ask the node that answered that revision`,
-        });
-      }
+      full = true;
+      // Deletes nothing when m/sync is gone already: another catch-up may have deleted it a
+      // moment ago, and its revision will do as well (waited for below).
+      await this.calls.send('/v3/kv/deleterange', { key: sync });
     }
-    return this.cache.waitFor(revision, 5000);
+    if (await this.cache.waitFor(revision, 5000)) return true;
+    if (full) {
+      throw new StoreError('backend_unavailable', {
+        why: `this node has not seen revision ${revision} yet, and etcd takes no write while its storage quota is full, so nothing shows the node's watch caught up; an operator must compact and defragment etcd and disarm its NOSPACE alarm`,
+      });
+    }
+    return false;
   }
 
   async create(key: string, value: string, options: CreateOptions = {}): Promise<Entry> {

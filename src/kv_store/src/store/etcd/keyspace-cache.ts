@@ -62,15 +62,16 @@ interface Waiter {
 
 /**
  * A write the node sent: settled with the revision at which the watch brought its write id back,
- * or marked `lost` when a reload of the keyspace skipped revisions it may have been applied at.
+ * or marked `lost` when a load of the keyspace covered revisions it may have been applied at.
  */
 export interface PendingWrite {
   readonly id: string;
   revision: number | undefined;
   /**
-   * A reload found neither its record nor the m/op marker naming it: it was not applied, or it
-   * was and a later write replaced its record in the revisions the reload skipped (a load holds
-   * only each key's newest record). Which, no one can tell any more.
+   * A load of the keyspace, read while the write was on its way, found neither its record nor
+   * the m/op marker naming it: it was not applied, or it was and a later write replaced its
+   * record before the load's revision (a load holds each key's newest record only, and the
+   * watch brings only what comes after it). Which, no one can tell any more.
    */
   lost: boolean;
 }
@@ -194,12 +195,23 @@ export class KeyspaceCache {
     for (const waiter of [...this.waiters]) waiter.resolve(false);
   }
 
+  /** The writes sent whose return the node still waits for: what a load read from now on may have missed (see `load`). */
+  unsettled(): PendingWrite[] {
+    const writes: PendingWrite[] = [];
+    for (const pending of this.pending.values()) if (pending.revision === undefined) writes.push(pending);
+    return writes;
+  }
+
   /**
    * Replaces the whole keyspace with a fresh load at `revision` (the first load, or a reload after
    * etcd compacted the history the watch needed). On a reload the subscribers get the difference
-   * as one batch at `revision`: what changed meanwhile, without the steps between.
+   * as one batch at `revision`: what changed meanwhile, without the steps between. `exposed` are
+   * the writes that were on their way when etcd answered the load's first read (`unsettled()`
+   * then): each may have been applied at or before `revision`, so one the load does not find is
+   * marked `lost`. A write sent after that answer is applied after `revision`, where the watch
+   * finds it.
    */
-  load(kvs: readonly EtcdKeyValue[], revision: number): void {
+  load(kvs: readonly EtcdKeyValue[], revision: number, exposed: readonly PendingWrite[] = []): void {
     const before = this.entries;
     const reload = this.lastRevision > 0;
     this.entries = new Map();
@@ -228,8 +240,8 @@ export class KeyspaceCache {
       if (decoded.write !== '') this.settleWrite(decoded.write, decoded.entry.revision);
     }
     this.lastRevision = revision;
+    for (const pending of exposed) if (pending.revision === undefined) pending.lost = true;
     if (reload) {
-      for (const pending of this.pending.values()) if (pending.revision === undefined) pending.lost = true;
       const changes: (PutChange | DeleteChange)[] = [];
       for (const [key, entry] of this.entries) {
         const old = before.get(key);

@@ -32,9 +32,10 @@
  *   module's caps, a lease it no longer has, its quota), each write is sent again alone, for its
  *   own answer; if an earlier try of the batch went unanswered, each write knows it may have
  *   been applied. A refusal for operations halves the cap on writes, and one for size the cap
- *   on bytes when each write then fits alone. Lowered caps hold for CAPS_RETRY_MS; then the
- *   next batch may be as large as at first again (etcd's limits may have been raised since; if
- *   not, that batch is refused and sent write by write, and the caps are halved again).
+ *   on bytes when each write then fits alone. A lowered cap doubles every CAPS_RETRY_MS, back
+ *   to where it began (etcd's limits may have been raised since; if not, a batch the doubled
+ *   cap lets through is refused and sent write by write, and the cap is halved again: one such
+ *   batch a minute).
  * - A write's deadline (the operation timeout) runs from when it is queued: one still queued
  *   when it passes is refused 503 without being sent, and a batch tries until the earliest
  *   deadline among its writes.
@@ -61,7 +62,7 @@ const MAX_WRITES = 64;
  * it (see the header). Sixty-four writes of 100-byte values take about 16 KiB.
  */
 const MAX_BYTES = 128 * 1024;
-/** How long caps lowered by etcd's refusals hold before batches at the full caps are tried again. */
+/** How long a cap lowered by etcd's refusals holds before it doubles (up to where it began). */
 const CAPS_RETRY_MS = 60_000;
 
 interface Queued {
@@ -174,9 +175,9 @@ export class WriteBatcher {
     const waiting = new Set<string>();
     const now = this.now();
     if (this.loweredAt !== 0 && now - this.loweredAt >= CAPS_RETRY_MS) {
-      this.maxWrites = MAX_WRITES;
-      this.maxBytes = MAX_BYTES;
-      this.loweredAt = 0;
+      this.maxWrites = Math.min(MAX_WRITES, 2 * this.maxWrites);
+      this.maxBytes = Math.min(MAX_BYTES, 2 * this.maxBytes);
+      this.loweredAt = this.maxWrites < MAX_WRITES || this.maxBytes < MAX_BYTES ? now : 0;
     }
     let bytes = 0;
     for (const item of this.queue) {
