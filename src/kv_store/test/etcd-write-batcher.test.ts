@@ -136,7 +136,7 @@ describe('the write batcher when etcd refuses a batch', () => {
       }
       return answered(body, call);
     });
-    const batcher = new WriteBatcher(calls, marker, () => now);
+    const batcher = new WriteBatcher(calls, marker, { now: () => now });
     const round = (prefix: string) =>
       Promise.all(['1', '2', '3', '4'].map((k) => batcher.send(createTxn(prefix + k), { ambiguous: false })));
     await round('a');

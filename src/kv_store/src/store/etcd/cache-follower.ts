@@ -25,6 +25,7 @@
 
 import type { Logger } from '../../logger.js';
 import { b64, EtcdError, type EtcdGateway, type EtcdRangeResponse, type EtcdWatchMessage, int } from './etcd-gateway.js';
+import { EtcdTelemetry } from './etcd-telemetry.js';
 import type { KeyspaceCache, PendingWrite } from './keyspace-cache.js';
 import { type EtcdLayout, rangeEnd } from './stored-record.js';
 
@@ -62,6 +63,8 @@ export class CacheFollower {
     private readonly cache: KeyspaceCache,
     private readonly nodeId: string,
     private readonly logger: Logger | undefined,
+    /** Where each new start of the watch is reported. */
+    private readonly telemetry: EtcdTelemetry = new EtcdTelemetry(),
   ) {}
 
   get state(): FollowerState {
@@ -144,7 +147,9 @@ export class CacheFollower {
       // The next page starts just after the last key: its bytes plus a zero byte.
       from = Buffer.concat([Buffer.from(last.key, 'base64'), Buffer.from([0])]).toString('base64');
     }
+    const reload = this.cache.revision > 0;
     this.cache.load(kvs, revision ?? 0, exposed);
+    if (reload) this.telemetry.observer?.watch('reload');
     this.loaded = true;
     this.reloading = undefined;
   }
@@ -154,6 +159,7 @@ export class CacheFollower {
    * `fresh` when the cache was loaded just before (see the header's no space).
    */
   private async follow(fresh: boolean): Promise<void> {
+    if (!fresh) this.telemetry.observer?.watch('restart');
     const abort = new AbortController();
     this.watchAbort = abort;
     const onStop = () => abort.abort();

@@ -44,6 +44,7 @@ import {
 } from './etcd-txn.js';
 import { cachedEntryCost, type KeyspaceCache, type PendingWrite } from './keyspace-cache.js';
 import type { LeaseBuckets } from './lease-buckets.js';
+import type { EtcdTelemetry } from './etcd-telemetry.js';
 import type { EtcdLayout } from './stored-record.js';
 import { WriteBatcher } from './write-batcher.js';
 
@@ -74,6 +75,8 @@ export interface CommitterParts {
   readonly maxMemoryBytes: number;
   /** This node's id, the first half of every write id. */
   readonly nodeId: string;
+  /** Where the write batcher reports each Txn it sends. */
+  readonly telemetry?: EtcdTelemetry;
 }
 
 export class EtcdCommitter {
@@ -85,7 +88,11 @@ export class EtcdCommitter {
   private readonly batcher: WriteBatcher;
 
   constructor(private readonly parts: CommitterParts) {
-    this.batcher = new WriteBatcher(parts.calls, { key: parts.layout.batchKey, value: parts.nodeId });
+    this.batcher = new WriteBatcher(
+      parts.calls,
+      { key: parts.layout.batchKey, value: parts.nodeId },
+      parts.telemetry === undefined ? {} : { telemetry: parts.telemetry },
+    );
   }
 
   /** Refuses the writes still queued for a batch (not sent), and every later one. */

@@ -27,6 +27,7 @@
 
 import { createRequire } from 'node:module';
 import type { Pool } from 'undici';
+import { callName, EtcdTelemetry } from './etcd-telemetry.js';
 
 /**
  * undici is loaded when the first gateway is made, not when kv_store starts: a kv_store that
@@ -188,7 +189,11 @@ export class EtcdGateway {
   private authenticating: Promise<string> | undefined;
   private closed = false;
 
-  constructor(private readonly options: EtcdConnectionOptions) {
+  constructor(
+    private readonly options: EtcdConnectionOptions,
+    /** Where each request's time and failure is reported (etcd-telemetry.ts). */
+    private readonly telemetry: EtcdTelemetry = new EtcdTelemetry(),
+  ) {
     if (options.endpoints.length === 0) throw new Error('no etcd endpoints');
     const tls = options.tls;
     const connect = tls === undefined ? undefined : { ca: tls.ca, cert: tls.cert, key: tls.key };
@@ -254,6 +259,21 @@ export class EtcdGateway {
   }
 
   private async send<T>(index: number, path: string, body: string, timeoutMs: number, mayAuthenticate: boolean): Promise<T> {
+    const observer = this.telemetry.observer;
+    if (observer === undefined) return this.request<T>(index, path, body, timeoutMs, mayAuthenticate);
+    const started = performance.now();
+    let failure: EtcdFailure | undefined;
+    try {
+      return await this.request<T>(index, path, body, timeoutMs, mayAuthenticate);
+    } catch (err) {
+      failure = err instanceof EtcdError ? err.failure : 'ambiguous';
+      throw err;
+    } finally {
+      observer.request(callName(path), (performance.now() - started) / 1000, failure);
+    }
+  }
+
+  private async request<T>(index: number, path: string, body: string, timeoutMs: number, mayAuthenticate: boolean): Promise<T> {
     const pool = this.pools[index] as Pool;
     const headers: Record<string, string> = { 'content-type': 'application/json' };
     if (this.options.username !== undefined) headers.authorization = await this.authToken(index);
@@ -271,7 +291,7 @@ export class EtcdGateway {
     const problem = parseProblem(status, text);
     if (problem.code === GRPC.unauthenticated && this.options.username !== undefined && mayAuthenticate) {
       this.token = undefined;
-      return this.send<T>(index, path, body, timeoutMs, false);
+      return this.request<T>(index, path, body, timeoutMs, false);
     }
     throw problem;
   }

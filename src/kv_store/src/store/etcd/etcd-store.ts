@@ -61,6 +61,7 @@ import {
   unb64,
 } from './etcd-gateway.js';
 import { KeyspaceCache } from './keyspace-cache.js';
+import { type EtcdObserver, EtcdTelemetry } from './etcd-telemetry.js';
 import { LeaseBuckets } from './lease-buckets.js';
 import { decodeRecord, EtcdLayout } from './stored-record.js';
 
@@ -99,16 +100,17 @@ export class EtcdStore implements KvStore {
   private opening: Promise<void> | undefined;
   private closed = false;
   private openProblem = 'connecting to etcd';
+  private readonly telemetry = new EtcdTelemetry();
 
   constructor(options: EtcdStoreOptions) {
     const nodeId = randomBytes(4).toString('hex');
     this.nodeId = nodeId;
-    this.gateway = new EtcdGateway(options.connection);
+    this.gateway = new EtcdGateway(options.connection, this.telemetry);
     this.layout = new EtcdLayout(options.prefix);
     this.cache = new KeyspaceCache(this.layout, { ...DEFAULT_HISTORY, ...options.history });
     this.clock = options.clock ?? systemClock;
     this.logger = options.logger;
-    this.follower = new CacheFollower(this.gateway, this.layout, this.cache, nodeId, this.logger);
+    this.follower = new CacheFollower(this.gateway, this.layout, this.cache, nodeId, this.logger, this.telemetry);
     this.maxKeys = options.limits?.maxKeys ?? Number.POSITIVE_INFINITY;
     this.maxMemoryBytes = options.limits?.maxMemoryBytes ?? Number.POSITIVE_INFINITY;
     this.calls = new EtcdCalls(this.gateway, options.operationTimeoutMs ?? 10_000, () => this.closed);
@@ -122,7 +124,18 @@ export class EtcdStore implements KvStore {
       maxKeys: this.maxKeys,
       maxMemoryBytes: this.maxMemoryBytes,
       nodeId,
+      telemetry: this.telemetry,
     });
+  }
+
+  /** Reports this node's requests to etcd, its batches of writes and its watch's new starts to `observer` (metrics/etcd-metrics.ts). */
+  observe(observer: EtcdObserver): void {
+    this.telemetry.observer = observer;
+  }
+
+  /** True while the node's watch is live: its cache serves reads. */
+  get watchLive(): boolean {
+    return this.follower.state === 'live';
   }
 
   /** The store id kept in etcd; '' until the node has first reached etcd. */

@@ -50,6 +50,7 @@
 import { StoreError } from '../store-error.js';
 import type { CallOutcome, EtcdCalls } from './etcd-calls.js';
 import type { EtcdTxnResponse } from './etcd-gateway.js';
+import { EtcdTelemetry } from './etcd-telemetry.js';
 import type { EtcdTxnRequest } from './etcd-txn.js';
 
 /** Batches on their way to etcd at once; the rest wait, and make up the next batch. */
@@ -96,14 +97,22 @@ export class WriteBatcher {
   private readonly busy = new Set<string>();
   /** The top-level put of every batch (base64 key and value): see the header. */
   private readonly marker: { readonly key: string; readonly value: string };
+  private readonly now: () => number;
+  private readonly telemetry: EtcdTelemetry;
 
   constructor(
     private readonly calls: EtcdCalls,
     /** `m/batch` (an etcd key) and what a batch writes there (the node's id). */
     marker: { readonly key: string; readonly value: string },
-    /** The time (ms since the epoch), for deadlines and the caps' hold. */
-    private readonly now: () => number = Date.now,
+    options: {
+      /** The time (ms since the epoch), for deadlines and the caps' hold. */
+      readonly now?: () => number;
+      /** Where each Txn sent is reported, with how many writes it holds. */
+      readonly telemetry?: EtcdTelemetry;
+    } = {},
   ) {
+    this.now = options.now ?? Date.now;
+    this.telemetry = options.telemetry ?? new EtcdTelemetry();
     this.marker = { key: Buffer.from(marker.key).toString('base64'), value: Buffer.from(marker.value).toString('base64') };
   }
 
@@ -219,6 +228,7 @@ export class WriteBatcher {
   }
 
   private async run(batch: readonly Queued[]): Promise<void> {
+    this.telemetry.observer?.batch(batch.length);
     const [first] = batch;
     if (batch.length === 1 && first !== undefined) {
       await this.alone(first);
