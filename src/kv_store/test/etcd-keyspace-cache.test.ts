@@ -51,3 +51,29 @@ describe('the node cache, loaded again', () => {
     expect(early).toMatchObject({ revision: undefined, lost: true });
   });
 });
+
+describe("the node cache's waits for a revision", () => {
+  it('settle true when the revision is applied, false at their deadline or on close, each once, however many', async () => {
+    const cache = new KeyspaceCache(layout, DEFAULT_HISTORY);
+    cache.load([], 5);
+    const settled: (boolean | undefined)[] = Array.from({ length: 1000 }, () => undefined);
+    const waits = settled.map((_, i) =>
+      cache.waitFor(6 + i, i % 2 === 0 ? 60_000 : 100).then((reached) => {
+        expect(settled[i]).toBeUndefined();
+        settled[i] = reached;
+      }),
+    );
+    await expect(cache.waitFor(5, 1)).resolves.toBe(true);
+    cache.advance(505); // revisions 6-505: the first 500 waits
+    await Promise.all(waits.slice(0, 500));
+    expect(settled.slice(0, 500).every((reached) => reached === true)).toBe(true);
+    // The odd ones of the rest give up after their 100 ms; the even ones wait on until the close.
+    await Promise.all(waits.filter((_, i) => i >= 500 && i % 2 === 1));
+    expect(settled.slice(500).map((reached, i) => (i % 2 === 1 ? reached : (reached ?? 'waiting')))).toEqual(
+      settled.slice(500).map((_, i) => (i % 2 === 1 ? false : 'waiting')),
+    );
+    cache.close();
+    await Promise.all(waits);
+    expect(settled.slice(500).every((reached) => reached === false)).toBe(true);
+  });
+});

@@ -57,8 +57,17 @@ function costOf(entry: Entry): number {
 
 interface Waiter {
   readonly revision: number;
+  /** When it gives up (ms since the epoch). */
+  readonly deadline: number;
   readonly resolve: (reached: boolean) => void;
 }
+
+/**
+ * How often the waits are checked for their deadlines while there are any: one timer for all of
+ * them (a wait's timeout is a hang guard of a second or more, so 50 ms late is nothing), where a
+ * timer each cost every write one to set and one to clear.
+ */
+const WAITER_CHECK_MS = 50;
 
 /**
  * A write the node sent: settled with the revision at which the watch brought its write id back,
@@ -81,6 +90,7 @@ export class KeyspaceCache {
   private lastRevision = 0;
   private listeners: readonly ChangeListener[] = [];
   private waiters: Waiter[] = [];
+  private waiterTimer: NodeJS.Timeout | undefined;
   private readonly pending = new Map<string, PendingWrite>();
   // Accounting over every entry held, and over the hidden ones (expired, not yet removed by etcd).
   private bytes = 0;
@@ -168,14 +178,8 @@ export class KeyspaceCache {
   waitFor(revision: number, timeoutMs: number): Promise<boolean> {
     if (this.lastRevision >= revision) return Promise.resolve(true);
     return new Promise((resolve) => {
-      const timer = setTimeout(() => settle(false), timeoutMs);
-      const settle = (reached: boolean) => {
-        clearTimeout(timer);
-        this.waiters = this.waiters.filter((w) => w !== waiter);
-        resolve(reached);
-      };
-      const waiter: Waiter = { revision, resolve: settle };
-      this.waiters.push(waiter);
+      this.waiters.push({ revision, deadline: Date.now() + timeoutMs, resolve });
+      this.waiterTimer ??= setInterval(() => this.settleWaiters(Date.now()), WAITER_CHECK_MS);
     });
   }
 
@@ -192,7 +196,10 @@ export class KeyspaceCache {
 
   /** Settles every wait with false (the node is closing). */
   close(): void {
-    for (const waiter of [...this.waiters]) waiter.resolve(false);
+    const waiters = this.waiters;
+    this.waiters = [];
+    this.stopWaiterTimer();
+    for (const waiter of waiters) waiter.resolve(false);
   }
 
   /** The writes sent whose return the node still waits for: what a load read from now on may have missed (see `load`). */
@@ -302,9 +309,28 @@ export class KeyspaceCache {
     if (pending !== undefined && pending.revision === undefined) pending.revision = revision;
   }
 
-  private settleWaiters(): void {
+  /**
+   * Settles the waits the applied revision has reached (true), and, given the time `now`, those
+   * past their deadline (false): one pass, however many there are.
+   */
+  private settleWaiters(now = Number.NEGATIVE_INFINITY): void {
     if (this.waiters.length === 0) return;
-    for (const waiter of [...this.waiters]) if (waiter.revision <= this.lastRevision) waiter.resolve(true);
+    const waiting: Waiter[] = [];
+    const settled: [Waiter, boolean][] = [];
+    for (const waiter of this.waiters) {
+      if (waiter.revision <= this.lastRevision) settled.push([waiter, true]);
+      else if (waiter.deadline <= now) settled.push([waiter, false]);
+      else waiting.push(waiter);
+    }
+    if (settled.length === 0) return;
+    this.waiters = waiting;
+    if (waiting.length === 0) this.stopWaiterTimer();
+    for (const [waiter, reached] of settled) waiter.resolve(reached);
+  }
+
+  private stopWaiterTimer(): void {
+    clearInterval(this.waiterTimer);
+    this.waiterTimer = undefined;
   }
 
   private decode(kv: EtcdKeyValue, known?: string) {
