@@ -56,6 +56,8 @@ export class CacheFollower {
   private probeTimer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   private liveListeners: (() => void)[] = [];
+  /** The pause before the next try to load or watch, after a failed one. */
+  private retryDelay = RETRY_MIN_MS;
 
   constructor(
     private readonly gateway: EtcdGateway,
@@ -95,20 +97,22 @@ export class CacheFollower {
   }
 
   private async run(): Promise<void> {
-    let delay = RETRY_MIN_MS;
     while (!this.stop.signal.aborted) {
       try {
         const fresh = !this.loaded;
-        if (fresh) await this.load();
-        delay = RETRY_MIN_MS;
+        if (fresh) {
+          await this.load();
+          this.retryDelay = RETRY_MIN_MS;
+        }
         await this.follow(fresh);
       } catch (err) {
         if (this.stop.signal.aborted) break;
         if (err instanceof WatchCompacted) this.loaded = false;
         this.fallBehind(err instanceof Error ? err.message : String(err));
       }
-      await sleep(delay, this.stop.signal);
-      delay = Math.min(RETRY_MAX_MS, delay * 2);
+      // Tries back off while etcd takes neither a load nor a watch; one it takes starts them afresh.
+      await sleep(this.retryDelay, this.stop.signal);
+      this.retryDelay = Math.min(RETRY_MAX_MS, this.retryDelay * 2);
     }
   }
 
@@ -149,7 +153,7 @@ export class CacheFollower {
     }
     const reload = this.cache.revision > 0;
     this.cache.load(kvs, revision ?? 0, exposed);
-    if (reload) this.telemetry.observer?.watch('reload');
+    if (reload) this.telemetry.watch('reload');
     this.loaded = true;
     this.reloading = undefined;
   }
@@ -159,7 +163,6 @@ export class CacheFollower {
    * `fresh` when the cache was loaded just before (see the header's no space).
    */
   private async follow(fresh: boolean): Promise<void> {
-    if (!fresh) this.telemetry.observer?.watch('restart');
     const abort = new AbortController();
     this.watchAbort = abort;
     const onStop = () => abort.abort();
@@ -183,6 +186,8 @@ export class CacheFollower {
           return;
         }
         if (message.created === true) {
+          this.retryDelay = RETRY_MIN_MS;
+          if (!fresh) this.telemetry.watch('restart');
           this.catchUp(member, abort, fresh);
           return;
         }

@@ -259,21 +259,33 @@ export class EtcdGateway {
   }
 
   private async send<T>(index: number, path: string, body: string, timeoutMs: number, mayAuthenticate: boolean): Promise<T> {
-    const observer = this.telemetry.observer;
-    if (observer === undefined) return this.request<T>(index, path, body, timeoutMs, mayAuthenticate);
+    try {
+      return await this.timed<T>(index, path, body, timeoutMs);
+    } catch (err) {
+      // An auth token etcd no longer takes (it expired, or etcd restarted): a new one, and once more.
+      if (!(err instanceof EtcdError && err.code === GRPC.unauthenticated && this.options.username !== undefined && mayAuthenticate))
+        throw err;
+      this.token = undefined;
+      return this.timed<T>(index, path, body, timeoutMs);
+    }
+  }
+
+  /** One request, reported to the telemetry (its time, and how it failed) when something observes it. */
+  private async timed<T>(index: number, path: string, body: string, timeoutMs: number): Promise<T> {
+    if (this.telemetry.observer === undefined) return this.request<T>(index, path, body, timeoutMs);
     const started = performance.now();
     let failure: EtcdFailure | undefined;
     try {
-      return await this.request<T>(index, path, body, timeoutMs, mayAuthenticate);
+      return await this.request<T>(index, path, body, timeoutMs);
     } catch (err) {
       failure = err instanceof EtcdError ? err.failure : 'ambiguous';
       throw err;
     } finally {
-      observer.request(callName(path), (performance.now() - started) / 1000, failure);
+      this.telemetry.request(callName(path), (performance.now() - started) / 1000, failure);
     }
   }
 
-  private async request<T>(index: number, path: string, body: string, timeoutMs: number, mayAuthenticate: boolean): Promise<T> {
+  private async request<T>(index: number, path: string, body: string, timeoutMs: number): Promise<T> {
     const pool = this.pools[index] as Pool;
     const headers: Record<string, string> = { 'content-type': 'application/json' };
     if (this.options.username !== undefined) headers.authorization = await this.authToken(index);
@@ -288,12 +300,7 @@ export class EtcdGateway {
       throw this.failed(err);
     }
     if (status === 200) return JSON.parse(text) as T;
-    const problem = parseProblem(status, text);
-    if (problem.code === GRPC.unauthenticated && this.options.username !== undefined && mayAuthenticate) {
-      this.token = undefined;
-      return this.request<T>(index, path, body, timeoutMs, false);
-    }
-    throw problem;
+    throw parseProblem(status, text);
   }
 
   private async stream(index: number, request: unknown, signal: AbortSignal, onMessage: (m: EtcdWatchMessage) => void): Promise<void> {

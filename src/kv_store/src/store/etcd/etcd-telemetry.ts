@@ -8,20 +8,45 @@ import type { EtcdFailure } from './etcd-gateway.js';
  * client request: a batch of writes is one.
  */
 
-/** How the node's watch on etcd started again: on a member, from the next revision (`restart`); or by loading the whole keyspace first (`reload`). */
+/** How the node's watch on etcd started again, once etcd took it: on a member, from the next revision (`restart`); or after loading the whole keyspace again (`reload`). */
 export type WatchRestart = 'restart' | 'reload';
 
 export interface EtcdObserver {
   /** One request to an etcd member took `seconds`; `call` names it (txn, range, put, lease_grant…), `failure` says how it failed, if it did. */
   request(call: string, seconds: number, failure: EtcdFailure | undefined): void;
-  /** The write batcher sent one Txn holding `writes` client writes (1: a write sent alone). */
+  /** The write batcher sent a batch of `writes` client writes, one etcd Txn (1: a write sent alone, also one of a refused batch sent again alone). */
   batch(writes: number): void;
-  /** The node's watch started again. */
+  /** The node's watch started again: etcd created it. */
   watch(how: WatchRestart): void;
 }
 
+/** Where the engine's parts report; a report never fails the work it reports on (an observer that throws is ignored). */
 export class EtcdTelemetry {
   observer: EtcdObserver | undefined;
+
+  request(call: string, seconds: number, failure: EtcdFailure | undefined): void {
+    try {
+      this.observer?.request(call, seconds, failure);
+    } catch {
+      // A metric is not worth a request.
+    }
+  }
+
+  batch(writes: number): void {
+    try {
+      this.observer?.batch(writes);
+    } catch {
+      // As above.
+    }
+  }
+
+  watch(how: WatchRestart): void {
+    try {
+      this.observer?.watch(how);
+    } catch {
+      // As above.
+    }
+  }
 }
 
 /** The name of an etcd API path as a metric label: `/v3/kv/txn` is `txn`, `/v3/lease/grant` is `lease_grant`. */

@@ -218,6 +218,7 @@ export class WriteBatcher {
       item.reject(item.outcome.ambiguous ? mayHaveBeenApplied('the node is closing') : notSent('the node is closing'));
       return true;
     }
+    this.telemetry.batch(1);
     try {
       item.resolve(await this.calls.send<EtcdTxnResponse>('/v3/kv/txn', item.txn, item.outcome, item.deadline));
       return true;
@@ -228,12 +229,12 @@ export class WriteBatcher {
   }
 
   private async run(batch: readonly Queued[]): Promise<void> {
-    this.telemetry.observer?.batch(batch.length);
     const [first] = batch;
     if (batch.length === 1 && first !== undefined) {
       await this.alone(first);
       return;
     }
+    this.telemetry.batch(batch.length);
     const outcome: CallOutcome = { ambiguous: false };
     const deadline = Math.min(...batch.map((item) => item.deadline));
     const success = [...batch.map((item) => ({ request_txn: item.txn })), { request_put: this.marker }];
