@@ -53,6 +53,10 @@ const MAX_ATTEMPTS = 16;
 /** How long a write waits for the watch to bring it back before it is answered anyway (a hang guard). */
 const CATCH_UP_MS = 5000;
 
+/** A plan with no key to write with a TTL needs no lease, nor a turn of the event loop to find none. */
+const NO_LEASES: ReadonlyMap<string, string> = new Map();
+const expires = (change: TxnPlan['changes'][number]): boolean => change.type === 'put' && change.entry.expiresAt !== NEVER;
+
 /** Which marker a write's Txn carries: none for a put, 'delete' or 'txn' (see stored-record.ts). */
 export type WriteKind = 'put' | 'delete' | 'txn';
 
@@ -175,7 +179,7 @@ export class EtcdCommitter {
         }
         const plan = planned;
         this.checkLimits(plan, view, now);
-        const leases = await this.leasesFor(plan, now);
+        const leases = plan.changes.some(expires) ? await this.leasesFor(plan, now) : NO_LEASES;
         const write = `${this.parts.nodeId}:${(++this.writeCounter).toString(36)}`;
         const marker = kind === 'delete' ? 'delete' : kind === 'txn' ? 'txn' : undefined;
         const txn: EtcdTxnRequest = {
