@@ -57,12 +57,14 @@ describe("the node cache's waits for a revision", () => {
     const cache = new KeyspaceCache(layout, DEFAULT_HISTORY);
     cache.load([], 5);
     const settled: (boolean | undefined)[] = Array.from({ length: 1000 }, () => undefined);
+    /** The one timer that checks the waits' deadlines, while there are waits. */
+    const timer = () => (cache as unknown as { waiterTimer?: unknown }).waiterTimer;
     const waits = settled.map((_, i) =>
       cache.waitFor(6 + i, i % 2 === 0 ? 60_000 : 100).then((reached) => {
-        expect(settled[i]).toBeUndefined();
         settled[i] = reached;
       }),
     );
+    expect(timer()).toBeDefined();
     await expect(cache.waitFor(5, 1)).resolves.toBe(true);
     cache.advance(505); // revisions 6-505: the first 500 waits
     await Promise.all(waits.slice(0, 500));
@@ -72,8 +74,29 @@ describe("the node cache's waits for a revision", () => {
     expect(settled.slice(500).map((reached, i) => (i % 2 === 1 ? reached : (reached ?? 'waiting')))).toEqual(
       settled.slice(500).map((_, i) => (i % 2 === 1 ? false : 'waiting')),
     );
+    expect(timer()).toBeDefined();
     cache.close();
     await Promise.all(waits);
     expect(settled.slice(500).every((reached) => reached === false)).toBe(true);
+    expect(timer()).toBeUndefined();
+    // Once the last wait is settled by its revision, the timer stops too.
+    const last = cache.waitFor(506, 60_000);
+    expect(timer()).toBeDefined();
+    cache.advance(506);
+    await expect(last).resolves.toBe(true);
+    expect(timer()).toBeUndefined();
+  });
+
+  it("time out on a clock the wall clock's steps do not move", async () => {
+    const cache = new KeyspaceCache(layout, DEFAULT_HISTORY);
+    cache.load([], 5);
+    const realNow = Date.now;
+    try {
+      const wait = cache.waitFor(6, 100);
+      Date.now = () => realNow() - 3_600_000; // NTP steps the clock back an hour
+      await expect(wait).resolves.toBe(false);
+    } finally {
+      Date.now = realNow;
+    }
   });
 });

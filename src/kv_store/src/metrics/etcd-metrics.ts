@@ -32,7 +32,7 @@ export function registerEtcdMetrics(registry: Registry, store: EtcdStore): void 
   });
   const restarts = new Counter({
     name: 'kv_etcd_watch_restarts_total',
-    help: "Times this node's watch on etcd started again since start: on a member, from the next revision (restart), or by loading the whole keyspace first, after etcd compacted the history it needed (reload).",
+    help: "Times this node's watch on etcd started again since start: from the next revision, counted once live again (restart), or by loading the whole keyspace first, after etcd compacted the history it needed or while its quota was full (reload).",
     labelNames: ['how'] as const,
     registers: [registry],
   });

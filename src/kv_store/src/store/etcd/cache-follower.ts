@@ -58,6 +58,8 @@ export class CacheFollower {
   private liveListeners: (() => void)[] = [];
   /** The pause before the next try to load or watch, after a failed one. */
   private retryDelay = RETRY_MIN_MS;
+  /** The watch etcd took last resumes from the cache's revision (no load before it): a restart, once live. */
+  private resumed = false;
 
   constructor(
     private readonly gateway: EtcdGateway,
@@ -187,7 +189,8 @@ export class CacheFollower {
         }
         if (message.created === true) {
           this.retryDelay = RETRY_MIN_MS;
-          if (!fresh) this.telemetry.watch('restart');
+          // Counted once it goes live: etcd creates a watch from a compacted revision, then cancels it.
+          this.resumed = !fresh;
           this.catchUp(member, abort, fresh);
           return;
         }
@@ -243,6 +246,8 @@ export class CacheFollower {
     if (this.current !== 'live')
       this.logger?.info({ member, revision: this.cache.revision }, 'etcd watch live; serving reads from the cache');
     this.current = 'live';
+    if (this.resumed) this.telemetry.watch('restart');
+    this.resumed = false;
     const listeners = this.liveListeners;
     this.liveListeners = [];
     for (const listener of listeners) listener();

@@ -8,7 +8,7 @@ import type { EtcdFailure } from './etcd-gateway.js';
  * client request: a batch of writes is one.
  */
 
-/** How the node's watch on etcd started again, once etcd took it: on a member, from the next revision (`restart`); or after loading the whole keyspace again (`reload`). */
+/** How the node's watch on etcd started again: from the next revision, counted once it is live again (`restart`); or by loading the whole keyspace again (`reload`). */
 export type WatchRestart = 'restart' | 'reload';
 
 export interface EtcdObserver {
@@ -16,7 +16,7 @@ export interface EtcdObserver {
   request(call: string, seconds: number, failure: EtcdFailure | undefined): void;
   /** The write batcher sent a batch of `writes` client writes, one etcd Txn (1: a write sent alone, also one of a refused batch sent again alone). */
   batch(writes: number): void;
-  /** The node's watch started again: etcd created it. */
+  /** The node's watch started again. */
   watch(how: WatchRestart): void;
 }
 

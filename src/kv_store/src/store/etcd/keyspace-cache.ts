@@ -57,7 +57,7 @@ function costOf(entry: Entry): number {
 
 interface Waiter {
   readonly revision: number;
-  /** When it gives up (ms since the epoch). */
+  /** When it gives up, on performance.now()'s clock (which a step of the wall clock does not move). */
   readonly deadline: number;
   readonly resolve: (reached: boolean) => void;
 }
@@ -178,8 +178,8 @@ export class KeyspaceCache {
   waitFor(revision: number, timeoutMs: number): Promise<boolean> {
     if (this.lastRevision >= revision) return Promise.resolve(true);
     return new Promise((resolve) => {
-      this.waiters.push({ revision, deadline: Date.now() + timeoutMs, resolve });
-      this.waiterTimer ??= setInterval(() => this.settleWaiters(Date.now()), WAITER_CHECK_MS);
+      this.waiters.push({ revision, deadline: performance.now() + timeoutMs, resolve });
+      this.waiterTimer ??= setInterval(() => this.settleWaiters(performance.now()), WAITER_CHECK_MS);
     });
   }
 
