@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { CacheFollower } from '../src/store/etcd/cache-follower.js';
-import type { EtcdGateway, EtcdKeyValue, EtcdRangeResponse } from '../src/store/etcd/etcd-gateway.js';
+import { EtcdError, type EtcdGateway, type EtcdKeyValue, type EtcdRangeResponse } from '../src/store/etcd/etcd-gateway.js';
 import { KeyspaceCache } from '../src/store/etcd/keyspace-cache.js';
 import { EtcdLayout, encodeRecord } from '../src/store/etcd/stored-record.js';
 import { DEFAULT_HISTORY } from '../src/store/memory/memory-store.js';
@@ -49,6 +49,36 @@ describe("the cache follower's load", () => {
       expect(cache.size).toBe(2);
       expect(before).toMatchObject({ revision: undefined, lost: true });
       expect(after).toMatchObject({ revision: undefined, lost: false });
+    } finally {
+      await follower.close();
+    }
+  });
+});
+
+describe("the cache follower's tries while etcd takes no watch", () => {
+  it('back off: fewer tries the longer etcd refuses, not one every 100 ms', async () => {
+    const cache = new KeyspaceCache(layout, DEFAULT_HISTORY);
+    let watches = 0;
+    const gateway = {
+      endpoint: 'http://etcd',
+      endpoints: ['http://etcd'],
+      call: async () => ({ header: { revision: '9' }, kvs: [], more: false }) as EtcdRangeResponse,
+      // Every watch fails at once, as against a member that refuses connections.
+      watch: async () => {
+        watches++;
+        throw new EtcdError('unreachable', 'connect ECONNREFUSED');
+      },
+    };
+    const follower = new CacheFollower(gateway as unknown as EtcdGateway, layout, cache, 'node', undefined);
+    follower.start();
+    try {
+      await expect.poll(() => cache.revision).toBe(9);
+      await new Promise((resolve) => setTimeout(resolve, 1600));
+      // Waits of 100, 200, 400 and 800 ms fit five tries in 1.6 s (a slow machine makes fewer); one
+      // every 100 ms would be sixteen.
+      expect(watches).toBeGreaterThanOrEqual(1);
+      expect(watches).toBeLessThanOrEqual(6);
+      expect(follower.state).not.toBe('live');
     } finally {
       await follower.close();
     }
