@@ -262,10 +262,12 @@ export class EtcdCommitter {
         why: 'etcd did not confirm whether the write was applied, and the watch cannot tell yet; read the key to find out',
       });
     }
+    let lost = false;
     for (const { plan, pending } of unconfirmed.values()) {
       if (pending.revision !== undefined) return { revision: pending.revision, plan };
+      lost ||= pending.lost;
     }
-    if ([...unconfirmed.values()].some(({ pending }) => pending.lost)) {
+    if (lost) {
       throw new StoreError('backend_unavailable', {
         why: 'etcd did not answer a try of the write, and the node loaded the keyspace from etcd while it was on its way, so it cannot tell whether that try was applied: it may have been, and then overwritten by another write; read the key for its current value',
       });
