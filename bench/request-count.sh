@@ -9,7 +9,7 @@
 # and the same however busy the machine is, unlike req/s, so a change of a few percent shows.
 #
 #   bash bench/request-count.sh "get put" LABEL:MAIN_JS[:VAR=VALUE...] LABEL:MAIN_JS[:VAR=VALUE...] ...
-#   bash bench/request-count.sh get old:../old/src/kv_store/dist/main.js now:src/kv_store/dist/main.js
+#   bash bench/request-count.sh get old:../old/src/kv_store/dist/kv_store.js now:src/kv_store/dist/kv_store.js
 # REQ_WARMUP (5000), REQ_N (5000) and REQ_IDLE_S (10) set the counts and the idle time; with
 # REQ_JSON=<file>, each result is also appended to it as a JSON line ({"load", "label",
 # "irPerRequest", "requests"}). kv_store runs with its launchers' node flags (and --single-threaded,
