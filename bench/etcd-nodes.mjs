@@ -6,7 +6,14 @@
 //   node bench/etcd-nodes.mjs --duration 2 --warmup 1         # smoke test
 //   node bench/etcd-nodes.mjs --rounds 3                      # every row three times, in turn
 //   options: --duration S, --warmup S, --connections N (50), --keys N (10000), --rounds N (1),
-//            --main FILE (the kv_store build to run; src/kv_store/dist/kv_store.js)
+//            --main FILE (the kv_store build to run; src/kv_store/dist/kv_store.js),
+//            --only TEXT (only the rows whose "target: request" contains TEXT, e.g. PUT),
+//            --etcd-cpus LIST and --kv-cpus LIST (taskset CPU lists for the etcd members and the
+//            kv_store processes; default: no pinning)
+//
+// Separate cores, as separate machines would be (etcd's members on one core, the kv_store nodes
+// and the load generator on the other; docs/etcd-backend.md, "etcd on a core of its own"):
+//   taskset -c 1 node bench/etcd-nodes.mjs --etcd-cpus 0 --kv-cpus 1 --only PUT --rounds 2
 //
 // With several rounds each row's numbers are the median of its rounds (req/s with their range),
 // and the ratios the issue sets targets for are taken round by round (a row against the row
@@ -38,6 +45,9 @@ const { values: args } = parseArgs({
     keys: { type: 'string', default: '10000' },
     rounds: { type: 'string', default: '1' },
     main: { type: 'string' },
+    only: { type: 'string' },
+    'etcd-cpus': { type: 'string' },
+    'kv-cpus': { type: 'string' },
   },
 });
 const ROUNDS = Number(args.rounds);
@@ -82,7 +92,10 @@ function cpuMicros(pids) {
   return ticks * 10_000; // USER_HZ is 100 on Linux
 }
 
-function start(command, argv, env = {}) {
+/** `command argv`, under `taskset -c cpus` when `cpus` is given. */
+const pinned = (cpus, command, argv) => (cpus === undefined ? [command, argv] : ['taskset', ['-c', cpus, command, ...argv]]);
+
+function start([command, argv], env = {}) {
   const wrapped = existsSync('/usr/bin/setpriv')
     ? ['/usr/bin/setpriv', ['--pdeathsig', 'SIGKILL', '--', command, ...argv]]
     : [command, argv];
@@ -123,12 +136,14 @@ async function startCluster() {
   }));
   const initial = members.map((m) => `${m.name}=${m.peer}`).join(',');
   for (const m of members) {
-    const child = start('etcd', [
-      ...['--name', m.name, '--data-dir', join(root, m.name), '--log-level', 'error', '--logger', 'zap'],
-      ...['--listen-client-urls', m.client, '--advertise-client-urls', m.client],
-      ...['--listen-peer-urls', m.peer, '--initial-advertise-peer-urls', m.peer],
-      ...['--initial-cluster', initial, '--initial-cluster-state', 'new', '--initial-cluster-token', root],
-    ]);
+    const child = start(
+      pinned(args['etcd-cpus'], 'etcd', [
+        ...['--name', m.name, '--data-dir', join(root, m.name), '--log-level', 'error', '--logger', 'zap'],
+        ...['--listen-client-urls', m.client, '--advertise-client-urls', m.client],
+        ...['--listen-peer-urls', m.peer, '--initial-advertise-peer-urls', m.peer],
+        ...['--initial-cluster', initial, '--initial-cluster-state', 'new', '--initial-cluster-token', root],
+      ]),
+    );
     etcdPids.push(child.pid);
   }
   const endpoints = members.map((m) => m.client);
@@ -141,7 +156,7 @@ async function startCluster() {
 
 async function startKv(env) {
   const [port] = await freePorts(1);
-  const child = start(process.execPath, ['--max-semi-space-size=2', '--initial-old-space-size=64', MAIN], {
+  const child = start(pinned(args['kv-cpus'], process.execPath, ['--max-semi-space-size=2', '--initial-old-space-size=64', MAIN]), {
     KV_HOST: '127.0.0.1',
     KV_PORT: String(port),
     KV_LOG_LEVEL: 'warn',
@@ -243,7 +258,7 @@ async function main() {
   // Node B's cache catches up with node A's preload before it is measured.
   await until('node B caught up', async () => (await fetch(`${nodeB}/v1/${keyOf(KEYS - 1)}`)).status === 200);
 
-  const rows = [
+  const allRows = [
     ['in-memory kv_store, 1 node', 'GET', [memory], kvGet],
     ['in-memory kv_store, 1 node', 'PUT', [memory], kvPut],
     ["etcd's JSON gateway (3 members)", 'GET (linearizable range)', endpoints, gwRange],
@@ -254,6 +269,7 @@ async function main() {
     ['kv_store on etcd, 2 nodes', 'GET (node cache)', [nodeA, nodeB], kvGet],
     ['kv_store on etcd, 2 nodes', 'PUT', [nodeA, nodeB], kvPut],
   ];
+  const rows = allRows.filter(([target, load]) => args.only === undefined || `${target}: ${load}`.includes(args.only));
   // runs[row][round]
   const runs = rows.map(() => []);
   const kvPids = [memory, nodeA, nodeB].map((url) => pidOf.get(url));
@@ -286,6 +302,7 @@ async function main() {
   const ratio = (label, [aTarget, aLoad], [bTarget, bLoad], goal) => {
     const a = runs[rowIndex(aTarget, aLoad)];
     const b = runs[rowIndex(bTarget, bLoad)];
+    if (a === undefined || b === undefined) return `| ${label} | (not run) | ${goal} |`;
     const ratios = a.map((x, round) => x.rps / b[round].rps);
     return `| ${label} | ${median(ratios).toFixed(2)}×${spread(ratios, 2)} | ${goal} |`;
   };
@@ -303,7 +320,7 @@ async function main() {
   console.log(ratio('PUT through 1 node, against the gateway put', ['kv_store on etcd, 1 node', 'PUT'], gatewayPut, '≥ 1×'));
   console.log(ratio('PUT through 2 nodes, against the gateway put', ['kv_store on etcd, 2 nodes', 'PUT'], gatewayPut, '≥ 1×'));
   console.log(
-    `\n(${CONNECTIONS} in flight, ${DURATION_MS / 1000} s per row after ${WARMUP_MS / 1000} s warm-up, ${ROUNDS} round${ROUNDS > 1 ? 's' : ''}, ${KEYS} keys, 100-byte values; load average ${load1.toFixed(1)} at the end)`,
+    `\n(${CONNECTIONS} in flight, ${DURATION_MS / 1000} s per row after ${WARMUP_MS / 1000} s warm-up, ${ROUNDS} round${ROUNDS > 1 ? 's' : ''}, ${KEYS} keys, 100-byte values; ${args['etcd-cpus'] === undefined ? 'no process pinned' : `etcd on CPU ${args['etcd-cpus']}, kv_store on CPU ${args['kv-cpus'] ?? 'any'}`}; load average ${load1.toFixed(1)} at the end)`,
   );
 }
 
