@@ -617,27 +617,35 @@ if has profile "$PHASES"; then
 fi
 
 # --- watch: PUT throughput without and with WATCHERS SSE watchers, and delivery latency ------------
+# Three rounds in one kv_store process, each a run without watchers and then one with them (the
+# watchers connect for that run only): each with-watchers run is compared with the run just
+# before it, so that a slow or fast stretch of the machine falls on both sides of a ratio. Round 1
+# is watch-none / watch-many, then -r2 and -r3 (as the page rounds of the memory phase).
 if has watch "$PHASES"; then
-  log "watch: PUT with no watchers, then with $WATCHERS SSE watchers of prefix w/ (a probe write every $PROBE_MS ms)"
+  log "watch: 3 rounds of PUT with no watchers, then with $WATCHERS SSE watchers of prefix w/ (a probe write every $PROBE_MS ms)"
   start_kv watch
   SERVER_PIDS=("$KV_PID")
   url="http://127.0.0.1:$KV_PORT"
   labels=(BENCH_TARGET=kv BENCH_FLAVOR=kv BENCH_START=1 BENCH_LOAD=put)
   preload kv "$url" k "$KEYS" watch
-  measure watch-none put "$url" "${labels[@]}"
-  ready="$OUT/listwatch/watchers.ready"
-  taskset -c "$CLIENT_CPU" node "$ROOT/bench/watch-load.mjs" "$url" "$WATCHERS" $((WARMUP + DURATION + 2)) w/ "$PROBE_MS" "$ready" \
-    >"$OUT/listwatch/watchers.json" 2>"$OUT/logs/watch-load.log" &
-  WL_PID=$!
-  STARTED+=("$WL_PID")
-  for _ in $(seq 600); do [ -f "$ready" ] && break; sleep 0.1; done
-  [ -f "$ready" ] || die "the watchers did not connect within 60 s; see $OUT/logs/watch-load.log"
-  log "  $(cat "$ready") of $WATCHERS watchers streaming"
-  measure watch-many put "$url" "${labels[@]}"
-  wait "$WL_PID" || die "bench/watch-load.mjs failed; see $OUT/logs/watch-load.log"
-  kept=()
-  for p in "${STARTED[@]}"; do [ "$p" = "$WL_PID" ] || kept+=("$p"); done
-  STARTED=("${kept[@]}")
+  for round in 1 2 3; do
+    suffix=""
+    [ "$round" = 1 ] || suffix="-r$round"
+    measure "watch-none$suffix" put "$url" "${labels[@]}"
+    ready="$OUT/listwatch/watchers$suffix.ready"
+    taskset -c "$CLIENT_CPU" node "$ROOT/bench/watch-load.mjs" "$url" "$WATCHERS" $((WARMUP + DURATION + 2)) w/ "$PROBE_MS" "$ready" \
+      >"$OUT/listwatch/watchers$suffix.json" 2>"$OUT/logs/watch-load$suffix.log" &
+    WL_PID=$!
+    STARTED+=("$WL_PID")
+    for _ in $(seq 600); do [ -f "$ready" ] && break; sleep 0.1; done
+    [ -f "$ready" ] || die "the watchers did not connect within 60 s; see $OUT/logs/watch-load$suffix.log"
+    log "  round $round: $(cat "$ready") of $WATCHERS watchers streaming"
+    measure "watch-many$suffix" put "$url" "${labels[@]}"
+    wait "$WL_PID" || die "bench/watch-load.mjs failed; see $OUT/logs/watch-load$suffix.log"
+    kept=()
+    for p in "${STARTED[@]}"; do [ "$p" = "$WL_PID" ] || kept+=("$p"); done
+    STARTED=("${kept[@]}")
+  done
   stop_pid "$KV_PID"
 fi
 
