@@ -554,9 +554,10 @@ if (restarts.length > 0) {
   out.push('', `### Restart with ${int(restarts[0].keys)} keys`, '');
   out.push(
     'Keys loaded (16-byte keys, 100-byte values), then the time from starting the process to its first answer ' +
-      '(kv_store: GET /healthz, served once recovery is done; redis-server: PONG, not LOADING). kv_store is restarted after a kill -9 ' +
-      '(its last snapshot and the log after it), then after clean stops (a stop writes a snapshot when commits were logged since the last: ' +
-      '`KV_SNAPSHOT_ON_STOP`); redis-server after SHUTDOWN. Recovery: what kv_store logs it took. "stop before": how long the stop ' +
+      '(kv_store: GET /healthz, served once recovery is done; redis-server: PONG, not LOADING). kv_store starts after a kill -9 ' +
+      '(its last snapshot and the log after it) and after a clean stop (a stop writes a snapshot when commits were logged since the last: ' +
+      '`KV_SNAPSHOT_ON_STOP`); redis-server after SHUTDOWN, from its AOF and from its RDB-preamble AOF. In each round the four start in turn, ' +
+      'each on a fresh copy of its directory as it was left. Recovery: what kv_store logs it took. "stop before": how long the stop ' +
       'before that start took. "cores": the CPUs the server could run on (`taskset`). kv_store\'s recovery faults the memory it will fill ' +
       'in on a second thread when it has two cores; redis-server loads on one thread either way.',
   );
@@ -592,6 +593,24 @@ if (restarts.length > 0) {
       `kv_store after a clean stop ${msCell(kvClean)} against redis-server from its RDB-preamble AOF ${msCell(rdb)} (${ratio(kvClean, rdb)}); ` +
       `kv_store after a clean stop on one core ${msCell(kvOneCore)} (${ratio(kvOneCore, rdb)} of the RDB-preamble load).`,
   );
+  // Each kv_store start against redis-server's start of the same round (bench/run.sh starts them in turn).
+  const pairs = (after, server) =>
+    restarts
+      .filter((r) => r.server === 'kv' && r.after === after && both(r) && r.round !== undefined)
+      .map((kv) => [kv, restarts.find((r) => r.server === server && r.round === kv.round)])
+      .filter(([, redis]) => redis !== undefined)
+      .map(([kv, redis]) => kv.startMs / redis.startMs);
+  const pairCell = (ratios) =>
+    ratios.length === 0 ? '—' : `${ratios.map((x) => `${x.toFixed(2)}×`).join(' / ')}, median **${median(ratios).toFixed(2)}×**`;
+  const killPairs = pairs('kill -9', 'redis-aof');
+  const cleanPairs = pairs('clean stop', 'redis-rdb');
+  if (killPairs.length + cleanPairs.length > 0) {
+    out.push(
+      '',
+      'Round by round (each kv_store start against the redis-server start next to it; target: no slower, ≤ 1×): ' +
+        `after a kill -9 against the AOF load ${pairCell(killPairs)}; after a clean stop against the RDB-preamble load ${pairCell(cleanPairs)}.`,
+    );
+  }
 }
 
 // --- transactions ----------------------------------------------------------------------------------

@@ -686,85 +686,104 @@ if has durability "$PHASES"; then
 
   # Restart time: DUR_KEYS keys written, then the time from starting the process to its first
   # answer (kv_store: GET /healthz, which answers once recovery is done and it listens;
-  # redis-server: PING answered PONG, not LOADING). kv_store twice over: after a kill -9 (its
-  # last snapshot and the log after it to replay), then after a clean stop (which writes a
-  # snapshot: KV_SNAPSHOT_ON_STOP), RESTARTS times each (a kill -9 right after a restart leaves
-  # the same files: nothing is written meanwhile); then once more on one core. Both servers restart with
-  # both cores (RESTART_CPUS): kv_store's recovery faults its memory in on a second thread
-  # (src/kv_store/src/store/memory/slab-prefaulter.ts); redis-server loads on one thread either way.
-  # The last kv_store start, pinned to SERVER_CPU alone, shows what recovery takes without it.
-  log "durability: kv_store restart with $DUR_KEYS keys, after a kill -9 and after a clean stop"
-  KV_ENV=(KV_DATA_DIR="$OUT/durability/data/kv-restart" KV_FSYNC=everysec)
+  # redis-server: PING answered PONG, not LOADING). Four directories are made first and kept as
+  # they are: kv_store's after a kill -9 (its last snapshot and the log after it to replay) and
+  # after a clean stop (which writes a snapshot: KV_SNAPSHOT_ON_STOP); redis-server's AOF as the
+  # load left it and after BGREWRITEAOF (an RDB preamble). Then RESTARTS rounds, each starting
+  # kv_store after the kill -9, redis-server from its AOF, kv_store after the clean stop and
+  # redis-server from its RDB preamble, in turn, every start on a fresh copy of its directory
+  # (synced to disk first): a slow or fast stretch of the machine falls on both servers of a
+  # pair, and the report compares each start with its pair's in the same round. Both servers
+  # restart with both cores (RESTART_CPUS): kv_store's recovery faults its memory in on a second
+  # thread (src/kv_store/src/store/memory/slab-prefaulter.ts); redis-server loads on one thread
+  # either way. A last kv_store start after the clean stop, pinned to SERVER_CPU alone, shows
+  # what recovery takes without it.
+  log "durability: restarts with $DUR_KEYS keys, kv_store and redis-server in turn"
+  kept_dirs=$OUT/durability/data/kept
+  kv_dir=$OUT/durability/data/kv-restart
+  mkdir -p "$kept_dirs"
+  KV_ENV=(KV_DATA_DIR="$kv_dir" KV_FSYNC=everysec)
   start_kv dur-load
   SERVER_PIDS=("$KV_PID")
   preload kv "http://127.0.0.1:$KV_PORT" r "$DUR_KEYS" dur-restart
   kill -KILL "$KV_PID"
   wait "$KV_PID" 2>/dev/null || true
-  plan=()
-  for _ in $(seq "$RESTARTS"); do plan+=(kill); done
-  for _ in $(seq "$RESTARTS"); do plan+=(clean); done
-  plan+=(one-core)
-  after="kill -9"
-  stop_ms=null
-  for i in "${!plan[@]}"; do
-    run=$((i + 1))
-    cpus=$RESTART_CPUS
-    [ "${plan[$i]}" = one-core ] && cpus=$SERVER_CPU
+  cp -a "$kv_dir" "$kept_dirs/kv-kill"
+  KV_WAIT_PATH=healthz start_kv dur-clean-stop
+  t0=$(now_ns)
+  stop_pid "$KV_PID"
+  clean_stop_ms=$((($(now_ns) - t0) / 1000000))
+  cp -a "$kv_dir" "$kept_dirs/kv-clean"
+  redis_dir=$OUT/redis-dur-restart
+  has_redis=0
+  if command -v redis-server >/dev/null; then
+    has_redis=1
+    start_redis dur-restart everysec
+    redis_load r "$DUR_KEYS"
+    redis-cli -p "$REDIS_PORT" SHUTDOWN >/dev/null 2>&1 || true
+    wait "$REDIS_PID" 2>/dev/null || true
+    cp -a "$redis_dir" "$kept_dirs/redis-aof"
+    start_redis dur-restart everysec
+    redis-cli -p "$REDIS_PORT" BGREWRITEAOF >/dev/null
+    while [ "$(redis-cli -p "$REDIS_PORT" INFO persistence | tr -d '\r' | awk -F: '/^aof_rewrite_in_progress/ { print $2 }')" != 0 ]; do sleep 0.2; done
+    redis-cli -p "$REDIS_PORT" SHUTDOWN >/dev/null 2>&1 || true
+    wait "$REDIS_PID" 2>/dev/null || true
+    cp -a "$redis_dir" "$kept_dirs/redis-rdb"
+  fi
+  KV_ENV=()
+  # fresh_copy KEPT DIR: DIR becomes a copy of the kept directory KEPT, on disk before the start.
+  fresh_copy() {
+    rm -rf "$2" && cp -a "$kept_dirs/$1" "$2" && sync
+  }
+  # kv_restart N ROUND AFTER KEPT CPUS: one timed kv_store start on a copy of KEPT.
+  kv_restart() {
+    local run=$1 round=$2 after=$3 kept=$4 cpus=$5 stop_ms=null
+    [ "$after" = "clean stop" ] && stop_ms=$clean_stop_ms
+    fresh_copy "$kept" "$kv_dir"
+    KV_ENV=(KV_DATA_DIR="$kv_dir" KV_FSYNC=everysec)
     t0=$(now_ns)
     KV_CPUS=$cpus KV_WAIT_PATH=healthz start_kv "dur-restart-$run"
     t1=$(now_ns)
+    KV_ENV=()
     node "$ROOT/bench/preload.mjs" check kv "http://127.0.0.1:$KV_PORT" r "$DUR_KEYS" 2>>"$OUT/logs/checks.log" ||
       die "kv_store lost keys over its restart; see $OUT/logs/checks.log"
     rss=$(awk '/VmRSS/ { print $2 * 1024 }' "/proc/$KV_PID/status")
     # What kv_store logged about its recovery: how long, and how much came from the snapshot and the log.
     recovery=$(node -e 'for (const l of require("fs").readFileSync(process.argv[1], "utf8").split("\n")) { try { const j = JSON.parse(l); if (j.msg === "recovered the store from the data directory") console.log(JSON.stringify({ recoveryMs: j.ms, snapshotEntries: j.snapshotEntries, logCommits: j.logCommits }).slice(1, -1)); } catch {} }' \
       "$OUT/logs/kv-dur-restart-$run.log")
-    echo "{\"server\":\"kv\",\"keys\":$DUR_KEYS,\"run\":$run,\"cpus\":\"$cpus\",\"after\":\"$after\",\"stopMs\":$stop_ms,\"startMs\":$(((t1 - t0) / 1000000)),${recovery:+$recovery,}\"rssBytes\":${rss:-null},\"diskBytes\":$(du -sb "$OUT/durability/data/kv-restart" | cut -f1)}" \
+    echo "{\"server\":\"kv\",\"keys\":$DUR_KEYS,\"run\":$run,\"round\":$round,\"cpus\":\"$cpus\",\"after\":\"$after\",\"stopMs\":$stop_ms,\"startMs\":$(((t1 - t0) / 1000000)),${recovery:+$recovery,}\"rssBytes\":${rss:-null},\"diskBytes\":$(du -sb "$kv_dir" | cut -f1)}" \
       >"$OUT/durability/restart-kv-$(printf %02d "$run").json"
-    if [ "${plan[$((i + 1))]:-}" = kill ]; then
-      kill -KILL "$KV_PID"
-      wait "$KV_PID" 2>/dev/null || true
-      after="kill -9"
-      stop_ms=null
-    else
-      t0=$(now_ns)
-      stop_pid "$KV_PID"
-      stop_ms=$((($(now_ns) - t0) / 1000000))
-      after="clean stop"
-    fi
-  done
-  KV_ENV=()
-  if command -v redis-server >/dev/null; then
-    log "durability: redis-server restart with $DUR_KEYS keys in its AOF, then in its RDB-preamble AOF"
-    start_redis dur-restart everysec
-    redis_load r "$DUR_KEYS"
-    redis-cli -p "$REDIS_PORT" SHUTDOWN >/dev/null 2>&1 || true
+    kill -KILL "$KV_PID"
+    wait "$KV_PID" 2>/dev/null || true
+  }
+  # redis_restart ROUND VARIANT: one timed redis-server start on a copy of its kept directory.
+  redis_restart() {
+    local round=$1 variant=$2
+    fresh_copy "redis-$variant" "$redis_dir"
+    t0=$(now_ns)
+    taskset -c "$RESTART_CPUS" redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly yes --appendfsync everysec \
+      --daemonize no --dir "$redis_dir" >"$OUT/logs/redis-dur-restart-$variant-$round.log" 2>&1 &
+    REDIS_PID=$!
+    STARTED+=("$REDIS_PID")
+    taskset -c "$CLIENT_CPU" node "$ROOT/bench/first-answer.mjs" redis "$REDIS_PORT" "$REDIS_PID" ||
+      die "redis-server exited or did not answer; see $OUT/logs/redis-dur-restart-$variant-$round.log"
+    t1=$(now_ns)
+    keys=$(redis-cli -p "$REDIS_PORT" DBSIZE)
+    rss=$(awk '/VmRSS/ { print $2 * 1024 }' "/proc/$REDIS_PID/status")
+    kill -KILL "$REDIS_PID"
     wait "$REDIS_PID" 2>/dev/null || true
-    for variant in aof rdb; do
-      if [ "$variant" = rdb ]; then
-        start_redis dur-restart everysec
-        redis-cli -p "$REDIS_PORT" BGREWRITEAOF >/dev/null
-        while [ "$(redis-cli -p "$REDIS_PORT" INFO persistence | tr -d '\r' | awk -F: '/^aof_rewrite_in_progress/ { print $2 }')" != 0 ]; do sleep 0.2; done
-        redis-cli -p "$REDIS_PORT" SHUTDOWN >/dev/null 2>&1 || true
-        wait "$REDIS_PID" 2>/dev/null || true
-      fi
-      for run in $(seq "$RESTARTS"); do
-        t0=$(now_ns)
-        taskset -c "$RESTART_CPUS" redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly yes --appendfsync everysec \
-          --daemonize no --dir "$OUT/redis-dur-restart" >"$OUT/logs/redis-dur-restart-$variant-$run.log" 2>&1 &
-        REDIS_PID=$!
-        STARTED+=("$REDIS_PID")
-        taskset -c "$CLIENT_CPU" node "$ROOT/bench/first-answer.mjs" redis "$REDIS_PORT" "$REDIS_PID" ||
-          die "redis-server exited or did not answer; see $OUT/logs/redis-dur-restart-$variant-$run.log"
-        t1=$(now_ns)
-        keys=$(redis-cli -p "$REDIS_PORT" DBSIZE)
-        rss=$(awk '/VmRSS/ { print $2 * 1024 }' "/proc/$REDIS_PID/status")
-        stop_pid "$REDIS_PID"
-        echo "{\"server\":\"redis-$variant\",\"keys\":$keys,\"run\":$run,\"cpus\":\"$RESTART_CPUS\",\"startMs\":$(((t1 - t0) / 1000000)),\"rssBytes\":${rss:-null},\"diskBytes\":$(du -sb "$OUT/redis-dur-restart" | cut -f1)}" \
-          >"$OUT/durability/restart-redis-$variant-$run.json"
-      done
-    done
-  fi
+    echo "{\"server\":\"redis-$variant\",\"keys\":$keys,\"run\":$round,\"round\":$round,\"cpus\":\"$RESTART_CPUS\",\"startMs\":$(((t1 - t0) / 1000000)),\"rssBytes\":${rss:-null},\"diskBytes\":$(du -sb "$redis_dir" | cut -f1)}" \
+      >"$OUT/durability/restart-redis-$variant-$round.json"
+  }
+  run=0
+  for round in $(seq "$RESTARTS"); do
+    log "  restart round $round of $RESTARTS"
+    run=$((run + 1)) && kv_restart "$run" "$round" "kill -9" kv-kill "$RESTART_CPUS"
+    [ "$has_redis" = 0 ] || redis_restart "$round" aof
+    run=$((run + 1)) && kv_restart "$run" "$round" "clean stop" kv-clean "$RESTART_CPUS"
+    [ "$has_redis" = 0 ] || redis_restart "$round" rdb
+  done
+  run=$((run + 1)) && kv_restart "$run" 0 "clean stop" kv-clean "$SERVER_CPU"
   rm -rf "$OUT/durability/data" "$OUT/redis-dur-"*
 fi
 
