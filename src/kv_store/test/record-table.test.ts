@@ -1358,3 +1358,158 @@ describe('RecordTable incremental resize (two tables while the index doubles or 
     });
   });
 });
+
+/** Record images (RecordTable.adoptRecords) of `entries`, from `start` of a buffer that has other bytes before them. */
+function imagesOf(
+  entries: ReadonlyArray<readonly [string, string, RecordNumbers]>,
+  start = 5,
+): { data: Buffer; view: DataView; start: number } {
+  const parts: Buffer[] = [Buffer.alloc(start, 0xee)];
+  for (const [key, value, n] of entries) {
+    const k = Buffer.from(key, 'utf8');
+    const v = Buffer.from(value, 'utf8');
+    const used = HEADER + k.length + v.length;
+    const image = Buffer.alloc((used + 7) & ~7);
+    image.writeDoubleLE(n.revision, 0);
+    image.writeDoubleLE(n.createdAt, 8);
+    image.writeDoubleLE(n.updatedAt, 16);
+    image.writeDoubleLE(n.expiresAt, 24);
+    image.writeDoubleLE(n.version, 32);
+    image.writeUInt32LE(k.length, 40);
+    image.writeUInt32LE(v.length, 44);
+    k.copy(image, HEADER);
+    v.copy(image, HEADER + k.length);
+    parts.push(image);
+  }
+  parts.push(Buffer.alloc(3, 0xee));
+  const data = Buffer.concat(parts);
+  return { data, view: new DataView(data.buffer, data.byteOffset, data.byteLength), start };
+}
+
+/** Adopts `entries` as images into `table`; returns what `added` was told, in order. */
+function adopt(table: RecordTable, entries: ReadonlyArray<readonly [string, string, RecordNumbers]>): Array<[RecordAddress, number]> {
+  const { data, view, start } = imagesOf(entries);
+  const told: Array<[RecordAddress, number]> = [];
+  table.adoptRecords(data, view, start, entries.length, (address, hash) => told.push([address, hash]));
+  return told;
+}
+
+describe('RecordTable adopting record images as a snapshot holds them (adoptRecords)', () => {
+  it('stores each record as insertAt would, tells each address and hash in order, and the table works on as usual after', () => {
+    const key = fc.string({ unit: 'grapheme', minLength: 1, maxLength: 60 });
+    fc.assert(
+      fc.property(
+        fc.uniqueArray(fc.tuple(key, valueArb, numbersArb), { selector: ([k]) => k, maxLength: 60 }),
+        fc.nat(),
+        (entries, seed) => {
+          const { table, hashKey } = newTable();
+          const model: Model = new Map(entries.map(([k, v, n]) => [k, entryOf(k, v, n)]));
+          const told = adopt(table, entries);
+          expect(told.map(([address]) => table.key(address))).toEqual(entries.map(([k]) => k));
+          for (const [i, [, hash]] of told.entries()) expect(hash).toBe(hashOf(hashKey, entries[i]?.[0] as string));
+          expect(table.size).toBe(entries.length);
+          for (const [k, entry] of model) {
+            const address = table.addressAt(table.find(k));
+            same(table.value(address), entry.value, 'value');
+            same(table.classBytes(address), entry.size, 'class');
+            expect({
+              version: table.version(address),
+              revision: table.revision(address),
+              createdAt: table.createdAt(address),
+              updatedAt: table.updatedAt(address),
+              expiresAt: table.expiresAt(address),
+            }).toEqual(entry.numbers);
+            // Its image is what it was adopted from.
+            const image = table.image(address);
+            const from = imagesOf([[k, entry.value, entry.numbers]], 0);
+            expect(image.bytes.subarray(image.start, image.start + image.length)).toEqual(from.data.subarray(0, image.length));
+          }
+          // Then: remove a random half, rewrite and insert; every key still reads back.
+          const random = mulberry32(seed);
+          for (const [k] of entries) {
+            const roll = random();
+            if (roll < 0.5) {
+              table.removeAt(table.find(k));
+              model.delete(k);
+            } else if (roll < 0.75) {
+              table.rewrite(table.find(k), '"rewritten"', numbersFor(7));
+              model.set(k, entryOf(k, '"rewritten"', numbersFor(7)));
+            }
+          }
+          table.insertAt(table.probe('\u0000new'), '1', numbersFor(9));
+          model.set('\u0000new', entryOf('\u0000new', '1', numbersFor(9)));
+          expect(table.size).toBe(model.size);
+          for (const [k, entry] of model) same(table.value(table.addressAt(table.find(k))), entry.value, k);
+        },
+      ),
+      { numRuns: 150 },
+    );
+  });
+
+  it('a key already held is a RangeError: the records before it stay, the rest are freed and can be adopted again', () => {
+    const { table } = newTable();
+    const n = numbersFor(1);
+    adopt(table, [['held', '0', n]]);
+    const reserved = table.reservedBytes;
+    const entries = [
+      ['a', '1', n],
+      ['b', jsonOfBytes(400, 1), n],
+      ['held', '2', n],
+      ['c', '3', n],
+      ['d', '4', n],
+    ] as const;
+    expect(() => adopt(table, entries)).toThrow(new RangeError('a key loaded twice from one snapshot'));
+    expect(table.size).toBe(3);
+    expect(table.value(table.addressAt(table.find('held')))).toBe('0');
+    expect(table.value(table.addressAt(table.find('b')))).toBe(jsonOfBytes(400, 1));
+    expect(table.find('c')).toBe(-1);
+    // The freed records (of 'held' again, 'c' and 'd') are reused: adopting them again takes no new slab.
+    const freed = table.freeBytes;
+    expect(freed).toBe(classOf('held', '2') + classOf('c', '3') + classOf('d', '4'));
+    adopt(table, [
+      ['c', '3', n],
+      ['d', '4', n],
+    ]);
+    expect(table.size).toBe(5);
+    expect(table.reservedBytes).toBe(reserved);
+    expect(table.value(table.addressAt(table.find('d')))).toBe('4');
+    // A key twice within one call is refused the same way.
+    const { table: fresh } = newTable();
+    expect(() =>
+      adopt(fresh, [
+        ['x', '1', n],
+        ['y', '2', n],
+        ['x', '3', n],
+      ]),
+    ).toThrow(RangeError);
+    expect(fresh.size).toBe(2);
+  });
+
+  it('records past 1 MiB get a slab of their own; records whose class is larger than their image break the run; all read back', () => {
+    const { table } = newTable();
+    const entries = [
+      ['small-1', '1', numbersFor(1)],
+      ['big', jsonOfBytes(MiB + 5, 3), numbersFor(2)],
+      ['small-2', jsonOfBytes(200, 4), numbersFor(3)],
+      ['over-256', jsonOfBytes(300, 5), numbersFor(4)],
+      ['small-3', '3', numbersFor(5)],
+    ] as const;
+    adopt(table, entries);
+    for (const [k, v] of entries) {
+      const address = table.addressAt(table.find(k));
+      expect(table.value(address)).toBe(v);
+      expect(table.classBytes(address)).toBe(classOf(k, v));
+    }
+    expect(table.reservedBytes).toBe(SLAB + classOf('big', entries[1][1]));
+  });
+
+  it('with the degenerate hash: 1,500 keys in five fully colliding groups are all found, and none is taken for another', () => {
+    withWeakHash(() => {
+      const { table } = newTable();
+      const entries = Array.from({ length: 1500 }, (_, i) => [`${'abcde'[i % 5]}${i}`, String(i), numbersFor(i + 1)] as const);
+      adopt(table, entries);
+      for (const [k, v] of entries) expect(table.value(table.addressAt(table.find(k)))).toBe(v);
+      expect(() => adopt(table, [['a0', '1', numbersFor(1)]])).toThrow(RangeError);
+    });
+  });
+});

@@ -6,6 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DataDirError } from '../../src/store/durable/data-dir.js';
 import { nodeFiles } from '../../src/store/durable/file-layer.js';
 import type { RecoveryMode } from '../../src/store/durable/options.js';
+import type { MemoryStore } from '../../src/store/memory/memory-store.js';
+import { FRAME_BYTES, Kind } from '../../src/store/durable/record-format.js';
 import type { Entry } from '../../src/store/store.js';
 import { FakeClock } from '../helpers.js';
 import { EntryModel, entriesOf, logged, type Opened, openDurable, recordOffsets } from '../support/durable.js';
@@ -19,61 +21,120 @@ import { ManualScheduler } from '../support/sim-disk.js';
  */
 
 const root = mkdtempSync(join(tmpdir(), 'kv-corruption-'));
-const built = join(root, 'built');
-const work = join(root, 'work');
 const clock = new FakeClock();
-/** The state after each revision. */
-const history: Array<Map<string, Entry>> = [new Map()];
-const keys = new Set<string>();
-/** The files of the data directory as written, by name. */
-const pristine = new Map<string, Buffer>();
-let finalRevision = 0;
+
+/**
+ * A data directory as written, kept to damage copies of: 200 writes, a snapshot after the 80th,
+ * segments of 4 KiB. `engineSnapshots`: the snapshot is the engine's own (record images,
+ * RECORDS), else the model's view of the entries (ENTRIES, as snapshots before RECORDS were).
+ */
+class Written {
+  /** The state after each revision. */
+  readonly history: Array<Map<string, Entry>> = [new Map()];
+  readonly keys = new Set<string>();
+  /** The files of the data directory as written, by name. */
+  readonly pristine = new Map<string, Buffer>();
+  finalRevision = 0;
+  readonly built: string;
+  readonly work: string;
+  readonly refusal: RegExp;
+
+  constructor(
+    name: string,
+    private readonly engineSnapshots: boolean,
+  ) {
+    this.built = join(root, `${name}-built`);
+    this.work = join(root, `${name}-work`);
+    this.refusal = new RegExp(`^${this.work}/(wal-\\d{16}\\.log|snapshot-\\d{16}\\.snap): .+ at offset \\d+; kv_store`);
+  }
+
+  async build(): Promise<void> {
+    mkdirSync(this.built);
+    const scheduler = new ManualScheduler();
+    let model: EntryModel | undefined;
+    const { store, persistence } = await openDurable(nodeFiles, scheduler, {
+      dir: this.built,
+      fsync: 'no',
+      clock,
+      segmentBytes: 4096,
+      ...(this.engineSnapshots ? {} : { snapshots: (s: MemoryStore) => (model as EntryModel).snapshots()(s) }),
+    });
+    model = new EntryModel(store);
+    store.subscribe((batch) => {
+      this.history[batch.revision] = new Map((model as EntryModel).entries);
+    });
+    const write = async (i: number): Promise<void> => {
+      const key = `key-${i % 23}`;
+      this.keys.add(key);
+      // Some values past 256 bytes: a record whose size class is larger than its image.
+      const value = JSON.stringify({ i, text: 'é🔑'.repeat(i % 7), pad: 'p'.repeat((i * 37) % (i % 3 === 0 ? 400 : 90)) });
+      const existing = store.get(key);
+      if (existing === undefined) await logged(store.create(key, value, i % 4 === 0 ? { ttlMs: 86_400_000 } : {}), scheduler);
+      else if (i % 5 === 0) await logged(store.delete(key), scheduler);
+      else await logged(store.replace(key, value), scheduler);
+    };
+    for (let i = 0; i < 80; i++) await write(i);
+    const taking = persistence.snapshot();
+    await scheduler.settle();
+    expect(await taking).toBeDefined();
+    for (let i = 80; i < 200; i++) await write(i);
+    await persistence.close();
+    this.finalRevision = store.revision;
+    for (const name of readdirSync(this.built)) this.pristine.set(name, readFileSync(join(this.built, name)));
+    mkdirSync(this.work);
+  }
+
+  segments(): string[] {
+    return [...this.pristine.keys()].filter((n) => n.startsWith('wal-')).sort();
+  }
+
+  snapshotName(): string {
+    return [...this.pristine.keys()].find((n) => n.startsWith('snapshot-')) as string;
+  }
+
+  /** The kind of the snapshot's second record, the first after its header: ENTRIES or RECORDS. */
+  snapshotSliceKind(): number {
+    const bytes = this.pristine.get(this.snapshotName()) as Buffer;
+    return bytes[(recordOffsets(bytes)[1] as number) + FRAME_BYTES] as number;
+  }
+
+  /** Puts the data directory back as written, with `name` replaced by `bytes`. */
+  restore(name: string, bytes: Buffer): void {
+    for (const existing of readdirSync(this.work)) unlinkSync(join(this.work, existing));
+    for (const [n, data] of this.pristine) writeFileSync(join(this.work, n), n === name ? bytes : data);
+  }
+
+  /** The revision of the last commit whose record lies wholly before byte `at` of segment `name` (or of the segment before it). */
+  validPrefixRevision(name: string, at: number): number {
+    const bytes = this.pristine.get(name) as Buffer;
+    const first = Number(/wal-(\d+)/.exec(name)?.[1]);
+    let revision = first - 1;
+    const offsets = recordOffsets(bytes);
+    for (const [i, offset] of offsets.entries()) {
+      const end = offsets[i + 1] ?? bytes.length;
+      if (i === 0) continue; // the segment's header
+      if (end > at) break;
+      revision = bytes.readDoubleLE(offset + 9);
+    }
+    return revision;
+  }
+
+  async recoverWork(mode: RecoveryMode): Promise<Opened | Error> {
+    return openDurable(nodeFiles, new ManualScheduler(), { dir: this.work, recovery: mode, fsync: 'no', clock, segmentBytes: 4096 }).catch(
+      (err: unknown) => err as Error,
+    );
+  }
+}
+
+const modelSnapshots = new Written('entries', false);
+const engineSnapshots = new Written('records', true);
 
 beforeAll(async () => {
-  mkdirSync(built);
-  const scheduler = new ManualScheduler();
-  let model: EntryModel | undefined;
-  const { store, persistence } = await openDurable(nodeFiles, scheduler, {
-    dir: built,
-    fsync: 'no',
-    clock,
-    segmentBytes: 4096,
-    snapshots: (s) => (model as EntryModel).snapshots()(s),
-  });
-  model = new EntryModel(store);
-  store.subscribe((batch) => {
-    history[batch.revision] = new Map((model as EntryModel).entries);
-  });
-  const write = async (i: number): Promise<void> => {
-    const key = `key-${i % 23}`;
-    keys.add(key);
-    const value = JSON.stringify({ i, text: 'é🔑'.repeat(i % 7), pad: 'p'.repeat(i % 90) });
-    const existing = store.get(key);
-    if (existing === undefined) await logged(store.create(key, value, i % 4 === 0 ? { ttlMs: 86_400_000 } : {}), scheduler);
-    else if (i % 5 === 0) await logged(store.delete(key), scheduler);
-    else await logged(store.replace(key, value), scheduler);
-  };
-  for (let i = 0; i < 80; i++) await write(i);
-  const taking = persistence.snapshot();
-  await scheduler.settle();
-  expect(await taking).toBeDefined();
-  for (let i = 80; i < 200; i++) await write(i);
-  await persistence.close();
-  finalRevision = store.revision;
-  for (const name of readdirSync(built)) pristine.set(name, readFileSync(join(built, name)));
-  mkdirSync(work);
+  await modelSnapshots.build();
+  await engineSnapshots.build();
 });
 
 afterAll(() => rmSync(root, { recursive: true, force: true }));
-
-const segments = (): string[] => [...pristine.keys()].filter((n) => n.startsWith('wal-')).sort();
-const snapshotName = (): string => [...pristine.keys()].find((n) => n.startsWith('snapshot-')) as string;
-
-/** Puts the data directory back as written, with `name` replaced by `bytes`. */
-function restore(name: string, bytes: Buffer): void {
-  for (const existing of readdirSync(work)) unlinkSync(join(work, existing));
-  for (const [n, data] of pristine) writeFileSync(join(work, n), n === name ? bytes : data);
-}
 
 type Damage =
   | { kind: 'truncate'; at: number }
@@ -126,71 +187,56 @@ function firstDifference(a: Buffer, b: Buffer): number | undefined {
   return a.length === b.length ? undefined : n;
 }
 
-/** The revision of the last commit whose record lies wholly before byte `at` of segment `name` (or of the segment before it). */
-function validPrefixRevision(name: string, at: number): number {
-  const bytes = pristine.get(name) as Buffer;
-  const first = Number(/wal-(\d+)/.exec(name)?.[1]);
-  let revision = first - 1;
-  const offsets = recordOffsets(bytes);
-  for (const [i, offset] of offsets.entries()) {
-    const end = offsets[i + 1] ?? bytes.length;
-    if (i === 0) continue; // the segment's header
-    if (end > at) break;
-    revision = bytes.readDoubleLE(offset + 9);
-  }
-  return revision;
-}
-
-async function recoverWork(mode: RecoveryMode): Promise<Opened | Error> {
-  return openDurable(nodeFiles, new ManualScheduler(), { dir: work, recovery: mode, fsync: 'no', clock, segmentBytes: 4096 }).catch(
-    (err: unknown) => err as Error,
-  );
-}
-
-const REFUSAL = new RegExp(`^${work}/(wal-\\d{16}\\.log|snapshot-\\d{16}\\.snap): .+ at offset \\d+; kv_store`);
-
 describe('damaged and truncated files (real files, fast-check)', () => {
-  it('the undamaged directory recovers every commit, over a snapshot and several segments', async () => {
-    expect(segments().length).toBeGreaterThanOrEqual(3);
-    expect(snapshotName()).toBeDefined();
-    restore('', Buffer.alloc(0));
-    const opened = await recoverWork('strict');
-    if (opened instanceof Error) throw opened;
-    expect(opened.store.revision).toBe(finalRevision);
-    expect(entriesOf(opened.store, keys)).toEqual(history[finalRevision]);
-    await opened.persistence.close();
+  it("the snapshots are of both kinds: the model's view writes ENTRIES, the engine's own RECORDS", () => {
+    expect(modelSnapshots.snapshotSliceKind()).toBe(Kind.Entries);
+    expect(engineSnapshots.snapshotSliceKind()).toBe(Kind.Records);
   });
 
+  for (const written of [modelSnapshots, engineSnapshots]) {
+    it(`the undamaged directory recovers every commit, over a snapshot (${kindName(written)}) and several segments`, async () => {
+      expect(written.segments().length).toBeGreaterThanOrEqual(3);
+      expect(written.snapshotName()).toBeDefined();
+      written.restore('', Buffer.alloc(0));
+      const opened = await written.recoverWork('strict');
+      if (opened instanceof Error) throw opened;
+      expect(opened.store.revision).toBe(written.finalRevision);
+      expect(entriesOf(opened.store, written.keys)).toEqual(written.history[written.finalRevision]);
+      await opened.persistence.close();
+    });
+  }
+
   for (const mode of ['strict', 'truncate'] as const) {
+    const w = modelSnapshots;
     it(`a damaged log segment: KV_RECOVERY=${mode} ${mode === 'strict' ? 'recovers the valid prefix of a torn tail or refuses, naming file and offset' : 'recovers exactly the valid prefix'}`, async () => {
       let refused = 0;
       let recovered = 0;
       await fc.assert(
-        fc.asyncProperty(fc.constantFrom(...segments()), damage, async (name, d) => {
-          const original = pristine.get(name) as Buffer;
+        fc.asyncProperty(fc.constantFrom(...w.segments()), damage, async (name, d) => {
+          const original = w.pristine.get(name) as Buffer;
           const bytes = damaged(original, d);
           // Zeros after a segment's records are its end (the zeros the log writes ahead of them):
           // appending them damages nothing.
           const zerosAppended = d.kind === 'append' && d.bytes.every((b) => b === 0);
           const at = zerosAppended ? undefined : firstDifference(original, bytes);
-          restore(name, bytes);
-          const outcome = await recoverWork(mode);
-          const isLast = name === segments().at(-1);
+          w.restore(name, bytes);
+          const outcome = await w.recoverWork(mode);
+          const isLast = name === w.segments().at(-1);
           if (outcome instanceof Error) {
             expect(outcome).toBeInstanceOf(DataDirError);
-            expect(outcome.message).toMatch(REFUSAL);
+            expect(outcome.message).toMatch(w.refusal);
             // Only damage may be refused, and only without the operator's truncate.
             expect(mode).toBe('strict');
             expect(at).toBeDefined();
             refused++;
             return;
           }
-          const expected = at === undefined ? finalRevision : validPrefixRevision(name, at);
+          const expected = at === undefined ? w.finalRevision : w.validPrefixRevision(name, at);
           // Strict mode recovers a prefix only of the last segment (a torn tail).
           if (mode === 'strict' && at !== undefined) expect(isLast).toBe(true);
           expect(outcome.store.revision).toBe(expected);
-          expect(entriesOf(outcome.store, keys)).toEqual(history[expected]);
-          expect(outcome.store.size).toBe(history[expected]?.size);
+          expect(entriesOf(outcome.store, w.keys)).toEqual(w.history[expected]);
+          expect(outcome.store.size).toBe(w.history[expected]?.size);
           await outcome.persistence.close();
           recovered++;
         }),
@@ -201,36 +247,42 @@ describe('damaged and truncated files (real files, fast-check)', () => {
     });
   }
 
-  for (const mode of ['strict', 'truncate'] as const) {
-    it(`a damaged snapshot: KV_RECOVERY=${mode} ${mode === 'strict' ? 'refuses, naming file and offset' : 'keeps what is intact; every key present holds its right value'}`, async () => {
-      let recovered = 0;
-      await fc.assert(
-        fc.asyncProperty(damage, async (d) => {
-          const name = snapshotName();
-          const original = pristine.get(name) as Buffer;
-          const bytes = damaged(original, d);
-          const at = firstDifference(original, bytes);
-          restore(name, bytes);
-          const outcome = await recoverWork(mode);
-          if (outcome instanceof Error) {
-            expect(outcome).toBeInstanceOf(DataDirError);
-            expect(outcome.message).toMatch(REFUSAL);
-            expect(outcome.message).toContain(name);
-            // truncate can cut a snapshot's entries, not make up for a broken header.
-            if (mode === 'truncate') expect(at).toBeLessThan(recordOffsets(original)[1] as number);
-            return;
-          }
-          expect(mode === 'truncate' || at === undefined).toBe(true);
-          const final = history[finalRevision] as Map<string, Entry>;
-          expect(outcome.store.revision).toBe(finalRevision);
-          for (const [key, entry] of entriesOf(outcome.store, keys)) expect(entry).toEqual(final.get(key));
-          expect(outcome.store.size).toBeLessThanOrEqual(final.size);
-          await outcome.persistence.close();
-          recovered++;
-        }),
-        { numRuns: 150 },
-      );
-      if (mode === 'truncate') expect(recovered).toBeGreaterThan(0);
-    });
+  for (const w of [modelSnapshots, engineSnapshots]) {
+    for (const mode of ['strict', 'truncate'] as const) {
+      it(`a damaged snapshot (${kindName(w)}): KV_RECOVERY=${mode} ${mode === 'strict' ? 'refuses, naming file and offset' : 'keeps what is intact; every key present holds its right value'}`, async () => {
+        let recovered = 0;
+        await fc.assert(
+          fc.asyncProperty(damage, async (d) => {
+            const name = w.snapshotName();
+            const original = w.pristine.get(name) as Buffer;
+            const bytes = damaged(original, d);
+            const at = firstDifference(original, bytes);
+            w.restore(name, bytes);
+            const outcome = await w.recoverWork(mode);
+            if (outcome instanceof Error) {
+              expect(outcome).toBeInstanceOf(DataDirError);
+              expect(outcome.message).toMatch(w.refusal);
+              expect(outcome.message).toContain(name);
+              // truncate can cut a snapshot's entries, not make up for a broken header.
+              if (mode === 'truncate') expect(at).toBeLessThan(recordOffsets(original)[1] as number);
+              return;
+            }
+            expect(mode === 'truncate' || at === undefined).toBe(true);
+            const final = w.history[w.finalRevision] as Map<string, Entry>;
+            expect(outcome.store.revision).toBe(w.finalRevision);
+            for (const [key, entry] of entriesOf(outcome.store, w.keys)) expect(entry).toEqual(final.get(key));
+            expect(outcome.store.size).toBeLessThanOrEqual(final.size);
+            await outcome.persistence.close();
+            recovered++;
+          }),
+          { numRuns: 150 },
+        );
+        if (mode === 'truncate') expect(recovered).toBeGreaterThan(0);
+      });
+    }
   }
 });
+
+function kindName(w: Written): string {
+  return w === engineSnapshots ? "RECORDS, the engine's" : "ENTRIES, a model's view";
+}

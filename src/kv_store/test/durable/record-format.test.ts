@@ -4,8 +4,10 @@ import { describe, expect, it } from 'vitest';
 import { crc32, crc32Range, tableCrc32 } from '../../src/store/durable/crc32.js';
 import {
   addEntry,
+  addRecordImage,
   batchRecord,
   beginEntries,
+  beginRecords,
   decodePayload,
   endRecord,
   entriesRecord,
@@ -19,6 +21,7 @@ import {
 } from '../../src/store/durable/record-format.js';
 import { writeAll } from '../../src/store/durable/file-layer.js';
 import { RecordReader } from '../../src/store/durable/record-reader.js';
+import { RecordTable } from '../../src/store/memory/record-table.js';
 import { SimDisk } from '../support/sim-disk.js';
 import { type Change, type ChangeBatch, type Entry, NEVER } from '../../src/store/store.js';
 
@@ -153,6 +156,65 @@ describe('log records', () => {
     addEntry(builder, { key: 'a', value: '1', version: 1, revision: 1, createdAt: 0, updatedAt: 0, expiresAt: NEVER });
     // The count says three: the third runs past the end.
     expect(() => decodePayload(payloadOf(entriesRecord(builder, 3)))).toThrow('a field runs past the end of the record');
+  });
+
+  it("a slice of record images (RECORDS) read back is the engine's records: in place for addRecords, and as put changes", () => {
+    const builder = new RecordBuilder();
+    fc.assert(
+      fc.property(fc.uniqueArray(entry, { selector: (e) => e.key, maxLength: 20 }), (drawn) => {
+        // The engine's records of these entries (no key is empty), as a snapshot writes them.
+        const entries = drawn.filter((e) => e.key !== '');
+        const table = new RecordTable();
+        beginRecords(builder);
+        for (const e of entries) {
+          const image = table.image(table.insertAt(table.probe(e.key), e.value, e));
+          addRecordImage(builder, image.bytes, image.start, image.length);
+        }
+        const payload = payloadOf(entriesRecord(builder, entries.length));
+        const decoded = decodePayload(payload);
+        if (decoded.kind !== Kind.Records) throw new Error(`decoded a record of kind ${decoded.kind}`);
+        expect(decoded.records.count).toBe(entries.length);
+        expect(decoded.records.maxRevision).toBe(Math.max(0, ...entries.map((e) => e.revision)));
+        expect(decoded.records.decode()).toEqual(entries.map((e) => ({ type: 'put', ...e })));
+        // The images as addRecords takes them: past the kind and the count, each padded to 8 bytes.
+        const images = decoded.records.images();
+        expect({ start: images.start, count: images.count }).toEqual({ start: 5, count: entries.length });
+        let at = images.start;
+        for (const e of entries) {
+          const used = 48 + Buffer.byteLength(e.key) + Buffer.byteLength(e.value);
+          expect(images.bytes.readUInt32LE(at + 40)).toBe(Buffer.byteLength(e.key));
+          at += (used + 7) & ~7;
+        }
+        expect(at).toBe(payload.length);
+        // Into a fresh table through adoptRecords: the same records.
+        const loaded = new RecordTable();
+        loaded.adoptRecords(images.bytes, images.view, images.start, images.count, () => {});
+        for (const e of entries) expect(loaded.value(loaded.addressAt(loaded.find(e.key)))).toBe(e.value);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('a slice of record images with a malformed image is refused whole', () => {
+    const builder = new RecordBuilder();
+    const table = new RecordTable();
+    const good = table.image(
+      table.insertAt(table.probe('a'), '1', { version: 1, revision: 2, createdAt: 0, updatedAt: 0, expiresAt: NEVER }),
+    );
+    const slice = (mutate: (image: Buffer) => void, count = 1): Buffer => {
+      const image = Buffer.from(good.bytes.subarray(good.start, good.start + good.length));
+      mutate(image);
+      beginRecords(builder);
+      addRecordImage(builder, image, 0, image.length);
+      return payloadOf(entriesRecord(builder, count));
+    };
+    expect(decodePayload(slice(() => {})).kind).toBe(Kind.Records);
+    expect(() => decodePayload(slice((i) => i.writeDoubleLE(0, 0)))).toThrow('revision 0 is not a whole number >= 1');
+    expect(() => decodePayload(slice((i) => i.writeDoubleLE(0.5, 24)))).toThrow('expiresAt 0.5 is neither a time nor NEVER');
+    expect(() => decodePayload(slice((i) => i.writeDoubleLE(1.5, 8)))).toThrow('time 1.5 is not a whole number of milliseconds');
+    expect(() => decodePayload(slice((i) => i.writeUInt32LE(0, 40)))).toThrow('a record with an empty key');
+    expect(() => decodePayload(slice((i) => i.writeUInt32LE(9, 44)))).toThrow('a field runs past the end of the record');
+    expect(() => decodePayload(slice(() => {}, 2))).toThrow('a field runs past the end of the record');
   });
 
   it('the builder grows for a record larger than its buffer (a 300 KiB value)', () => {

@@ -10,12 +10,20 @@
  *     BATCH     f64 revision, u32 n, n changes                    (one commit)
  *     SNAPSHOT  f64 revision, str store id, f64 taken at (ms)     (first record of a snapshot)
  *     ENTRIES   u32 n, n entries                                  (a slice of a snapshot)
+ *     RECORDS   u32 n, n record images                            (a slice of a snapshot, since 2026-12)
  *     END       f64 entries in the snapshot                       (its last record)
  *   change  = u8 tag: 1 put, 2 put by a transaction -> entry
  *                     3 delete, 4 expired, 5 deleted by a transaction -> str key, f64 revision
  *   entry   = str key, f64 version, f64 revision, f64 createdAt, f64 updatedAt, f64 expiresAt,
  *             str value (the value's JSON text, exactly as written)
  *   str     = u32 byte length, UTF-8 bytes
+ *   image   = f64 revision, f64 createdAt, f64 updatedAt, f64 expiresAt, f64 version,
+ *             u32 key bytes, u32 value bytes, the key's UTF-8, the value's JSON text, then 0-7
+ *             zero bytes to a multiple of 8: a record exactly as the memory engine lays it out
+ *             (record-table.ts), so a snapshot loads by copying runs of records into its slabs
+ *             (RecordTable.adoptRecords) where ENTRIES copied each key and value on its own.
+ *             Snapshots are written with RECORDS on a little-endian machine (the slabs' typed
+ *             arrays use the machine's byte order) and with ENTRIES elsewhere; both are read.
  *
  * Numbers are float64: revisions and times are integers below 2^53, and an entry that never
  * expires keeps expiresAt = Infinity (NEVER) as such. Decoding checks every length against the
@@ -32,7 +40,7 @@ export const MAGIC_BYTES = 8;
 export const FRAME_BYTES = 8;
 
 /** What a record is, its payload's first byte. */
-export const Kind = { Segment: 1, Batch: 2, Snapshot: 3, Entries: 4, End: 5 } as const;
+export const Kind = { Segment: 1, Batch: 2, Snapshot: 3, Entries: 4, End: 5, Records: 6 } as const;
 export type Kind = (typeof Kind)[keyof typeof Kind];
 
 const PUT = 1;
@@ -50,6 +58,7 @@ export type DecodedRecord =
   | { readonly kind: typeof Kind.Batch; readonly batch: EncodedBatch }
   | { readonly kind: typeof Kind.Snapshot; readonly revision: number; readonly storeId: string; readonly takenAt: number }
   | { readonly kind: typeof Kind.Entries; readonly entries: EncodedEntries }
+  | { readonly kind: typeof Kind.Records; readonly records: EncodedRecords }
   | { readonly kind: typeof Kind.End; readonly entryCount: number };
 
 /**
@@ -93,6 +102,22 @@ export class RecordBuilder {
     const written = this.buffer.write(s, this.at + 4, 'utf8');
     this.buffer.writeUInt32LE(written, this.at);
     this.at += 4 + written;
+    return this;
+  }
+
+  /** Sets the u32 at `offset` of the record being built (a count known only at its end). */
+  patchU32(offset: number, n: number): this {
+    this.buffer.writeUInt32LE(n, offset);
+    return this;
+  }
+
+  /** `length` bytes from `start` of `bytes`, then zeros to the next multiple of 8 bytes of them. */
+  image(bytes: Buffer, start: number, length: number): this {
+    const padded = (length + 7) & ~7;
+    this.room(padded);
+    bytes.copy(this.buffer, this.at, start, start + length);
+    this.buffer.fill(0, this.at + length, this.at + padded);
+    this.at += padded;
     return this;
   }
 
@@ -151,11 +176,18 @@ export function addEntry(b: RecordBuilder, e: Entry): void {
 
 /** Finishes the ENTRIES record begun with beginEntries, holding `count` entries. */
 export function entriesRecord(b: RecordBuilder, count: number): Buffer {
-  const record = b.finish();
-  // The count sits after the frame and the kind; the crc must be computed again over it.
-  record.writeUInt32LE(count, FRAME_BYTES + 1);
-  record.writeUInt32LE(crc32Range(record, 4, record.length), 0);
-  return record;
+  // The count sits after the frame and the kind.
+  return b.patchU32(FRAME_BYTES + 1, count).finish();
+}
+
+/** Starts a RECORDS record; add records with addRecordImage, then fill in the count with entriesRecord (the count is where ENTRIES has it). */
+export function beginRecords(b: RecordBuilder): void {
+  b.begin(Kind.Records).u32(0);
+}
+
+/** Adds a record's image (`length` bytes from `start` of `bytes`: its header, key and value) and its padding. */
+export function addRecordImage(b: RecordBuilder, bytes: Buffer, start: number, length: number): void {
+  b.image(bytes, start, length);
 }
 
 export function endRecord(b: RecordBuilder, entryCount: number): Buffer {
@@ -210,6 +242,9 @@ export function decodeRecord(data: Buffer, view: DataView, start: number, end: n
     case Kind.Entries:
       // Checked here, read in place by whoever loads them.
       return { kind: Kind.Entries, entries: new EncodedEntries(r) };
+    case Kind.Records:
+      // Checked here, copied in place by whoever loads them.
+      return { kind: Kind.Records, records: new EncodedRecords(r) };
     case Kind.End:
       record = { kind: Kind.End, entryCount: r.count() };
       break;
@@ -281,6 +316,82 @@ export class EncodedEntries {
     r.u32();
     const entries: PutChange[] = [];
     for (let i = 0; i < this.count; i++) entries.push(r.entry(undefined));
+    return entries;
+  }
+}
+
+/** Bytes of a record image's header: five f64 numbers, then the key's and the value's length. */
+export const IMAGE_HEADER_BYTES = 48;
+
+/**
+ * The records of a RECORDS record, every image checked when it is made (a FormatError
+ * otherwise: lengths within the payload, a key of at least one byte, numbers as an entry's), for
+ * MemoryStore's addRecords to copy in place (`images`). `forEach` hands them out as entries'
+ * bytes, as EncodedEntries does, and `decode` as put changes.
+ */
+export class EncodedRecords {
+  readonly count: number;
+  /** The highest revision among the records (0 when there are none). */
+  readonly maxRevision: number = 0;
+
+  constructor(private readonly payload: PayloadReader) {
+    this.count = payload.u32();
+    for (let i = 0; i < this.count; i++) this.maxRevision = Math.max(this.maxRevision, payload.skipImage());
+    payload.done();
+  }
+
+  /** The images, for MemoryStore's addRecords: `count` of them from `start` of `bytes`. */
+  images(): { bytes: Buffer; view: DataView; start: number; count: number; maxRevision: number } {
+    const { data, view, start } = this.payload;
+    // Past the kind and the count.
+    return { bytes: data, view, start: start + 5, count: this.count, maxRevision: this.maxRevision };
+  }
+
+  forEach(visit: (entry: EntryBytes) => void): void {
+    const { data, view, start } = this.payload;
+    const e: EntryBytes = {
+      bytes: data,
+      keyStart: 0,
+      keyBytes: 0,
+      valueStart: 0,
+      valueBytes: 0,
+      version: 0,
+      revision: 0,
+      createdAt: 0,
+      updatedAt: 0,
+      expiresAt: 0,
+    };
+    let at = start + 5;
+    for (let i = 0; i < this.count; i++) {
+      e.revision = view.getFloat64(at, true);
+      e.createdAt = view.getFloat64(at + 8, true);
+      e.updatedAt = view.getFloat64(at + 16, true);
+      e.expiresAt = view.getFloat64(at + 24, true);
+      e.version = view.getFloat64(at + 32, true);
+      e.keyBytes = view.getUint32(at + 40, true);
+      e.valueBytes = view.getUint32(at + 44, true);
+      e.keyStart = at + IMAGE_HEADER_BYTES;
+      e.valueStart = e.keyStart + e.keyBytes;
+      visit(e);
+      at += (IMAGE_HEADER_BYTES + e.keyBytes + e.valueBytes + 7) & ~7;
+    }
+  }
+
+  decode(): PutChange[] {
+    const entries: PutChange[] = [];
+    this.forEach((e) => {
+      const { version, revision, createdAt, updatedAt, expiresAt } = e;
+      entries.push({
+        type: 'put',
+        key: e.bytes.toString('utf8', e.keyStart, e.keyStart + e.keyBytes),
+        value: e.bytes.toString('utf8', e.valueStart, e.valueStart + e.valueBytes),
+        version,
+        revision,
+        createdAt,
+        updatedAt,
+        expiresAt,
+      });
+    });
     return entries;
   }
 }
@@ -469,6 +580,22 @@ class PayloadReader {
     this.time();
     this.expiresAt();
     this.skipStr();
+    return revision;
+  }
+
+  /** Checks a record image's fields (as an entry's, a key of at least one byte) and steps over it and its padding; returns its revision. */
+  skipImage(): number {
+    const revision = this.revision();
+    this.time();
+    this.time();
+    this.expiresAt();
+    this.revision();
+    const keyBytes = this.u32();
+    const valueBytes = this.u32();
+    if (keyBytes === 0) throw new FormatError('a record with an empty key');
+    const padded = (IMAGE_HEADER_BYTES + keyBytes + valueBytes + 7) & ~7;
+    this.need(padded - IMAGE_HEADER_BYTES);
+    this.at += padded - IMAGE_HEADER_BYTES;
     return revision;
   }
 

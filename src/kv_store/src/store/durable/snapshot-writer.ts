@@ -11,18 +11,36 @@
  * after this resolves.
  */
 
+import { endianness } from 'node:os';
 import { join } from 'node:path';
+import type { RecordImage } from '../memory/record-table.js';
 import type { Entry } from '../store.js';
 import { snapshotName } from './data-dir.js';
 import { type FileLayer, writeAll } from './file-layer.js';
 import { nextTurn, type Scheduler } from './options.js';
-import { addEntry, beginEntries, endRecord, entriesRecord, RecordBuilder, SNAPSHOT_MAGIC, snapshotRecord } from './record-format.js';
+import {
+  addEntry,
+  addRecordImage,
+  beginEntries,
+  beginRecords,
+  endRecord,
+  entriesRecord,
+  RecordBuilder,
+  SNAPSHOT_MAGIC,
+  snapshotRecord,
+} from './record-format.js';
 
 /** A consistent view of every entry at one revision (the memory engine's pinned snapshot). */
 export interface StateSnapshot {
   readonly revision: number;
   /** Every entry at `revision`, once, in any order. */
   entries(): Iterable<Entry>;
+  /**
+   * The same entries as the memory engine's record images (RECORDS), when the view has them:
+   * written as they lie, and loaded a run of records at a time. Used on a little-endian machine
+   * (the images are in the machine's byte order); entries() otherwise.
+   */
+  records?(): Iterable<RecordImage>;
   /** Lets the engine drop what it kept for this view. */
   release(): void;
 }
@@ -47,6 +65,9 @@ export interface WrittenSnapshot {
   readonly bytes: number;
 }
 
+/** The memory engine's records are in this byte order; RECORDS are little-endian. */
+const LITTLE_ENDIAN = endianness() === 'LE';
+
 /** Writes `view` to snapshot-<revision>.snap, one slice per turn; the view is not released here. */
 export async function writeSnapshot(view: StateSnapshot, options: SnapshotWriterOptions): Promise<WrittenSnapshot> {
   const { files, dir, scheduler } = options;
@@ -70,18 +91,29 @@ export async function writeSnapshot(view: StateSnapshot, options: SnapshotWriter
   try {
     put(SNAPSHOT_MAGIC);
     put(snapshotRecord(builder, view.revision, options.storeId, scheduler.now()));
-    const entries = view.entries()[Symbol.iterator]();
+    const images = view.records !== undefined && LITTLE_ENDIAN ? view.records()[Symbol.iterator]() : undefined;
+    const entries = images === undefined ? view.entries()[Symbol.iterator]() : undefined;
     for (let done = false; !done; ) {
       if (options.cancelled?.() === true) throw new Error('the snapshot was cancelled (shutdown)');
-      beginEntries(builder);
+      if (images !== undefined) beginRecords(builder);
+      else beginEntries(builder);
       let n = 0;
       while (n < sliceEntries && builder.size < sliceBytes) {
-        const next = entries.next();
-        if (next.done === true) {
-          done = true;
-          break;
+        if (images !== undefined) {
+          const next = images.next();
+          if (next.done === true) {
+            done = true;
+            break;
+          }
+          addRecordImage(builder, next.value.bytes, next.value.start, next.value.length);
+        } else {
+          const next = (entries as Iterator<Entry>).next();
+          if (next.done === true) {
+            done = true;
+            break;
+          }
+          addEntry(builder, next.value);
         }
-        addEntry(builder, next.value);
         n++;
       }
       if (n > 0) put(entriesRecord(builder, n));

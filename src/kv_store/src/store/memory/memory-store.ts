@@ -78,13 +78,14 @@ import { ChangeHistory, type HistoryLimits } from './change-history.js';
 import { entryBytes } from './entry-cost.js';
 import { ExpiryQueue } from './expiry-queue.js';
 import { countRange, OrderedIndex, scanPage } from './ordered-index.js';
-import { PeekedEntry, readEntry, readPage, treeEntries } from './record-reads.js';
+import { PeekedEntry, readEntry, readPage, treeEntries, treeRecords } from './record-reads.js';
 import {
   type IndexPosition,
   type KeyProbe,
   NOT_FOUND,
   RECORD_HEADER_BYTES,
   type RecordAddress,
+  type RecordImage,
   type RecordNumbers,
   RecordTable,
   recordClassBytes,
@@ -125,8 +126,28 @@ export interface SnapshotLoad {
    * again). Its key must not be loaded yet, and it must be no newer than the snapshot.
    */
   addUtf8(entry: EntryUtf8): void;
+  /**
+   * Loads records given as images, as a snapshot file holds them (RecordTable.adoptRecords):
+   * copied into the slabs a run at a time and indexed, nothing decoded. Their keys must not be
+   * loaded yet, and none may be newer than the snapshot.
+   */
+  addRecords(records: RecordImages): void;
+  /** Entries loaded so far. */
+  readonly loaded: number;
   /** The store is at the snapshot's revision, ready. */
   finish(): void;
+}
+
+/**
+ * Records as images (RecordTable.adoptRecords), checked: `count` of them from `start` of
+ * `bytes` (`view` is a DataView of `bytes`), the newest of revision `maxRevision`.
+ */
+export interface RecordImages {
+  readonly bytes: Buffer;
+  readonly view: DataView;
+  readonly start: number;
+  readonly count: number;
+  readonly maxRevision: number;
 }
 
 /** An entry as UTF-8 bytes: its numbers, and where its key and its value's JSON text lie in `bytes`. */
@@ -155,6 +176,8 @@ export interface StoreSnapshot {
   readonly revision: number;
   /** The entries live at `revision`, in key order (UTF-8 bytes). Iterate while the snapshot is held. */
   entries(): Iterable<Entry>;
+  /** The same entries as their records' images (RecordTable.image), for a RECORDS snapshot; each is valid until the next. */
+  records(): Iterable<RecordImage>;
   /** Lets go of the snapshot (once; later calls do nothing). */
   release(): void;
 }
@@ -384,7 +407,8 @@ export class MemoryStore implements KvStore {
    */
   beginLoad(revision: number, expectedEntries = 0): SnapshotLoad {
     if (this.lastRevision !== 0 || this.table.size !== 0) throw new Error('load needs an empty store');
-    this.table.reserve(expectedEntries);
+    const table = this.table;
+    table.reserve(expectedEntries);
     return {
       add: (entries) => {
         for (const entry of entries) {
@@ -397,6 +421,21 @@ export class MemoryStore implements KvStore {
         const probe = this.table.probeUtf8(entry.bytes, entry.keyStart, entry.keyBytes);
         if (probe.position !== NOT_FOUND) throw new RangeError('a key loaded twice from one snapshot');
         this.insertUtf8(probe, entry);
+      },
+      addRecords: (records) => {
+        if (records.maxRevision > revision) {
+          throw new RangeError(`an entry at revision ${records.maxRevision} in a snapshot at ${revision}`);
+        }
+        table.adoptRecords(records.bytes, records.view, records.start, records.count, (address, hash) => {
+          this.order.add(address);
+          const expiresAt = table.expiresAt(address);
+          const expiring = expiresAt !== NEVER;
+          this.chargedBytes += entryBytes(table.keyBytes(address), table.valueBytes(address), expiring);
+          if (expiring) this.trackExpiry(hash, expiresAt);
+        });
+      },
+      get loaded() {
+        return table.size;
       },
       finish: () => {
         this.lastRevision = revision;
@@ -450,7 +489,12 @@ export class MemoryStore implements KvStore {
     this.sweepDue(this.clock.now());
     const revision = this.lastRevision;
     const held = this.pins.hold(revision, () => this.order.freeze());
-    return { revision, entries: () => treeEntries(this.table, held.tree), release: held.release };
+    return {
+      revision,
+      entries: () => treeEntries(this.table, held.tree),
+      records: () => treeRecords(this.table, held.tree),
+      release: held.release,
+    };
   }
 
   stats(): StoreStats {

@@ -570,6 +570,12 @@ export function countRange(tree: OrderTree, range: KeyRange): number {
 }
 
 /** Every key and record address of a tree, in order. */
+/** The record addresses of `tree`, in key order (its keys not read). */
+export function* treeAddresses(tree: OrderTree): Generator<RecordAddress> {
+  const at = newPosition();
+  for (tree.first(at); tree.valid(at); tree.next(at)) yield tree.address(at);
+}
+
 export function* treeWalk(tree: OrderTree): Generator<[string, RecordAddress]> {
   const at = newPosition();
   for (tree.first(at); tree.valid(at); tree.next(at)) {

@@ -1,6 +1,6 @@
 import type { Entry, ListItem, ListItemVisitor, ListPage } from '../store.js';
-import { type OrderTree, type ScanResult, treeWalk } from './ordered-index.js';
-import type { RecordAddress, RecordTable } from './record-table.js';
+import { type OrderTree, type ScanResult, treeAddresses, treeWalk } from './ordered-index.js';
+import type { RecordAddress, RecordImage, RecordTable } from './record-table.js';
 
 /*
  * Reading entries out of records, for answers, listings and snapshots. A record is read by its
@@ -102,4 +102,9 @@ export function treeEntries(table: RecordTable, tree: OrderTree): Iterable<Entry
       };
     },
   };
+}
+
+/** The records of `tree`'s entries as images, in key order (for a durable snapshot's RECORDS). */
+export function* treeRecords(table: RecordTable, tree: OrderTree): Generator<RecordImage> {
+  for (const address of treeAddresses(tree)) yield table.image(address);
 }

@@ -12,6 +12,8 @@ import { type SlabPrefaulter, startPrefaulter } from './slab-prefaulter.js';
  * A record, 8-byte aligned:
  *   0 revision   8 createdAt   16 updatedAt   24 expiresAt (Infinity: never)   32 version   (float64)
  *   40 key bytes  44 value bytes (uint32)   48 the key's UTF-8, then the value's JSON text
+ * A durable snapshot stores records in this layout (record-format.ts, RECORDS), padded to 8 bytes,
+ * and `adoptRecords` loads them by copying whole runs of them into a slab and indexing them there.
  * Records are allocated in size classes (multiples of 8 bytes up to 256, then 8 classes per
  * power of two, so at most 1/8 is rounding) and freed records are reused by their class. A freed
  * record is marked (key length FREE) with its size in the value length, so a slab can be walked.
@@ -126,6 +128,13 @@ export interface RecordNumbers {
   readonly updatedAt: number;
   /** Infinity when the entry never expires. */
   readonly expiresAt: number;
+}
+
+/** A record's bytes where they lie (RecordTable.image): header, key and value, `length` bytes from `start`. */
+export interface RecordImage {
+  readonly bytes: Buffer;
+  readonly start: number;
+  readonly length: number;
 }
 
 /** Where a record lives: slab number × 2^19 + offset / 8. Not an index position. */
@@ -376,6 +385,116 @@ export class RecordTable {
     this.writeNumbers(slab, at, valueBytes, numbers);
     bytes.copy(slab.bytes, at + RECORD_HEADER_BYTES + this.probeState.length, valueStart, valueStart + valueBytes);
     return address;
+  }
+
+  /**
+   * Adds `count` records given as images, as a snapshot file holds them (`data` from `start`,
+   * read through `view`, viewOf(data)): each record laid out as the table lays it out (the
+   * header, the key's and value's bytes) and then zeros to a multiple of 8 bytes. The images must
+   * have been checked: every length within `data`, every key at least a byte long. Records land
+   * in the slabs in order, so a run of them that lies in `data` as it will in the slab is copied
+   * at once and then indexed: a whole snapshot record's worth with most values, where a copy
+   * per record cost about 100-220 ns (more than the copy itself). `added` is told each record's
+   * address and key hash, in order. A key the table holds already is a RangeError; the records
+   * before it stay added, the others are freed.
+   */
+  adoptRecords(data: Buffer, view: DataView, start: number, count: number, added: (address: RecordAddress, hash: number) => void): void {
+    // The run being gathered: its bytes in `data`, where it goes (slab and offset), and whether a
+    // next record may join it (not after a record whose size class is larger than its image).
+    let runFrom = 0;
+    let runTo = 0;
+    let runSlab = -1;
+    let runAt = 0;
+    let open = false;
+    let at = start;
+    for (let n = 0; n < count; n++) {
+      const used = RECORD_HEADER_BYTES + view.getUint32(at + 4 * KEY_BYTES, true) + view.getUint32(at + 4 * VALUE_BYTES, true);
+      const image = (used + 7) & ~7;
+      const size = recordClassBytes(used);
+      const address = this.allocate(size);
+      const id = address >>> OFFSET_BITS;
+      const offset = this.offsetOf(address);
+      if (open && size === image && id === runSlab && offset === runAt + (runTo - runFrom)) {
+        runTo += image;
+      } else {
+        if (runSlab !== -1) {
+          try {
+            this.adoptRun(data, runFrom, runTo, runSlab, runAt, added);
+          } catch (err) {
+            this.release(address);
+            throw err;
+          }
+        }
+        runFrom = at;
+        runTo = at + (size === image ? image : used);
+        runSlab = id;
+        runAt = offset;
+        open = size === image;
+      }
+      at += image;
+    }
+    if (runSlab !== -1) this.adoptRun(data, runFrom, runTo, runSlab, runAt, added);
+  }
+
+  /** Copies the run `data[from, to)` to slab `id` at `slabAt`, where its records were allocated, and indexes them. */
+  private adoptRun(
+    data: Buffer,
+    from: number,
+    to: number,
+    id: number,
+    slabAt: number,
+    added: (address: RecordAddress, hash: number) => void,
+  ): void {
+    const slab = this.slabs[id] as Slab;
+    data.copy(slab.bytes, slabAt, from, to);
+    const end = slabAt + (to - from);
+    for (let at = slabAt; at < end; ) {
+      const i = at >>> 2;
+      const keyBytes = slab.u32[i + KEY_BYTES] as number;
+      const size = recordClassBytes(RECORD_HEADER_BYTES + keyBytes + (slab.u32[i + VALUE_BYTES] as number));
+      const address = (id * 2 ** OFFSET_BITS + (at >>> UNIT_SHIFT)) as RecordAddress;
+      if (keyBytes > this.scratch.length) this.scratch = Buffer.alloc(keyBytes);
+      copyBytes(slab.bytes, at + RECORD_HEADER_BYTES, this.scratch, 0, keyBytes);
+      const probe = this.search('', keyBytes);
+      if (probe.position !== NOT_FOUND) {
+        // Not indexed: this record and the rest of the run go back.
+        for (let rest = at; rest < end; ) {
+          const r = rest >>> 2;
+          const restSize = recordClassBytes(
+            RECORD_HEADER_BYTES + (slab.u32[r + KEY_BYTES] as number) + (slab.u32[r + VALUE_BYTES] as number),
+          );
+          this.release((id * 2 ** OFFSET_BITS + (rest >>> UNIT_SHIFT)) as RecordAddress);
+          rest += restSize;
+        }
+        throw new RangeError('a key loaded twice from one snapshot');
+      }
+      const hash = probe.hash;
+      if (this.oldMask >= 0) this.rehashStep(REHASH_STEP_SLOTS);
+      if (this.count + 1 > (this.mask + 1) * MAX_LOAD) this.resize(this.slots.length * 2);
+      let slot = hash & this.mask;
+      while (this.slots[slot] !== 0) slot = (slot + 1) & this.mask;
+      this.slots[slot] = address + 1;
+      this.hashes[slot] = hash;
+      this.count++;
+      this.changes++;
+      added(address, hash);
+      at += size;
+    }
+  }
+
+  /**
+   * The record at `address` as an image (adoptRecords): the bytes it uses in its slab, from
+   * `start`, `length` long (header, key and value). Valid until the record next changes.
+   */
+  image(address: RecordAddress): RecordImage {
+    const slab = this.slabOf(address);
+    const at = this.offsetOf(address);
+    const i = at >>> 2;
+    return {
+      bytes: slab.bytes,
+      start: at,
+      length: RECORD_HEADER_BYTES + (slab.u32[i + KEY_BYTES] as number) + (slab.u32[i + VALUE_BYTES] as number),
+    };
   }
 
   /** Allocates the record of the key `probe` did not find, with room for `valueBytes`, writes the key and indexes it. */
