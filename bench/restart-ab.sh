@@ -9,7 +9,9 @@
 # unbundled dist/main.js loads its modules one by one, and a restart time counts that: here its
 # recovery of a million keys began about 380 ms after the process started, the bundle's about 250.
 #
-# The variables after a second colon are set for that start only.
+# The variables after a second colon are set for that start only; DIR=<path> among them gives
+# that side a data directory of its own instead of DATA_DIR (two formats of the same data:
+#   bash bench/restart-ab.sh 3 /tmp/kv-entries entries:src/kv_store/dist/kv_store.js records:src/kv_store/dist/kv_store.js:DIR=/tmp/kv-records).
 # Each start runs on a fresh copy of DATA_DIR (its LOCK removed: the directory is taken as a
 # kill -9 left it), on CPUs $RESTART_CPUS (0,1: both; its recovery faults memory in on the second,
 # slab-prefaulter.ts; RESTART_CPUS=1 for one core) with kv_store's node flags, and is timed from the process
@@ -36,8 +38,12 @@ trap 'rm -rf "$copy"' EXIT
 for _ in $(seq "$rounds"); do
   for spec in "$@"; do
     IFS=: read -r label main vars <<<"$spec"
-    IFS=, read -r -a extra <<<"${vars:-}"
-    rm -rf "$copy/data" && cp -r "$data" "$copy/data" && rm -f "$copy/data/LOCK"
+    IFS=, read -r -a given <<<"${vars:-}"
+    dir=$data extra=()
+    for v in "${given[@]}"; do
+      if [[ $v == DIR=* ]]; then dir=${v#DIR=}; else extra+=("$v"); fi
+    done
+    rm -rf "$copy/data" && cp -r "$dir" "$copy/data" && rm -f "$copy/data/LOCK"
     sync
     t0=$(date +%s%N)
     env "${extra[@]}" KV_PORT=$port KV_DATA_DIR="$copy/data" KV_FSYNC=no KV_LOG_LEVEL=info taskset -c "$cpus" node "${KV_NODE_FLAGS[@]}" "$main" >"$copy/log" 2>&1 &
