@@ -215,6 +215,13 @@ describe('log records', () => {
     expect(() => decodePayload(slice((i) => i.writeUInt32LE(0, 40)))).toThrow('a record with an empty key');
     expect(() => decodePayload(slice((i) => i.writeUInt32LE(9, 44)))).toThrow('a field runs past the end of the record');
     expect(() => decodePayload(slice(() => {}, 2))).toThrow('a field runs past the end of the record');
+    // Lengths past 2 GiB, which 32-bit arithmetic would wrap: the engine's FREE marker as a key
+    // length (it would pad to 48 bytes), and one that would step the reader backwards.
+    expect(() => decodePayload(slice((i) => i.writeUInt32LE(0xffffffff, 40).valueOf()))).toThrow('a field runs past the end of the record');
+    expect(() => decodePayload(slice((i) => i.writeUInt32LE(0x80000000, 40).valueOf(), 2))).toThrow(
+      'a field runs past the end of the record',
+    );
+    expect(() => decodePayload(slice((i) => i.writeUInt32LE(0xfffffff0, 44).valueOf()))).toThrow('a field runs past the end of the record');
   });
 
   it('the builder grows for a record larger than its buffer (a 300 KiB value)', () => {

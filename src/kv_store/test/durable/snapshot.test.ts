@@ -1,5 +1,8 @@
 import { describe, expect, it } from 'vitest';
+import { Kind } from '../../src/store/durable/record-format.js';
 import { writeSnapshot } from '../../src/store/durable/snapshot-writer.js';
+import { entryBytes } from '../../src/store/memory/entry-cost.js';
+import type { RecordImage } from '../../src/store/memory/record-table.js';
 import { type Entry, NEVER } from '../../src/store/store.js';
 import { DIR, EntryModel, entriesOf, logged, type MemoryLog, openDurable, recordOffsets } from '../support/durable.js';
 import { ManualScheduler, SimDisk } from '../support/sim-disk.js';
@@ -215,6 +218,65 @@ describe('snapshots', () => {
     await expect(openDurable(disk, scheduler, { fsync: 'no' })).rejects.toThrow(
       `${DIR}/${name}: a key loaded twice from one snapshot at offset ${offset}; kv_store stopped rather than guess`,
     );
+  });
+
+  it('a RECORDS snapshot with a key twice in its second slice: strict stops naming file and offset; truncate keeps exactly the records before it, charged as they are', async () => {
+    const disk = new SimDisk();
+    const scheduler = new ManualScheduler();
+    const { store, persistence, clock } = await openDurable(disk, scheduler, {
+      fsync: 'no',
+      // The engine's own records, with the first one given again as the 1,501st: no engine writes
+      // one, so the file is made this way.
+      snapshots: (s) => {
+        const view = s.snapshot();
+        return {
+          revision: view.revision,
+          entries: () => view.entries(),
+          *records() {
+            let first: RecordImage | undefined;
+            let n = 0;
+            for (const image of view.records()) {
+              if (n === 0)
+                first = {
+                  bytes: Buffer.from(image.bytes.subarray(image.start, image.start + image.length)),
+                  start: 0,
+                  length: image.length,
+                };
+              if (n === 1500 && first !== undefined) yield first;
+              yield image;
+              n++;
+            }
+          },
+          release: view.release,
+        };
+      },
+    });
+    for (let i = 0; i < 2500; i++)
+      await logged(store.create(`k${i}`, JSON.stringify('v'.repeat(i % 300)), i % 3 === 0 ? { ttlMs: 86_400_000 } : {}), scheduler);
+    const inOrder = [...store.snapshot().entries()];
+    const taking = persistence.snapshot();
+    await scheduler.settle();
+    const name = (await taking)?.name as string;
+    await persistence.close();
+    const path = `${DIR}/${name}`;
+    const bytes = disk.bytes(path);
+    const records = recordOffsets(bytes);
+    // Header, three slices, END; the slices are RECORDS.
+    expect(records).toHaveLength(5);
+    expect(bytes[(records[1] as number) + 8]).toBe(Kind.Records);
+    await expect(openDurable(disk, scheduler, { fsync: 'no' })).rejects.toThrow(
+      `${path}: a key loaded twice from one snapshot at offset ${records[2]}; kv_store stopped rather than guess`,
+    );
+    const again = await openDurable(disk, scheduler, { fsync: 'no', recovery: 'truncate', clock });
+    const kept = inOrder.slice(0, 1500);
+    expect(again.store.size).toBe(1500);
+    for (const entry of kept) expect(again.store.get(entry.key)).toEqual(entry);
+    for (const entry of inOrder.slice(1500)) expect(again.store.get(entry.key)).toBeUndefined();
+    const charged = kept.reduce(
+      (sum, e) => sum + entryBytes(Buffer.byteLength(e.key), Buffer.byteLength(e.value), e.expiresAt !== NEVER),
+      0,
+    );
+    expect(again.store.stats().bytes).toBe(charged);
   });
 
   it('a snapshot cut short by close leaves no file behind and the log whole', async () => {

@@ -113,7 +113,7 @@ export class RecordBuilder {
 
   /** `length` bytes from `start` of `bytes`, then zeros to the next multiple of 8 bytes of them. */
   image(bytes: Buffer, start: number, length: number): this {
-    const padded = (length + 7) & ~7;
+    const padded = Math.ceil(length / 8) * 8;
     this.room(padded);
     bytes.copy(this.buffer, this.at, start, start + length);
     this.buffer.fill(0, this.at + length, this.at + padded);
@@ -373,7 +373,7 @@ export class EncodedRecords {
       e.keyStart = at + IMAGE_HEADER_BYTES;
       e.valueStart = e.keyStart + e.keyBytes;
       visit(e);
-      at += (IMAGE_HEADER_BYTES + e.keyBytes + e.valueBytes + 7) & ~7;
+      at += Math.ceil((IMAGE_HEADER_BYTES + e.keyBytes + e.valueBytes) / 8) * 8;
     }
   }
 
@@ -593,9 +593,12 @@ class PayloadReader {
     const keyBytes = this.u32();
     const valueBytes = this.u32();
     if (keyBytes === 0) throw new FormatError('a record with an empty key');
-    const padded = (IMAGE_HEADER_BYTES + keyBytes + valueBytes + 7) & ~7;
-    this.need(padded - IMAGE_HEADER_BYTES);
-    this.at += padded - IMAGE_HEADER_BYTES;
+    // Plain arithmetic, not `& ~7`, which wraps past 2 GiB: the lengths are any u32 in a damaged
+    // file, and must be refused by `need` (the payload is under 4 GiB, so no key length passes
+    // that is the engine's FREE marker, 0xffffffff).
+    const rest = Math.ceil((IMAGE_HEADER_BYTES + keyBytes + valueBytes) / 8) * 8 - IMAGE_HEADER_BYTES;
+    this.need(rest);
+    this.at += rest;
     return revision;
   }
 

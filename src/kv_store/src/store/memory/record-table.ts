@@ -408,10 +408,20 @@ export class RecordTable {
     let open = false;
     let at = start;
     for (let n = 0; n < count; n++) {
-      const used = RECORD_HEADER_BYTES + view.getUint32(at + 4 * KEY_BYTES, true) + view.getUint32(at + 4 * VALUE_BYTES, true);
-      const image = (used + 7) & ~7;
+      const keyBytes = view.getUint32(at + 4 * KEY_BYTES, true);
+      const valueBytes = view.getUint32(at + 4 * VALUE_BYTES, true);
+      const used = RECORD_HEADER_BYTES + keyBytes + valueBytes;
+      // Plain arithmetic: a checked image is shorter than its record (under 4 GiB), but `&` would wrap past 2 GiB.
+      const image = Math.ceil(used / 8) * 8;
       const size = recordClassBytes(used);
-      const address = this.allocate(size);
+      let address: RecordAddress;
+      try {
+        address = this.allocate(size);
+      } catch (err) {
+        // No memory for this one: the run before it is still copied in and indexed.
+        if (runSlab !== -1) this.adoptRun(data, runFrom, runTo, runSlab, runAt, added);
+        throw err;
+      }
       const id = address >>> OFFSET_BITS;
       const offset = this.offsetOf(address);
       if (open && size === image && id === runSlab && offset === runAt + (runTo - runFrom)) {
@@ -421,6 +431,10 @@ export class RecordTable {
           try {
             this.adoptRun(data, runFrom, runTo, runSlab, runAt, added);
           } catch (err) {
+            // This record is allocated but not yet written: give it its lengths, so it is freed by its own size.
+            const slab = this.slabOf(address);
+            slab.u32[(offset >>> 2) + KEY_BYTES] = keyBytes;
+            slab.u32[(offset >>> 2) + VALUE_BYTES] = valueBytes;
             this.release(address);
             throw err;
           }
