@@ -82,6 +82,26 @@ alive() {
   s=$(ps -o stat= -p "$1" 2>/dev/null) || return 1
   [[ $s != Z* ]]
 }
+# kill_redis_hard PID: SIGKILLs redis-server and any child it forked. After loading a large AOF,
+# redis-server begins a rewrite in a child of its own (`redis-aof-rewrite`), and a SIGKILL of the
+# parent leaves the child running: it took most of a core (89% in `ps`) during the kv_store start
+# that came next, and only that start. Stopped first, so it forks nothing meanwhile.
+kill_redis_hard() {
+  local pid=$1 child children i state
+  kill -STOP "$pid" 2>/dev/null || true
+  children=$(pgrep -P "$pid" || true)
+  for child in $children; do kill -KILL "$child" 2>/dev/null || true; done
+  kill -KILL "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  for child in $children; do
+    # Until it is gone, or a zombie (which holds no core and no memory).
+    for i in $(seq 100); do
+      state=$(awk '{ print $3 }' "/proc/$child/stat" 2>/dev/null || true)
+      [ -z "$state" ] || [ "$state" = Z ] && break
+      sleep 0.02
+    done
+  done
+}
 stop_pid() {
   local pid=$1 i
   if alive "$pid"; then
@@ -337,6 +357,7 @@ ensure_tools() {
   command -v wrk >/dev/null || missing+=(wrk)
   command -v curl >/dev/null || missing+=(curl)
   command -v taskset >/dev/null || missing+=(util-linux)
+  command -v pgrep >/dev/null || missing+=(procps)
   if has webdis "$TARGETS" || has memory "$PHASES" || has pauses "$PHASES"; then
     command -v redis-server >/dev/null || missing+=(redis-server)
     command -v redis-cli >/dev/null || missing+=(redis-tools)
@@ -770,8 +791,7 @@ if has durability "$PHASES"; then
     t1=$(now_ns)
     keys=$(redis-cli -p "$REDIS_PORT" DBSIZE)
     rss=$(awk '/VmRSS/ { print $2 * 1024 }' "/proc/$REDIS_PID/status")
-    kill -KILL "$REDIS_PID"
-    wait "$REDIS_PID" 2>/dev/null || true
+    kill_redis_hard "$REDIS_PID"
     echo "{\"server\":\"redis-$variant\",\"keys\":$keys,\"run\":$round,\"round\":$round,\"cpus\":\"$RESTART_CPUS\",\"startMs\":$(((t1 - t0) / 1000000)),\"rssBytes\":${rss:-null},\"diskBytes\":$(du -sb "$redis_dir" | cut -f1)}" \
       >"$OUT/durability/restart-redis-$variant-$round.json"
   }
