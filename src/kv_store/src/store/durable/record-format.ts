@@ -30,6 +30,9 @@
  * payload and refuses trailing bytes; anything malformed is a FormatError.
  */
 
+import { endianness } from 'node:os';
+import type { RecordImages } from '../memory/memory-store.js';
+import { RECORD_HEADER_BYTES } from '../memory/record-table.js';
 import type { Change, ChangeBatch, DeleteReason, Entry, PutChange } from '../store.js';
 import { crc32Range } from './crc32.js';
 
@@ -290,18 +293,7 @@ export class EncodedEntries {
 
   forEach(visit: (entry: EntryBytes) => void): void {
     const { data, view, start } = this.payload;
-    const e: EntryBytes = {
-      bytes: data,
-      keyStart: 0,
-      keyBytes: 0,
-      valueStart: 0,
-      valueBytes: 0,
-      version: 0,
-      revision: 0,
-      createdAt: 0,
-      updatedAt: 0,
-      expiresAt: 0,
-    };
+    const e = entryBytesOf(data);
     // Past the kind and the count; the constructor checked every length and number.
     let at = start + 5;
     for (let i = 0; i < this.count; i++) {
@@ -320,8 +312,11 @@ export class EncodedEntries {
   }
 }
 
-/** Bytes of a record image's header: five f64 numbers, then the key's and the value's length. */
-export const IMAGE_HEADER_BYTES = 48;
+/**
+ * Whether snapshots are written and loaded as RECORDS: the images are the memory engine's slabs
+ * as they lie, in the machine's byte order, and RECORDS are little-endian.
+ */
+export const RECORDS_IN_PLACE = endianness() === 'LE';
 
 /**
  * The records of a RECORDS record, every image checked when it is made (a FormatError
@@ -341,7 +336,7 @@ export class EncodedRecords {
   }
 
   /** The images, for MemoryStore's addRecords: `count` of them from `start` of `bytes`. */
-  images(): { bytes: Buffer; view: DataView; start: number; count: number; maxRevision: number } {
+  images(): RecordImages {
     const { data, view, start } = this.payload;
     // Past the kind and the count.
     return { bytes: data, view, start: start + 5, count: this.count, maxRevision: this.maxRevision };
@@ -349,18 +344,7 @@ export class EncodedRecords {
 
   forEach(visit: (entry: EntryBytes) => void): void {
     const { data, view, start } = this.payload;
-    const e: EntryBytes = {
-      bytes: data,
-      keyStart: 0,
-      keyBytes: 0,
-      valueStart: 0,
-      valueBytes: 0,
-      version: 0,
-      revision: 0,
-      createdAt: 0,
-      updatedAt: 0,
-      expiresAt: 0,
-    };
+    const e = entryBytesOf(data);
     let at = start + 5;
     for (let i = 0; i < this.count; i++) {
       e.revision = view.getFloat64(at, true);
@@ -370,10 +354,10 @@ export class EncodedRecords {
       e.version = view.getFloat64(at + 32, true);
       e.keyBytes = view.getUint32(at + 40, true);
       e.valueBytes = view.getUint32(at + 44, true);
-      e.keyStart = at + IMAGE_HEADER_BYTES;
+      e.keyStart = at + RECORD_HEADER_BYTES;
       e.valueStart = e.keyStart + e.keyBytes;
       visit(e);
-      at += Math.ceil((IMAGE_HEADER_BYTES + e.keyBytes + e.valueBytes) / 8) * 8;
+      at += Math.ceil((RECORD_HEADER_BYTES + e.keyBytes + e.valueBytes) / 8) * 8;
     }
   }
 
@@ -394,6 +378,22 @@ export class EncodedRecords {
     });
     return entries;
   }
+}
+
+/** The object a forEach hands out for each entry of `data`, filled in entry by entry. */
+function entryBytesOf(data: Buffer): EntryBytes {
+  return {
+    bytes: data,
+    keyStart: 0,
+    keyBytes: 0,
+    valueStart: 0,
+    valueBytes: 0,
+    version: 0,
+    revision: 0,
+    createdAt: 0,
+    updatedAt: 0,
+    expiresAt: 0,
+  };
 }
 
 /**
@@ -596,7 +596,7 @@ class PayloadReader {
     // Plain arithmetic, not `& ~7`, which wraps past 2 GiB: the lengths are any u32 in a damaged
     // file, and must be refused by `need` (the payload is under 4 GiB, so no key length passes
     // that is the engine's FREE marker, 0xffffffff).
-    const rest = Math.ceil((IMAGE_HEADER_BYTES + keyBytes + valueBytes) / 8) * 8 - IMAGE_HEADER_BYTES;
+    const rest = Math.ceil((RECORD_HEADER_BYTES + keyBytes + valueBytes) / 8) * 8 - RECORD_HEADER_BYTES;
     this.need(rest);
     this.at += rest;
     return revision;

@@ -21,13 +21,12 @@
  * what catches a record or a whole segment gone missing.
  */
 
-import { endianness } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import type { MemoryStore, SnapshotLoad } from '../memory/memory-store.js';
 import { DataDirError, type DirListing, type NamedFile } from './data-dir.js';
 import { type FileLayer, readRange, writeAll } from './file-layer.js';
 import type { PersistenceLog, RecoveryMode } from './options.js';
-import { type EncodedEntries, type EncodedRecords, Kind, SNAPSHOT_MAGIC, WAL_MAGIC } from './record-format.js';
+import { type EncodedEntries, type EncodedRecords, Kind, RECORDS_IN_PLACE, SNAPSHOT_MAGIC, WAL_MAGIC } from './record-format.js';
 import { RecordReader } from './record-reader.js';
 
 export interface RecoveryInput {
@@ -427,7 +426,7 @@ class SnapshotLoader {
    * little-endian machine (the slabs' byte order), else entry by entry as ENTRIES are.
    */
   addRecords(records: EncodedRecords): void {
-    if (LITTLE_ENDIAN) {
+    if (RECORDS_IN_PLACE) {
       try {
         this.loading.addRecords(records.images());
       } finally {
@@ -446,8 +445,6 @@ class SnapshotLoader {
     this.loading.finish();
   }
 }
-
-const LITTLE_ENDIAN = endianness() === 'LE';
 
 /** Damage at `offset` of `path`: stops start-up unless the operator chose a truncating recovery. */
 function refuseUnlessTruncating(input: RecoveryInput, path: string, offset: number, problem: string): void {

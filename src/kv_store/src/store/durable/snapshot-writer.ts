@@ -11,7 +11,6 @@
  * after this resolves.
  */
 
-import { endianness } from 'node:os';
 import { join } from 'node:path';
 import type { RecordImage } from '../memory/record-table.js';
 import type { Entry } from '../store.js';
@@ -25,6 +24,7 @@ import {
   beginRecords,
   endRecord,
   entriesRecord,
+  RECORDS_IN_PLACE,
   RecordBuilder,
   SNAPSHOT_MAGIC,
   snapshotRecord,
@@ -65,9 +65,6 @@ export interface WrittenSnapshot {
   readonly bytes: number;
 }
 
-/** The memory engine's records are in this byte order; RECORDS are little-endian. */
-const LITTLE_ENDIAN = endianness() === 'LE';
-
 /** Writes `view` to snapshot-<revision>.snap, one slice per turn; the view is not released here. */
 export async function writeSnapshot(view: StateSnapshot, options: SnapshotWriterOptions): Promise<WrittenSnapshot> {
   const { files, dir, scheduler } = options;
@@ -91,28 +88,28 @@ export async function writeSnapshot(view: StateSnapshot, options: SnapshotWriter
   try {
     put(SNAPSHOT_MAGIC);
     put(snapshotRecord(builder, view.revision, options.storeId, scheduler.now()));
-    const images = view.records !== undefined && LITTLE_ENDIAN ? view.records()[Symbol.iterator]() : undefined;
-    const entries = images === undefined ? view.entries()[Symbol.iterator]() : undefined;
+    // Records or entries: how a slice begins, and a step that adds the next one (false at the end).
+    const records = RECORDS_IN_PLACE ? view.records?.()[Symbol.iterator]() : undefined;
+    const entries = records === undefined ? view.entries()[Symbol.iterator]() : undefined;
+    const begin = records !== undefined ? beginRecords : beginEntries;
+    const addNext = (): boolean => {
+      if (records !== undefined) {
+        const next = records.next();
+        if (next.done !== true) addRecordImage(builder, next.value.bytes, next.value.start, next.value.length);
+        return next.done !== true;
+      }
+      const next = (entries as Iterator<Entry>).next();
+      if (next.done !== true) addEntry(builder, next.value);
+      return next.done !== true;
+    };
     for (let done = false; !done; ) {
       if (options.cancelled?.() === true) throw new Error('the snapshot was cancelled (shutdown)');
-      if (images !== undefined) beginRecords(builder);
-      else beginEntries(builder);
+      begin(builder);
       let n = 0;
       while (n < sliceEntries && builder.size < sliceBytes) {
-        if (images !== undefined) {
-          const next = images.next();
-          if (next.done === true) {
-            done = true;
-            break;
-          }
-          addRecordImage(builder, next.value.bytes, next.value.start, next.value.length);
-        } else {
-          const next = (entries as Iterator<Entry>).next();
-          if (next.done === true) {
-            done = true;
-            break;
-          }
-          addEntry(builder, next.value);
+        if (!addNext()) {
+          done = true;
+          break;
         }
         n++;
       }

@@ -577,9 +577,5 @@ export function* treeAddresses(tree: OrderTree): Generator<RecordAddress> {
 }
 
 export function* treeWalk(tree: OrderTree): Generator<[string, RecordAddress]> {
-  const at = newPosition();
-  for (tree.first(at); tree.valid(at); tree.next(at)) {
-    const address = tree.address(at);
-    yield [tree.table.key(address), address];
-  }
+  for (const address of treeAddresses(tree)) yield [tree.table.key(address), address];
 }

@@ -473,12 +473,9 @@ export class RecordTable {
       if (probe.position !== NOT_FOUND) {
         // Not indexed: this record and the rest of the run go back.
         for (let rest = at; rest < end; ) {
-          const r = rest >>> 2;
-          const restSize = recordClassBytes(
-            RECORD_HEADER_BYTES + (slab.u32[r + KEY_BYTES] as number) + (slab.u32[r + VALUE_BYTES] as number),
-          );
-          this.release((id * 2 ** OFFSET_BITS + (rest >>> UNIT_SHIFT)) as RecordAddress);
-          rest += restSize;
+          const unindexed = (id * 2 ** OFFSET_BITS + (rest >>> UNIT_SHIFT)) as RecordAddress;
+          rest += this.classBytes(unindexed);
+          this.release(unindexed);
         }
         throw new RangeError('a key loaded twice from one snapshot');
       }
