@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DataDirError, lockDataDir } from '../../src/store/durable/data-dir.js';
-import { type ChangeBatch, NEVER } from '../../src/store/store.js';
+import { type ChangeBatch, type ListPage, type ListQuery, NEVER } from '../../src/store/store.js';
 import { StoreError } from '../../src/store/store-error.js';
 import { assertFreshBuild } from '../reliability/support/kv-process.js';
 import { DIR, EntryModel, entriesOf, logged, openDurable, recordOffsets } from '../support/durable.js';
@@ -250,7 +250,7 @@ describe('recovery: a log longer than the change history', () => {
     fc.record({ kind: fc.constant('tick' as const), ms: fc.integer({ min: 1, max: 3_000 }) }),
   );
 
-  it('rebuilds the store exactly, and the history holds the newest commits with their previous values (property)', async () => {
+  it('rebuilds the store exactly (values, order, memory charge), and the history holds the newest commits with their previous values (property)', async () => {
     await fc.assert(
       fc.asyncProperty(
         fc.array(opArb, { minLength: 1, maxLength: 40 }),
@@ -284,18 +284,29 @@ describe('recovery: a log longer than the change history', () => {
           const keys = ['a', 'b', 'c', 'ключ', '🔑'];
           const before = entriesOf(store, keys);
           const revision = store.revision;
+          const everything: ListQuery = { prefix: '', limit: 1000, reverse: false, values: true, count: false };
+          const listed = (store.list(everything) as ListPage).items;
+          const bytes = store.stats().bytes;
           await first.persistence.close();
 
           const again = await openDurable(disk, scheduler, { clock, fsync: 'no', segmentBytes, history: { maxRevisions: depth } });
           expect(again.store.revision).toBe(revision);
           expect(entriesOf(again.store, keys)).toEqual(before);
           expect(again.store.size).toBe(store.size);
+          // Overwrites replayed by bytes (as older commits are) leave the ordered index and the memory charge as the writes did.
+          expect((again.store.list(everything) as ListPage).items).toEqual(listed);
+          expect(again.store.stats().bytes).toBe(bytes);
           // The newest `depth` commits are held, as committed (previous values included); older ones are compacted.
           const held = Math.min(depth, revision);
           expect(again.store.changesSince(revision - held, 1_000)).toEqual(batches.slice(batches.length - held));
           if (revision > held) {
             expect(again.store.changesSince(revision - held - 1, 1_000)).toEqual({ compacted: true, oldestRevision: revision - held + 1 });
           }
+          // Every entry with a TTL is in the expiry queue: once their time has passed, a sweep finds each of them.
+          const expiring = [...before.values()].filter((entry) => entry.expiresAt !== NEVER).length;
+          clock.advance(6_000);
+          expect(again.store.sweepExpired(1_000)).toBe(expiring);
+          expect(again.store.size).toBe(before.size - expiring);
           await again.persistence.close();
         },
       ),

@@ -89,6 +89,7 @@ import {
   type RecordNumbers,
   RecordTable,
   recordClassBytes,
+  type ValueUtf8,
 } from './record-table.js';
 import { type CursorLimits, SnapshotPins } from './snapshot-pins.js';
 import { SweepScheduler } from './sweep-scheduler.js';
@@ -355,18 +356,20 @@ export class MemoryStore implements KvStore {
     if (revision <= this.lastRevision) throw new RangeError(`replay of revision ${revision} after ${this.lastRevision}`);
     commit.forEach((change) => {
       const probe = this.table.probeUtf8(change.bytes, change.keyStart, change.keyBytes);
-      if (!change.deleted && probe.position === NOT_FOUND) {
+      if (change.deleted) {
+        if (probe.position === NOT_FOUND) return;
+        const key = change.bytes.toString('utf8', change.keyStart, change.keyStart + change.keyBytes);
+        this.remove(probe.position, key, change.revision);
+        return;
+      }
+      if (probe.position === NOT_FOUND) {
         this.insertUtf8(probe, change);
         return;
       }
-      const key = change.bytes.toString('utf8', change.keyStart, change.keyStart + change.keyBytes);
-      if (change.deleted) {
-        this.apply({ type: 'delete', key, revision: change.revision, reason: 'delete' }, false);
-        return;
-      }
-      const value = change.bytes.toString('utf8', change.valueStart, change.valueStart + change.valueBytes);
-      const { version, createdAt, updatedAt, expiresAt } = change;
-      this.apply({ type: 'put', key, value, version, revision: change.revision, createdAt, updatedAt, expiresAt }, false);
+      // An overwrite, its value copied as the log holds it (apply's would decode it and encode it again).
+      const hash = probe.hash;
+      this.overwrite(probe.position, change, change.valueBytes, change);
+      if (change.expiresAt !== NEVER) this.trackExpiry(hash, change.expiresAt);
     });
     this.lastRevision = revision;
     this.history.startAfter(revision);
@@ -717,30 +720,40 @@ export class MemoryStore implements KvStore {
     }
     const expiring = change.expiresAt !== NEVER;
     const valueBytes = Buffer.byteLength(change.value);
-    let address: RecordAddress;
     if (probe.position === NOT_FOUND) {
-      address = table.insertAt(probe, change.value, change);
+      const address = table.insertAt(probe, change.value, change);
       this.order.add(address);
       this.chargedBytes += entryBytes(table.keyBytes(address), valueBytes, expiring);
       if (withPrev) change.prev = null;
     } else {
-      const old = table.addressAt(probe.position);
-      if (withPrev) change.prev = this.previous(old);
-      const oldCost = this.costOf(old);
-      const hadExpiry = table.expiresAt(old) !== NEVER;
-      if (hadExpiry) this.expiringCount--;
-      this.chargedBytes += entryBytes(table.keyBytes(old), valueBytes, expiring) - oldCost;
-      const keep = this.pins.mustKeep(table.revision(old));
-      // A record that moves to another size class is freed only after the ordered index follows
-      // it (the index compares keys in their records: the old one must still read as the key).
-      const moves = keep || recordClassBytes(RECORD_HEADER_BYTES + table.keyBytes(old) + valueBytes) !== table.classBytes(old);
-      address = table.rewrite(probe.position, change.value, change, moves);
-      if (address !== old) this.order.move(address);
-      if (keep) this.pins.retire(old, table.classBytes(old), change.revision);
-      else if (moves) table.free(old);
-      if (!expiring && hadExpiry) this.pruneExpiryQueue();
+      if (withPrev) change.prev = this.previous(table.addressAt(probe.position));
+      this.overwrite(probe.position, change.value, valueBytes, change);
     }
     if (expiring) this.trackExpiry(probe.hash, change.expiresAt);
+  }
+
+  /**
+   * Gives the entry at `position` a new value (`valueBytes` long, as text or as its UTF-8) and
+   * numbers: the record rewritten or moved, the ordered index and the charge following it. The
+   * caller tracks the new expiry, if any.
+   */
+  private overwrite(position: IndexPosition, value: string | ValueUtf8, valueBytes: number, numbers: RecordNumbers): void {
+    const table = this.table;
+    const old = table.addressAt(position);
+    const expiring = numbers.expiresAt !== NEVER;
+    const oldCost = this.costOf(old);
+    const hadExpiry = table.expiresAt(old) !== NEVER;
+    if (hadExpiry) this.expiringCount--;
+    this.chargedBytes += entryBytes(table.keyBytes(old), valueBytes, expiring) - oldCost;
+    const keep = this.pins.mustKeep(table.revision(old));
+    // A record that moves to another size class is freed only after the ordered index follows
+    // it (the index compares keys in their records: the old one must still read as the key).
+    const moves = keep || recordClassBytes(RECORD_HEADER_BYTES + table.keyBytes(old) + valueBytes) !== table.classBytes(old);
+    const address = table.rewrite(position, value, numbers, moves);
+    if (address !== old) this.order.move(address);
+    if (keep) this.pins.retire(old, table.classBytes(old), numbers.revision);
+    else if (moves) table.free(old);
+    if (!expiring && hadExpiry) this.pruneExpiryQueue();
   }
 
   /** What the record at `address` holds, as a change's `prev`. */

@@ -120,6 +120,13 @@ function newSlab(memory: ArrayBuffer | SharedArrayBuffer): Slab {
   return { bytes: Buffer.from(memory), f64: new Float64Array(memory), u32: new Uint32Array(memory) };
 }
 
+/** A value's JSON text as UTF-8: `valueBytes` bytes at `valueStart` of `bytes` (an entry read from a file). */
+export interface ValueUtf8 {
+  readonly bytes: Buffer;
+  readonly valueStart: number;
+  readonly valueBytes: number;
+}
+
 /** The numbers of a record. */
 export interface RecordNumbers {
   readonly version: number;
@@ -535,14 +542,15 @@ export class RecordTable {
    * Gives the record at `position` a new value and numbers, in place when it fits its size
    * class, else moved to a record of the right class. With `keepOld`, always a new record, and
    * the old one is left as it is, out of the index, for the caller to `free` later (a pinned
-   * snapshot may still read it). Returns the (maybe new) address.
+   * snapshot may still read it). Returns the (maybe new) address. The value is its JSON text, or
+   * that text's UTF-8 as a logged commit holds it (copied, not decoded and encoded again).
    */
-  rewrite(position: IndexPosition, value: string, numbers: RecordNumbers, keepOld = false): RecordAddress {
+  rewrite(position: IndexPosition, value: string | ValueUtf8, numbers: RecordNumbers, keepOld = false): RecordAddress {
     const old = this.addressAt(position);
     const oldSlab = this.slabOf(old);
     const oldAt = this.offsetOf(old);
     const keyBytes = oldSlab.u32[(oldAt >>> 2) + KEY_BYTES] as number;
-    const valueBytes = Buffer.byteLength(value);
+    const valueBytes = typeof value === 'string' ? Buffer.byteLength(value) : value.valueBytes;
     const size = recordClassBytes(RECORD_HEADER_BYTES + keyBytes + valueBytes);
     if (size === this.classBytes(old) && !keepOld) {
       this.writeValue(oldSlab, oldAt, keyBytes, value, valueBytes, numbers);
@@ -674,9 +682,18 @@ export class RecordTable {
     return this.slabOf(address).f64[(this.offsetOf(address) >>> 3) + field] as number;
   }
 
-  private writeValue(slab: Slab, at: number, keyBytes: number, value: string, valueBytes: number, numbers: RecordNumbers): void {
+  private writeValue(
+    slab: Slab,
+    at: number,
+    keyBytes: number,
+    value: string | ValueUtf8,
+    valueBytes: number,
+    numbers: RecordNumbers,
+  ): void {
     this.writeNumbers(slab, at, valueBytes, numbers);
-    slab.bytes.write(value, at + RECORD_HEADER_BYTES + keyBytes, valueBytes, 'utf8');
+    const start = at + RECORD_HEADER_BYTES + keyBytes;
+    if (typeof value === 'string') slab.bytes.write(value, start, valueBytes, 'utf8');
+    else value.bytes.copy(slab.bytes, start, value.valueStart, value.valueStart + valueBytes);
   }
 
   /** A record's numbers and its value's length (the value's bytes are the caller's to write). */
