@@ -4,9 +4,10 @@
 // code costs, for bench/request-path.sh to count in instructions, or to profile
 // (node --cpu-prof bench/request-path.mjs ...).
 //
-//   node bench/request-path.mjs <dist> <get|put|miss> [n]
+//   node bench/request-path.mjs <dist> <get|put|miss|list> [n]
 // <dist> is a build's src/kv_store/dist. 10,000 keys of bench/preload.mjs's shape are created,
-// and `miss` GETs keys that were never written (404 key_not_found).
+// `miss` GETs keys that were never written (404 key_not_found), and `list` asks for the 100-key
+// page the bench's page row asks for (GET /v1/?limit=100&start=<key>, no values).
 // 50,000 requests warm the code up, then n (300,000) are timed; with KV_DATA_DIR set, the store
 // is durable there (KV_FSYNC, default no).
 import { resolve } from 'node:path';
@@ -14,8 +15,8 @@ import { pathToFileURL } from 'node:url';
 import { key, VALUE } from './preload.mjs';
 
 const [distArg, load = 'get', n = '300000'] = process.argv.slice(2);
-if (distArg === undefined || !['get', 'put', 'miss'].includes(load)) {
-  console.error('usage: node bench/request-path.mjs <src/kv_store/dist> <get|put|miss> [n]');
+if (distArg === undefined || !['get', 'put', 'miss', 'list'].includes(load)) {
+  console.error('usage: node bench/request-path.mjs <src/kv_store/dist> <get|put|miss|list> [n]');
   process.exit(2);
 }
 const dist = pathToFileURL(resolve(distArg)).href;
@@ -57,9 +58,11 @@ for (let i = 0; i < 1000; i++) {
   const body = `{"value":${VALUE}}`;
   requests.push(
     Buffer.from(
-      load === 'get' || load === 'miss'
-        ? `GET /v1/${load === 'miss' ? key('z', i) : k} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`
-        : `PUT /v1/${k} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`,
+      load === 'list'
+        ? `GET /v1/?limit=100&start=${k} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`
+        : load === 'get' || load === 'miss'
+          ? `GET /v1/${load === 'miss' ? key('z', i) : k} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`
+          : `PUT /v1/${k} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`,
     ),
   );
 }
