@@ -17,7 +17,12 @@
 // written and segments are begun, and restarts recover from snapshot plus log.
 //
 //   node scripts/crash-harness.mjs [--kills 50] [--fsync always|everysec|no] [--clients 8] [--keys 6]
-//                                  [--snapshot-every 16384] [--segment-bytes 8192] [--json]
+//                                  [--snapshot-every 16384] [--segment-bytes 8192] [--watch-history N] [--json]
+//
+// --watch-history sets KV_WATCH_HISTORY (kv_store's default, 10,000, unless given). Recovery
+// replays the newest that many commits of the log as commits, for the change history, and the
+// older ones by their bytes (MemoryStore.replayQuietly); the logs here are short (a snapshot
+// every 16 KiB), so a small depth is what makes the restarts take the second way.
 //
 // Prints a summary; with --json the last line is `CRASH_RESULT <json>`. Exits 1 on any violation.
 import { spawn } from 'node:child_process';
@@ -37,6 +42,7 @@ const { values: args } = parseArgs({
     dir: { type: 'string' },
     'snapshot-every': { type: 'string', default: '16384' },
     'segment-bytes': { type: 'string', default: '8192' },
+    'watch-history': { type: 'string' },
     json: { type: 'boolean', default: false },
   },
 });
@@ -76,6 +82,7 @@ const counts = {
   maxRevision: 0,
   snapshotsWritten: 0,
   recoveredFromSnapshot: 0,
+  logCommitsReplayed: 0,
   ttlAcrossDowntime: undefined,
 };
 
@@ -97,6 +104,7 @@ async function startServer(dataDir) {
       KV_FSYNC: FSYNC,
       KV_SNAPSHOT_EVERY_BYTES: args['snapshot-every'],
       KV_WAL_SEGMENT_BYTES: args['segment-bytes'],
+      ...(args['watch-history'] === undefined ? {} : { KV_WATCH_HISTORY: args['watch-history'] }),
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -116,8 +124,10 @@ async function startServer(dataDir) {
       for (const line of lines) {
         if (line.includes('kv_store listening')) resolve(JSON.parse(line).address.port);
         else if (line.includes('"msg":"snapshot written"')) counts.snapshotsWritten++;
-        else if (line.includes('"msg":"recovered the store from the data directory"') && JSON.parse(line).snapshotEntries > 0) {
-          counts.recoveredFromSnapshot++;
+        else if (line.includes('"msg":"recovered the store from the data directory"')) {
+          const recovered = JSON.parse(line);
+          if (recovered.snapshotEntries > 0) counts.recoveredFromSnapshot++;
+          counts.logCommitsReplayed += recovered.logCommits;
         } else if (/"level":(40|50|60)/.test(line)) serverWarnings.push(line);
       }
     });
@@ -454,7 +464,8 @@ console.log(
     `${counts.cutOffWrites} cut off by a kill (${counts.cutOffApplied} found applied, ${counts.cutOffNotApplied} not); ` +
     `${counts.checkedKeys} key checks after restarts (${counts.checkedAcknowledged} of acknowledged entries, ${counts.expiredChecked} expired); ` +
     `lost ${counts.lost}, refused present ${counts.refusedPresent}, wrong ${counts.wrong}, revision regressions ${counts.revisionRegressions}, ` +
-    `unexpected ${counts.unexpectedStatus}; ${counts.snapshotsWritten} snapshots written, ${counts.recoveredFromSnapshot} restarts from a snapshot; ${result.seconds} s`,
+    `unexpected ${counts.unexpectedStatus}; ${counts.snapshotsWritten} snapshots written, ${counts.recoveredFromSnapshot} restarts from a snapshot, ` +
+    `${counts.logCommitsReplayed} logged commits replayed${args['watch-history'] === undefined ? '' : ` (all but the newest ${args['watch-history']} of each restart by their bytes)`}; ${result.seconds} s`,
 );
 for (const v of violations.slice(0, 10)) console.log('VIOLATION', JSON.stringify(v));
 if (args.json) console.log(`CRASH_RESULT ${JSON.stringify(result)}`);

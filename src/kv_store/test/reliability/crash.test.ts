@@ -10,7 +10,10 @@ import { assertFreshBuild, REPO_ROOT } from './support/kv-process.js';
  * CRASH_KILLS kill points each (50 by default). After every restart each acknowledged write is
  * there with its revision, nothing refused is, revisions never go back, TTLs hold across the
  * downtime. Snapshots are small and frequent there, so kills also land while one is written and
- * restarts recover from snapshot plus log. The run is bounded by the number of kills, not by time.
+ * restarts recover from snapshot plus log. Under `no`, KV_WATCH_HISTORY is 8, so each restart
+ * replays all but the newest 8 commits of its log by their bytes (MemoryStore.replayQuietly, as a
+ * long log is replayed) and under `always` as commits (kv_store's default depth, 10,000, is more
+ * than these logs hold). The run is bounded by the number of kills, not by time.
  */
 
 const KILLS = Number(process.env.CRASH_KILLS ?? 50);
@@ -31,14 +34,15 @@ interface CrashResult {
   unexpectedStatus: number;
   snapshotsWritten: number;
   recoveredFromSnapshot: number;
+  logCommitsReplayed: number;
   ttlAcrossDowntime?: { expiredWhileDown: boolean; keptExpiry: boolean };
   violations: unknown[];
 }
 
-async function harness(fsync: 'always' | 'no'): Promise<CrashResult> {
+async function harness(fsync: 'always' | 'no', ...extra: string[]): Promise<CrashResult> {
   const { stdout } = await promisify(execFile)(
     process.execPath,
-    [join(REPO_ROOT, 'scripts', 'crash-harness.mjs'), '--kills', String(KILLS), '--fsync', fsync, '--json'],
+    [join(REPO_ROOT, 'scripts', 'crash-harness.mjs'), '--kills', String(KILLS), '--fsync', fsync, ...extra, '--json'],
     { timeout: (KILLS * 10 + 120) * 1000, maxBuffer: 16 * 1_048_576 },
   ).catch((err: { stdout?: string; message: string }) => {
     // A violation makes the script exit 1; its report is still on stdout.
@@ -56,7 +60,7 @@ it(
   `kill -9 at ${KILLS} random moments under KV_FSYNC=always and under no: every acknowledged write survives, nothing refused appears, revisions never go back, TTLs hold`,
   async () => {
     await assertFreshBuild();
-    const results = await Promise.all([harness('always'), harness('no')]);
+    const results = await Promise.all([harness('always'), harness('no', '--watch-history', '8')]);
     for (const r of results) {
       expect(r.violations, `KV_FSYNC=${r.fsync}`).toEqual([]);
       expect({
@@ -83,6 +87,7 @@ it(
       // The harness's small KV_SNAPSHOT_EVERY_BYTES: kills land among snapshots, restarts read them.
       expect(r.snapshotsWritten).toBeGreaterThan(0);
       expect(r.recoveredFromSnapshot).toBeGreaterThan(0);
+      expect(r.logCommitsReplayed).toBeGreaterThan(0);
     }
     // Kills landed mid-request: some writes were cut off.
     expect(results.reduce((n, r) => n + r.cutOffWrites, 0)).toBeGreaterThan(0);
