@@ -52,8 +52,19 @@ interface Coverage {
   recoveredFromSnapshot: number;
 }
 
-/** Runs `commands` against a durable store, crashes the machine, recovers, and checks what came back. */
-async function crashAndCheck(fsync: FsyncPolicy, commands: Command[], segmentBytes: number, coverage: Coverage): Promise<void> {
+/**
+ * Runs `commands` against a durable store, crashes the machine, recovers, and checks what came
+ * back. The recovering store keeps `historyDepth` revisions of change history (its default
+ * unless given): the log's commits older than those are replayed by their bytes
+ * (MemoryStore.replayQuietly), the newest as commits.
+ */
+async function crashAndCheck(
+  fsync: FsyncPolicy,
+  commands: Command[],
+  segmentBytes: number,
+  coverage: Coverage,
+  historyDepth?: number,
+): Promise<void> {
   const disk = new SimDisk();
   const scheduler = new ManualScheduler();
   const clock = new FakeClock();
@@ -104,7 +115,8 @@ async function crashAndCheck(fsync: FsyncPolicy, commands: Command[], segmentByt
   const finalRevision = store.revision;
   disk.crash();
   const restarted = new ManualScheduler();
-  const again = await openDurable(disk, restarted, { fsync, clock, segmentBytes });
+  const recoveredHistory = historyDepth === undefined ? undefined : { maxRevisions: historyDepth };
+  const again = await openDurable(disk, restarted, { fsync, clock, segmentBytes, history: recoveredHistory });
   const recovered = again.store.revision;
   expect(recovered).toBeLessThanOrEqual(finalRevision);
   const expected = history[recovered] as Map<string, Entry>;
@@ -120,7 +132,7 @@ async function crashAndCheck(fsync: FsyncPolicy, commands: Command[], segmentByt
   await restarted.settle();
   await next;
   await again.persistence.close();
-  const third = await openDurable(disk, new ManualScheduler(), { fsync, clock, segmentBytes });
+  const third = await openDurable(disk, new ManualScheduler(), { fsync, clock, segmentBytes, history: recoveredHistory });
   expect(third.store.revision).toBe(recovered + 1);
   expect(entriesOf(third.store, KEYS)).toEqual(expected);
   expect(third.store.get('after-crash')).toMatchObject({ revision: recovered + 1 });
@@ -182,7 +194,8 @@ describe('a machine crash (a file layer that forgets what was not fsynced)', () 
         fc.asyncProperty(
           fc.array(command, { minLength: 1, maxLength: 60 }),
           fc.constantFrom(4096, 64 * 1_048_576),
-          (commands, segmentBytes) => crashAndCheck(fsync, commands, segmentBytes, coverage),
+          fc.constantFrom(undefined, 0, 3),
+          (commands, segmentBytes, historyDepth) => crashAndCheck(fsync, commands, segmentBytes, coverage, historyDepth),
         ),
         { numRuns: RUNS },
       );
