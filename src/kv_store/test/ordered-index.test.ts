@@ -146,7 +146,7 @@ function run(ops: readonly Op[], seen: { splits: number; snapshots: number }, st
         for (let i = 0; i < op.count; i++) {
           const key = stem + poolKey((op.from + i * op.stride) % POOL);
           if (!live.has(key)) continue;
-          index.remove(key);
+          index.remove(live.get(key) as RecordAddress);
           live.delete(key);
         }
         break;

@@ -357,9 +357,7 @@ export class MemoryStore implements KvStore {
     commit.forEach((change) => {
       const probe = this.table.probeUtf8(change.bytes, change.keyStart, change.keyBytes);
       if (change.deleted) {
-        if (probe.position === NOT_FOUND) return;
-        const key = change.bytes.toString('utf8', change.keyStart, change.keyStart + change.keyBytes);
-        this.remove(probe.position, key, change.revision);
+        if (probe.position !== NOT_FOUND) this.remove(probe.position, change.revision);
         return;
       }
       if (probe.position === NOT_FOUND) {
@@ -715,7 +713,7 @@ export class MemoryStore implements KvStore {
         return;
       }
       if (withPrev) change.prev = this.previous(table.addressAt(probe.position));
-      this.remove(probe.position, change.key, change.revision);
+      this.remove(probe.position, change.revision);
       return;
     }
     const expiring = change.expiresAt !== NEVER;
@@ -835,14 +833,14 @@ export class MemoryStore implements KvStore {
     this.pruneExpiryQueue();
   }
 
-  /** Removes the record at `position` (of `key`) by the commit of `revision`: freed, or retired if a snapshot may read it. */
-  private remove(position: IndexPosition, key: string, revision: number): void {
+  /** Removes the record at `position` by the commit of `revision`: freed, or retired if a snapshot may read it. */
+  private remove(position: IndexPosition, revision: number): void {
     const table = this.table;
     const address = table.addressAt(position);
     this.chargedBytes -= this.costOf(address);
     const hadExpiry = table.expiresAt(address) !== NEVER;
     // Out of the ordered index first: it compares keys in their records, so the record must still be there.
-    this.order.remove(key);
+    this.order.remove(address);
     if (this.pins.mustKeep(table.revision(address))) {
       table.detachAt(position);
       this.pins.retire(address, table.classBytes(address), revision);

@@ -131,6 +131,13 @@ const utf8 = (text: string): Buffer => Buffer.from(text, 'utf8');
  * (the page's count when every key is).
  */
 function findPosition(table: RecordTable, pages: readonly Page[], key: Uint8Array, length: number, at: Position, from = 0): void {
+  const p = pageOf(table, pages, key, length, from);
+  at.page = p;
+  at.slot = slotIn(table, pages[p] as Page, key, length, from);
+}
+
+/** The page a key belongs in, as findPosition finds it: the last whose first key is at or below it (page 0 when none is). */
+function pageOf(table: RecordTable, pages: readonly Page[], key: Uint8Array, length: number, from: number): number {
   let lo = 0;
   let hi = pages.length - 1;
   while (lo < hi) {
@@ -138,8 +145,7 @@ function findPosition(table: RecordTable, pages: readonly Page[], key: Uint8Arra
     if (compareFirst(table, pages[mid] as Page, key, length, from) <= 0) lo = mid;
     else hi = mid - 1;
   }
-  at.page = lo;
-  at.slot = slotIn(table, pages[lo] as Page, key, length, from);
+  return lo;
 }
 
 /** The first slot of `page` whose key is not below `key[from..from+length)` (the page's count when every key is). */
@@ -234,8 +240,6 @@ export class OrderedIndex {
   private epoch = 0;
   /** The page array is shared with the latest frozen view: copy it before changing it. */
   private pagesShared = false;
-  /** A key as UTF-8, for comparing (reused). */
-  private scratch = Buffer.alloc(1024);
   private readonly at = newPosition();
 
   constructor(private readonly table: RecordTable) {
@@ -322,12 +326,19 @@ export class OrderedIndex {
     this.writable(p).addresses[slot] = address;
   }
 
-  remove(key: string): void {
-    const length = this.encode(key);
-    const p = this.locate(length);
-    if (!this.found(p, length)) return;
+  /**
+   * Takes the record at `address` out of the index; the record must still hold its key. Its page
+   * is found by the key, as a search finds it (the pages' fences), and its slot there by the
+   * address: a scan of at most PAGE_SLOTS numbers instead of a search that reads a record at each
+   * step (records far apart in memory: a cache miss each, when keys are deleted in no order).
+   * A slot past the page's count may hold a stale copy of an address, never one before it.
+   */
+  remove(address: RecordAddress): void {
+    const table = this.table;
+    const p = pageOf(table, this.pages, table.keySlab(address), table.keyBytes(address), table.keyStart(address));
+    const slot = (this.pages[p] as Page).addresses.indexOf(address);
+    if (slot === -1 || slot >= (this.pages[p] as Page).count) return;
     const page = this.writable(p);
-    const slot = this.at.slot;
     page.addresses.copyWithin(slot, slot + 1, page.count);
     page.count--;
     if (slot === 0) setFence(this.table, page);
@@ -365,29 +376,10 @@ export class OrderedIndex {
     return frozen;
   }
 
-  /** Puts `key` as UTF-8 into `scratch`; returns its length. */
-  private encode(key: string): number {
-    if (key.length * 3 > this.scratch.length) this.scratch = Buffer.alloc(key.length * 3);
-    return this.scratch.write(key, 0, 'utf8');
-  }
-
   /** True when `key[from..from+length)` sorts after every key in the index (and there is one). */
   private appends(key: Uint8Array, length: number, from: number): boolean {
     const last = this.pages[this.pages.length - 1] as Page;
     return last.count > 0 && compareKey(this.table, last.addresses[last.count - 1] as RecordAddress, key, length, from) < 0;
-  }
-
-  /** Finds where the scratch key is or would go: returns the page; `at.slot` is the slot in it. */
-  private locate(length: number): number {
-    findPosition(this.table, this.pages, this.scratch, length, this.at);
-    return this.at.page;
-  }
-
-  /** True when `locate` found the scratch key itself. */
-  private found(p: number, length: number): boolean {
-    const page = this.pages[p] as Page;
-    const slot = this.at.slot;
-    return slot < page.count && compareKey(this.table, page.addresses[slot] as RecordAddress, this.scratch, length) === 0;
   }
 
   /** Page `p`, copied first if a frozen view may share it. */
