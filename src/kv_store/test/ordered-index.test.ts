@@ -154,8 +154,9 @@ function run(ops: readonly Op[], seen: { splits: number; snapshots: number }, st
         for (let i = 0; i < op.count; i++) {
           const key = stem + poolKey((op.from + i) % POOL);
           if (!live.has(key)) continue;
+          const from = live.get(key) as RecordAddress;
           const address = newRecord(key);
-          index.move(address);
+          index.move(address, from);
           live.set(key, address);
         }
         break;

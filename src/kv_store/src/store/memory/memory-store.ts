@@ -582,8 +582,8 @@ export class MemoryStore implements KvStore {
   }
 
   /** A record moved to another slab: the ordered index follows it. */
-  private readonly recordMoved = (address: RecordAddress): void => {
-    this.order.move(address);
+  private readonly recordMoved = (address: RecordAddress, from: RecordAddress): void => {
+    this.order.move(address, from);
   };
 
   /** True when an expired entry is waiting to be swept. */
@@ -748,7 +748,7 @@ export class MemoryStore implements KvStore {
     // it (the index compares keys in their records: the old one must still read as the key).
     const moves = keep || recordClassBytes(RECORD_HEADER_BYTES + table.keyBytes(old) + valueBytes) !== table.classBytes(old);
     const address = table.rewrite(position, value, numbers, moves);
-    if (address !== old) this.order.move(address);
+    if (address !== old) this.order.move(address, old);
     if (keep) this.pins.retire(old, table.classBytes(old), numbers.revision);
     else if (moves) table.free(old);
     if (!expiring && hadExpiry) this.pruneExpiryQueue();

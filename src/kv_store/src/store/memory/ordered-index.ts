@@ -310,19 +310,15 @@ export class OrderedIndex {
 
   /**
    * Points a key already in the index at its record's new address: the record at `address` is
-   * a copy of the one the index holds, which must still hold the key (the search compares in
-   * place, with the new record's bytes, as `add` does).
+   * a copy of the one at `from`, which the index holds. The page is found with the new record's
+   * key bytes, the slot by `from`, as `remove` finds one.
    */
-  move(address: RecordAddress): void {
+  move(address: RecordAddress, from: RecordAddress): void {
     const table = this.table;
-    const key = table.keySlab(address);
-    const from = table.keyStart(address);
-    const length = table.keyBytes(address);
-    findPosition(table, this.pages, key, length, this.at, from);
-    const p = this.at.page;
-    const page = this.pages[p] as Page;
-    const slot = this.at.slot;
-    if (slot >= page.count || compareKey(table, page.addresses[slot] as RecordAddress, key, length, from) !== 0) return;
+    const p = pageOf(table, this.pages, table.keySlab(address), table.keyBytes(address), table.keyStart(address));
+    // The slot by the old address, as `remove` finds it.
+    const slot = (this.pages[p] as Page).addresses.indexOf(from);
+    if (slot === -1 || slot >= (this.pages[p] as Page).count) return;
     this.writable(p).addresses[slot] = address;
   }
 

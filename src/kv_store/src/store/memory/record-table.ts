@@ -170,8 +170,8 @@ export interface KeyProbe {
 export interface MaintainOptions {
   /** Move live records out of emptied slabs (default true). */
   readonly evacuate?: boolean | undefined;
-  /** Called with the new address of each record moved. */
-  readonly moved?: ((address: RecordAddress) => void) | undefined;
+  /** Called with the new address of each record moved, and its old one (still readable then). */
+  readonly moved?: ((address: RecordAddress, from: RecordAddress) => void) | undefined;
   /** True when this call has taken its time: no more records are moved (asked every few records). */
   readonly overdue?: (() => boolean) | undefined;
 }
@@ -933,7 +933,10 @@ export class RecordTable {
    * Moves live records out of the slab being emptied, up to MAINTAIN_STEP_BYTES or until `overdue`
    * says so; true when it is empty.
    */
-  private evacuateStep(onMoved: ((address: RecordAddress) => void) | undefined, overdue: (() => boolean) | undefined): boolean {
+  private evacuateStep(
+    onMoved: ((address: RecordAddress, from: RecordAddress) => void) | undefined,
+    overdue: (() => boolean) | undefined,
+  ): boolean {
     const id = this.evacuating;
     const slab = this.slabs[id] as Slab;
     const end = this.slabTop[id] as number;
@@ -962,7 +965,7 @@ export class RecordTable {
       const p = this.findByHash(hash, (a) => a === old);
       if (p >= OLD_TABLE) this.oldSlots[p - OLD_TABLE] = address + 1;
       else this.slots[p] = address + 1;
-      onMoved?.(address);
+      onMoved?.(address, old as RecordAddress);
       // The old place is left as a free record, so the walk can step over it if it resumes here.
       slab.u32[i + KEY_BYTES] = FREE;
       slab.u32[i + VALUE_BYTES] = size;
