@@ -744,8 +744,8 @@ export class MemoryStore implements KvStore {
     if (hadExpiry) this.expiringCount--;
     this.chargedBytes += entryBytes(table.keyBytes(old), valueBytes, expiring) - oldCost;
     const keep = this.pins.mustKeep(table.revision(old));
-    // A record that moves to another size class is freed only after the ordered index follows
-    // it (the index compares keys in their records: the old one must still read as the key).
+    // A record that moves to another size class is freed only after the ordered index has
+    // followed it (the index finds its slot by the old address).
     const moves = keep || recordClassBytes(RECORD_HEADER_BYTES + table.keyBytes(old) + valueBytes) !== table.classBytes(old);
     const address = table.rewrite(position, value, numbers, moves);
     if (address !== old) this.order.move(address, old);

@@ -18,7 +18,8 @@ import type { RecordAddress, RecordTable } from './record-table.js';
  * page. A page keeps the first FENCE_BYTES bytes of its first key (its fence, copied whenever its
  * first slot changes, so it never goes stale: a record that moves keeps its key), and the search
  * over pages compares with those, reading the first record only for a key that agrees with all
- * of them; the search within a page compares in the records.
+ * of them; the search within a page compares in the records. Removing or moving a record whose
+ * address is known finds its slot by that address instead (`locate`).
  *
  * Adding shifts the rest of its page (at most 2 KiB); a full page splits in two; a page left
  * empty is dropped, and one under a quarter full is merged with its right neighbour when the two
@@ -310,30 +311,17 @@ export class OrderedIndex {
 
   /**
    * Points a key already in the index at its record's new address: the record at `address` is
-   * a copy of the one at `from`, which the index holds. The page is found with the new record's
-   * key bytes, the slot by `from`, as `remove` finds one.
+   * a copy of the one at `from`, which the index holds (found as `locate` finds it).
    */
   move(address: RecordAddress, from: RecordAddress): void {
-    const table = this.table;
-    const p = pageOf(table, this.pages, table.keySlab(address), table.keyBytes(address), table.keyStart(address));
-    // The slot by the old address, as `remove` finds it.
-    const slot = (this.pages[p] as Page).addresses.indexOf(from);
-    if (slot === -1 || slot >= (this.pages[p] as Page).count) return;
-    this.writable(p).addresses[slot] = address;
+    if (this.locate(address, from)) this.writable(this.at.page).addresses[this.at.slot] = address;
   }
 
-  /**
-   * Takes the record at `address` out of the index; the record must still hold its key. Its page
-   * is found by the key, as a search finds it (the pages' fences), and its slot there by the
-   * address: a scan of at most PAGE_SLOTS numbers instead of a search that reads a record at each
-   * step (records far apart in memory: a cache miss each, when keys are deleted in no order).
-   * A slot past the page's count may hold a stale copy of an address, never one before it.
-   */
+  /** Takes the record at `address` out of the index; the record must still hold its key. */
   remove(address: RecordAddress): void {
-    const table = this.table;
-    const p = pageOf(table, this.pages, table.keySlab(address), table.keyBytes(address), table.keyStart(address));
-    const slot = (this.pages[p] as Page).addresses.indexOf(address);
-    if (slot === -1 || slot >= (this.pages[p] as Page).count) return;
+    if (!this.locate(address, address)) return;
+    const p = this.at.page;
+    const slot = this.at.slot;
     const page = this.writable(p);
     page.addresses.copyWithin(slot, slot + 1, page.count);
     page.count--;
@@ -370,6 +358,25 @@ export class OrderedIndex {
     this.epoch++;
     this.pagesShared = true;
     return frozen;
+  }
+
+  /**
+   * Finds the slot that holds `held`, in the page of the key the record at `keyOf` holds (the
+   * same record, or a copy of it); false if the index does not hold it. The page is found by the
+   * key, as a search finds it (the pages' fences), and the slot there by the address: a scan of
+   * at most PAGE_SLOTS numbers instead of a search that reads a record at each step (records far
+   * apart in memory: a cache miss each, when keys are deleted in no order). A slot past the
+   * page's count may hold a stale copy of an address, never one before it.
+   */
+  private locate(keyOf: RecordAddress, held: RecordAddress): boolean {
+    const table = this.table;
+    const p = pageOf(table, this.pages, table.keySlab(keyOf), table.keyBytes(keyOf), table.keyStart(keyOf));
+    const page = this.pages[p] as Page;
+    const slot = page.addresses.indexOf(held);
+    if (slot === -1 || slot >= page.count) return false;
+    this.at.page = p;
+    this.at.slot = slot;
+    return true;
   }
 
   /** True when `key[from..from+length)` sorts after every key in the index (and there is one). */
