@@ -191,7 +191,7 @@ describe('listing and history across nodes', () => {
     );
   });
 
-  it("a listing is at the node's own revision, so a watch from it needs nothing the node has not seen; a node catches up with a revision written elsewhere in etcd", async () => {
+  it("a listing is at the node's own revision, so a watch from it needs nothing the node has not seen, unless consistent; a node catches up with a revision written elsewhere in etcd", async () => {
     const a = await node();
     const elsewhere = await node();
     await a.create('k', '1');
@@ -200,6 +200,10 @@ describe('listing and history across nodes', () => {
     expect(page.revision).toBe(a.revision);
     expect(page.revision).toBeLessThan(written.revision);
     expect(await a.changesSince(page.revision, 10)).toEqual([]);
+    // consistent: true starts the listing at etcd's current revision, past the node's cache.
+    const consistent = await a.list({ prefix: '', limit: 10, reverse: false, values: true, count: true, consistent: true });
+    expect(consistent.revision).toBeGreaterThanOrEqual(written.revision);
+    expect({ items: consistent.items.map((i) => [i.key, i.value]), count: consistent.count }).toEqual({ items: [['k', '1']], count: 1 });
     expect(await a.catchUp(written.revision)).toBe(true);
     expect(a.revision).toBeGreaterThanOrEqual(written.revision);
     expect(await a.catchUp(written.revision + 1_000_000)).toBe(false);

@@ -47,6 +47,20 @@ describe('GET /v1/ lists keys', () => {
     expect(third.json()).toEqual({ revision: 5, items: [item('e', 'e', 1, 5)], prefixes: [], more: false, cursor: null });
   });
 
+  it('consistent=true is the same listing (the memory engine lists at its latest revision), and its cursor goes on with or without it', async () => {
+    const t = testApp();
+    for (const k of ['a', 'b', 'c']) await t.post({ key: k, value: k });
+    const plain = await t.get('/v1/?limit=2&count=true');
+    const consistent = await t.get('/v1/?limit=2&count=true&consistent=true');
+    expect({ status: consistent.statusCode, body: consistent.json() }).toEqual({ status: 200, body: plain.json() });
+    expect(consistent.json()).toMatchObject({ revision: 3, count: 3, more: true });
+    await t.post({ key: 'bb', value: 'bb' });
+    const next = (consistent: string) => t.get(`/v1/?limit=2&count=true${consistent}&cursor=${plain.json().cursor}`);
+    const expected = { revision: 3, items: [item('c', 'c', 1, 3, { values: false })], prefixes: [], more: false, cursor: null, count: 3 };
+    expect((await next('')).json()).toEqual(expected);
+    expect((await next('&consistent=true')).json()).toEqual(expected);
+  });
+
   it('a cursor sent again gives the same page (a retry)', async () => {
     const t = testApp();
     for (const k of ['a', 'b', 'c']) await t.post({ key: k, value: k });
@@ -141,13 +155,14 @@ describe('GET /v1/ lists keys', () => {
       ['prefix=123456789', "parameter 'prefix' is longer than a key may be (8 bytes, KV_MAX_KEY_BYTES)"],
       [
         'prefx=a',
-        "unknown parameter 'prefx' for a listing; it takes prefix, start, end, limit, cursor, values, delimiter, reverse, count, watch",
+        "unknown parameter 'prefx' for a listing; it takes prefix, start, end, limit, cursor, values, delimiter, reverse, count, consistent, watch",
       ],
       [
         'wait=5',
-        "unknown parameter 'wait' for a listing; it takes prefix, start, end, limit, cursor, values, delimiter, reverse, count, watch",
+        "unknown parameter 'wait' for a listing; it takes prefix, start, end, limit, cursor, values, delimiter, reverse, count, consistent, watch",
       ],
       ['watch=maybe', "parameter 'watch' must be true or false, got 'maybe'"],
+      ['consistent=1', "parameter 'consistent' must be true or false, got '1'"],
     ];
     for (const [query, message] of cases) expectError(await t.get(`/v1/?${query}`), 400, 'invalid_query', message);
     expect((await t.get('/v1/?limit=1000&watch=false')).statusCode).toBe(200);

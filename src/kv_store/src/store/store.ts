@@ -208,6 +208,12 @@ export interface ListQuery extends KeyRange {
   readonly count: boolean;
   /** A later page: where the previous page of the same listing ended. None: a first page, at the current revision. */
   readonly from?: ListPosition | undefined;
+  /**
+   * A first page at the store's latest revision, past any cache of it (`?consistent=true`): it
+   * shows every write acknowledged anywhere before it began. The etcd backend otherwise starts a
+   * listing at its cache's revision; the memory engine's listings are always at the latest.
+   */
+  readonly consistent?: boolean | undefined;
 }
 
 /** A key as a listing shows it: the entry's numbers, its value's size and, when asked, the value. */

@@ -14,7 +14,7 @@ import { decodeCursor, encodeCursor, fingerprint, type ListParameters } from '..
 import { invalidQuery, type QueryParams } from '../query.js';
 
 /** The parameters of a listing (`watch=false` is a listing too). */
-const LIST_PARAMETERS = ['prefix', 'start', 'end', 'limit', 'cursor', 'values', 'delimiter', 'reverse', 'count', 'watch'];
+const LIST_PARAMETERS = ['prefix', 'start', 'end', 'limit', 'cursor', 'values', 'delimiter', 'reverse', 'count', 'consistent', 'watch'];
 const DEFAULT_LIMIT = 100;
 const MAX_LIMIT = 1000;
 
@@ -40,7 +40,9 @@ export function listKeys(store: KvStore, params: QueryParams, maxKeyBytes: numbe
     from = cursor.position;
     count = cursor.count;
   }
-  return whenReady(store.list({ ...query, from }, pageWriter.start(query.values)), (page) => {
+  // consistent=true: a first page at the store's latest revision (later pages are at the cursor's).
+  const consistent = params.boolean('consistent', false);
+  return whenReady(store.list({ ...query, from, consistent }, pageWriter.start(query.values)), (page) => {
     const total = from === undefined ? page.count : count;
     const next = page.next === undefined ? undefined : encodeCursor(page.next, print, total);
     const shown = query.count ? total : undefined;

@@ -235,7 +235,7 @@ export class EtcdStore implements KvStore {
     this.mustBeOpen();
     const now = this.clock.now();
     const read = (request: Record<string, unknown>) => this.calls.send<EtcdRangeResponse>('/v3/kv/range', request);
-    const at = query.from === undefined && this.writes.servesFromCache() ? this.cache.revision : undefined;
+    const at = query.from === undefined && query.consistent !== true && this.writes.servesFromCache() ? this.cache.revision : undefined;
     return listFromEtcd(read, this.layout, query, now, (range) => this.cache.expiredIn(range, now), at);
   }
 
