@@ -43,6 +43,12 @@ export interface ReplaceOptions extends CreateOptions {
 export interface GetOptions {
   /** An ETag the caller holds: if it is still current the answer is NotModified. */
   readonly ifNoneMatch?: string | undefined;
+  /**
+   * A linearizable read (`?consistent=true`): it sees every write acknowledged anywhere before it.
+   * It matters with KV_BACKEND=etcd, whose nodes otherwise read their cache, which may lag other
+   * nodes' writes by a moment (never the node's own).
+   */
+  readonly consistent?: boolean | undefined;
 }
 
 /** Options of a delete (DELETE). */
@@ -115,12 +121,13 @@ export class KvClient {
   }
 
   /** Reads `key` (GET); KvError 404 key_not_found if it is not live. */
-  get(key: string): Promise<StoredEntry>;
+  get(key: string, options?: GetOptions & { readonly ifNoneMatch?: undefined }): Promise<StoredEntry>;
   /** Reads `key`, or NotModified if `ifNoneMatch` is still its ETag. */
   get(key: string, options: GetOptions): Promise<StoredEntry | NotModified>;
   async get(key: string, options: GetOptions = {}): Promise<StoredEntry | NotModified> {
     const headers = options.ifNoneMatch === undefined ? undefined : { 'if-none-match': options.ifNoneMatch };
-    const response = await this.call({ method: 'GET', path: keyPath(key), headers }, 200, 304);
+    const path = options.consistent === true ? `${keyPath(key)}?consistent=true` : keyPath(key);
+    const response = await this.call({ method: 'GET', path, headers }, 200, 304);
     if (response.status === 304) return { notModified: true, etag: response.headers.etag ?? options.ifNoneMatch ?? '' };
     return toStoredEntry(response, 'GET');
   }

@@ -17,6 +17,12 @@ export interface ListOptions {
   readonly reverse?: boolean | undefined;
   /** Count the keys of the range (the first page's `count`). */
   readonly count?: boolean | undefined;
+  /**
+   * Start the listing at the store's latest revision, seeing every write acknowledged anywhere
+   * before it (sent with the first page; later pages are at its revision anyway). It matters with
+   * KV_BACKEND=etcd, whose nodes otherwise start a listing at their cache's revision.
+   */
+  readonly consistent?: boolean | undefined;
 }
 
 /** A key as a listing shows it. `value` only when the listing asked for values. */
@@ -57,6 +63,7 @@ export function listQuery(options: ListOptions, cursor?: string): string {
   add('delimiter', options.delimiter);
   add('reverse', options.reverse);
   add('count', options.count);
+  if (cursor === undefined) add('consistent', options.consistent);
   add('cursor', cursor);
   return parts.join('&');
 }

@@ -74,6 +74,15 @@ describe('KvClient against a real kv_store', () => {
     expect(await client.get(key, { ifNoneMatch: '"999999"' })).toMatchObject({ key, value: 1, etag: created.etag });
   });
 
+  it('get with consistent: true asks for a linearizable read, which the in-memory store answers as any read', async () => {
+    const key = fresh('consistent');
+    const created = await client.create(key, { n: 1 });
+    const { location: _, ...entry } = created;
+    expect(await client.get(key, { consistent: true })).toEqual(entry);
+    const err = await refusal(client.get(fresh('consistent-missing'), { consistent: true }));
+    expect(err).toMatchObject({ status: 404, code: 'key_not_found' });
+  });
+
   it('replace bumps the version and keeps createdAt', async () => {
     const key = fresh('replace');
     const created = await client.create(key, 'old');

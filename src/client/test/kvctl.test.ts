@@ -286,6 +286,6 @@ describe('kvctl from the repository root', () => {
       }),
     );
     expect({ code: run.code, stderr: run.stderr }).toEqual({ code: 0, stderr: '' });
-    expect(run.stdout).toMatch(/^Usage: kvctl get KEY\n/);
+    expect(run.stdout).toMatch(/^Usage: kvctl get KEY \[OPTIONS\]\n/);
   });
 });

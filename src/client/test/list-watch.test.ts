@@ -67,6 +67,28 @@ describe('KvClient.list', () => {
     expect(rolled.prefixes).toEqual(['c/']);
   });
 
+  it('consistent: true is sent with the first page only (later pages are at its revision), and a get sends it on the key', async () => {
+    const urls: string[] = [];
+    const fake = await startFakeServer((req, res) => {
+      urls.push(req.url ?? '');
+      res.setHeader('content-type', 'application/json');
+      if (req.url?.startsWith('/v1/?')) {
+        const last = req.url.includes('cursor=');
+        const item = { key: last ? 'b' : 'a', version: 1, revision: 1, createdAt: 'x', updatedAt: 'x', expiresAt: null, size: 1 };
+        res.end(JSON.stringify({ revision: 7, items: [item], prefixes: [], more: !last, cursor: last ? null : 'c1' }));
+      } else {
+        res.setHeader('etag', '"7"');
+        const at = '2026-12-04T00:00:00.000Z';
+        res.end(JSON.stringify({ key: 'k', value: 1, version: 1, revision: 7, createdAt: at, updatedAt: at, expiresAt: null }));
+      }
+    });
+    stops.push(() => fake.close());
+    const client = new KvClient({ baseUrl: fake.url, timeoutMs: 5000 });
+    expect((await client.list({ prefix: 'p/', limit: 1, consistent: true }).toArray()).map((i) => i.key)).toEqual(['a', 'b']);
+    expect(await client.get('k', { consistent: true })).toMatchObject({ key: 'k', value: 1 });
+    expect(urls).toEqual(['/v1/?prefix=p%2F&limit=1&consistent=true', '/v1/?prefix=p%2F&limit=1&cursor=c1', '/v1/k?consistent=true']);
+  });
+
   it('listPage gives one page and its cursor; an expired cursor is KvError 410 cursor_expired with the last key', async () => {
     const { client, clock } = await realStore({ KV_CURSOR_TTL_MS: '1000' });
     for (const k of ['a', 'b', 'c']) await client.create(k, 1);

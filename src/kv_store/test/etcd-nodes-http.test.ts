@@ -1,4 +1,5 @@
 import { keyPath } from '@kv/shared';
+import { kvctl } from '../../client/test/kvctl-process.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type KvProcess, stopAllKvStores } from './reliability/support/kv-process.js';
 import { type EtcdCluster, startEtcdCluster } from './support/etcd-cluster.js';
@@ -224,6 +225,33 @@ describe('the HTTP contract through two nodes, alternating', () => {
     expect(resumed.body).toMatchObject({
       changes: [expect.objectContaining({ type: 'put', key: 'moved/2', value: 2, revision })],
     });
+  });
+
+  it("consistent=true (and kvctl ls --consistent) lists at etcd's current revision, past a write the node's cache has not seen", async () => {
+    const node = next();
+    await http(node, 'POST', '/v1/', { key: 'seen/1', value: 1 });
+    // A write outside the store's prefix moves etcd's revision, and nothing the node's watch sees.
+    const outside = await fetch(`${cluster?.endpoints[0]}/v3/kv/put`, {
+      method: 'POST',
+      body: JSON.stringify({ key: Buffer.from('outside/x').toString('base64'), value: Buffer.from('1').toString('base64') }),
+    });
+    const etcdRevision = Number(((await outside.json()) as { header: { revision: string } }).header.revision);
+    const plain = await http(node, 'GET', '/v1/?prefix=seen/');
+    expect(plain.status).toBe(200);
+    expect((plain.body as { revision: number }).revision).toBeLessThan(etcdRevision);
+    const consistent = await http(node, 'GET', '/v1/?prefix=seen/&consistent=true');
+    expect(consistent.status).toBe(200);
+    expect((consistent.body as { revision: number }).revision).toBeGreaterThanOrEqual(etcdRevision);
+    expect((consistent.body as { items: { key: string }[] }).items.map((i) => i.key)).toEqual(['seen/1']);
+
+    const listed = await kvctl(['ls', 'seen/', '--consistent', '-o', 'json'], { KV_URL: node });
+    expect({ code: listed.code, stderr: listed.stderr }).toEqual({ code: 0, stderr: '' });
+    const json = JSON.parse(listed.stdout) as { revision: number; items: { key: string }[]; more: boolean };
+    expect(json.revision).toBeGreaterThanOrEqual(etcdRevision);
+    expect({ keys: json.items.map((i) => i.key), more: json.more }).toEqual({ keys: ['seen/1'], more: false });
+    const got = await kvctl(['get', 'seen/1', '--consistent', '-o', 'json'], { KV_URL: node });
+    expect({ code: got.code, stderr: got.stderr }).toEqual({ code: 0, stderr: '' });
+    expect(JSON.parse(got.stdout)).toMatchObject({ key: 'seen/1', value: 1, version: 1 });
   });
 
   it('a consistent read with a bad value is 400 invalid_query', async () => {

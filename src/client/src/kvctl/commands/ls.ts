@@ -15,11 +15,12 @@ export const ls: Command = {
   synopsis: '[PREFIX]',
   summary: 'list keys (under PREFIX) with version, revision and expiry; values with --values',
   description:
-    'Lists the keys that start with PREFIX (every key without it), in order (bytewise, as UTF-8), following the listing\'s pages to the end: every page is the store at one revision, whatever is written meanwhile. Prints a table of key, version, revision and expiry, and with --values each value as JSON. --delimiter rolls the keys that contain it after PREFIX up into one row each, marked (prefix), as folders. --limit stops after N rows. With -o json it prints one JSON document, {"revision", "items", "prefixes", "more"}: the items as kv_store lists them, and the listing\'s revision, from which \'kvctl watch --after\' follows every later change.',
+    'Lists the keys that start with PREFIX (every key without it), in order (bytewise, as UTF-8), following the listing\'s pages to the end: every page is the store at one revision, whatever is written meanwhile. Prints a table of key, version, revision and expiry, and with --values each value as JSON. --delimiter rolls the keys that contain it after PREFIX up into one row each, marked (prefix), as folders. --limit stops after N rows. --consistent starts the listing at the store\'s latest revision: with KV_BACKEND=etcd a node otherwise starts it at its cache\'s, which may lag writes made through other nodes by a moment. With -o json it prints one JSON document, {"revision", "items", "prefixes", "more"}: the items as kv_store lists them, and the listing\'s revision, from which \'kvctl watch --after\' follows every later change.',
   options: {
     values: { type: 'boolean', description: "include each key's value" },
     delimiter: { type: 'string', value: 'D', description: 'roll keys that contain D after the prefix up into one row (e.g. /)' },
     limit: { type: 'string', value: 'N', description: 'at most N rows (keys and rolled-up prefixes); default: all' },
+    consistent: { type: 'boolean', description: "list at the store's latest revision: every write acknowledged through any node" },
   },
   args: { min: 0, max: 1 },
   examples: ['kvctl ls users/', 'kvctl ls users/ --values --limit 10', 'kvctl ls --delimiter /', 'kvctl ls users/ -o json'],
@@ -28,7 +29,8 @@ export const ls: Command = {
     const values = context.options.values === true;
     const delimiter = delimiterOption(context);
     const limit = wholeNumberOption(context, 'ls', 'limit', 1);
-    const { revision, rows, more } = await readListing(context, { prefix, values, delimiter, limit });
+    const consistent = context.options.consistent === true;
+    const { revision, rows, more } = await readListing(context, { prefix, values, delimiter, limit, consistent });
     const { out } = context;
     if (out.format === 'json') {
       const items = rows.flatMap((r) => ('item' in r ? [r.item] : []));
@@ -49,12 +51,19 @@ interface Query {
   readonly values: boolean;
   readonly delimiter: string | undefined;
   readonly limit: number | undefined;
+  readonly consistent: boolean;
 }
 
 /** Pages through the listing (each page through the typed client, at the first page's revision) until its end or `limit` rows. */
 async function readListing({ client }: CommandContext, query: Query): Promise<{ revision: number; rows: Row[]; more: boolean }> {
-  const { prefix, values, delimiter, limit } = query;
-  const options = { prefix, values: values || undefined, delimiter, limit: Math.min(limit ?? MAX_PAGE, MAX_PAGE) };
+  const { prefix, values, delimiter, limit, consistent } = query;
+  const options = {
+    prefix,
+    values: values || undefined,
+    delimiter,
+    limit: Math.min(limit ?? MAX_PAGE, MAX_PAGE),
+    consistent: consistent || undefined,
+  };
   const rows: Row[] = [];
   let revision: number | undefined;
   let cursor: string | undefined;
