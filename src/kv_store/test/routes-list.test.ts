@@ -163,6 +163,10 @@ describe('GET /v1/ lists keys', () => {
       ],
       ['watch=maybe', "parameter 'watch' must be true or false, got 'maybe'"],
       ['consistent=1', "parameter 'consistent' must be true or false, got '1'"],
+      [
+        'watch=true&consistent=true',
+        "unknown parameter 'consistent' for a watch; it takes watch, prefix, start, end, after, values, prev, wait",
+      ],
     ];
     for (const [query, message] of cases) expectError(await t.get(`/v1/?${query}`), 400, 'invalid_query', message);
     expect((await t.get('/v1/?limit=1000&watch=false')).statusCode).toBe(200);
