@@ -154,9 +154,14 @@ async function startCluster() {
   return endpoints;
 }
 
+/** kv_store's node flags as its launchers pass them: in memory (npm start), and a node on etcd (make start-cluster). */
+const KV_FLAGS = ['--max-semi-space-size=2', '--initial-old-space-size=64'];
+const ETCD_NODE_FLAGS = ['--max-semi-space-size=16', '--initial-old-space-size=64'];
+
 async function startKv(env) {
   const [port] = await freePorts(1);
-  const child = start(pinned(args['kv-cpus'], process.execPath, ['--max-semi-space-size=2', '--initial-old-space-size=64', MAIN]), {
+  const flags = env.KV_BACKEND === 'etcd' ? ETCD_NODE_FLAGS : KV_FLAGS;
+  const child = start(pinned(args['kv-cpus'], process.execPath, [...flags, MAIN]), {
     KV_HOST: '127.0.0.1',
     KV_PORT: String(port),
     KV_LOG_LEVEL: 'warn',

@@ -25,7 +25,7 @@ for i in "${!ports[@]}"; do
   # Each node lists the members from a different one, so their watches start on different members.
   list=$(printf '%s\n' "${endpoints[@]:i%3}" "${endpoints[@]:0:i%3}" | paste -sd, -)
   KV_BACKEND=etcd KV_ETCD_ENDPOINTS="$list" KV_PORT="${ports[$i]}" \
-    node --max-semi-space-size=2 --initial-old-space-size=64 src/kv_store/dist/kv_store.js &
+    node --max-semi-space-size=16 --initial-old-space-size=64 src/kv_store/dist/kv_store.js &
   pids+=($!)
 done
 cat >&2 <<MSG

@@ -12,6 +12,11 @@ export const REPO_ROOT = fileURLToPath(new URL('../../../../../', import.meta.ur
 export const MAIN_JS = join(KV_STORE_DIR, 'dist', 'kv_store.js');
 /** The node flags every launcher of kv_store passes (its package.json start script, checked by launchers.test.ts). */
 export const KV_NODE_FLAGS = ['--max-semi-space-size=2', '--initial-old-space-size=64'] as const;
+/**
+ * The node flags of a kv_store node on etcd (KV_BACKEND=etcd): a 16 MiB young generation, whose
+ * requests live across etcd's round trip (docs/etcd-backend.md, "The node's young generation").
+ */
+export const KV_ETCD_NODE_FLAGS = ['--max-semi-space-size=16', '--initial-old-space-size=64'] as const;
 
 /** A real kv_store process (`node dist/kv_store.js`) listening on a free port of 127.0.0.1. */
 export interface KvProcess {
@@ -86,7 +91,8 @@ export async function startKvStore(
   if (/^(warn|error|fatal|silent)$/.test(env.KV_LOG_LEVEL ?? '')) {
     throw new Error('startKvStore reads the port from the "kv_store listening" line: use KV_LOG_LEVEL info or lower');
   }
-  const child = spawn(process.execPath, [...KV_NODE_FLAGS, ...(options.nodeArgs ?? []), MAIN_JS], {
+  const flags = env.KV_BACKEND === 'etcd' ? KV_ETCD_NODE_FLAGS : KV_NODE_FLAGS;
+  const child = spawn(process.execPath, [...flags, ...(options.nodeArgs ?? []), MAIN_JS], {
     cwd: KV_STORE_DIR,
     env: {
       PATH: process.env.PATH ?? '/usr/bin:/bin',
