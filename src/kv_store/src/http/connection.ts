@@ -11,7 +11,12 @@ import { answerHead, chunkBytes, currentDateLine, LAST_CHUNK, refusal } from './
  *   is parsed until it is written (or the stream ends), so pipelined answers stay in order;
  * - a client that sends faster than it reads its answers waits: past MAX_PENDING_OUTPUT of
  *   unread answers, parsing and reading stop until the socket drains;
- * - answers made in one read are written with one socket write.
+ * - answers made in one read are written with one socket write, at the end of the event loop's
+ *   turn (setImmediate): the turn first runs every connection's requests that its reads brought,
+ *   then writes every connection's answers. Done one after the other instead (parse, answer and
+ *   write one connection, then the next), each request's code met caches the kernel's send of
+ *   the last answer had just cooled, and a GET cost the server about 40% more CPU, a PUT about
+ *   70% more (docs/performance.md, "Answers written at the end of the turn").
  */
 
 /** What the server shares with its connections. */
@@ -36,6 +41,18 @@ const MAX_BUFFERED_WHILE_WAITING = 64 * 1024;
 const CONTINUE = 'HTTP/1.1 100 Continue\r\n\r\n';
 const CRLF = '\r\n';
 
+/** Connections with answers to write at the end of this turn of the event loop. */
+const toFlush: Connection[] = [];
+
+/**
+ * Writes the answers of every connection that made some since the last call (what the end of
+ * the turn does; exported for bench/request-path.mjs, which has no event loop turning).
+ */
+export function flushConnections(): void {
+  const connections = toFlush.splice(0);
+  for (const connection of connections) connection.flushQueued();
+}
+
 export class Connection implements ParserEvents {
   private readonly parser: RequestParser;
   /** The request being handled, and what its head said. */
@@ -58,6 +75,8 @@ export class Connection implements ParserEvents {
   private closing = false;
   /** The client has ended its side of the connection. */
   private peerEnded = false;
+  /** Answers wait in `out` for the end of the turn (queueFlush). */
+  private flushPending = false;
   /** Output progress, for the check that drops clients that stop reading. */
   lastWritten = 0;
   lastProgress = 0;
@@ -112,7 +131,20 @@ export class Connection implements ParserEvents {
       this.idleSince = now;
     }
     if (this.waiting && this.parser.buffered > MAX_BUFFERED_WHILE_WAITING) this.socket.pause();
-    this.flush();
+    this.queueFlush();
+  }
+
+  /** Writes this connection's answers at the end of the turn (flushConnections), once however many reads made them. */
+  private queueFlush(): void {
+    if (this.flushPending) return;
+    this.flushPending = true;
+    if (toFlush.push(this) === 1) setImmediate(flushConnections);
+  }
+
+  /** The end of the turn: the answers queued are written (unless the socket is gone). */
+  flushQueued(): void {
+    this.flushPending = false;
+    if (!this.socket.destroyed) this.flush();
   }
 
   /** The client ended its side: answer what it sent (once parsing may go on), then close. */
