@@ -209,4 +209,61 @@ describe('over a real socket', () => {
       },
     });
   });
+
+  it("pages a client has not read yet keep their bytes while other clients' pages are written: each arrives whole", async () => {
+    const t = testApp();
+    const keys = Array.from({ length: 300 }, (_, i) => `k${String(i).padStart(3, '0')}`);
+    const valueAt = (i: number): string => `${'v'.repeat(200)}${i}`;
+    for (const [i, key] of keys.entries()) expect((await t.post({ key, value: valueAt(i) })).statusCode).toBe(201);
+    const base = await listen(t.app);
+    const port = Number(new URL(base).port);
+    const pagePath = (n: number): string => `/v1/?start=${keys[n % 280]}&limit=20&values=true`;
+    /** A page's body as the store holds it: 20 keys from the start, each with its value. */
+    const check = (n: number, status: number, body: string): void => {
+      expect(status).toBe(200);
+      const page = JSON.parse(body) as { items: Array<{ key: string; value: string }>; more: boolean };
+      const from = n % 280;
+      expect(page.items.map((item) => [item.key, item.value])).toEqual(
+        keys.slice(from, from + 20).map((key, i) => [key, valueAt(from + i)]),
+      );
+      expect(page.more).toBe(true);
+    };
+
+    // A client that sends 3,000 page requests at once and reads none of the answers for now:
+    // about 22 MB, more than the kernel takes for an unread socket, so the server's writes wait.
+    const slow = connect(port, '127.0.0.1');
+    slow.pause();
+    await new Promise<void>((resolve, reject) => {
+      slow.once('connect', resolve);
+      slow.once('error', reject);
+    });
+    const sent = 3000;
+    slow.write(Array.from({ length: sent }, (_, n) => `GET ${pagePath(n)} HTTP/1.1\r\nHost: t\r\n\r\n`).join(''));
+    // Meanwhile another client reads page after page, each written in the pages' memory.
+    for (let n = 0; n < 300; n++) {
+      const answer = await send(base, 'GET', pagePath(n * 7));
+      check(n * 7, answer.status, answer.body);
+    }
+    // Now the slow client reads every answer it asked for, in order; having sent all it will, it
+    // half-closes, and the server ends the connection once every answer is written.
+    const received = await new Promise<Buffer>((resolve, reject) => {
+      const chunks: Buffer[] = [];
+      slow.on('data', (chunk: Buffer) => chunks.push(chunk));
+      slow.on('end', () => resolve(Buffer.concat(chunks)));
+      slow.on('error', reject);
+      slow.end();
+      slow.resume();
+    });
+    slow.destroy();
+    let at = 0;
+    for (let n = 0; n < sent; n++) {
+      const headEnd = received.indexOf('\r\n\r\n', at);
+      const head = received.subarray(at, headEnd).toString('latin1');
+      const length = Number(/content-length: (\d+)/i.exec(head)?.[1]);
+      const status = Number(head.slice(9, 12));
+      check(n, status, received.subarray(headEnd + 4, headEnd + 4 + length).toString('utf8'));
+      at = headEnd + 4 + length;
+    }
+    expect(at).toBe(received.length);
+  });
 });
