@@ -388,6 +388,15 @@ if (existsSync(pageFile) || listAll.length > 0 || existsSync(watchMany)) {
           `${int(sum((w) => w.cutOff))} watchers cut off as slow consumers); latency p50 ${ws.map((w) => ms(w.p50Ms)).join(' / ')} ms, ` +
           `**p99 ${p99s.map((v) => ms(v)).join(' / ')} ms** by round (target ≤ 50 ms; highest **${ms(Math.max(...p99s))} ms**), max ${ms(Math.max(...ws.map((w) => w.maxMs)))} ms.`,
       );
+      // Older results have no request times.
+      if (ws.every((w) => w.sentP99Ms !== undefined)) {
+        out.push(
+          '',
+          `${int(sum((w) => w.beforeAnswer))} of the ${int(sum((w) => w.deliveries))} events reached their watcher before the probe had read the write's answer. ` +
+            `From the probe's request (sent before the answer and the event), by round: p50 ${ws.map((w) => ms(w.sentP50Ms)).join(' / ')} ms, ` +
+            `p99 ${ws.map((w) => ms(w.sentP99Ms)).join(' / ')} ms, max ${ms(Math.max(...ws.map((w) => w.sentMaxMs)))} ms.`,
+        );
+      }
     }
   }
 }

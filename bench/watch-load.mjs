@@ -1,6 +1,7 @@
 // Watchers for bench/run.sh: N SSE watchers of one prefix on kv_store, and a probe writer that
 // PUTs a key of that prefix every few milliseconds, timing each change from the write's answer
-// to its event on every watcher. Runs for the given seconds; writes `<out>.ready` once every
+// to its event on every watcher (an event that came first counts as 0), and from the write's
+// request, sent before either. Runs for the given seconds; writes `<out>.ready` once every
 // watcher is streaming, and the result as one JSON line on stdout.
 //
 //   node bench/watch-load.mjs <base-url> <watchers> <seconds> <prefix> <probe-interval-ms> <ready-file>
@@ -15,7 +16,8 @@ const intervalMs = Number(intervalArg);
 const probeKey = `${prefix}probe`;
 const path = `/v1/?watch=true&prefix=${encodeURIComponent(prefix)}`;
 
-/** Per probe: when its PUT was answered, and when each watcher saw it. */
+/** Per probe: when its PUT was sent, when it was answered, and when each watcher saw it. */
+const sent = new Map();
 const acked = new Map();
 const seen = new Map();
 let streaming = 0;
@@ -78,6 +80,7 @@ function put(seq) {
       },
     );
     req.on('error', () => resolve());
+    sent.set(seq, performance.now());
     req.end(body);
   });
 }
@@ -118,14 +121,23 @@ while (Date.now() < end) {
 await new Promise((r) => setTimeout(r, 1000)); // the last events on their way
 
 const latencies = [];
+const fromSent = [];
+let beforeAnswer = 0;
 let missing = 0;
 for (const [s, ackAt] of acked) {
   const times = seen.get(s) ?? [];
+  const sentAt = sent.get(s);
   missing += Math.max(0, streaming - times.length);
-  for (const at of times) latencies.push(Math.max(0, at - ackAt));
+  for (const at of times) {
+    latencies.push(Math.max(0, at - ackAt));
+    if (at < ackAt) beforeAnswer++;
+    fromSent.push(at - sentAt);
+  }
 }
-latencies.sort((a, b) => a - b);
-const pct = (p) => (latencies.length === 0 ? null : latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))]);
+const byTime = (a, b) => a - b;
+latencies.sort(byTime);
+fromSent.sort(byTime);
+const pct = (list, p) => (list.length === 0 ? null : list[Math.min(list.length - 1, Math.floor((p / 100) * list.length))]);
 process.stdout.write(
   `${JSON.stringify({
     watchers,
@@ -136,9 +148,13 @@ process.stdout.write(
     cutOff,
     closed,
     intervalMs,
-    p50Ms: pct(50),
-    p99Ms: pct(99),
+    p50Ms: pct(latencies, 50),
+    p99Ms: pct(latencies, 99),
     maxMs: latencies.at(-1) ?? null,
+    beforeAnswer,
+    sentP50Ms: pct(fromSent, 50),
+    sentP99Ms: pct(fromSent, 99),
+    sentMaxMs: fromSent.at(-1) ?? null,
   })}\n`,
 );
 for (const s of sockets) s.destroy();
