@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { CacheFollower } from '../src/store/etcd/cache-follower.js';
-import { EtcdError, type EtcdGateway, type EtcdKeyValue, type EtcdRangeResponse } from '../src/store/etcd/etcd-gateway.js';
+import { EtcdError, type EtcdKeyValue, type EtcdRangeResponse } from '../src/store/etcd/etcd-wire.js';
+import type { EtcdGrpc } from '../src/store/etcd/etcd-grpc.js';
 import { KeyspaceCache } from '../src/store/etcd/keyspace-cache.js';
 import { EtcdLayout, encodeRecord } from '../src/store/etcd/stored-record.js';
 import { DEFAULT_HISTORY } from '../src/store/memory/memory-store.js';
@@ -29,7 +30,7 @@ describe("the cache follower's load", () => {
       { header: { revision: '9' }, kvs: [record('b', 'other:2', 8)], more: false } as EtcdRangeResponse,
     ];
     let calls = 0;
-    const gateway = {
+    const etcd = {
       endpoint: 'http://etcd',
       endpoints: ['http://etcd'],
       call: async (path: string) => {
@@ -42,7 +43,7 @@ describe("the cache follower's load", () => {
       watch: (_request: unknown, signal: AbortSignal) =>
         new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true })),
     };
-    const follower = new CacheFollower(gateway as unknown as EtcdGateway, layout, cache, 'node', undefined);
+    const follower = new CacheFollower(etcd as unknown as EtcdGrpc, layout, cache, 'node', undefined);
     follower.start();
     try {
       await expect.poll(() => cache.revision).toBe(9);
@@ -59,7 +60,7 @@ describe("the cache follower's tries while etcd takes no watch", () => {
   it('back off: fewer tries the longer etcd refuses, not one every 100 ms', async () => {
     const cache = new KeyspaceCache(layout, DEFAULT_HISTORY);
     let watches = 0;
-    const gateway = {
+    const etcd = {
       endpoint: 'http://etcd',
       endpoints: ['http://etcd'],
       call: async () => ({ header: { revision: '9' }, kvs: [], more: false }) as EtcdRangeResponse,
@@ -69,7 +70,7 @@ describe("the cache follower's tries while etcd takes no watch", () => {
         throw new EtcdError('unreachable', 'connect ECONNREFUSED');
       },
     };
-    const follower = new CacheFollower(gateway as unknown as EtcdGateway, layout, cache, 'node', undefined);
+    const follower = new CacheFollower(etcd as unknown as EtcdGrpc, layout, cache, 'node', undefined);
     follower.start();
     try {
       await expect.poll(() => cache.revision).toBe(9);

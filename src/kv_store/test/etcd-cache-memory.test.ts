@@ -1,7 +1,7 @@
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
-import type { EtcdEvent } from '../src/store/etcd/etcd-gateway.js';
+import type { EtcdEvent } from '../src/store/etcd/etcd-wire.js';
 import { KeyspaceCache } from '../src/store/etcd/keyspace-cache.js';
 import { EtcdLayout, encodeRecord } from '../src/store/etcd/stored-record.js';
 import { NEVER } from '../src/store/store.js';

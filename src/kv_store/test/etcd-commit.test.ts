@@ -3,7 +3,7 @@ import { systemClock } from '../src/clock.js';
 import type { CacheFollower } from '../src/store/etcd/cache-follower.js';
 import type { CallOutcome, EtcdCalls } from '../src/store/etcd/etcd-calls.js';
 import { EtcdCommitter } from '../src/store/etcd/etcd-commit.js';
-import type { EtcdKeyValue, EtcdTxnResponse } from '../src/store/etcd/etcd-gateway.js';
+import type { EtcdKeyValue, EtcdTxnResponse } from '../src/store/etcd/etcd-wire.js';
 import { KeyspaceCache } from '../src/store/etcd/keyspace-cache.js';
 import type { LeaseBuckets } from '../src/store/etcd/lease-buckets.js';
 import { EtcdLayout, encodeRecord } from '../src/store/etcd/stored-record.js';

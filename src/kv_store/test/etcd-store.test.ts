@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { EtcdCalls } from '../src/store/etcd/etcd-calls.js';
-import { EtcdError, EtcdGateway, type EtcdTxnResponse, GRPC } from '../src/store/etcd/etcd-gateway.js';
+import { EtcdError, type EtcdTxnResponse, GRPC } from '../src/store/etcd/etcd-wire.js';
+import { EtcdGrpc } from '../src/store/etcd/etcd-grpc.js';
 import { EtcdStore, type EtcdStoreOptions } from '../src/store/etcd/etcd-store.js';
 import type { EtcdTxnRequest } from '../src/store/etcd/etcd-txn.js';
 import { WriteBatcher } from '../src/store/etcd/write-batcher.js';
@@ -370,9 +371,9 @@ describe('the batcher against etcd itself', () => {
   });
   /** A batcher whose batches write `<prefix>m/batch`, as a node's on that prefix do. */
   function batcher(prefix: string): WriteBatcher {
-    const gateway = new EtcdGateway({ endpoints: endpoints() });
-    onTestFinished(() => gateway.close());
-    return new WriteBatcher(new EtcdCalls(gateway, 10_000, () => false), { key: `${prefix}m/batch`, value: 'test-node' });
+    const etcd = new EtcdGrpc({ endpoints: endpoints() });
+    onTestFinished(() => etcd.close());
+    return new WriteBatcher(new EtcdCalls(etcd, 10_000, () => false), { key: `${prefix}m/batch`, value: 'test-node' });
   }
   const readBack = (answer: EtcdTxnResponse) => {
     const kv = answer.responses?.[0]?.response_range?.kvs?.[0];

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { CallOutcome, EtcdCalls } from '../src/store/etcd/etcd-calls.js';
-import type { EtcdTxnResponse } from '../src/store/etcd/etcd-gateway.js';
+import type { EtcdTxnResponse } from '../src/store/etcd/etcd-wire.js';
 import type { EtcdTxnRequest } from '../src/store/etcd/etcd-txn.js';
 import { WriteBatcher } from '../src/store/etcd/write-batcher.js';
 import { StoreError } from '../src/store/store-error.js';

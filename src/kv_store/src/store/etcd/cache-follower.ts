@@ -24,7 +24,8 @@
  */
 
 import type { Logger } from '../../logger.js';
-import { b64, EtcdError, type EtcdGateway, type EtcdRangeResponse, type EtcdWatchMessage, int } from './etcd-gateway.js';
+import { b64, EtcdError, type EtcdRangeResponse, type EtcdWatchMessage, int } from './etcd-wire.js';
+import type { EtcdGrpc } from './etcd-grpc.js';
 import { EtcdTelemetry } from './etcd-telemetry.js';
 import type { KeyspaceCache, PendingWrite } from './keyspace-cache.js';
 import { type EtcdLayout, rangeEnd } from './stored-record.js';
@@ -62,7 +63,7 @@ export class CacheFollower {
   private resumed = false;
 
   constructor(
-    private readonly gateway: EtcdGateway,
+    private readonly etcd: EtcdGrpc,
     private readonly layout: EtcdLayout,
     private readonly cache: KeyspaceCache,
     private readonly nodeId: string,
@@ -138,7 +139,7 @@ export class CacheFollower {
     let exposed: PendingWrite[] | undefined;
     let from = key;
     for (;;) {
-      const page = await this.gateway.call<EtcdRangeResponse>('/v3/kv/range', {
+      const page = await this.etcd.call<EtcdRangeResponse>('/v3/kv/range', {
         key: from,
         range_end: end,
         limit: String(LOAD_PAGE),
@@ -169,7 +170,7 @@ export class CacheFollower {
     this.watchAbort = abort;
     const onStop = () => abort.abort();
     this.stop.signal.addEventListener('abort', onStop);
-    const member = this.gateway.endpoint;
+    const member = this.etcd.endpoint;
     let compacted: WatchCompacted | undefined;
     const request = {
       create_request: {
@@ -180,7 +181,7 @@ export class CacheFollower {
       },
     };
     try {
-      await this.gateway.watch(request, abort.signal, (message: EtcdWatchMessage) => {
+      await this.etcd.watch(request, abort.signal, (message: EtcdWatchMessage) => {
         if (message.canceled === true) {
           const at = int(message.compact_revision);
           compacted = at > 0 ? new WatchCompacted(at) : undefined;
@@ -212,7 +213,7 @@ export class CacheFollower {
     const attempt = async (): Promise<void> => {
       while (!watch.signal.aborted) {
         try {
-          const answer = await this.gateway.call<{ header?: { revision?: string } }>('/v3/kv/put', {
+          const answer = await this.etcd.call<{ header?: { revision?: string } }>('/v3/kv/put', {
             key: b64(this.layout.syncKey),
             value: b64(this.nodeId),
           });
@@ -272,7 +273,7 @@ export class CacheFollower {
 
   /** A linearizable read on the watch's member: fails when it is down or cut off from the majority. */
   private async probe(member: string): Promise<void> {
-    await this.gateway.callOn(member, '/v3/kv/range', { key: b64(this.layout.idKey), count_only: true });
+    await this.etcd.callOn(member, '/v3/kv/range', { key: b64(this.layout.idKey), count_only: true });
   }
 }
 

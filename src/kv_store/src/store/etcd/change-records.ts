@@ -11,7 +11,7 @@
  */
 
 import { type Change, type Entry, NEVER, type PreviousValue } from '../store.js';
-import { type EtcdEvent, type EtcdKeyValue, int } from './etcd-gateway.js';
+import { type EtcdEvent, type EtcdKeyValue, int } from './etcd-wire.js';
 import { decodeMarker, decodeRecord, type EtcdLayout, type OpMarker } from './stored-record.js';
 
 /** A data key's event in one revision: the record written (undefined for a delete, or one that does not decode). */

@@ -12,7 +12,8 @@
  */
 
 import { StoreError } from '../store-error.js';
-import { EtcdError, type EtcdGateway, GRPC } from './etcd-gateway.js';
+import { EtcdError, GRPC } from './etcd-wire.js';
+import type { EtcdGrpc } from './etcd-grpc.js';
 
 /** What the tries of a call came to, beyond its answer or error. */
 export interface CallOutcome {
@@ -24,7 +25,7 @@ export interface CallOutcome {
 
 export class EtcdCalls {
   constructor(
-    private readonly gateway: EtcdGateway,
+    private readonly etcd: EtcdGrpc,
     /** How long one operation may try (ms). */
     readonly timeoutMs: number,
     private readonly closed: () => boolean,
@@ -32,7 +33,7 @@ export class EtcdCalls {
 
   /** POSTs `body` to `path` on etcd, as the header says, trying until `deadline` (ms since the epoch). */
   send<T>(path: string, body: unknown, outcome: CallOutcome = { ambiguous: false }, deadline = Date.now() + this.timeoutMs): Promise<T> {
-    return this.retrying(() => this.gateway.call<T>(path, body), outcome, deadline);
+    return this.retrying(() => this.etcd.call<T>(path, body), outcome, deadline);
   }
 
   /** Runs `call` (one or more etcd calls) as `send` runs one. */
@@ -41,7 +42,7 @@ export class EtcdCalls {
     outcome: CallOutcome = { ambiguous: false },
     deadline = Date.now() + this.timeoutMs,
   ): Promise<T> {
-    const members = this.gateway.endpoints.length;
+    const members = this.etcd.endpoints.length;
     let unreachable = 0;
     for (;;) {
       try {
@@ -62,7 +63,7 @@ export class EtcdCalls {
           throw new StoreError('backend_unavailable', {
             why: outcome.ambiguous
               ? `etcd did not answer whether the write was applied (${err.message}); read the key to find out`
-              : `etcd at ${this.gateway.endpoints.join(', ')}: ${err.message}`,
+              : `etcd at ${this.etcd.endpoints.join(', ')}: ${err.message}`,
           });
         }
         if (err.failure === 'ambiguous') await new Promise((resolve) => setTimeout(resolve, 100));

@@ -30,7 +30,7 @@ import { StoreError } from '../store-error.js';
 import { planTransaction, type TxnOutcome, type TxnPlan, type TxnRequest } from '../txn.js';
 import type { CacheFollower } from './cache-follower.js';
 import type { CallOutcome, EtcdCalls } from './etcd-calls.js';
-import { EtcdError, type EtcdTxnResponse, GRPC, int } from './etcd-gateway.js';
+import { EtcdError, type EtcdTxnResponse, GRPC, int } from './etcd-wire.js';
 import {
   comparesOf,
   type EtcdTxnRequest,

@@ -12,7 +12,8 @@
 
 import type { ChangeBatch, HistoryCompacted } from '../store.js';
 import { byRevision, changeOf } from './change-records.js';
-import { b64, EtcdError, type EtcdGateway, GRPC, int } from './etcd-gateway.js';
+import { b64, EtcdError, GRPC, int } from './etcd-wire.js';
+import type { EtcdGrpc } from './etcd-grpc.js';
 import { type EtcdLayout, rangeEnd } from './stored-record.js';
 
 /** How long reading history back from etcd may take before it is 503 (a hang guard). */
@@ -24,13 +25,13 @@ const HISTORY_TIMEOUT_MS = 10_000;
  * before an event under the prefix that the watch will bring (the node's m/sync write ensures one).
  */
 export async function historyFromEtcd(
-  gateway: EtcdGateway,
+  etcd: EtcdGrpc,
   layout: EtcdLayout,
   after: number,
   until: number,
   limit: number,
 ): Promise<readonly ChangeBatch[] | HistoryCompacted> {
-  const compacted = await compactedAt(gateway, layout, after);
+  const compacted = await compactedAt(etcd, layout, after);
   if (compacted !== undefined) return { compacted: true, oldestRevision: compacted };
   if (limit === 0 || after >= until) return [];
   const batches: ChangeBatch[] = [];
@@ -39,7 +40,7 @@ export async function historyFromEtcd(
   let done = false;
   let oldest: number | undefined;
   try {
-    await gateway.watch(
+    await etcd.watch(
       {
         create_request: {
           key: b64(layout.prefix),
@@ -81,9 +82,9 @@ export async function historyFromEtcd(
 }
 
 /** etcd's oldest revision when it no longer holds `after` + 1; undefined when it does. */
-async function compactedAt(gateway: EtcdGateway, layout: EtcdLayout, after: number): Promise<number | undefined> {
+async function compactedAt(etcd: EtcdGrpc, layout: EtcdLayout, after: number): Promise<number | undefined> {
   try {
-    await gateway.call('/v3/kv/range', { key: b64(layout.idKey), revision: String(after + 1), count_only: true });
+    await etcd.call('/v3/kv/range', { key: b64(layout.idKey), revision: String(after + 1), count_only: true });
     return undefined;
   } catch (err) {
     if (!(err instanceof EtcdError) || err.code !== GRPC.outOfRange || !/compacted/.test(err.message)) throw err;
@@ -93,7 +94,7 @@ async function compactedAt(gateway: EtcdGateway, layout: EtcdLayout, after: numb
   const abort = new AbortController();
   const timer = setTimeout(() => abort.abort(), HISTORY_TIMEOUT_MS);
   try {
-    await gateway.watch({ create_request: { key: b64(layout.idKey), start_revision: String(after + 1) } }, abort.signal, (message) => {
+    await etcd.watch({ create_request: { key: b64(layout.idKey), start_revision: String(after + 1) } }, abort.signal, (message) => {
       if (message.canceled === true) {
         oldest = Math.max(oldest, int(message.compact_revision));
         abort.abort();

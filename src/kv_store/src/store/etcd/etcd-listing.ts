@@ -19,7 +19,7 @@
 
 import type { Entry, ListItem, ListPage, ListQuery } from '../store.js';
 import { StoreError } from '../store-error.js';
-import { EtcdError, type EtcdRangeResponse, GRPC, int } from './etcd-gateway.js';
+import { EtcdError, type EtcdRangeResponse, GRPC, int } from './etcd-wire.js';
 import { decodeRecord, type EtcdLayout, rangeEnd } from './stored-record.js';
 
 /** Keys per etcd range while filling a page. */

@@ -3,7 +3,8 @@
  * the store (its keys, the store id, the revisions); any number of nodes serve it. This file is
  * the port's face of it; the parts:
  *
- *   etcd-gateway.ts     etcd's JSON gateway through undici: calls, watch streams, auth, TLS
+ *   etcd-grpc.ts        etcd's gRPC API through grpc-js: calls, watch streams, auth, TLS
+ *   etcd-wire.ts        the shapes of its requests and answers, and what a failure means
  *   etcd-calls.ts       one call as the engine makes it: retries across members, 503, refusals
  *   stored-record.ts    the layout under the prefix and the record a key is stored as
  *   keyspace-cache.ts   the node's copy of the keyspace, and the batches it announces
@@ -50,16 +51,8 @@ import { EtcdCalls } from './etcd-calls.js';
 import { EtcdCommitter, type WriteKind } from './etcd-commit.js';
 import { historyFromEtcd } from './etcd-history.js';
 import { listFromEtcd } from './etcd-listing.js';
-import {
-  b64,
-  type EtcdConnectionOptions,
-  EtcdError,
-  EtcdGateway,
-  type EtcdRangeResponse,
-  type EtcdTxnResponse,
-  int,
-  unb64,
-} from './etcd-gateway.js';
+import { b64, type EtcdConnectionOptions, EtcdError, type EtcdRangeResponse, type EtcdTxnResponse, int, unb64 } from './etcd-wire.js';
+import { EtcdGrpc } from './etcd-grpc.js';
 import { KeyspaceCache } from './keyspace-cache.js';
 import { type EtcdObserver, EtcdTelemetry } from './etcd-telemetry.js';
 import { LeaseBuckets } from './lease-buckets.js';
@@ -85,7 +78,7 @@ const CAPABILITIES: StoreCapabilities = { durable: true, previousValues: true, s
 
 export class EtcdStore implements KvStore {
   readonly capabilities = CAPABILITIES;
-  private readonly gateway: EtcdGateway;
+  private readonly etcd: EtcdGrpc;
   private readonly layout: EtcdLayout;
   private readonly cache: KeyspaceCache;
   private readonly follower: CacheFollower;
@@ -105,21 +98,21 @@ export class EtcdStore implements KvStore {
   constructor(options: EtcdStoreOptions) {
     const nodeId = randomBytes(4).toString('hex');
     this.nodeId = nodeId;
-    this.gateway = new EtcdGateway(options.connection, this.telemetry);
+    this.etcd = new EtcdGrpc(options.connection, this.telemetry);
     this.layout = new EtcdLayout(options.prefix);
     this.cache = new KeyspaceCache(this.layout, { ...DEFAULT_HISTORY, ...options.history });
     this.clock = options.clock ?? systemClock;
     this.logger = options.logger;
-    this.follower = new CacheFollower(this.gateway, this.layout, this.cache, nodeId, this.logger, this.telemetry);
+    this.follower = new CacheFollower(this.etcd, this.layout, this.cache, nodeId, this.logger, this.telemetry);
     this.maxKeys = options.limits?.maxKeys ?? Number.POSITIVE_INFINITY;
     this.maxMemoryBytes = options.limits?.maxMemoryBytes ?? Number.POSITIVE_INFINITY;
-    this.calls = new EtcdCalls(this.gateway, options.operationTimeoutMs ?? 10_000, () => this.closed);
+    this.calls = new EtcdCalls(this.etcd, options.operationTimeoutMs ?? 10_000, () => this.closed);
     this.writes = new EtcdCommitter({
       calls: this.calls,
       layout: this.layout,
       cache: this.cache,
       follower: this.follower,
-      leases: new LeaseBuckets(this.gateway, options.leaseSlackMs ?? 1000),
+      leases: new LeaseBuckets(this.etcd, options.leaseSlackMs ?? 1000),
       clock: this.clock,
       maxKeys: this.maxKeys,
       maxMemoryBytes: this.maxMemoryBytes,
@@ -175,7 +168,7 @@ export class EtcdStore implements KvStore {
     await this.follower.close();
     this.cache.close();
     await this.opening?.catch(() => undefined);
-    await this.gateway.close();
+    await this.etcd.close();
   }
 
   subscribe(listener: ChangeListener): () => void {
@@ -218,7 +211,7 @@ export class EtcdStore implements KvStore {
       const held = this.cache.since(from, limit - batches.length);
       if (held !== undefined) return [...batches, ...held];
       const until = this.cache.heldFrom;
-      const part = await this.calls.retrying(() => historyFromEtcd(this.gateway, this.layout, from, until, limit - batches.length));
+      const part = await this.calls.retrying(() => historyFromEtcd(this.etcd, this.layout, from, until, limit - batches.length));
       if ('compacted' in part) return part;
       batches.push(...part);
       if (batches.length >= limit) return batches;
@@ -314,14 +307,14 @@ export class EtcdStore implements KvStore {
   private async open(): Promise<void> {
     let delay = 100;
     while (!this.closed) {
-      const endpoint = this.gateway.endpoint;
+      const endpoint = this.etcd.endpoint;
       try {
         this.storeId = await this.ensureStoreId();
         this.follower.start();
         return;
       } catch (err) {
         this.openProblem = this.openFailure(err, endpoint);
-        this.logger?.warn({ err: this.openProblem, endpoints: this.gateway.endpoints }, 'cannot reach etcd yet; retrying');
+        this.logger?.warn({ err: this.openProblem, endpoints: this.etcd.endpoints }, 'cannot reach etcd yet; retrying');
         await new Promise((resolve) => setTimeout(resolve, delay));
         delay = Math.min(2000, delay * 2);
       }
@@ -337,7 +330,7 @@ export class EtcdStore implements KvStore {
     if (err.failure !== 'refused') return `etcd at ${endpoint}: ${err.message}`;
     if (!/permission denied/.test(err.message)) return `etcd refused the request: ${err.message}`;
     const prefix = this.layout.prefix;
-    return `etcd refused the request: ${err.message} (KV_ETCD_USERNAME needs a role with readwrite on the prefix '${prefix}': etcdctl role grant-permission <role> readwrite '${prefix}' --prefix=true)`;
+    return `etcd refused the request: ${err.message} (the etcd user, KV_ETCD_USERNAME or else the Common Name of KV_ETCD_CERT_FILE, needs a role with readwrite on the prefix '${prefix}': etcdctl role grant-permission <role> readwrite '${prefix}' --prefix=true)`;
   }
 
   /**
@@ -347,10 +340,10 @@ export class EtcdStore implements KvStore {
    */
   private async ensureStoreId(): Promise<string> {
     const key = b64(this.layout.idKey);
-    const held = unb64((await this.gateway.call<EtcdRangeResponse>('/v3/kv/range', { key })).kvs?.[0]?.value);
+    const held = unb64((await this.etcd.call<EtcdRangeResponse>('/v3/kv/range', { key })).kvs?.[0]?.value);
     if (held !== '') return held;
     const id = randomUUID();
-    const answer = await this.gateway.call<EtcdTxnResponse>('/v3/kv/txn', {
+    const answer = await this.etcd.call<EtcdTxnResponse>('/v3/kv/txn', {
       compare: [{ key, target: 'CREATE', result: 'EQUAL', create_revision: '0' }],
       success: [{ request_put: { key, value: b64(id) } }],
       failure: [{ request_range: { key } }],

@@ -1,4 +1,4 @@
-import type { EtcdFailure } from './etcd-gateway.js';
+import type { EtcdFailure } from './etcd-wire.js';
 
 /*
  * What the etcd engine tells its metrics (metrics/etcd-metrics.ts) as it works: each request to

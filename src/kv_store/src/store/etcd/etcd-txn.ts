@@ -25,7 +25,7 @@
 
 import type { Entry } from '../store.js';
 import type { PlannedChange, TxnRequest, TxnView } from '../txn.js';
-import { b64, type EtcdRangeResponse, type EtcdTxnResponse, int } from './etcd-gateway.js';
+import { b64, type EtcdRangeResponse, type EtcdTxnResponse, int } from './etcd-wire.js';
 import { decodeRecord, type EtcdLayout, encodeMarker, encodeRecord, type OpMarker, rangeEnd } from './stored-record.js';
 
 /** The keys and prefixes a request touches, known before it runs. */
@@ -119,7 +119,7 @@ type Compare =
   | { key: string; target: 'MOD'; result: 'EQUAL'; mod_revision: string }
   | { key: string; range_end: string; target: 'MOD'; result: 'LESS'; mod_revision: string };
 
-/** An etcd TxnRequest as the gateway takes it. */
+/** An etcd TxnRequest (etcd-wire.ts's shapes). */
 export interface EtcdTxnRequest {
   readonly compare: readonly Compare[];
   readonly success: readonly RequestOp[];

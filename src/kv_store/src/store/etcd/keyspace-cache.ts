@@ -27,7 +27,7 @@ import { ChangeHistory, type HistoryLimits } from '../memory/change-history.js';
 import type { Change, ChangeBatch, ChangeListener, DeleteChange, Entry, KeyRange, PutChange } from '../store.js';
 import { inKeyRange, NEVER } from '../store.js';
 import { byRevision, changeOf, previous, type RevisionEvents } from './change-records.js';
-import { type EtcdEvent, type EtcdKeyValue, int } from './etcd-gateway.js';
+import { type EtcdEvent, type EtcdKeyValue, int } from './etcd-wire.js';
 import { decodeMarker, decodeRecord, type EtcdLayout } from './stored-record.js';
 
 /**

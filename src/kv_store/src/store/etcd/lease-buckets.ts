@@ -21,7 +21,7 @@
  * longer still; it stays hidden.
  */
 
-import type { EtcdGateway } from './etcd-gateway.js';
+import type { EtcdGrpc } from './etcd-grpc.js';
 
 /** Bucket widths and lease lifetimes. */
 const ONE_SECOND = 1000;
@@ -46,7 +46,7 @@ export class LeaseBuckets {
   private readonly granting = new Map<number, Promise<Lease>>();
 
   constructor(
-    private readonly gateway: EtcdGateway,
+    private readonly etcd: EtcdGrpc,
     /** How long a lease outlives its bucket (ms). */
     private readonly slackMs: number,
   ) {}
@@ -81,7 +81,7 @@ export class LeaseBuckets {
 
   private async grant(end: number, now: number): Promise<Lease> {
     const ttlSeconds = Math.max(2, Math.ceil((end - now + this.slackMs) / ONE_SECOND));
-    const answer = await this.gateway.call<{ ID?: string; TTL?: string }>('/v3/lease/grant', { TTL: String(ttlSeconds) });
+    const answer = await this.etcd.call<{ ID?: string; TTL?: string }>('/v3/lease/grant', { TTL: String(ttlSeconds) });
     if (answer.ID === undefined) throw new Error('etcd granted a lease without an id');
     const lease = { id: answer.ID, deadline: now + Number(answer.TTL ?? ttlSeconds) * ONE_SECOND };
     this.prune(now);

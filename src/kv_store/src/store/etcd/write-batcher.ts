@@ -49,7 +49,7 @@
 
 import { StoreError } from '../store-error.js';
 import type { CallOutcome, EtcdCalls } from './etcd-calls.js';
-import type { EtcdTxnResponse } from './etcd-gateway.js';
+import type { EtcdTxnResponse } from './etcd-wire.js';
 import { EtcdTelemetry } from './etcd-telemetry.js';
 import type { EtcdTxnRequest } from './etcd-txn.js';
 
@@ -79,7 +79,7 @@ interface Queued {
   readonly reject: (err: unknown) => void;
 }
 
-/** A nested Txn's answer, as the gateway writes it inside the outer one's. */
+/** A nested Txn's answer, inside the outer one's. */
 interface NestedResponse {
   readonly responses?: readonly { readonly response_txn?: EtcdTxnResponse }[];
 }
