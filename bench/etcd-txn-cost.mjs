@@ -1,15 +1,17 @@
 // bench/etcd-txn-cost.mjs: what etcd itself spends on a put, on a one-compare Txn (the shape of a
 // kv_store write), on such Txns nested 4 and 16 to a batch (the shape of kv_store's writes at the
 // same moment, write-batcher.ts), and on each watcher of the written prefix, through etcd's JSON
-// gateway.
+// gateway and through its gRPC API (kv_store's own client, etcd-grpc.ts, from src/kv_store/dist:
+// `npm run build` first).
 //
-//   node bench/etcd-txn-cost.mjs [--seconds 4] [--watchers "0 2"]
+//   node bench/etcd-txn-cost.mjs [--seconds 4] [--watchers "0 2"] [--via "gateway grpc"] [--rounds 1]
 //
 // Starts three etcd members on free loopback ports (temp data directories, removed after), then
-// for each number of watchers (gateway watch streams on the prefix, read and discarded) runs 50
-// requests in flight for --seconds of each kind, round-robin over the members, 1,000 keys, 300-byte
-// values, and prints writes/s and the three members' CPU time per write (a batch counts its
-// writes). On a shared machine read the CPU column, not the rate.
+// for each round, each way in (--via: the watchers and the writes both take it) and each number of
+// watchers (watch streams on the prefix, read and discarded) runs 50 requests in flight for
+// --seconds of each kind, round-robin over the members, 1,000 keys, 300-byte values, and prints
+// writes/s, the three members' CPU time per write (a batch counts its writes) and this process's
+// (the client's). On a shared machine read the CPU columns, not the rate.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -20,7 +22,12 @@ import { parseArgs } from 'node:util';
 import { Pool } from 'undici';
 
 const { values: args } = parseArgs({
-  options: { seconds: { type: 'string', default: '4' }, watchers: { type: 'string', default: '0 2' } },
+  options: {
+    seconds: { type: 'string', default: '4' },
+    watchers: { type: 'string', default: '0 2' },
+    via: { type: 'string', default: 'gateway grpc' },
+    rounds: { type: 'string', default: '1' },
+  },
 });
 const SECONDS = Number(args.seconds);
 const root = mkdtempSync(join(tmpdir(), 'kv-bench-txn-'));
@@ -103,47 +110,70 @@ try {
     if (i > 200) throw new Error('etcd did not start');
     await sleep(100);
   }
-  console.log('| watchers | request | writes/s | etcd CPU µs/write |\n| ---: | --- | ---: | ---: |');
-  for (const watchers of args.watchers.split(' ').map(Number)) {
-    const streams = [];
-    for (let w = 0; w < watchers; w++) {
-      const abort = new AbortController();
-      streams.push(abort);
-      const pool = new Pool(members[w % 3].client, { connections: 1 });
-      pool
-        .request({
-          method: 'POST',
-          path: '/v3/watch',
-          body: JSON.stringify({ create_request: { key: b64('w/'), range_end: b64('w0') } }),
-          signal: abort.signal,
-          bodyTimeout: 0,
-        })
-        .then(async (response) => {
-          for await (const _ of response.body);
-        })
-        .catch(() => {});
+  const { EtcdGrpc } = await import('../src/kv_store/dist/store/etcd/etcd-grpc.js');
+  const grpc = new EtcdGrpc({ endpoints: members.map((m) => m.client) });
+  const ways = {
+    gateway: {
+      send: (i, path, request) => post(pools[i % 3], path, request),
+      watch: (w, request, signal) =>
+        new Pool(members[w % 3].client, { connections: 1 })
+          .request({ method: 'POST', path: '/v3/watch', body: JSON.stringify(request), signal, bodyTimeout: 0 })
+          .then(async (response) => {
+            for await (const _ of response.body);
+          }),
+    },
+    grpc: {
+      send: (i, path, request) => grpc.callOn(members[i % 3].client, path, request).then(() => 200),
+      // A client of its own per watcher, on member w % 3 (a client watches on its current member).
+      watch: (w, request, signal) => {
+        const own = new EtcdGrpc({ endpoints: [members[w % 3].client] });
+        return own.watch(request, signal, () => {}).finally(() => own.close());
+      },
+    },
+  };
+  console.log(
+    '| via | watchers | request | writes/s | etcd CPU µs/write | client CPU µs/write |\n| --- | ---: | --- | ---: | ---: | ---: |',
+  );
+  for (let round = 0; round < Number(args.rounds); round++) {
+    for (const via of args.via.split(' ')) {
+      const way = ways[via];
+      if (way === undefined) throw new Error(`--via: gateway or grpc, not ${via}`);
+      for (const watchers of args.watchers.split(' ').map(Number)) {
+        const streams = [];
+        for (let w = 0; w < watchers; w++) {
+          const abort = new AbortController();
+          streams.push(abort);
+          way.watch(w, { create_request: { key: b64('w/'), range_end: b64('w0') } }, abort.signal).catch(() => {});
+        }
+        await sleep(300);
+        for (const [name, body] of Object.entries(bodies)) {
+          const cpu0 = etcdCpuMicros();
+          const own0 = process.cpuUsage();
+          let n = 0;
+          let requests = 0;
+          const ends = Date.now() + SECONDS * 1000;
+          await Promise.all(
+            Array.from({ length: 50 }, async () => {
+              while (Date.now() < ends) {
+                const [path, request, writes] = body(b64(`w/${Math.floor(Math.random() * 1000)}`));
+                const status = await way.send(requests++, path, request);
+                if (status !== 200) throw new Error(`etcd answered ${status} to ${path}`);
+                n += writes;
+              }
+            }),
+          );
+          const own = process.cpuUsage(own0);
+          const perWrite = (micros) => Math.round(micros / n);
+          console.log(
+            `| ${via} | ${watchers} | ${name} | ${Math.round(n / SECONDS)} | ${perWrite(etcdCpuMicros() - cpu0)} | ${perWrite(own.user + own.system)} |`,
+          );
+        }
+        for (const abort of streams) abort.abort();
+        await sleep(300);
+      }
     }
-    await sleep(300);
-    for (const [name, body] of Object.entries(bodies)) {
-      const cpu0 = etcdCpuMicros();
-      let n = 0;
-      let requests = 0;
-      const ends = Date.now() + SECONDS * 1000;
-      await Promise.all(
-        Array.from({ length: 50 }, async () => {
-          while (Date.now() < ends) {
-            const [path, request, writes] = body(b64(`w/${Math.floor(Math.random() * 1000)}`));
-            const status = await post(pools[requests++ % 3], path, request);
-            if (status !== 200) throw new Error(`etcd answered ${status} to ${path}`);
-            n += writes;
-          }
-        }),
-      );
-      console.log(`| ${watchers} | ${name} | ${Math.round(n / SECONDS)} | ${Math.round((etcdCpuMicros() - cpu0) / n)} |`);
-    }
-    for (const abort of streams) abort.abort();
-    await sleep(300);
   }
+  await grpc.close();
 } finally {
   for (const child of children) child.kill('SIGKILL');
   await sleep(200);

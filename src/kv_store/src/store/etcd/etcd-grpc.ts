@@ -350,7 +350,7 @@ export class EtcdGrpc {
   private unreachable(details: string, index: number): EtcdError {
     if (!(this.options.endpoints[index] as string).startsWith('https:')) return new EtcdError('unreachable', details, GRPC.unavailable);
     // grpc-js gives the connection's last error: OpenSSL's (`...:SSL routines:<function>:<reason>:...`) or Node's certificate check.
-    const last = details.replace(/^No connection established\. Last error: (Error: )?/, '');
+    const last = details.replace(/^No connection established\. Last error: (Error: )?/, '').replace(/\. Resolution note: .*$/, '');
     const openssl = /SSL routines:[^:]*:([^:]+):/.exec(last)?.[1];
     if (openssl !== undefined) {
       return new EtcdError(
