@@ -196,3 +196,31 @@ describe('the write batcher when etcd refuses a batch', () => {
     expect(shapes(bodies2.slice(3))).toEqual([2]);
   });
 });
+
+describe('the write batcher under load', () => {
+  it('a lone write goes at once and alone; the writes that arrive while it is with etcd go together next', async () => {
+    const held: Array<() => void> = [];
+    const { calls, bodies } = scripted(
+      (body, _outcome, call) =>
+        new Promise<EtcdTxnResponse>((resolve) => {
+          held.push(() => resolve(answered(body, 100 + call)));
+        }),
+    );
+    const batcher = new WriteBatcher(calls, marker);
+    const first = batcher.send(createTxn('a'), { ambiguous: false });
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(shapes(bodies)).toEqual([1]);
+
+    // Five writes while the first is with etcd: none is sent until it comes back.
+    const next = ['b', 'c', 'd', 'e', 'f'].map((key) => batcher.send(createTxn(key), { ambiguous: false }));
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(shapes(bodies)).toEqual([1]);
+
+    held.shift()?.();
+    expect((await first).header?.revision).toBe('101');
+    await expect.poll(() => shapes(bodies)).toEqual([1, 5]);
+    held.shift()?.();
+    const answers = await Promise.all(next);
+    expect(answers.map((a) => a.header?.revision)).toEqual(['102', '102', '102', '102', '102']);
+  });
+});

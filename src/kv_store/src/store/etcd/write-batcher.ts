@@ -9,9 +9,9 @@
  * numbers.
  *
  * How: a write is queued and sent from the next turn of the event loop, with every write queued
- * by then, while fewer than MAX_IN_FLIGHT batches are on their way; otherwise it waits for one to
- * come back. So a lone write goes at once and alone (exactly the Txn it would be without this
- * module), and under load the writes that arrive while etcd commits a batch make up the next
+ * by then, while fewer than MAX_IN_FLIGHT batches (one) are on their way; otherwise it waits for
+ * one to come back. So a lone write goes at once and alone (exactly the Txn it would be without
+ * this module), and under load the writes that arrive while etcd commits a batch make up the next
  * one. A batch is an outer Txn with no compares whose success branch is the writes' Txns
  * (etcd 3.3+ nests them): etcd applies each inner Txn's success or failure branch by its own
  * compares, so one write's failed If-Match is that write's alone, and the whole batch is one
@@ -53,8 +53,14 @@ import type { EtcdTxnResponse } from './etcd-wire.js';
 import { EtcdTelemetry } from './etcd-telemetry.js';
 import type { EtcdTxnRequest } from './etcd-txn.js';
 
-/** Batches on their way to etcd at once; the rest wait, and make up the next batch. */
-const MAX_IN_FLIGHT = 2;
+/**
+ * Batches on their way to etcd at once; the rest wait, and make up the next batch. One: over etcd's
+ * gRPC API a node's and etcd's CPU a write fall as batches grow, and one batch at a time served
+ * 12-20% more writes through two nodes than two at a time did, with a lower p99
+ * (docs/etcd-backend.md, "One batch at a time"). A write that meets another at low load waits for
+ * that one's answer (a round trip to etcd, a few milliseconds here) before it leaves.
+ */
+const MAX_IN_FLIGHT = 1;
 /** Writes in one batch: half of etcd's default --max-txn-ops (128). */
 const MAX_WRITES = 64;
 /**
