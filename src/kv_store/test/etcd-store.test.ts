@@ -95,6 +95,15 @@ describe('several nodes on one store', () => {
     expect(b.revision).toBeGreaterThanOrEqual(written.revision);
   });
 
+  it('consistent reads made at the same moment (one Txn of ranges): each gets its own key, an absent key none', async () => {
+    const [a, b] = await twoNodes();
+    const written = [];
+    for (let i = 0; i < 20; i++) written.push(await a.create(`same/${i}`, `{"n": ${i}}`));
+    const keys = [...written.map((e) => e.key), 'same/absent'];
+    const read = await Promise.all(keys.map((key) => b.get(key, { consistent: true })));
+    expect(read).toEqual([...written, undefined]);
+  });
+
   it('a node reads its own writes at once from its cache (read-your-writes)', async () => {
     const [a] = await twoNodes();
     for (let i = 0; i < 20; i++) {

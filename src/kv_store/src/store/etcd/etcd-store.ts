@@ -12,6 +12,7 @@
  *   change-records.ts   etcd's events as the port's changes
  *   etcd-commit.ts      the write path: every write one Txn (etcd-txn.ts builds it)
  *   write-batcher.ts    single-key writes at the same moment sent as one Txn of nested Txns
+ *   read-batcher.ts     consistent reads of single keys at the same moment sent as one Txn of ranges
  *   lease-buckets.ts    TTLs on shared leases
  *
  * Reads come from the node's cache while its watch is live and it has applied every write this
@@ -56,6 +57,7 @@ import { EtcdGrpc } from './etcd-grpc.js';
 import { KeyspaceCache } from './keyspace-cache.js';
 import { type EtcdObserver, EtcdTelemetry } from './etcd-telemetry.js';
 import { LeaseBuckets } from './lease-buckets.js';
+import { ReadBatcher } from './read-batcher.js';
 import { decodeRecord, EtcdLayout } from './stored-record.js';
 
 export interface EtcdStoreOptions {
@@ -83,6 +85,7 @@ export class EtcdStore implements KvStore {
   private readonly cache: KeyspaceCache;
   private readonly follower: CacheFollower;
   private readonly calls: EtcdCalls;
+  private readonly reads: ReadBatcher;
   private readonly writes: EtcdCommitter;
   private readonly clock: Clock;
   private readonly logger: Logger | undefined;
@@ -107,6 +110,7 @@ export class EtcdStore implements KvStore {
     this.maxKeys = options.limits?.maxKeys ?? Number.POSITIVE_INFINITY;
     this.maxMemoryBytes = options.limits?.maxMemoryBytes ?? Number.POSITIVE_INFINITY;
     this.calls = new EtcdCalls(this.etcd, options.operationTimeoutMs ?? 10_000, () => this.closed);
+    this.reads = new ReadBatcher(this.calls);
     this.writes = new EtcdCommitter({
       calls: this.calls,
       layout: this.layout,
@@ -165,6 +169,7 @@ export class EtcdStore implements KvStore {
     if (this.closed) return;
     this.closed = true;
     this.writes.close();
+    this.reads.close();
     await this.follower.close();
     this.cache.close();
     await this.opening?.catch(() => undefined);
@@ -354,9 +359,9 @@ export class EtcdStore implements KvStore {
     return existing;
   }
 
-  /** A linearizable read of one key from etcd. */
+  /** A linearizable read of one key from etcd (with the others made at the same moment: read-batcher.ts). */
   private async readFromEtcd(key: string): Promise<Entry | undefined> {
-    const answer = await this.calls.send<EtcdRangeResponse>('/v3/kv/range', { key: b64(this.layout.dataKey(key)) });
+    const answer = await this.reads.read(b64(this.layout.dataKey(key)));
     const kv = answer.kvs?.[0];
     if (kv === undefined) return undefined;
     const decoded = decodeRecord(key, int(kv.mod_revision), Buffer.from(kv.value ?? '', 'base64'));
