@@ -142,4 +142,15 @@ describe('what a failure is called', () => {
       .catch((e: unknown) => e);
     expect(err).toMatchObject({ failure: 'ambiguous' });
   });
+
+  it('a watch on a member that takes it and never answers: ambiguous after the attempt timeout, and the next try goes to the next member', async () => {
+    const silent = createServer((socket) => socket.on('data', () => {}));
+    const endpoint = await listening(silent);
+    const etcd = client([endpoint, endpoints()[0] as string], 300);
+    const err = await etcd
+      .watch({ create_request: { key: b64('grpc/w') } }, new AbortController().signal, () => {})
+      .catch((e: unknown) => e);
+    expect(err).toMatchObject({ failure: 'ambiguous' });
+    expect(etcd.endpoint).toBe(endpoints()[0]);
+  });
 });
