@@ -31,7 +31,7 @@ export class EtcdCalls {
     private readonly closed: () => boolean,
   ) {}
 
-  /** POSTs `body` to `path` on etcd, as the header says, trying until `deadline` (ms since the epoch). */
+  /** Sends `body` in the etcd call `path` names (etcd-grpc.ts), as the header says, trying until `deadline` (ms since the epoch). */
   send<T>(path: string, body: unknown, outcome: CallOutcome = { ambiguous: false }, deadline = Date.now() + this.timeoutMs): Promise<T> {
     return this.retrying(() => this.etcd.call<T>(path, body), outcome, deadline);
   }

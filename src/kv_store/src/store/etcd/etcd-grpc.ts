@@ -221,8 +221,7 @@ export class EtcdGrpc {
   }
 
   private async request<T>(index: number, path: string, body: unknown, timeoutMs: number): Promise<T> {
-    const metadata = this.options.username === undefined ? new this.grpc.Metadata() : await this.authMetadata(index);
-    return this.unary<T>(index, path, body, metadata, timeoutMs);
+    return this.unary<T>(index, path, body, await this.metadata(index), timeoutMs);
   }
 
   /** One unary RPC on member `index`, its failure as an EtcdError. */
@@ -246,7 +245,7 @@ export class EtcdGrpc {
   }
 
   private async stream(index: number, request: unknown, signal: AbortSignal, onMessage: (m: EtcdWatchMessage) => void): Promise<void> {
-    const metadata = this.options.username === undefined ? new this.grpc.Metadata() : await this.authMetadata(index);
+    const metadata = await this.metadata(index);
     if (signal.aborted) return;
     const { path, serialize, deserialize } = rpc('/v3/watch');
     const client = this.clients[index] as Client;
@@ -290,8 +289,9 @@ export class EtcdGrpc {
     });
   }
 
-  /** The auth token's metadata, authenticating first if there is none (one authentication at a time). */
-  private async authMetadata(index: number): Promise<Metadata> {
+  /** A call's metadata: none without a user, else the auth token, authenticating first if there is none (one authentication at a time). */
+  private async metadata(index: number): Promise<Metadata> {
+    if (this.options.username === undefined) return new this.grpc.Metadata();
     if (this.token === undefined) {
       this.authenticating ??= this.authenticate(index).finally(() => {
         this.authenticating = undefined;

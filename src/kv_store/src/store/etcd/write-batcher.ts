@@ -56,7 +56,7 @@ import type { EtcdTxnRequest } from './etcd-txn.js';
 /**
  * Batches on their way to etcd at once; the rest wait, and make up the next batch. One: over etcd's
  * gRPC API a node's and etcd's CPU a write fall as batches grow, and one batch at a time served
- * 12-20% more writes through two nodes than two at a time did, with a lower p99
+ * 11-20% more writes through two nodes than two at a time did, with a lower p99
  * (docs/etcd-backend.md, "One batch at a time"). A write that meets another at low load waits for
  * that one's answer (a round trip to etcd, a few milliseconds here) before it leaves.
  */
