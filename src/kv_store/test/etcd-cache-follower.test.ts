@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { CacheFollower } from '../src/store/etcd/cache-follower.js';
-import { EtcdError, type EtcdKeyValue, type EtcdRangeResponse } from '../src/store/etcd/etcd-wire.js';
+import { EtcdError, type EtcdKeyValue, type EtcdRangeResponse, type EtcdWatchMessage } from '../src/store/etcd/etcd-wire.js';
 import type { EtcdGrpc } from '../src/store/etcd/etcd-grpc.js';
 import { KeyspaceCache } from '../src/store/etcd/keyspace-cache.js';
 import { EtcdLayout, encodeRecord } from '../src/store/etcd/stored-record.js';
@@ -80,6 +80,33 @@ describe("the cache follower's tries while etcd takes no watch", () => {
       expect(watches).toBeGreaterThanOrEqual(1);
       expect(watches).toBeLessThanOrEqual(6);
       expect(follower.state).not.toBe('live');
+    } finally {
+      await follower.close();
+    }
+  });
+});
+
+describe('a watch etcd cancels', () => {
+  it("says etcd's reason while the node is behind, not only that the watch ended", async () => {
+    const cache = new KeyspaceCache(layout, DEFAULT_HISTORY);
+    const etcd = {
+      endpoint: 'http://etcd',
+      endpoints: ['http://etcd'],
+      call: async () => ({ header: { revision: '9' }, kvs: [], more: false }) as EtcdRangeResponse,
+      // Every watch is created and canceled at once, as etcd answers one its user may not read.
+      watch: async (_request: unknown, _signal: AbortSignal, onMessage: (message: EtcdWatchMessage) => void) => {
+        onMessage({ created: true, canceled: true, cancel_reason: 'etcdserver: permission denied' } as EtcdWatchMessage);
+      },
+    };
+    const follower = new CacheFollower(etcd as unknown as EtcdGrpc, layout, cache, 'node', undefined);
+    follower.start();
+    try {
+      await expect
+        .poll(() => ({ state: follower.state, reason: follower.reason }))
+        .toEqual({
+          state: 'behind',
+          reason: "the node's watch on etcd is reconnecting (etcd canceled the watch on http://etcd: etcdserver: permission denied)",
+        });
     } finally {
       await follower.close();
     }

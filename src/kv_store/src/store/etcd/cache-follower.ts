@@ -172,6 +172,7 @@ export class CacheFollower {
     this.stop.signal.addEventListener('abort', onStop);
     const member = this.etcd.endpoint;
     let compacted: WatchCompacted | undefined;
+    let canceled: string | undefined;
     const request = {
       create_request: {
         key: b64(this.layout.prefix),
@@ -185,6 +186,7 @@ export class CacheFollower {
         if (message.canceled === true) {
           const at = int(message.compact_revision);
           compacted = at > 0 ? new WatchCompacted(at) : undefined;
+          canceled = message.cancel_reason ?? 'no reason given';
           abort.abort();
           return;
         }
@@ -205,6 +207,7 @@ export class CacheFollower {
     }
     if (compacted !== undefined) throw compacted;
     if (this.stop.signal.aborted) return;
+    if (canceled !== undefined) throw new EtcdError('ambiguous', `etcd canceled the watch on ${member}: ${canceled}`);
     throw new EtcdError('ambiguous', `the watch on ${member} ended`);
   }
 

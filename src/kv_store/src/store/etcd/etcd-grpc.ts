@@ -24,8 +24,9 @@
  * Auth: with a user name, the first call authenticates (Auth.Authenticate) and every call
  * carries the token in its `token` metadata, as etcd's own clients do; etcd's simple tokens
  * expire (`--auth-token-ttl`, 300 s by default), so a call refused with "invalid auth token"
- * authenticates again and is sent once more (it was refused, so nothing was applied). TLS: the
- * CA, certificate and key go to grpc-js's channel credentials.
+ * authenticates again and is sent once more (it was refused, so nothing was applied); a watch
+ * etcd cancels for that reason is opened once more the same way. TLS: the CA, certificate and
+ * key go to grpc-js's channel credentials.
  */
 
 import { createRequire } from 'node:module';
@@ -107,6 +108,14 @@ const CHANNEL_OPTIONS: ChannelOptions = {
   'grpc.keepalive_timeout_ms': 10_000,
 };
 
+/**
+ * How etcd words the cancel of a watch whose token it no longer takes (3.4 and 3.5: "rpc error:
+ * code = Unauthenticated desc = etcdserver: invalid auth token").
+ */
+const TOKEN_CANCEL = /invalid auth token|code = Unauthenticated/;
+/** What `stream` settles with for such a cancel. */
+const TOKEN_REFUSED = Symbol('token refused');
+
 export class EtcdGrpc {
   private readonly clients: Client[];
   private readonly grpc: typeof import('@grpc/grpc-js');
@@ -180,11 +189,20 @@ export class EtcdGrpc {
   async watch(request: unknown, signal: AbortSignal, onMessage: (message: EtcdWatchMessage) => void): Promise<void> {
     const index = this.current;
     try {
-      await this.stream(index, request, signal, onMessage);
+      // A watch etcd cancels at once for an auth token it no longer takes: a new token, and once
+      // more, as for a unary call (send). etcd does not refuse the stream; it answers the create
+      // request with created and canceled, and its reason.
+      if ((await this.stream(index, request, signal, onMessage, true)) === 'token refused') {
+        this.token = undefined;
+        await this.stream(index, request, signal, onMessage, false);
+      }
     } catch (err) {
       if (signal.aborted) return;
       this.rotate(index);
-      throw this.failed(err);
+      const failure = this.failed(err);
+      // A stream refused for its token (rather than a watch canceled for it): a new token next time.
+      if (failure.code === GRPC.unauthenticated && this.options.username !== undefined) this.token = undefined;
+      throw failure;
     }
   }
 
@@ -244,9 +262,20 @@ export class EtcdGrpc {
     });
   }
 
-  private async stream(index: number, request: unknown, signal: AbortSignal, onMessage: (m: EtcdWatchMessage) => void): Promise<void> {
+  /**
+   * One watch stream on member `index`, until `signal` ends it or it fails. With `tokenRetry`, a
+   * first answer that cancels the watch for its auth token is not handed on: the stream ends
+   * with 'token refused', for the caller to try again with a new token.
+   */
+  private async stream(
+    index: number,
+    request: unknown,
+    signal: AbortSignal,
+    onMessage: (m: EtcdWatchMessage) => void,
+    tokenRetry: boolean,
+  ): Promise<'ended' | 'token refused'> {
     const metadata = await this.metadata(index);
-    if (signal.aborted) return;
+    if (signal.aborted) return 'ended';
     const { path, serialize, deserialize } = rpc('/v3/watch');
     const client = this.clients[index] as Client;
     const call: ClientDuplexStream<unknown, EtcdWatchMessage> = client.makeBidiStreamRequest(
@@ -256,15 +285,17 @@ export class EtcdGrpc {
       metadata,
       {},
     );
-    await new Promise<void>((resolve, reject) => {
+    return new Promise<'ended' | 'token refused'>((resolve, reject) => {
       let settled = false;
+      let answered = false;
       const settle = (err: unknown): void => {
         if (settled) return;
         settled = true;
         clearTimeout(firstAnswer);
         signal.removeEventListener('abort', abort);
         call.cancel();
-        if (signal.aborted) resolve();
+        if (signal.aborted) resolve('ended');
+        else if (err === TOKEN_REFUSED) resolve('token refused');
         else reject(err);
       };
       const abort = (): void => settle(undefined);
@@ -277,6 +308,18 @@ export class EtcdGrpc {
       call.on('data', (message: EtcdWatchMessage) => {
         if (settled) return;
         clearTimeout(firstAnswer);
+        const first = !answered;
+        answered = true;
+        if (
+          first &&
+          tokenRetry &&
+          this.options.username !== undefined &&
+          message.canceled === true &&
+          TOKEN_CANCEL.test(message.cancel_reason ?? '')
+        ) {
+          settle(TOKEN_REFUSED);
+          return;
+        }
         try {
           onMessage(message);
         } catch (err) {
