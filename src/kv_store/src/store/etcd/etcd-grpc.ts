@@ -201,7 +201,7 @@ export class EtcdGrpc {
       this.rotate(index);
       const failure = this.failed(err);
       // A stream refused for its token (rather than a watch canceled for it): a new token next time.
-      if (failure.code === GRPC.unauthenticated && this.options.username !== undefined) this.token = undefined;
+      if (this.tokenRefused(failure)) this.token = undefined;
       throw failure;
     }
   }
@@ -217,10 +217,15 @@ export class EtcdGrpc {
       return await this.timed<T>(index, path, body, timeoutMs);
     } catch (err) {
       // An auth token etcd no longer takes (it expired, or etcd restarted): a new one, and once more.
-      if (!(err instanceof EtcdError && err.code === GRPC.unauthenticated && this.options.username !== undefined)) throw err;
+      if (!this.tokenRefused(err)) throw err;
       this.token = undefined;
       return this.timed<T>(index, path, body, timeoutMs);
     }
+  }
+
+  /** Whether `err` is etcd refusing the auth token a call carried ("invalid auth token"). */
+  private tokenRefused(err: unknown): boolean {
+    return err instanceof EtcdError && err.code === GRPC.unauthenticated && this.options.username !== undefined;
   }
 
   /** One request, reported to the telemetry (its time, and how it failed) when something observes it. */
