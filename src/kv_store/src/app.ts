@@ -78,6 +78,7 @@ export function etcdStore(etcd: EtcdConfig, config: Config, clock?: Clock, logge
   return new EtcdStore({
     connection: { endpoints: etcd.endpoints, username: etcd.username, password: etcd.password, tls },
     prefix: etcd.prefix,
+    batchWaitMs: etcd.batchWaitMs,
     clock,
     logger,
     limits: { maxKeys: config.maxKeys, maxMemoryBytes: config.maxMemoryBytes },

@@ -2,6 +2,7 @@ import { accessSync, constants } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError, type Env, host, integer, LOG_LEVELS, type LogLevel, oneOf, raw, token, unknownVariables } from '@kv/shared';
+import { DEFAULT_BATCH_WAIT_MS } from './store/etcd/write-batcher.js';
 import { FSYNC_POLICIES, type FsyncPolicy, RECOVERY_MODES, type RecoveryMode } from './store/durable/options.js';
 
 /** The web UI's build beside kv_store's: src/ui/dist, from src/kv_store/dist (or src/kv_store/src in tests). */
@@ -88,6 +89,8 @@ export interface EtcdConfig {
   readonly caFile: string | undefined;
   readonly certFile: string | undefined;
   readonly keyFile: string | undefined;
+  /** How long, at most, a node's next batch of writes waits for the clients the last one answered (KV_ETCD_BATCH_WAIT_MS). */
+  readonly batchWaitMs: number;
 }
 
 /** Every variable kv_store reads, for the warning about unknown ones. */
@@ -127,6 +130,7 @@ export const VARIABLES = [
   'KV_ETCD_CA_FILE',
   'KV_ETCD_CERT_FILE',
   'KV_ETCD_KEY_FILE',
+  'KV_ETCD_BATCH_WAIT_MS',
   'KV_DATA_DIR',
   'KV_FSYNC',
   'KV_RECOVERY',
@@ -246,7 +250,8 @@ function loadEtcdConfig(env: Env): EtcdConfig {
   if ([...prefix].some((c) => c < ' ' || c === '\x7f') || prefix.length > 256) {
     throw new ConfigError('KV_ETCD_PREFIX must be at most 256 characters without control characters');
   }
-  return { endpoints, prefix, username, password, caFile, certFile, keyFile };
+  const batchWaitMs = integer(env, 'KV_ETCD_BATCH_WAIT_MS', DEFAULT_BATCH_WAIT_MS, 0, 1000);
+  return { endpoints, prefix, username, password, caFile, certFile, keyFile, batchWaitMs };
 }
 
 /** One endpoint of KV_ETCD_ENDPOINTS: an http(s) origin, without credentials or a path. */

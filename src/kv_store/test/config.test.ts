@@ -209,6 +209,7 @@ describe('loadConfig', () => {
           caFile: undefined,
           certFile: undefined,
           keyFile: undefined,
+          batchWaitMs: 5,
         },
       });
     });
@@ -224,6 +225,7 @@ describe('loadConfig', () => {
         KV_ETCD_CA_FILE: file,
         KV_ETCD_CERT_FILE: file,
         KV_ETCD_KEY_FILE: file,
+        KV_ETCD_BATCH_WAIT_MS: '0',
       });
       expect(config.etcd).toEqual({
         endpoints: ['https://etcd-1:2379'],
@@ -233,6 +235,7 @@ describe('loadConfig', () => {
         caFile: file,
         certFile: file,
         keyFile: file,
+        batchWaitMs: 0,
       });
     });
 
@@ -248,6 +251,7 @@ describe('loadConfig', () => {
       ['KV_ETCD_ENDPOINTS', { ...etcd, KV_ETCD_ENDPOINTS: 'http://u:p@a:2379' }, 'KV_ETCD_ENDPOINTS must not contain credentials'],
       ['KV_ETCD_ENDPOINTS', { ...etcd, KV_ETCD_ENDPOINTS: 'http://a:2379/v3' }, 'KV_ETCD_ENDPOINTS must hold URLs without a path'],
       ['KV_ETCD_PASSWORD', { ...etcd, KV_ETCD_PASSWORD: 'pw' }, 'KV_ETCD_PASSWORD is set but KV_ETCD_USERNAME is not'],
+      ['KV_ETCD_BATCH_WAIT_MS', { ...etcd, KV_ETCD_BATCH_WAIT_MS: '1001' }, 'KV_ETCD_BATCH_WAIT_MS must be between 0 and 1000, got 1001'],
       [
         'KV_ETCD_CA_FILE',
         { ...etcd, KV_ETCD_CA_FILE: '/nonexistent/ca.pem' },

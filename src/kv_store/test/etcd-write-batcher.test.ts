@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { CallOutcome, EtcdCalls } from '../src/store/etcd/etcd-calls.js';
 import type { EtcdTxnResponse } from '../src/store/etcd/etcd-wire.js';
 import type { EtcdTxnRequest } from '../src/store/etcd/etcd-txn.js';
@@ -222,5 +222,116 @@ describe('the write batcher under load', () => {
     held.shift()?.();
     const answers = await Promise.all(next);
     expect(answers.map((a) => a.header?.revision)).toEqual(['102', '102', '102', '102', '102']);
+  });
+});
+
+describe('the write batcher waits for the clients a batch answered', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  /** EtcdCalls that hold each call until `release()` answers the oldest. */
+  function held() {
+    const waiting: Array<() => void> = [];
+    const scriptedCalls = scripted(
+      (body, _outcome, call) =>
+        new Promise<EtcdTxnResponse>((resolve) => {
+          waiting.push(() => resolve(answered(body, 100 + call)));
+        }),
+    );
+    return { ...scriptedCalls, release: () => waiting.shift()?.() };
+  }
+  const turns = async (n: number) => {
+    for (let i = 0; i < n; i++) await new Promise((resolve) => setImmediate(resolve));
+  };
+  const write = (batcher: WriteBatcher, key: string) => batcher.send(createTxn(key), { ambiguous: false });
+  /** The keys of each call's writes, in order. */
+  const keysOf = (bodies: readonly Body[]) =>
+    bodies.map((body) =>
+      (body.success ?? [])
+        .flatMap((op) => (op.request_txn === undefined ? [] : [op.request_txn]))
+        .map((txn) => Buffer.from(txn.compare[0]?.key ?? '', 'base64').toString()),
+    );
+
+  it('clients that write again once answered go in one batch with the writes queued meanwhile, not in a second one', async () => {
+    for (const [waitMs, expected] of [
+      [
+        60_000,
+        [
+          ['a', 'b'],
+          ['c', 'a2', 'b2'],
+        ],
+      ],
+      [0, [['a', 'b'], [], ['a2', 'b2']]],
+    ] as const) {
+      const { calls, bodies, release } = held();
+      const batcher = new WriteBatcher(calls, marker, { waitMs });
+      // Two clients write at once, and each writes again as soon as it has its answer, which
+      // takes two turns of the event loop (over a socket it would take a round trip).
+      const clients = ['a', 'b'].map((key) =>
+        write(batcher, key)
+          .then(() => turns(2))
+          .then(() => write(batcher, `${key}2`)),
+      );
+      await turns(2);
+      // A third write arrives while their batch is with etcd.
+      const third = write(batcher, 'c');
+      await turns(2);
+      expect(keysOf(bodies)).toEqual([['a', 'b']]);
+      release();
+      await turns(5);
+      // Waiting: c waits for a2 and b2, and the three go together. Not waiting: c goes alone
+      // (a batch of one is the write's own Txn), and a2 and b2 follow once it is back.
+      expect(keysOf(bodies)).toEqual(expected.slice(0, 2));
+      release();
+      await turns(5);
+      if (waitMs === 0) release();
+      await Promise.all([...clients, third]);
+      expect(keysOf(bodies)).toEqual(expected);
+      batcher.close();
+    }
+  });
+
+  it('waits no longer than waitMs for clients that do not write again', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    const { calls, bodies, release } = held();
+    const batcher = new WriteBatcher(calls, marker, { waitMs: 5, now: () => 1_000 });
+    const first = Promise.all(['a', 'b'].map((key) => write(batcher, key)));
+    await turns(2);
+    const third = write(batcher, 'c');
+    release();
+    await first;
+    await turns(5);
+    // c waits for two more writes that do not come, until the wait's 5 ms are up.
+    expect(keysOf(bodies)).toEqual([['a', 'b']]);
+    vi.advanceTimersByTime(4);
+    await turns(5);
+    expect(keysOf(bodies)).toEqual([['a', 'b']]);
+    vi.advanceTimersByTime(1);
+    await turns(5);
+    expect(bodies).toHaveLength(2);
+    expect(keysOf(bodies)[1]).toEqual([]); // c alone: its own Txn
+    release();
+    expect((await third).header?.revision).toBe('102');
+  });
+
+  it("does not wait once a batch's worth of writes is queued", async () => {
+    const { calls, bodies, release } = held();
+    const batcher = new WriteBatcher(calls, marker, { waitMs: 60_000 });
+    const sizes = () => keysOf(bodies).map((keys) => keys.length);
+    // 70 writes at once: 64 (the cap) go, 6 wait. When the 64 come back the next batch waits for
+    // 64 more; 58 of those clients write again, so 64 are queued: a batch's worth, which goes.
+    const clients = Array.from({ length: 70 }, (_, i) =>
+      write(batcher, `k${i}`).then(() => (i < 58 ? write(batcher, `k${i}-again`) : undefined)),
+    );
+    await turns(2);
+    expect(sizes()).toEqual([64]);
+    release();
+    await turns(5);
+    expect(sizes()).toEqual([64, 64]);
+    release();
+    await Promise.all(clients);
+    expect(sizes()).toEqual([64, 64]);
+    batcher.close();
   });
 });

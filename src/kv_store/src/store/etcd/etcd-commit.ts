@@ -81,6 +81,8 @@ export interface CommitterParts {
   readonly nodeId: string;
   /** Where the write batcher reports each Txn it sends. */
   readonly telemetry?: EtcdTelemetry;
+  /** How long, at most, the next batch waits for the clients the last one answered (write-batcher.ts). */
+  readonly batchWaitMs?: number | undefined;
 }
 
 export class EtcdCommitter {
@@ -95,7 +97,10 @@ export class EtcdCommitter {
     this.batcher = new WriteBatcher(
       parts.calls,
       { key: parts.layout.batchKey, value: parts.nodeId },
-      parts.telemetry === undefined ? {} : { telemetry: parts.telemetry },
+      {
+        ...(parts.telemetry === undefined ? {} : { telemetry: parts.telemetry }),
+        ...(parts.batchWaitMs === undefined ? {} : { waitMs: parts.batchWaitMs }),
+      },
     );
   }
 

@@ -70,6 +70,8 @@ export interface EtcdStoreOptions {
   readonly logger?: Logger | undefined;
   /** How long a lease outlives its expiry bucket (default 1000 ms). */
   readonly leaseSlackMs?: number | undefined;
+  /** How long, at most, the next batch of writes waits for the clients the last one answered (KV_ETCD_BATCH_WAIT_MS; write-batcher.ts). */
+  readonly batchWaitMs?: number | undefined;
   /** How long one operation may try before it is 503 (default 10,000 ms). */
   readonly operationTimeoutMs?: number | undefined;
   /** How much of the change history the node keeps itself (KV_WATCH_HISTORY, KV_WATCH_HISTORY_BYTES); older comes from etcd. */
@@ -122,6 +124,7 @@ export class EtcdStore implements KvStore {
       maxMemoryBytes: this.maxMemoryBytes,
       nodeId,
       telemetry: this.telemetry,
+      batchWaitMs: options.batchWaitMs,
     });
   }
 

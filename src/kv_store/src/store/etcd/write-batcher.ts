@@ -42,6 +42,17 @@
  * - When the store closes, writes still queued, and those of a refused batch, are refused 503
  *   without being sent (again).
  *
+ * Waiting for the clients just answered (`waitMs`, KV_ETCD_BATCH_WAIT_MS): with one batch on its
+ * way, N clients that each write again as soon as they are answered split into two batches of
+ * about N/2 that take turns, since a batch leaves the moment the one before comes back, just
+ * before the clients it answered write again. What a batch costs etcd and the nodes is mostly
+ * per batch, so when a batch comes back the next one waits until as many writes are queued as
+ * were queued then plus those the batch answered, or a batch's worth, or until `waitMs` has
+ * passed since it came back, whichever is first. Those clients' writes then make up one batch
+ * with the others. A write that finds no batch on its way and none back within `waitMs` still
+ * goes at once; otherwise it may wait up to `waitMs` longer than it did without the wait.
+ * Measured in docs/etcd-backend.md ("Waiting for the clients just answered").
+ *
  * What it changes: writes made at the same moment through one node can share a revision, as
  * the keys of one transaction do. Revisions still go up, never come back, and every write's
  * answer, mod revision and change carry the revision it was committed at.
@@ -71,6 +82,8 @@ const MAX_WRITES = 64;
 const MAX_BYTES = 128 * 1024;
 /** How long a cap lowered by etcd's refusals holds before it doubles (up to where it began). */
 const CAPS_RETRY_MS = 60_000;
+/** How long the next batch waits for the writes of the clients a batch just answered, by default (KV_ETCD_BATCH_WAIT_MS). */
+export const DEFAULT_BATCH_WAIT_MS = 5;
 
 interface Queued {
   readonly txn: EtcdTxnRequest;
@@ -95,6 +108,11 @@ export class WriteBatcher {
   private inFlight = 0;
   private scheduled = false;
   private closed = false;
+  /** After a batch comes back: the next one waits until this many writes are queued, or until `waitUntil`. */
+  private expected = 0;
+  private waitUntil = 0;
+  private waitTimer: NodeJS.Timeout | undefined;
+  private readonly waitMs: number;
   private maxWrites = MAX_WRITES;
   private maxBytes = MAX_BYTES;
   /** When a refusal last lowered a cap (ms since the epoch); 0 while both are at their start. */
@@ -115,9 +133,12 @@ export class WriteBatcher {
       readonly now?: () => number;
       /** Where each Txn sent is reported, with how many writes it holds. */
       readonly telemetry?: EtcdTelemetry;
+      /** How long, at most, the next batch waits for the clients a batch answered (see the header; 0: not at all). */
+      readonly waitMs?: number;
     } = {},
   ) {
     this.now = options.now ?? Date.now;
+    this.waitMs = options.waitMs ?? DEFAULT_BATCH_WAIT_MS;
     this.telemetry = options.telemetry ?? new EtcdTelemetry();
     this.marker = { key: Buffer.from(marker.key).toString('base64'), value: Buffer.from(marker.value).toString('base64') };
   }
@@ -152,6 +173,8 @@ export class WriteBatcher {
   /** Refuses every write still queued (503, not sent) and every later one. */
   close(): void {
     this.closed = true;
+    clearTimeout(this.waitTimer);
+    this.waitTimer = undefined;
     const queued = this.queue;
     this.queue = [];
     for (const item of queued) item.reject(notSent('the node is closing'));
@@ -162,6 +185,7 @@ export class WriteBatcher {
     this.scheduled = true;
     setImmediate(() => {
       this.scheduled = false;
+      if (this.waiting()) return;
       while (this.queue.length > 0 && this.inFlight < MAX_IN_FLIGHT) {
         const batch = this.take();
         // Everything queued waits for a key a batch on its way touches: that batch's return goes on.
@@ -176,6 +200,39 @@ export class WriteBatcher {
         });
       }
     });
+  }
+
+  /**
+   * A Txn of `writes` writes came back from etcd, before any of them is answered: the next batch
+   * waits for the clients it answers (see the header).
+   */
+  private cameBack(writes: number): void {
+    this.expected = this.queue.length + writes;
+    this.waitUntil = this.now() + this.waitMs;
+  }
+
+  /**
+   * True while the next batch waits for the writes of the clients the last one answered (see the
+   * header): fewer are queued than expected, no cap is reached, and `waitMs` has not passed; a
+   * timer then sends the batch when it does.
+   */
+  private waiting(): boolean {
+    const enough =
+      this.queue.length >= Math.min(this.expected, this.maxWrites) ||
+      this.queue.reduce((sum, item) => sum + item.bytes, 0) >= this.maxBytes;
+    const left = this.waitUntil - this.now();
+    if (enough || left <= 0) {
+      this.expected = 0;
+      clearTimeout(this.waitTimer);
+      this.waitTimer = undefined;
+      return false;
+    }
+    this.waitTimer ??= setTimeout(() => {
+      this.waitTimer = undefined;
+      this.expected = 0;
+      this.schedule();
+    }, left);
+    return true;
   }
 
   /**
@@ -226,7 +283,9 @@ export class WriteBatcher {
     }
     this.telemetry.batch(1);
     try {
-      item.resolve(await this.calls.send<EtcdTxnResponse>('/v3/kv/txn', item.txn, item.outcome, item.deadline));
+      const answer = await this.calls.send<EtcdTxnResponse>('/v3/kv/txn', item.txn, item.outcome, item.deadline);
+      this.cameBack(1);
+      item.resolve(answer);
       return true;
     } catch (err) {
       item.reject(err);
@@ -267,6 +326,7 @@ export class WriteBatcher {
       }
       return;
     }
+    this.cameBack(batch.length);
     const responses = answer.responses ?? [];
     for (const [i, item] of batch.entries()) {
       if (outcome.ambiguous) item.outcome.ambiguous = true;
