@@ -57,6 +57,23 @@ function answered(body: Body, revision: number): EtcdTxnResponse {
 }
 const marker = { key: 'kv/m/batch', value: 'node' };
 
+/** EtcdCalls that hold each call until `release()` answers the oldest (every write applied, at revision 100 + the call's number). */
+function held() {
+  const waiting: Array<() => void> = [];
+  const scriptedCalls = scripted(
+    (body, _outcome, call) =>
+      new Promise<EtcdTxnResponse>((resolve) => {
+        waiting.push(() => resolve(answered(body, 100 + call)));
+      }),
+  );
+  return { ...scriptedCalls, release: () => waiting.shift()?.() };
+}
+
+/** `n` turns of the event loop. */
+async function turns(n: number): Promise<void> {
+  for (let i = 0; i < n; i++) await new Promise((resolve) => setImmediate(resolve));
+}
+
 describe('the write batcher when etcd refuses a batch', () => {
   it('after a try that went unanswered: each write is sent again alone, and knows it may have been applied', async () => {
     const { calls, bodies } = scripted(async (body, outcome) => {
@@ -199,27 +216,21 @@ describe('the write batcher when etcd refuses a batch', () => {
 
 describe('the write batcher under load', () => {
   it('a lone write goes at once and alone; the writes that arrive while it is with etcd go together next', async () => {
-    const held: Array<() => void> = [];
-    const { calls, bodies } = scripted(
-      (body, _outcome, call) =>
-        new Promise<EtcdTxnResponse>((resolve) => {
-          held.push(() => resolve(answered(body, 100 + call)));
-        }),
-    );
+    const { calls, bodies, release } = held();
     const batcher = new WriteBatcher(calls, marker);
     const first = batcher.send(createTxn('a'), { ambiguous: false });
-    await new Promise((resolve) => setImmediate(resolve));
+    await turns(1);
     expect(shapes(bodies)).toEqual([1]);
 
     // Five writes while the first is with etcd: none is sent until it comes back.
     const next = ['b', 'c', 'd', 'e', 'f'].map((key) => batcher.send(createTxn(key), { ambiguous: false }));
-    await new Promise((resolve) => setImmediate(resolve));
+    await turns(1);
     expect(shapes(bodies)).toEqual([1]);
 
-    held.shift()?.();
+    release();
     expect((await first).header?.revision).toBe('101');
     await expect.poll(() => shapes(bodies)).toEqual([1, 5]);
-    held.shift()?.();
+    release();
     const answers = await Promise.all(next);
     expect(answers.map((a) => a.header?.revision)).toEqual(['102', '102', '102', '102', '102']);
   });
@@ -230,20 +241,6 @@ describe('the write batcher waits for the clients a batch answered', () => {
     vi.useRealTimers();
   });
 
-  /** EtcdCalls that hold each call until `release()` answers the oldest. */
-  function held() {
-    const waiting: Array<() => void> = [];
-    const scriptedCalls = scripted(
-      (body, _outcome, call) =>
-        new Promise<EtcdTxnResponse>((resolve) => {
-          waiting.push(() => resolve(answered(body, 100 + call)));
-        }),
-    );
-    return { ...scriptedCalls, release: () => waiting.shift()?.() };
-  }
-  const turns = async (n: number) => {
-    for (let i = 0; i < n; i++) await new Promise((resolve) => setImmediate(resolve));
-  };
   const write = (batcher: WriteBatcher, key: string) => batcher.send(createTxn(key), { ambiguous: false });
   /** The keys of each call's writes, in order. */
   const keysOf = (bodies: readonly Body[]) =>
