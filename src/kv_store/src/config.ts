@@ -2,7 +2,7 @@ import { accessSync, constants } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError, type Env, host, integer, LOG_LEVELS, type LogLevel, oneOf, raw, token, unknownVariables } from '@kv/shared';
-import { DEFAULT_BATCH_WAIT_MS } from './store/etcd/write-batcher.js';
+import { DEFAULT_BATCH_WAIT_MS } from './store/etcd/batch-wait.js';
 import { FSYNC_POLICIES, type FsyncPolicy, RECOVERY_MODES, type RecoveryMode } from './store/durable/options.js';
 
 /** The web UI's build beside kv_store's: src/ui/dist, from src/kv_store/dist (or src/kv_store/src in tests). */

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { EtcdCalls } from '../src/store/etcd/etcd-calls.js';
 import { ReadBatcher } from '../src/store/etcd/read-batcher.js';
 import type { EtcdRangeResponse, EtcdTxnResponse } from '../src/store/etcd/etcd-wire.js';
@@ -24,6 +24,30 @@ function held() {
       }),
   };
   return { calls: calls as unknown as EtcdCalls, sent };
+}
+
+/** The keys of each call sent: a range's one key, or a Txn's ranges' keys in order. */
+function keysOf(sent: readonly Sent[]): string[][] {
+  return sent.map((s) => (s.body.key !== undefined ? [s.body.key] : (s.body.success ?? []).map((op) => op.request_range.key)));
+}
+
+/** Answers the oldest call not yet answered: each key found, at revision 100 + the call's number. */
+function answerNext(sent: readonly Sent[], answeredSoFar: { n: number }): void {
+  const call = sent[answeredSoFar.n];
+  if (call === undefined) throw new Error('no call to answer');
+  const header = { revision: String(100 + answeredSoFar.n) };
+  answeredSoFar.n++;
+  if (call.body.key !== undefined) {
+    call.answer({ header, kvs: [kv(call.body.key)], count: '1' });
+    return;
+  }
+  const ranges = (call.body.success ?? []).map((op) => ({ response_range: { kvs: [kv(op.request_range.key)], count: '1' } }));
+  call.answer({ header, succeeded: true, responses: ranges });
+}
+
+/** `n` turns of the event loop. */
+async function turns(n: number): Promise<void> {
+  for (let i = 0; i < n; i++) await turn();
 }
 
 const kv = (key: string) => ({ key, value: `v-${key}`, mod_revision: '7', create_revision: '7', version: '1' });
@@ -96,5 +120,96 @@ describe('the read batcher', () => {
     await expect(queued).rejects.toMatchObject({ reason: 'backend_unavailable' });
     await expect(reads.read('later')).rejects.toMatchObject({ reason: 'backend_unavailable' });
     expect(sent).toHaveLength(1);
+  });
+});
+
+describe('the read batcher waiting for the clients a batch answered (waitMs, KV_ETCD_BATCH_WAIT_MS)', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('their next reads go in one batch with the reads queued meanwhile; with waitMs 0 they do not', async () => {
+    for (const [waitMs, expected] of [
+      [
+        60_000,
+        [
+          ['a', 'b'],
+          ['c', 'a2', 'b2'],
+        ],
+      ],
+      [0, [['a', 'b'], ['c'], ['a2', 'b2']]],
+    ] as const) {
+      const { calls, sent } = held();
+      const answered = { n: 0 };
+      const reads = new ReadBatcher(calls, { waitMs });
+      // Two clients read at once, and each reads again as soon as it has its answer, which takes
+      // two turns of the event loop (over a socket it would take a round trip).
+      const clients = ['a', 'b'].map((key) =>
+        reads
+          .read(key)
+          .then(() => turns(2))
+          .then(() => reads.read(`${key}2`)),
+      );
+      await turns(2);
+      // A third read arrives while their batch is with etcd.
+      const third = reads.read('c');
+      await turns(2);
+      expect(keysOf(sent)).toEqual([['a', 'b']]);
+      answerNext(sent, answered);
+      await turns(5);
+      // Waiting: c waits for a2 and b2, and the three go together. Not waiting: c goes alone (a
+      // batch of one is a range), and a2 and b2 follow once it is back.
+      expect(keysOf(sent)).toEqual(expected.slice(0, 2));
+      answerNext(sent, answered);
+      await turns(5);
+      if (waitMs === 0) answerNext(sent, answered);
+      const answers = await Promise.all([...clients, third]);
+      expect(answers.map((a) => a.kvs?.[0]?.key)).toEqual(['a2', 'b2', 'c']);
+      expect(keysOf(sent)).toEqual(expected);
+      reads.close();
+    }
+  });
+
+  it('waits no longer than waitMs for clients that do not read again', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    const { calls, sent } = held();
+    const answered = { n: 0 };
+    const reads = new ReadBatcher(calls, { waitMs: 5, now: () => 1_000 });
+    const first = Promise.all(['a', 'b'].map((key) => reads.read(key)));
+    await turns(2);
+    const third = reads.read('c');
+    answerNext(sent, answered);
+    await first;
+    await turns(5);
+    // c waits for two more reads that do not come, until the wait's 5 ms are up.
+    expect(keysOf(sent)).toEqual([['a', 'b']]);
+    vi.advanceTimersByTime(4);
+    await turns(5);
+    expect(keysOf(sent)).toEqual([['a', 'b']]);
+    vi.advanceTimersByTime(1);
+    await turns(5);
+    expect(keysOf(sent)).toEqual([['a', 'b'], ['c']]);
+    expect(sent[1]?.path).toBe('/v3/kv/range');
+    answerNext(sent, answered);
+    expect(await third).toEqual({ header: { revision: '101' }, kvs: [kv('c')], count: '1' });
+  });
+
+  it("does not wait once a batch's worth of reads is queued", async () => {
+    const { calls, sent } = held();
+    const answered = { n: 0 };
+    const reads = new ReadBatcher(calls, { waitMs: 60_000 });
+    const sizes = () => keysOf(sent).map((keys) => keys.length);
+    // 70 reads at once: 64 (the cap) go, 6 wait. When the 64 come back the next batch waits for
+    // 64 more; 58 of those clients read again, so 64 are queued: a batch's worth, which goes.
+    const clients = Array.from({ length: 70 }, (_, i) => reads.read(`k${i}`).then(() => (i < 58 ? reads.read(`k${i}-again`) : undefined)));
+    await turns(2);
+    expect(sizes()).toEqual([64]);
+    answerNext(sent, answered);
+    await turns(5);
+    expect(sizes()).toEqual([64, 64]);
+    answerNext(sent, answered);
+    await Promise.all(clients);
+    expect(sizes()).toEqual([64, 64]);
+    reads.close();
   });
 });

@@ -70,7 +70,7 @@ export interface EtcdStoreOptions {
   readonly logger?: Logger | undefined;
   /** How long a lease outlives its expiry bucket (default 1000 ms). */
   readonly leaseSlackMs?: number | undefined;
-  /** How long, at most, the next batch of writes waits for the clients the last one answered (KV_ETCD_BATCH_WAIT_MS; write-batcher.ts). */
+  /** How long, at most, the next batch of writes or of consistent reads waits for the clients the last one answered (KV_ETCD_BATCH_WAIT_MS; batch-wait.ts). */
   readonly batchWaitMs?: number | undefined;
   /** How long one operation may try before it is 503 (default 10,000 ms). */
   readonly operationTimeoutMs?: number | undefined;
@@ -112,7 +112,7 @@ export class EtcdStore implements KvStore {
     this.maxKeys = options.limits?.maxKeys ?? Number.POSITIVE_INFINITY;
     this.maxMemoryBytes = options.limits?.maxMemoryBytes ?? Number.POSITIVE_INFINITY;
     this.calls = new EtcdCalls(this.etcd, options.operationTimeoutMs ?? 10_000, () => this.closed);
-    this.reads = new ReadBatcher(this.calls);
+    this.reads = new ReadBatcher(this.calls, options.batchWaitMs === undefined ? {} : { waitMs: options.batchWaitMs });
     this.writes = new EtcdCommitter({
       calls: this.calls,
       layout: this.layout,

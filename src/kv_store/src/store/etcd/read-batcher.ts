@@ -10,7 +10,9 @@
  * How: as write-batcher.ts does for writes. A read is queued and sent from the next turn of the
  * event loop, with every read queued by then, while no batch of reads is on its way; otherwise it
  * waits for that one to come back. A lone read goes at once as the range it would be without this
- * module. Reads wait only for reads: writes have their own queue.
+ * module. Reads wait only for reads: writes have their own queue. When a batch comes back, the
+ * next one waits a little (at most KV_ETCD_BATCH_WAIT_MS) for the reads of the clients it
+ * answered, as the next batch of writes does (batch-wait.ts).
  *
  * Still linearizable: every read in a batch was asked before the batch left, and etcd answers the
  * batch from a state that holds every write acknowledged before it left. Every read of a batch
@@ -18,6 +20,7 @@
  */
 
 import { StoreError } from '../store-error.js';
+import { BatchWait, DEFAULT_BATCH_WAIT_MS } from './batch-wait.js';
 import type { EtcdCalls } from './etcd-calls.js';
 import type { EtcdRangeResponse, EtcdTxnResponse } from './etcd-wire.js';
 
@@ -36,8 +39,20 @@ export class ReadBatcher {
   private scheduled = false;
   private inFlight = false;
   private closed = false;
+  /** After a batch comes back, how long the next one waits for the clients it answered. */
+  private readonly wait: BatchWait;
 
-  constructor(private readonly calls: EtcdCalls) {}
+  constructor(
+    private readonly calls: EtcdCalls,
+    options: {
+      /** How long, at most, the next batch waits for the clients a batch answered (batch-wait.ts; 0: not at all). */
+      readonly waitMs?: number;
+      /** The time (ms since the epoch). */
+      readonly now?: () => number;
+    } = {},
+  ) {
+    this.wait = new BatchWait(options.waitMs ?? DEFAULT_BATCH_WAIT_MS, options.now ?? Date.now, () => this.schedule());
+  }
 
   /** A linearizable range of the one etcd key `key` (base64). */
   read(key: string): Promise<EtcdRangeResponse> {
@@ -51,6 +66,7 @@ export class ReadBatcher {
   /** Refuses every read still queued (503) and every later one. */
   close(): void {
     this.closed = true;
+    this.wait.clear();
     const queued = this.queue;
     this.queue = [];
     for (const item of queued) item.reject(new StoreError('backend_unavailable', { why: 'the node is closing' }));
@@ -61,7 +77,7 @@ export class ReadBatcher {
     this.scheduled = true;
     setImmediate(() => {
       this.scheduled = false;
-      if (this.inFlight || this.queue.length === 0) return;
+      if (this.inFlight || this.queue.length === 0 || this.wait.holds(this.queue.length, this.queue.length >= MAX_READS)) return;
       const batch = this.queue.splice(0, MAX_READS);
       this.inFlight = true;
       void this.run(batch).finally(() => {
@@ -75,12 +91,15 @@ export class ReadBatcher {
     try {
       if (batch.length === 1) {
         const only = batch[0] as QueuedRead;
-        only.resolve(await this.calls.send<EtcdRangeResponse>('/v3/kv/range', { key: only.key }));
+        const range = await this.calls.send<EtcdRangeResponse>('/v3/kv/range', { key: only.key });
+        this.wait.cameBack(this.queue.length, 1);
+        only.resolve(range);
         return;
       }
       const answer = await this.calls.send<EtcdTxnResponse>('/v3/kv/txn', {
         success: batch.map((item) => ({ request_range: { key: item.key } })),
       });
+      this.wait.cameBack(this.queue.length, batch.length);
       batch.forEach((item, i) => {
         const range = answer.responses?.[i]?.response_range;
         if (range === undefined) {

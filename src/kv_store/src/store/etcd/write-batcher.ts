@@ -42,16 +42,9 @@
  * - When the store closes, writes still queued, and those of a refused batch, are refused 503
  *   without being sent (again).
  *
- * Waiting for the clients just answered (`waitMs`, KV_ETCD_BATCH_WAIT_MS): with one batch on its
- * way, N clients that each write again as soon as they are answered split into two batches of
- * about N/2 that take turns, since a batch leaves the moment the one before comes back, just
- * before the clients it answered write again. What a batch costs etcd and the nodes is mostly
- * per batch, so when a batch comes back the next one waits until as many writes are queued as
- * were queued then plus those the batch answered, or a batch's worth, or until `waitMs` has
- * passed since it came back, whichever is first. Those clients' writes then make up one batch
- * with the others. A write that finds no batch on its way and none back within `waitMs` still
- * goes at once; otherwise it may wait up to `waitMs` longer than it did without the wait.
- * Measured in docs/etcd-backend.md ("Waiting for the clients just answered").
+ * Waiting for the clients just answered (`waitMs`, KV_ETCD_BATCH_WAIT_MS): when a batch comes
+ * back, the next one waits a little for the writes of the clients it answered, so that they make
+ * up one batch with the others rather than two that take turns (batch-wait.ts says how and why).
  *
  * What it changes: writes made at the same moment through one node can share a revision, as
  * the keys of one transaction do. Revisions still go up, never come back, and every write's
@@ -62,6 +55,7 @@ import { StoreError } from '../store-error.js';
 import type { CallOutcome, EtcdCalls } from './etcd-calls.js';
 import type { EtcdTxnResponse } from './etcd-wire.js';
 import { EtcdTelemetry } from './etcd-telemetry.js';
+import { BatchWait, DEFAULT_BATCH_WAIT_MS } from './batch-wait.js';
 import type { EtcdTxnRequest } from './etcd-txn.js';
 
 /**
@@ -82,8 +76,6 @@ const MAX_WRITES = 64;
 const MAX_BYTES = 128 * 1024;
 /** How long a cap lowered by etcd's refusals holds before it doubles (up to where it began). */
 const CAPS_RETRY_MS = 60_000;
-/** How long the next batch waits for the writes of the clients a batch just answered, by default (KV_ETCD_BATCH_WAIT_MS). */
-export const DEFAULT_BATCH_WAIT_MS = 5;
 
 interface Queued {
   readonly txn: EtcdTxnRequest;
@@ -108,11 +100,8 @@ export class WriteBatcher {
   private inFlight = 0;
   private scheduled = false;
   private closed = false;
-  /** After a batch comes back: the next one waits until this many writes are queued, or until `waitUntil`. */
-  private expected = 0;
-  private waitUntil = 0;
-  private waitTimer: NodeJS.Timeout | undefined;
-  private readonly waitMs: number;
+  /** After a batch comes back, how long the next one waits for the clients it answered. */
+  private readonly wait: BatchWait;
   private maxWrites = MAX_WRITES;
   private maxBytes = MAX_BYTES;
   /** When a refusal last lowered a cap (ms since the epoch); 0 while both are at their start. */
@@ -138,7 +127,7 @@ export class WriteBatcher {
     } = {},
   ) {
     this.now = options.now ?? Date.now;
-    this.waitMs = options.waitMs ?? DEFAULT_BATCH_WAIT_MS;
+    this.wait = new BatchWait(options.waitMs ?? DEFAULT_BATCH_WAIT_MS, this.now, () => this.schedule());
     this.telemetry = options.telemetry ?? new EtcdTelemetry();
     this.marker = { key: Buffer.from(marker.key).toString('base64'), value: Buffer.from(marker.value).toString('base64') };
   }
@@ -173,8 +162,7 @@ export class WriteBatcher {
   /** Refuses every write still queued (503, not sent) and every later one. */
   close(): void {
     this.closed = true;
-    clearTimeout(this.waitTimer);
-    this.waitTimer = undefined;
+    this.wait.clear();
     const queued = this.queue;
     this.queue = [];
     for (const item of queued) item.reject(notSent('the node is closing'));
@@ -203,36 +191,12 @@ export class WriteBatcher {
   }
 
   /**
-   * A Txn of `writes` writes came back from etcd, before any of them is answered: the next batch
-   * waits for the clients it answers (see the header).
-   */
-  private cameBack(writes: number): void {
-    this.expected = this.queue.length + writes;
-    this.waitUntil = this.now() + this.waitMs;
-  }
-
-  /**
-   * True while the next batch waits for the writes of the clients the last one answered (see the
-   * header): fewer are queued than expected, no cap is reached, and `waitMs` has not passed; a
-   * timer then sends the batch when it does.
+   * True while the next batch waits for the writes of the clients the last one answered
+   * (batch-wait.ts), until a batch's worth is queued.
    */
   private waiting(): boolean {
-    const enough =
-      this.queue.length >= Math.min(this.expected, this.maxWrites) ||
-      this.queue.reduce((sum, item) => sum + item.bytes, 0) >= this.maxBytes;
-    const left = this.waitUntil - this.now();
-    if (enough || left <= 0) {
-      this.expected = 0;
-      clearTimeout(this.waitTimer);
-      this.waitTimer = undefined;
-      return false;
-    }
-    this.waitTimer ??= setTimeout(() => {
-      this.waitTimer = undefined;
-      this.expected = 0;
-      this.schedule();
-    }, left);
-    return true;
+    const full = this.queue.length >= this.maxWrites || this.queue.reduce((sum, item) => sum + item.bytes, 0) >= this.maxBytes;
+    return this.wait.holds(this.queue.length, full);
   }
 
   /**
@@ -284,7 +248,7 @@ export class WriteBatcher {
     this.telemetry.batch(1);
     try {
       const answer = await this.calls.send<EtcdTxnResponse>('/v3/kv/txn', item.txn, item.outcome, item.deadline);
-      this.cameBack(1);
+      this.wait.cameBack(this.queue.length, 1);
       item.resolve(answer);
       return true;
     } catch (err) {
@@ -326,7 +290,7 @@ export class WriteBatcher {
       }
       return;
     }
-    this.cameBack(batch.length);
+    this.wait.cameBack(this.queue.length, batch.length);
     const responses = answer.responses ?? [];
     for (const [i, item] of batch.entries()) {
       if (outcome.ambiguous) item.outcome.ambiguous = true;
