@@ -89,7 +89,7 @@ export interface EtcdConfig {
   readonly caFile: string | undefined;
   readonly certFile: string | undefined;
   readonly keyFile: string | undefined;
-  /** How long, at most, a node's next batch of writes waits for the clients the last one answered (KV_ETCD_BATCH_WAIT_MS). */
+  /** How long, at most, a node's next batch of writes, or of consistent reads, waits for the clients the last one answered (KV_ETCD_BATCH_WAIT_MS). */
   readonly batchWaitMs: number;
 }
 
